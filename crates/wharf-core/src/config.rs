@@ -1,0 +1,1 @@
+//! The `wharf.toml` schema. (STUB: being written.)

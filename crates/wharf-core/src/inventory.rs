@@ -1,0 +1,1 @@
+//! The resolved fleet. (STUB: being written.)

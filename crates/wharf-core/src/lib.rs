@@ -1,0 +1,12 @@
+//! Wharf's domain types and pure logic. Nothing here does I/O: callers read files, talk to
+//! nodes and persist; this crate decides.
+//!
+//! - [`version`]: Debian package versions, ordered exactly as `dpkg --compare-versions`.
+//! - [`nodeset`]: ClusterShell node-set expressions (`web[01-10]`, `@group`, `a,b!c`).
+//! - [`config`]: the `wharf.toml` schema, parsed with errors that name file, line and key.
+//! - [`inventory`]: the resolved fleet — nodes, groups, labels, environments, services.
+
+pub mod config;
+pub mod inventory;
+pub mod nodeset;
+pub mod version;
