@@ -1,0 +1,160 @@
+//! Command-line grammar (clap derive). Shared option structs end in `Args`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::settings::env_vars;
+
+/// Wharf: signed APT repositories, fleet execution and staged deployments for Debian
+/// fleets, in one binary.
+///
+/// Without --server, commands work on the local data directory (SQLite and files under
+/// --data). Exit codes: 0 ok, 1 failure, 2 usage or config error, 3 node unreachable.
+#[derive(Debug, Parser)]
+#[command(name = "wharf", version, propagate_version = true, max_term_width = 100)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options every command accepts, before or after the subcommand.
+#[derive(Debug, Args)]
+pub(crate) struct GlobalArgs {
+    /// Configuration file [default: ./wharf.toml]. A missing default file means an empty
+    /// configuration; a missing file named here is an error.
+    #[arg(long, global = true, env = env_vars::CONFIG, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Data directory: the SQLite store, signing keys and published repositories.
+    #[arg(long, global = true, env = env_vars::DATA, value_name = "DIR", default_value = "wharf-data")]
+    pub(crate) data: PathBuf,
+    /// Database URL (`postgres://…` or a SQLite path) [default: DATA/wharf.db, or
+    /// `[store] database` in the config].
+    #[arg(long, global = true, env = env_vars::DATABASE, value_name = "URL", hide_env_values = true)]
+    pub(crate) database: Option<String>,
+    /// More log output on stderr (-v info, -vv debug). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Check wharf.toml and print a summary of the fleet it describes.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// List nodes with their address and labels.
+    Nodes(NodesArgs),
+    /// Expand, fold or count node sets (ClusterShell's `nodeset`, with Wharf's groups).
+    Nodeset(NodesetArgs),
+    /// Compare and sort Debian package versions exactly as dpkg does.
+    #[command(subcommand)]
+    Version(VersionCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Validate the configuration; exit 2 naming file, line and key when it is wrong.
+    Check(JsonArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct JsonArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct NodesArgs {
+    /// Node set to list, e.g. `@canary`, `web[01-04]`, `@role:db` [default: all nodes].
+    pub(crate) nodeset: Option<String>,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["expand", "fold", "count"])))]
+pub(crate) struct NodesetArgs {
+    /// Print the expansion, names separated by spaces.
+    #[arg(short, long)]
+    pub(crate) expand: bool,
+    /// Fold into the shortest expression.
+    #[arg(short, long)]
+    pub(crate) fold: bool,
+    /// Print the number of nodes.
+    #[arg(short, long)]
+    pub(crate) count: bool,
+    /// Node-set expressions; several are joined with `,` (union).
+    #[arg(required = true, value_name = "EXPR")]
+    pub(crate) exprs: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum VersionCommand {
+    /// Read versions from stdin, one a line, and print them in ascending dpkg order.
+    Sort(VersionSortArgs),
+    /// `A OP B` with OP one of lt le eq ne ge gt: exit 0 when true, 1 when false.
+    Compare(VersionCompareArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VersionSortArgs {
+    /// Descending order.
+    #[arg(short, long)]
+    pub(crate) reverse: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VersionCompareArgs {
+    pub(crate) a: String,
+    #[arg(value_enum)]
+    pub(crate) op: CompareOp,
+    pub(crate) b: String,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum CompareOp {
+    Lt,
+    Le,
+    Eq,
+    Ne,
+    Ge,
+    Gt,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// Recompute the hash chain and report the first entry that does not match.
+    #[arg(long)]
+    pub(crate) verify: bool,
+    /// Only entries whose action starts with this, e.g. `deploy` or `repo.add`.
+    #[arg(long, value_name = "PREFIX")]
+    pub(crate) action: Option<String>,
+    /// Only entries about this target (an environment, repository, node set…).
+    #[arg(long)]
+    pub(crate) target: Option<String>,
+    /// Show at most this many entries (the newest).
+    #[arg(short = 'n', long, default_value_t = 50)]
+    pub(crate) limit: u32,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LogArgs {
+    /// What happened, in words for the next person on call.
+    #[arg(required = true)]
+    pub(crate) message: Vec<String>,
+    /// What it is about (a node set, environment or repository).
+    #[arg(long, default_value = "fleet")]
+    pub(crate) target: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Where to write the demo's wharf.toml and node roots.
+    #[arg(long, default_value = "wharf-demo", value_name = "DIR")]
+    pub(crate) dir: PathBuf,
+}

@@ -1,0 +1,91 @@
+//! `wharf config check`: validate wharf.toml and summarise what it describes.
+
+use serde::Serialize;
+
+use crate::cli::JsonArgs;
+use crate::exit::SUCCESS;
+use crate::output;
+use crate::settings::Settings;
+
+#[derive(Serialize)]
+struct ConfigSummary<'a> {
+    file: String,
+    found: bool,
+    nodes: usize,
+    groups: Vec<GroupSummary<'a>>,
+    environments: Vec<EnvironmentSummary<'a>>,
+    services: usize,
+    database: &'a str,
+}
+
+#[derive(Serialize)]
+struct GroupSummary<'a> {
+    name: &'a str,
+    nodes: String,
+    count: usize,
+}
+
+#[derive(Serialize)]
+struct EnvironmentSummary<'a> {
+    name: &'a str,
+    after: Option<&'a str>,
+    production: bool,
+    nodes: String,
+    count: usize,
+}
+
+pub(crate) fn check(settings: &Settings, args: &JsonArgs) -> anyhow::Result<u8> {
+    let inventory = settings.inventory()?;
+    let fold =
+        |names: &[String]| wharf_core::nodeset::NodeSet::from_names(names.iter().cloned()).fold();
+    let summary = ConfigSummary {
+        file: settings.config_path.display().to_string(),
+        found: settings.config_found,
+        nodes: inventory.all().len(),
+        groups: inventory
+            .groups()
+            .iter()
+            .map(|(name, set)| GroupSummary { name, nodes: set.fold(), count: set.len() })
+            .collect(),
+        environments: inventory
+            .environments()
+            .iter()
+            .map(|env| EnvironmentSummary {
+                name: &env.name,
+                after: env.after.as_deref(),
+                production: env.production,
+                nodes: fold(&env.nodes),
+                count: env.nodes.len(),
+            })
+            .collect(),
+        services: inventory.services().len(),
+        database: &settings.database,
+    };
+    if args.json {
+        output::json(&summary)?;
+        return Ok(SUCCESS);
+    }
+    if !summary.found {
+        output::warn(format!("{} not found: checking the empty configuration", summary.file));
+    }
+    output::line(format!(
+        "{}: ok — {} nodes, {} groups, {} environments, {} services",
+        summary.file,
+        summary.nodes,
+        summary.groups.len(),
+        summary.environments.len(),
+        summary.services
+    ));
+    for group in &summary.groups {
+        output::line(format!("  group @{:<16} {:>4}  {}", group.name, group.count, group.nodes));
+    }
+    for env in &summary.environments {
+        let after = env.after.map(|after| format!(" (after {after})")).unwrap_or_default();
+        let production = if env.production { " [production]" } else { "" };
+        output::line(format!(
+            "  environment {}{after}{production}: {} nodes {}",
+            env.name, env.count, env.nodes
+        ));
+    }
+    Ok(SUCCESS)
+}

@@ -1,0 +1,34 @@
+//! One module per command family. Each function takes its parsed arguments and the resolved
+//! [`Settings`], does the work through library crates, prints through [`crate::output`],
+//! and returns the exit code.
+
+mod config;
+mod nodes;
+mod nodeset;
+mod version;
+
+use crate::cli::{Cli, Command, ConfigCommand};
+use crate::settings::Settings;
+
+/// Run the command the user asked for.
+pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        // Commands that need no configuration run even when wharf.toml is broken.
+        Command::Version(command) => version::run(command),
+        command => {
+            let settings = Settings::load(&cli.global)?;
+            match command {
+                Command::Config(ConfigCommand::Check(args)) => config::check(&settings, &args),
+                Command::Nodes(args) => nodes::list(&settings, &args),
+                Command::Nodeset(args) => nodeset::run(&settings, &args),
+                Command::Version(_) => unreachable!("handled above"),
+            }
+        }
+    }
+}
+
+/// A current-thread runtime for commands that talk to the store or the network.
+#[allow(dead_code, reason = "used once the store lands")]
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+}

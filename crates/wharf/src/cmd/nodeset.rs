@@ -1,0 +1,20 @@
+//! `wharf nodeset -e|-f|-c`: ClusterShell's `nodeset`, with the inventory's groups and labels.
+
+use crate::cli::NodesetArgs;
+use crate::exit::SUCCESS;
+use crate::output;
+use crate::settings::Settings;
+
+pub(crate) fn run(settings: &Settings, args: &NodesetArgs) -> anyhow::Result<u8> {
+    let inventory = settings.inventory()?;
+    let expr = args.exprs.join(",");
+    let set = inventory.resolve(&expr)?;
+    if args.count {
+        output::line(set.len());
+    } else if args.fold {
+        output::line(set.fold());
+    } else {
+        output::line(set.iter().collect::<Vec<_>>().join(" "));
+    }
+    Ok(SUCCESS)
+}

@@ -1,0 +1,52 @@
+//! Exit codes, and the one place that prints an error chain.
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success |
+//! | 1 | failure: the command ran and something failed (a check, a node, a comparison that is false) |
+//! | 2 | usage or configuration error: bad arguments, bad `wharf.toml`, invalid version or node set |
+//! | 3 | one or more nodes were unreachable |
+//!
+//! Keep this table in sync with README.md ("Exit codes").
+
+use std::process::ExitCode;
+
+use wharf_core::config::ConfigError;
+use wharf_core::nodeset::NodeSetError;
+use wharf_core::version::VersionError;
+
+/// The command ran and everything succeeded.
+pub(crate) const SUCCESS: u8 = 0;
+/// The command ran and something failed.
+pub(crate) const FAILURE: u8 = 1;
+/// Bad arguments or configuration; nothing was changed.
+pub(crate) const USAGE: u8 = 2;
+/// One or more nodes could not be reached.
+#[allow(dead_code, reason = "used by `wharf run` (fleet execution)")]
+pub(crate) const UNREACHABLE: u8 = 3;
+
+/// An error the user caused by what they typed or wrote: exits with [`USAGE`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct UsageError(pub(crate) String);
+
+/// Turn a command's outcome into the process exit code, printing any error chain once.
+pub(crate) fn finish(result: anyhow::Result<u8>) -> ExitCode {
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            crate::output::error(&err);
+            ExitCode::from(code_for(&err))
+        }
+    }
+}
+
+fn code_for(err: &anyhow::Error) -> u8 {
+    let usage = err.chain().any(|cause| {
+        cause.is::<UsageError>()
+            || cause.is::<ConfigError>()
+            || cause.is::<NodeSetError>()
+            || cause.is::<VersionError>()
+    });
+    if usage { USAGE } else { FAILURE }
+}

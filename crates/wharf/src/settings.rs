@@ -1,0 +1,96 @@
+//! Resolves what every command needs — configuration, inventory, data directory, store —
+//! once, with precedence defaults < file < environment < command line. All environment
+//! variables Wharf reads are named in [`env_vars`].
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use wharf_core::config::{Config, ConfigSource};
+use wharf_core::inventory::Inventory;
+
+use crate::cli::GlobalArgs;
+use crate::exit::UsageError;
+
+/// Every environment variable Wharf reads.
+pub(crate) mod env_vars {
+    pub(crate) const CONFIG: &str = "WHARF_CONFIG";
+    pub(crate) const DATA: &str = "WHARF_DATA";
+    pub(crate) const DATABASE: &str = "WHARF_DATABASE";
+    /// Who is acting, for the audit log (default: `$SUDO_USER`, then `$USER`).
+    pub(crate) const ACTOR: &str = "WHARF_ACTOR";
+}
+
+/// The default configuration file, relative to the working directory.
+pub(crate) const DEFAULT_CONFIG: &str = "wharf.toml";
+
+/// Everything resolved from flags, environment and file.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) config_path: PathBuf,
+    /// False when the default config file does not exist (an empty configuration).
+    pub(crate) config_found: bool,
+    pub(crate) config: Config,
+    pub(crate) source: ConfigSource,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) database: String,
+}
+
+impl Settings {
+    /// Read and parse the configuration file named by the global options.
+    pub(crate) fn load(global: &GlobalArgs) -> anyhow::Result<Settings> {
+        let (config_path, explicit) = match &global.config {
+            Some(path) => (path.clone(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG), false),
+        };
+        let (text, config_found) = match std::fs::read_to_string(&config_path) {
+            Ok(text) => (text, true),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound && !explicit => {
+                (String::new(), false)
+            }
+            Err(err) => {
+                return Err(anyhow::Error::new(err).context(UsageError(format!(
+                    "cannot read configuration file {} (pass --config FILE or set {})",
+                    config_path.display(),
+                    env_vars::CONFIG
+                ))));
+            }
+        };
+        let source = ConfigSource::new(&config_path, text);
+        let config = source.parse()?;
+        let database = global
+            .database
+            .clone()
+            .or_else(|| config.store.database.clone())
+            .unwrap_or_else(|| global.data.join("wharf.db").display().to_string());
+        Ok(Settings {
+            config_path,
+            config_found,
+            config,
+            source,
+            data_dir: global.data.clone(),
+            database,
+        })
+    }
+
+    /// The validated inventory described by the configuration.
+    pub(crate) fn inventory(&self) -> anyhow::Result<Inventory> {
+        Ok(Inventory::from_config(&self.config, &self.source)?)
+    }
+
+    pub(crate) fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+}
+
+/// Who is running this command, for the audit log.
+pub(crate) fn actor() -> String {
+    [env_vars::ACTOR, "SUDO_USER", "USER"]
+        .iter()
+        .find_map(|var| std::env::var(var).ok().filter(|value| !value.is_empty()))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// `--data` as given, made absolute for messages and child processes.
+pub(crate) fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("cannot resolve path {}", path.display()))
+}
