@@ -1,0 +1,4 @@
+//! End-to-end tests of the `wharf` binary: real processes, real files, real exit codes.
+
+mod cli;
+mod support;
