@@ -12,10 +12,14 @@
 //!   and hashes it.
 //! - [`index`] renders `Packages` stanzas and `Release` files and compresses indices.
 //! - [`sign::SigningKey`] generates, stores, exports and uses the signing key.
+//! - [`objects::Objects`] stores package files content-addressed by SHA-256.
+//! - [`publish::publish`] writes a signed tree atomically, redoing only changed indices.
 //! - [`fsutil`] writes files durably (temporary file, fsync, rename, fsync directory).
 
 pub mod control;
 pub mod deb;
 pub mod fsutil;
 pub mod index;
+pub mod objects;
+pub mod publish;
 pub mod sign;
