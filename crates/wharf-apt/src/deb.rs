@@ -134,14 +134,13 @@ fn control_member(bytes: &[u8]) -> Result<String, String> {
             }
         }
         match (idx, name.as_str()) {
-            (0, "debian-binary") => {
-                if !content.starts_with(b"2.") {
-                    return Err(format!(
-                        "unsupported package format version {:?}",
-                        String::from_utf8_lossy(&content).trim()
-                    ));
-                }
+            (0, "debian-binary") if !content.starts_with(b"2.") => {
+                return Err(format!(
+                    "unsupported package format version {:?}",
+                    String::from_utf8_lossy(&content).trim()
+                ));
             }
+            (0, "debian-binary") => {}
             (0, other) => {
                 return Err(format!("first member is {other:?}, not debian-binary"));
             }

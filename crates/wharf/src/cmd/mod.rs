@@ -7,6 +7,7 @@ mod config;
 mod demo;
 mod nodes;
 mod nodeset;
+mod repo;
 mod version;
 
 use crate::cli::{Cli, Command, ConfigCommand};
@@ -26,6 +27,11 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 Command::Audit(args) => audit::show(&settings, &args),
                 Command::Log(args) => audit::log(&settings, &args),
                 Command::Demo(args) => demo::run(&settings, &args),
+                Command::Repo(command) => repo::repo(&settings, command),
+                Command::Snapshot(command) => repo::snapshot(&settings, command),
+                Command::Publish(args) => repo::publish(&settings, args),
+                Command::Key(command) => repo::key(&settings, &command),
+                Command::Health(args) => repo::health(&settings, &args),
                 Command::Version(_) => unreachable!("handled above"),
             }
         }
