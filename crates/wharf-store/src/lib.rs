@@ -247,6 +247,12 @@ impl Store {
         }
     }
 
+    /// A cheap round trip (reads one setting): `Ok` when the store answers. For health
+    /// checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.get_meta("store.created_at").await.map(drop)
+    }
+
     /// Closes the connections, waiting for those in use. Dropping the store also closes
     /// them, without waiting.
     pub async fn close(&self) {

@@ -70,6 +70,8 @@ pub(crate) enum Command {
     Key(KeyCommand),
     /// Check repositories, publishes and free disk space; exit 1 when unhealthy.
     Health(HealthArgs),
+    /// Serve published repositories over HTTP (`/apt/PREFIX/…`) and `/healthz`.
+    Server(ServerArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -318,4 +320,13 @@ pub(crate) struct HealthArgs {
     pub(crate) min_free_percent: f64,
     #[command(flatten)]
     pub(crate) output: JsonArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServerArgs {
+    /// Address to listen on, `HOST:PORT` (port 0 picks a free one) [default: `[server]
+    /// listen` in the config, else 127.0.0.1:8440]. The first line on stdout is
+    /// `listening on http://ADDR`.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) listen: Option<String>,
 }

@@ -8,6 +8,7 @@ mod demo;
 mod nodes;
 mod nodeset;
 mod repo;
+mod server;
 mod version;
 
 use crate::cli::{Cli, Command, ConfigCommand};
@@ -32,6 +33,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 Command::Publish(args) => repo::publish(&settings, args),
                 Command::Key(command) => repo::key(&settings, &command),
                 Command::Health(args) => repo::health(&settings, &args),
+                Command::Server(args) => server::run(&settings, &args),
                 Command::Version(_) => unreachable!("handled above"),
             }
         }

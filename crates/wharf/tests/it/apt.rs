@@ -1,13 +1,20 @@
 //! APT repositories end to end: real `.deb` files built by `dpkg-deb`, the real `wharf`
 //! binary, and a real `apt-get` in a private root verifying the signature (no
-//! `trusted=yes`). Published trees are read through `file:` URIs.
+//! `trusted=yes`). The main test goes over HTTP through `wharf server`; the crash test
+//! reads the tree through a `file:` URI.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::support::{Scratch, outcome};
+use crate::support::{Scratch, ServerProcess, outcome};
 
-fn build_deb(out_dir: &Path, name: &str, version: &str, arch: &str, compression: &str) -> PathBuf {
+pub(crate) fn build_deb(
+    out_dir: &Path,
+    name: &str,
+    version: &str,
+    arch: &str,
+    compression: &str,
+) -> PathBuf {
     let work = tempfile::tempdir().unwrap();
     let root = work.path().join("root");
     std::fs::create_dir_all(root.join("DEBIAN")).unwrap();
@@ -33,19 +40,19 @@ fn build_deb(out_dir: &Path, name: &str, version: &str, arch: &str, compression:
     out
 }
 
-fn ok(scratch: &Scratch, args: &[&str]) -> String {
+pub(crate) fn ok(scratch: &Scratch, args: &[&str]) -> String {
     let (code, stdout, stderr) = outcome(&scratch.run(args));
     assert_eq!(code, 0, "wharf {args:?} failed: {stderr}");
     stdout
 }
 
 /// A private apt/dpkg root (DESIGN.md's recipe).
-struct AptRoot {
+pub(crate) struct AptRoot {
     root: PathBuf,
 }
 
 impl AptRoot {
-    fn new(dir: &Path, source_line: &str) -> AptRoot {
+    pub(crate) fn new(dir: &Path, source_line: &str) -> AptRoot {
         let root = dir.join("aptroot");
         for sub in [
             "etc/apt/sources.list.d",
@@ -65,7 +72,7 @@ impl AptRoot {
         AptRoot { root }
     }
 
-    fn apt_get(&self, args: &[&str]) -> (bool, String) {
+    pub(crate) fn apt_get(&self, args: &[&str]) -> (bool, String) {
         let r = self.root.display();
         let output = Command::new("apt-get")
             .args([
@@ -88,7 +95,7 @@ impl AptRoot {
         (output.status.success(), text)
     }
 
-    fn installed(&self) -> String {
+    pub(crate) fn installed(&self) -> String {
         let output = Command::new("dpkg-query")
             .arg(format!("--admindir={}/var/lib/dpkg", self.root.display()))
             .args(["-W", "-f", "${Package}=${Version}\n"])
@@ -125,14 +132,19 @@ fn add_publish_and_install_with_real_apt() {
 
     let key = scratch.path().join("wharf.asc");
     std::fs::write(&key, ok(&scratch, &["key", "export"])).unwrap();
-    let tree = scratch.path().join("wharf-data/public/tools");
+    let server = ServerProcess::start(&scratch, &[], true);
     let apt = AptRoot::new(
         scratch.path(),
-        &format!("deb [signed-by={}] file:{} bookworm main", key.display(), tree.display()),
+        &format!(
+            "deb [signed-by={}] http://{}/apt/tools bookworm main",
+            key.display(),
+            server.addr
+        ),
     );
     let (success, log) = apt.apt_get(&["update"]);
     assert!(success, "{log}");
     assert!(!log.contains("W:") && !log.contains("E:"), "apt-get update warned:\n{log}");
+    assert!(log.contains(&format!("http://{}/apt/tools", server.addr)), "not over HTTP:\n{log}");
     let (success, log) = apt.apt_get(&["install", "-y", "hello=1.0-1", "tool=0.5"]);
     assert!(success, "{log}");
     assert!(!log.contains("W:"), "apt-get install warned:\n{log}");

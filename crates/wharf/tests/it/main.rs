@@ -3,4 +3,5 @@
 mod apt;
 mod cli;
 mod hygiene;
+mod server;
 mod support;

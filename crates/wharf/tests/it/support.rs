@@ -65,3 +65,122 @@ pub(crate) fn outcome(output: &Output) -> (i32, String, String) {
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+/// A running `wharf server` started on 127.0.0.1 port 0; killed (SIGKILL) on drop. Its
+/// stderr goes to a file that is printed if the test panics.
+pub(crate) struct ServerProcess {
+    pub(crate) child: std::process::Child,
+    /// `127.0.0.1:PORT`
+    pub(crate) addr: String,
+    log: PathBuf,
+}
+
+impl ServerProcess {
+    /// Start `wharf server --listen 127.0.0.1:0 EXTRA…` in the scratch directory; return
+    /// once it printed its address and (when `wait_healthy`) `/healthz` answered 200.
+    pub(crate) fn start(scratch: &Scratch, extra: &[&str], wait_healthy: bool) -> ServerProcess {
+        use std::io::BufRead as _;
+        let log = scratch.path().join(format!("server-{}.log", std::process::id()));
+        let log_file = std::fs::File::create(&log).expect("server log");
+        let mut args = vec!["server", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let mut child = scratch
+            .wharf(&args)
+            .env("RUST_LOG", "info,tower_http=debug")
+            .stdout(std::process::Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .expect("spawn wharf server");
+        let stdout = child.stdout.take().expect("stdout");
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+            let _ = sender.send(line);
+        });
+        let line = receiver.recv_timeout(std::time::Duration::from_secs(30)).unwrap_or_default();
+        let mut server = ServerProcess { child, addr: String::new(), log };
+        let Some(addr) = line.trim().strip_prefix("listening on http://") else {
+            panic!("wharf server did not print its address (got {line:?})");
+        };
+        server.addr = addr.to_owned();
+        if wait_healthy {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            loop {
+                if let Ok(response) = http(&server.addr, "GET", "/healthz", &[])
+                    && response.status == 200
+                {
+                    break;
+                }
+                assert!(std::time::Instant::now() < deadline, "/healthz never answered 200");
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+        server
+    }
+
+    /// The server's log so far.
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- wharf server log ---\n{}", self.log());
+        }
+    }
+}
+
+/// A response read by [`http`].
+#[derive(Debug)]
+pub(crate) struct HttpResponse {
+    pub(crate) status: u16,
+    /// Lower-cased names.
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+    }
+}
+
+/// One HTTP/1.1 request over a fresh connection, the path sent exactly as given (no
+/// normalisation, unlike curl), `Connection: close`, body read to the end.
+pub(crate) fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<HttpResponse> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    Ok(parse_response(&raw))
+}
+
+/// Split a raw HTTP/1.1 response (not chunked) into status, headers and body.
+pub(crate) fn parse_response(raw: &[u8]) -> HttpResponse {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("end of headers");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok());
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    HttpResponse { status: status.expect("status"), headers, body: raw[split + 4..].to_vec() }
+}

@@ -1,0 +1,146 @@
+//! `wharf-server`: Wharf's HTTP server.
+//!
+//! Today it serves what `wharf publish` writes — the signed APT trees under
+//! `DATA/public/PREFIX/` — at `/apt/PREFIX/…` to stock `apt`, and answers `/healthz`.
+//! The JSON API, ChatOps and metrics will join it here.
+//!
+//! Goals:
+//! - Correct HTTP for package clients: content types apt and proxies expect, `Range`
+//!   (206/416), `ETag` and `Last-Modified` with `If-None-Match`/`If-Modified-Since`/
+//!   `If-Range` (304), `HEAD`.
+//! - Nothing outside the published trees is reachable: no directory listings, no `..`
+//!   (raw or percent-encoded), no dot-files (the publish state file, temporary files), no
+//!   symlink that leads out of `DATA/public`.
+//! - Serving APT does not depend on the database: when the store is unreachable `/healthz`
+//!   says so with 503, and packages are still served.
+//! - Graceful shutdown on SIGTERM/SIGINT: stop accepting, finish in-flight requests, return.
+//!
+//! Non-goals: TLS (put a reverse proxy in front), HTTP/2, multi-range responses (a
+//! multi-range request gets the whole file, which RFC 9110 allows).
+//!
+//! Tour:
+//! - [`Server`]: [`Server::bind`] then [`Server::run`] with a shutdown future, usually
+//!   [`shutdown_signal`].
+//! - `files`: `/apt/…` — path checks, content types, validators, ranges (pure functions,
+//!   unit-tested) and the handler.
+//! - `health`: `/healthz` and the lazily (re)connected store.
+//! - [`ApiError`]: the one error type of every endpoint, a stable `code` plus a message.
+//!
+//! **Invariant:** HTTP wire types (request parsing, response bodies) live in this crate only.
+
+mod error;
+mod files;
+mod health;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+
+pub use error::ApiError;
+
+/// What the server needs, resolved by the binary from config, environment and flags.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// `DATA/public`: one published tree per prefix.
+    pub public_dir: PathBuf,
+    /// Store URL, as `wharf_store::Store::open` takes it.
+    pub database: String,
+}
+
+/// The server could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("cannot use {} as the published-trees directory", path.display())]
+    PublicDir { path: PathBuf, source: std::io::Error },
+    #[error("the HTTP server stopped with an error")]
+    Serve { source: std::io::Error },
+}
+
+/// Shared by every request.
+#[derive(Debug)]
+struct AppState {
+    /// Canonical path of `DATA/public`; every served file must resolve below it.
+    public_root: PathBuf,
+    store: health::StoreHandle,
+}
+
+/// A bound, not yet running server.
+#[derive(Debug)]
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    local_addr: SocketAddr,
+    state: Arc<AppState>,
+}
+
+impl Server {
+    /// Binds `addr` (`HOST:PORT`; port 0 picks a free port) and prepares the state. The
+    /// store is connected lazily, so a database outage does not stop APT serving.
+    pub async fn bind(addr: &str, settings: ServerSettings) -> Result<Server, ServerError> {
+        let public_err =
+            |source| ServerError::PublicDir { path: settings.public_dir.clone(), source };
+        tokio::fs::create_dir_all(&settings.public_dir).await.map_err(public_err)?;
+        let public_root =
+            tokio::fs::canonicalize(&settings.public_dir).await.map_err(public_err)?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr: addr.to_owned(), source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| ServerError::Bind { addr: addr.to_owned(), source })?;
+        let state =
+            Arc::new(AppState { public_root, store: health::StoreHandle::new(settings.database) });
+        Ok(Server { listener, local_addr, state })
+    }
+
+    /// The address actually bound (the real port when 0 was asked for).
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting connections and waits for
+    /// in-flight requests to finish.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let app = router(self.state.clone());
+        tracing::info!(server.addr = %self.local_addr, "serving");
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|source| ServerError::Serve { source })?;
+        self.state.store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .fallback(files::fallback)
+        .with_state(state)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// Completes on the first SIGTERM or SIGINT (Ctrl-C).
+///
+/// # Errors
+/// When the signal handlers cannot be installed.
+pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: finishing in-flight requests"),
+            _ = int.recv() => tracing::info!("SIGINT: finishing in-flight requests"),
+        }
+    })
+}

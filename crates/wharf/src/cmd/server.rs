@@ -1,0 +1,27 @@
+//! `wharf server`: serve published repositories over HTTP until SIGTERM or SIGINT.
+//!
+//! The first line on stdout is `listening on http://ADDR` with the bound address (the
+//! real port when `--listen` asked for port 0), so scripts and tests can read it.
+
+use anyhow::Context as _;
+
+use crate::cli::ServerArgs;
+use crate::exit::SUCCESS;
+use crate::output;
+use crate::settings::Settings;
+
+pub(crate) fn run(settings: &Settings, args: &ServerArgs) -> anyhow::Result<u8> {
+    let listen = args.listen.clone().unwrap_or_else(|| settings.config.server.listen.clone());
+    let server_settings = wharf_server::ServerSettings {
+        public_dir: settings.data_dir().join("public"),
+        database: settings.database.clone(),
+    };
+    super::runtime()?.block_on(async {
+        let server = wharf_server::Server::bind(&listen, server_settings).await?;
+        let shutdown =
+            wharf_server::shutdown_signal().context("cannot install SIGTERM/SIGINT handlers")?;
+        output::line(format!("listening on http://{}", server.local_addr()));
+        server.run(shutdown).await?;
+        Ok(SUCCESS)
+    })
+}
