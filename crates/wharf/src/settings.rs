@@ -4,8 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context as _;
+
 use wharf_core::config::{Config, ConfigSource};
 use wharf_core::inventory::Inventory;
+use wharf_store::Store;
 
 use crate::cli::GlobalArgs;
 use crate::exit::UsageError;
@@ -74,6 +77,26 @@ impl Settings {
     /// The validated inventory described by the configuration.
     pub(crate) fn inventory(&self) -> anyhow::Result<Inventory> {
         Ok(Inventory::from_config(&self.config, &self.source)?)
+    }
+
+    /// Open the store the settings name, creating the data directory for the SQLite default.
+    pub(crate) async fn open_store(&self) -> anyhow::Result<Store> {
+        if !self.database.contains("://") {
+            std::fs::create_dir_all(&self.data_dir).with_context(|| {
+                format!(
+                    "cannot create data directory {} (pass --data DIR or set {})",
+                    self.data_dir.display(),
+                    env_vars::DATA
+                )
+            })?;
+        }
+        Store::open(&self.database).await.with_context(|| {
+            format!(
+                "cannot open the store (check --database, ${} or [store] database in {})",
+                env_vars::DATABASE,
+                self.config_path.display()
+            )
+        })
     }
 
     pub(crate) fn data_dir(&self) -> &Path {

@@ -1,29 +1,16 @@
 //! `wharf audit` and `wharf log`: read, verify and add to the tamper-evident audit log.
 
 use serde_json::json;
-use wharf_store::{AuditEntry, AuditQuery, NewAuditEntry, Store};
+use wharf_store::{AuditEntry, AuditQuery, NewAuditEntry};
 
 use crate::cli::{AuditArgs, LogArgs};
 use crate::exit::{FAILURE, SUCCESS};
 use crate::output;
 use crate::settings::{Settings, actor};
 
-/// Open the store the settings name, creating the data directory for the SQLite default.
-pub(crate) async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    if !settings.database.contains("://") {
-        std::fs::create_dir_all(settings.data_dir()).map_err(|err| {
-            anyhow::anyhow!(
-                "cannot create data directory {}: {err} (pass --data DIR or set WHARF_DATA)",
-                settings.data_dir().display()
-            )
-        })?;
-    }
-    Ok(Store::open(&settings.database).await?)
-}
-
 pub(crate) fn show(settings: &Settings, args: &AuditArgs) -> anyhow::Result<u8> {
     super::runtime()?.block_on(async {
-        let store = open_store(settings).await?;
+        let store = settings.open_store().await?;
         if args.verify {
             let report = store.verify_audit().await?;
             if args.output.json {
@@ -85,7 +72,7 @@ fn print_entries(entries: &[AuditEntry]) {
 pub(crate) fn log(settings: &Settings, args: &LogArgs) -> anyhow::Result<u8> {
     let message = args.message.join(" ");
     super::runtime()?.block_on(async {
-        let store = open_store(settings).await?;
+        let store = settings.open_store().await?;
         let entry = store
             .append_audit(NewAuditEntry {
                 actor: actor(),

@@ -20,7 +20,6 @@ use wharf_apt::sign::SigningKey;
 use wharf_core::version::Version;
 use wharf_store::{AptKind, AptMemberRow, AptPackageRow, NewAuditEntry, Store};
 
-use super::audit::open_store;
 use crate::cli::{
     DropArgs, HealthArgs, JsonArgs, KeyCommand, PublishArgs, PublishCommand, RepoCommand,
     RepoShowArgs, SnapshotCommand,
@@ -85,7 +84,7 @@ struct Ctx {
 
 impl Ctx {
     async fn open(settings: &Settings) -> anyhow::Result<Ctx> {
-        let store = open_store(settings).await?;
+        let store = settings.open_store().await?;
         let data = settings.data_dir().to_owned();
         let objects = Objects::new(data.join("objects"));
         Ok(Ctx { store, data, objects })
