@@ -10,6 +10,31 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// `syncfs` the filesystem holding `path`: everything written to it so far, data and
+/// directory entries, is durable when this returns.
+pub fn sync_filesystem(path: &Path) -> io::Result<()> {
+    let file = std::fs::File::open(path)?;
+    rustix::fs::syncfs(&file)?;
+    Ok(())
+}
+
+/// `fsync` each directory, or the whole filesystem at once when there are many (one
+/// `syncfs` is far cheaper than thousands of directory fsyncs).
+pub fn sync_dirs<'a>(dirs: impl ExactSizeIterator<Item = &'a Path>) -> io::Result<()> {
+    const MANY: usize = 16;
+    if dirs.len() > MANY {
+        let mut dirs = dirs;
+        return match dirs.next() {
+            Some(dir) => sync_filesystem(dir),
+            None => Ok(()),
+        };
+    }
+    for dir in dirs {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
 /// Replace `path` with `bytes` atomically and durably. The parent directory must exist.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -44,4 +69,19 @@ fn tempfile_in(dir: &Path, target: &Path) -> io::Result<(std::path::PathBuf, std
         }
     }
     Err(io::Error::other(format!("cannot create a temporary file in {}", dir.display())))
+}
+
+/// Atomically make `path` a hard link to `source` (an immutable, durable file), by linking
+/// a temporary name and renaming it over `path`; the directory is fsynced. Where hard links
+/// are not possible, `bytes` (the same content) is written with [`write_atomic`].
+pub fn link_atomic(source: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let stem = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{stem}.{}.link.tmp", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    if std::fs::hard_link(source, &tmp).is_err() {
+        return write_atomic(path, bytes);
+    }
+    std::fs::rename(&tmp, path)?;
+    sync_dir(dir)
 }

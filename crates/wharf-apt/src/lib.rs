@@ -10,12 +10,14 @@
 //! - [`control::Control`] parses and prints control stanzas with dpkg's exact rules.
 //! - [`deb::DebPackage`] reads a `.deb` file, checks its structure and control fields,
 //!   and hashes it.
-//! - [`index`] renders `Packages` stanzas and `Release` files and compresses indices.
+//! - [`index`] renders `Packages` stanzas and `Release` files and compresses indices;
+//!   [`chunked`] compresses large indices chunk by chunk, reusing unchanged chunks.
 //! - [`sign::SigningKey`] generates, stores, exports and uses the signing key.
 //! - [`objects::Objects`] stores package files content-addressed by SHA-256.
 //! - [`publish::publish`] writes a signed tree atomically, redoing only changed indices.
 //! - [`fsutil`] writes files durably (temporary file, fsync, rename, fsync directory).
 
+pub mod chunked;
 pub mod control;
 pub mod deb;
 pub mod fsutil;

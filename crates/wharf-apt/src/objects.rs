@@ -37,6 +37,29 @@ impl Objects {
         Ok(())
     }
 
+    /// Store `bytes` under `sha256` unless present, without waiting for the disk; returns
+    /// whether it was written. Call [`Objects::sync`] before any metadata refers to the
+    /// objects written this way: one filesystem sync for a batch instead of two fsyncs per
+    /// file (20,000 packages: seconds).
+    pub fn put_unsynced(&self, sha256: &str, bytes: &[u8]) -> io::Result<bool> {
+        let path = self.path(sha256);
+        if path.exists() {
+            return Ok(false);
+        }
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let tmp = dir.join(format!(".{sha256}.{}.tmp", std::process::id()));
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(true)
+    }
+
+    /// Make every object written so far durable (one `syncfs` of the object store's
+    /// filesystem, which covers file data and directory entries).
+    pub fn sync(&self) -> io::Result<()> {
+        crate::fsutil::sync_filesystem(&self.root)
+    }
+
     /// Read an object back.
     pub fn get(&self, sha256: &str) -> io::Result<Vec<u8>> {
         std::fs::read(self.path(sha256))

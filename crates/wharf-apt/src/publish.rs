@@ -32,6 +32,10 @@ use crate::sign::SigningKey;
 /// Name of the state file at the root of a published tree (not served).
 pub const STATE_FILE: &str = ".wharf-state.json";
 
+/// Compressed index chunks (see [`crate::chunked`]), at the root of a published tree (not
+/// served).
+pub const CACHE_DIR: &str = ".wharf-cache";
+
 /// A publish failed; says which file.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -39,6 +43,8 @@ pub enum PublishError {
     Io { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Sign(#[from] crate::sign::KeyError),
+    #[error("{package} has no control stanza and {index} of the previous publish does not list it")]
+    MissingStanza { index: String, package: String },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PublishError + '_ {
@@ -53,7 +59,9 @@ pub struct PublishPackage {
     pub architecture: String,
     pub component: String,
     /// Control stanza without file fields, as [`crate::control::Control::render_index`].
-    pub control: String,
+    /// `None`: reuse the stanza the previous publish wrote (see [`PreviousIndices`]); the
+    /// caller checked with [`PreviousIndices::has`] that it is there.
+    pub control: Option<String>,
     pub digest: FileDigest,
 }
 
@@ -88,6 +96,105 @@ pub struct PublishRequest<'a> {
     pub now: i64,
     /// How long superseded by-hash files stay, in seconds.
     pub grace_seconds: i64,
+    /// The previous publish's indices, for packages without `control`.
+    pub previous: Option<&'a PreviousIndices>,
+}
+
+/// The `Packages` indices of the previous publish of a tree, as written (checked against
+/// the SHA-256 the state file recorded), indexed by each stanza's `SHA256`. A publish after
+/// a small change takes the unchanged stanzas from here instead of reading every control
+/// stanza from the store and rendering it again.
+#[derive(Debug, Default)]
+pub struct PreviousIndices {
+    /// Plain index path (`main/binary-amd64/Packages`) → (bytes, SHA-256 → stanza range).
+    indices: BTreeMap<String, (Vec<u8>, StanzaRanges)>,
+}
+
+/// A stanza's SHA-256 → its byte range in the index.
+type StanzaRanges = std::collections::HashMap<String, (usize, usize)>;
+
+impl PreviousIndices {
+    /// Read the indices of the tree at `root`; empty when there is no previous publish or
+    /// a file does not match what the state file recorded.
+    #[must_use]
+    pub fn load(root: &Path, distribution: &str) -> PreviousIndices {
+        let Some(state) = std::fs::read(root.join(STATE_FILE))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<State>(&bytes).ok())
+        else {
+            return PreviousIndices::default();
+        };
+        let dists = root.join("dists").join(distribution);
+        let mut indices = BTreeMap::new();
+        for (plain_rel, entry) in &state.indices {
+            let dir = Path::new(plain_rel).parent().unwrap_or(Path::new(""));
+            let path = dists.join(dir).join("by-hash/SHA256").join(&entry.sha256);
+            let Ok(bytes) = std::fs::read(&path) else { return PreviousIndices::default() };
+            if sha256_hex(&bytes) != entry.sha256 {
+                return PreviousIndices::default();
+            }
+            let stanzas = index_stanzas(&bytes);
+            indices.insert(plain_rel.clone(), (bytes, stanzas));
+        }
+        PreviousIndices { indices }
+    }
+
+    /// Whether every index the package belongs in (its architecture's, or every
+    /// architecture's for `all`) has its stanza.
+    #[must_use]
+    pub fn has(
+        &self,
+        component: &str,
+        architecture: &str,
+        architectures: &[String],
+        sha256: &str,
+    ) -> bool {
+        let found = |arch: &str| {
+            self.indices
+                .get(&format!("{component}/binary-{arch}/Packages"))
+                .is_some_and(|(_, stanzas)| stanzas.contains_key(sha256))
+        };
+        if architecture == "all" {
+            architectures.iter().all(|arch| found(arch))
+        } else {
+            found(architecture)
+        }
+    }
+
+    fn stanza(&self, plain_rel: &str, sha256: &str) -> Option<&[u8]> {
+        let (bytes, stanzas) = self.indices.get(plain_rel)?;
+        let (start, end) = *stanzas.get(sha256)?;
+        bytes.get(start..end)
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Stanzas of a `Packages` file by their `SHA256:` field; each range includes the
+/// stanza's last newline but not the blank line after it.
+fn index_stanzas(bytes: &[u8]) -> StanzaRanges {
+    const FIELD: &[u8] = b"\nSHA256: ";
+    let mut out = std::collections::HashMap::new();
+    let mut start = 0;
+    while start < bytes.len() {
+        let end = bytes[start..]
+            .windows(2)
+            .position(|w| w == b"\n\n")
+            .map_or(bytes.len(), |pos| start + pos + 1);
+        let stanza = &bytes[start..end];
+        if let Some(at) = stanza.windows(FIELD.len()).position(|w| w == FIELD) {
+            let value = &stanza[at + FIELD.len()..];
+            let value = &value[..value.iter().position(|b| *b == b'\n').unwrap_or(value.len())];
+            if let Ok(sha) = std::str::from_utf8(value) {
+                out.insert(sha.to_owned(), (start, end));
+            }
+        }
+        start = end + 1;
+    }
+    out
 }
 
 /// What a publish did.
@@ -98,6 +205,8 @@ pub struct PublishOutcome {
     pub n_indices_rewritten: usize,
     pub n_indices_unchanged: usize,
     pub n_by_hash_removed: usize,
+    /// Index chunks compressed (the rest came from the cache).
+    pub n_chunks_compressed: usize,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -108,12 +217,18 @@ struct State {
     superseded: BTreeMap<String, i64>,
     /// Pool paths written so far.
     pool: BTreeSet<String>,
+    /// Compressed index chunks in the cache (`CACHE_DIR`), by plain SHA-256.
+    #[serde(default)]
+    chunks: BTreeMap<String, crate::chunked::ChunkDigests>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct IndexState {
     sha256: String,
     files: Vec<IndexFile>,
+    /// Plain SHA-256 of the chunks its compressed forms are made of.
+    #[serde(default)]
+    chunks: BTreeSet<String>,
 }
 
 /// Insert the file fields into a stanza rendered without them, where dpkg puts them:
@@ -222,21 +337,37 @@ pub fn publish(
     let mut release_files: Vec<IndexFile> = Vec::new();
     let mut current_by_hash: BTreeSet<String> = BTreeSet::new();
     let mut new_indices = BTreeMap::new();
+    let mut new_chunks = BTreeMap::new();
     let mut dirs_to_sync = BTreeSet::new();
     for component in request.components {
         for arch in request.architectures {
             let rel_dir = format!("{component}/binary-{arch}");
             let plain_rel = format!("{rel_dir}/Packages");
-            let stanzas: Vec<String> = sorted
-                .iter()
-                .filter(|p| {
-                    p.component == *component
-                        && (p.architecture == *arch || p.architecture == "all")
-                })
-                .map(|p| stanza_with_file_fields(&p.control, &p.pool_path(), &p.digest))
-                .collect();
-            let plain = index::packages_file(stanzas.iter().map(String::as_str));
-            let plain_sha = FileDigest::of(&plain).sha256;
+            // Each stanza followed by a blank line, as `index::packages_file` writes them.
+            let mut plain = Vec::new();
+            for package in sorted.iter().filter(|p| {
+                p.component == *component && (p.architecture == *arch || p.architecture == "all")
+            }) {
+                match &package.control {
+                    Some(control) => plain.extend_from_slice(
+                        stanza_with_file_fields(control, &package.pool_path(), &package.digest)
+                            .as_bytes(),
+                    ),
+                    None => plain.extend_from_slice(
+                        request
+                            .previous
+                            .and_then(|previous| {
+                                previous.stanza(&plain_rel, &package.digest.sha256)
+                            })
+                            .ok_or_else(|| PublishError::MissingStanza {
+                                index: plain_rel.clone(),
+                                package: package.pool_path(),
+                            })?,
+                    ),
+                }
+                plain.push(b'\n');
+            }
+            let plain_sha = sha256_hex(&plain);
             let dir = dists.join(&rel_dir);
             let by_hash_dir = dir.join("by-hash/SHA256");
             let entry = match state.indices.get(&plain_rel) {
@@ -245,15 +376,24 @@ pub fn publish(
                         && cached.files.iter().all(|f| by_hash_dir.join(&f.sha256).exists()) =>
                 {
                     outcome.n_indices_unchanged += 1;
+                    new_chunks.extend(
+                        state
+                            .chunks
+                            .iter()
+                            .filter(|(sha, _)| cached.chunks.contains(*sha))
+                            .map(|(sha, digests)| (sha.clone(), digests.clone())),
+                    );
                     cached.clone()
                 }
                 _ => {
                     std::fs::create_dir_all(&by_hash_dir).map_err(io_err(&by_hash_dir))?;
-                    let (gz, xz) = std::thread::scope(|scope| {
-                        let gz = scope.spawn(|| index::gzip(&plain));
-                        let xz = index::xz(&plain);
-                        (gz.join().expect("gzip thread does not panic"), xz)
-                    });
+                    let cache_dir = root.join(CACHE_DIR);
+                    let compressed = crate::chunked::compress(&plain, &state.chunks, &cache_dir)
+                        .map_err(io_err(&cache_dir))?;
+                    outcome.n_chunks_compressed += compressed.n_chunks_compressed;
+                    let (gz, xz) = (compressed.gz, compressed.xz);
+                    let chunk_shas: BTreeSet<String> = compressed.chunks.keys().cloned().collect();
+                    new_chunks.extend(compressed.chunks);
                     let mut files = Vec::new();
                     for (name, bytes) in
                         [("Packages", &plain), ("Packages.gz", &gz), ("Packages.xz", &xz)]
@@ -266,14 +406,19 @@ pub fn publish(
                         files.push(file);
                     }
                     dirs_to_sync.insert(by_hash_dir.clone());
-                    for (name, bytes) in
+                    // The plain names are hard links to the (immutable, already durable)
+                    // by-hash files: the bytes are written once.
+                    for ((name, bytes), file) in
                         [("Packages", &plain), ("Packages.gz", &gz), ("Packages.xz", &xz)]
+                            .into_iter()
+                            .zip(&files)
                     {
                         let path = dir.join(name);
-                        fsutil::write_atomic(&path, bytes).map_err(io_err(&path))?;
+                        fsutil::link_atomic(&by_hash_dir.join(&file.sha256), &path, bytes)
+                            .map_err(io_err(&path))?;
                     }
                     outcome.n_indices_rewritten += 1;
-                    IndexState { sha256: plain_sha, files }
+                    IndexState { sha256: plain_sha, files, chunks: chunk_shas }
                 }
             };
             for file in &entry.files {
@@ -341,6 +486,10 @@ pub fn publish(
         outcome.n_by_hash_removed += 1;
     }
     state.indices = new_indices;
+    if state.chunks != new_chunks {
+        crate::chunked::prune(&root.join(CACHE_DIR), &new_chunks);
+        state.chunks = new_chunks;
+    }
     let live_pool: BTreeSet<String> =
         request.packages.iter().map(PublishPackage::pool_path).collect();
     for stale in state.pool.difference(&live_pool) {
@@ -371,10 +520,9 @@ fn write_unsynced(path: &Path, bytes: &[u8]) -> Result<(), PublishError> {
 }
 
 fn sync_dirs(dirs: &BTreeSet<PathBuf>) -> Result<(), PublishError> {
-    for dir in dirs {
-        fsutil::sync_dir(dir).map_err(io_err(dir))?;
-    }
-    Ok(())
+    let first = dirs.first().cloned().unwrap_or_default();
+    fsutil::sync_dirs(dirs.iter().map(PathBuf::as_path))
+        .map_err(|source| PublishError::Io { path: first, source })
 }
 
 #[cfg(test)]

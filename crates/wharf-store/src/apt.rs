@@ -40,6 +40,20 @@ pub struct AptMemberRow {
     pub component: String,
 }
 
+/// A package in a collection without its control stanza: what a publish needs to decide
+/// whether the stanza it rendered last time can be reused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AptMemberDigestRow {
+    pub sha256: String,
+    pub name: String,
+    pub version: String,
+    pub architecture: String,
+    pub size: i64,
+    pub md5: String,
+    pub sha1: String,
+    pub component: String,
+}
+
 /// A published prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AptPublishRow {
@@ -257,6 +271,43 @@ macro_rules! impl_apt {
                     .collect())
             }
 
+            pub(crate) async fn apt_member_digests(
+                &self,
+                kind: AptKind,
+                name: &str,
+            ) -> Result<Vec<AptMemberDigestRow>, StoreError> {
+                let op = "list repository contents";
+                let rows: Vec<(String, String, String, String, i64, String, String, String)> =
+                    sqlx::query_as(
+                        "SELECT p.sha256, p.name, p.version, p.architecture, p.size, p.md5, p.sha1,
+                                m.component
+                         FROM apt_member m JOIN apt_package p ON p.sha256 = m.sha256
+                         WHERE m.kind = $1 AND m.collection = $2",
+                    )
+                    .bind(kind.as_str())
+                    .bind(name)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(self.apt_err(op))?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(sha256, name, version, architecture, size, md5, sha1, component)| {
+                        AptMemberDigestRow { sha256, name, version, architecture, size, md5, sha1, component }
+                    })
+                    .collect())
+            }
+
+            pub(crate) async fn apt_control(&self, sha256: &str) -> Result<Option<String>, StoreError> {
+                let op = "read package control";
+                let row: Option<(String,)> =
+                    sqlx::query_as("SELECT control FROM apt_package WHERE sha256 = $1")
+                        .bind(sha256)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(self.apt_err(op))?;
+                Ok(row.map(|(control,)| control))
+            }
+
             pub(crate) async fn apt_snapshot(
                 &self,
                 from: &str,
@@ -406,6 +457,21 @@ impl crate::Store {
         name: &str,
     ) -> Result<Vec<AptMemberRow>, StoreError> {
         dispatch!(self, apt_members(kind, name))
+    }
+
+    /// The members of a collection without their control stanzas, in no particular order:
+    /// much cheaper than [`Store::apt_members`] on large repositories.
+    pub async fn apt_member_digests(
+        &self,
+        kind: AptKind,
+        name: &str,
+    ) -> Result<Vec<AptMemberDigestRow>, StoreError> {
+        dispatch!(self, apt_member_digests(kind, name))
+    }
+
+    /// The control stanza of one stored package.
+    pub async fn apt_control(&self, sha256: &str) -> Result<Option<String>, StoreError> {
+        dispatch!(self, apt_control(sha256))
     }
 
     /// Freezes repository `from` as snapshot `name`; `false` if the snapshot name is taken.

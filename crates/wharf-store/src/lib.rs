@@ -37,7 +37,9 @@ mod sqlite;
 
 use std::path::PathBuf;
 
-pub use apt::{AptCollectionRow, AptKind, AptMemberRow, AptPackageRow, AptPublishRow};
+pub use apt::{
+    AptCollectionRow, AptKind, AptMemberDigestRow, AptMemberRow, AptPackageRow, AptPublishRow,
+};
 pub use audit::{
     AuditBreak, AuditBreakKind, AuditEntry, AuditQuery, AuditVerification, NewAuditEntry,
 };

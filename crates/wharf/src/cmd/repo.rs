@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use wharf_apt::deb::{DebPackage, FileDigest};
 use wharf_apt::objects::Objects;
-use wharf_apt::publish::{PublishPackage, PublishRequest};
+use wharf_apt::publish::{PreviousIndices, PublishPackage, PublishRequest};
 use wharf_apt::sign::SigningKey;
 use wharf_core::version::Version;
 use wharf_store::{AptKind, AptMemberRow, AptPackageRow, NewAuditEntry, Store};
@@ -255,6 +255,7 @@ pub(crate) fn repo(settings: &Settings, command: RepoCommand) -> anyhow::Result<
                 let mut remove = Vec::new();
                 let mut seen: BTreeMap<(String, String, String), String> = BTreeMap::new();
                 let mut n_same = 0;
+                let mut added_shas = std::collections::HashSet::new();
                 for (package, bytes) in &packages {
                     let key = (
                         package.name.clone(),
@@ -282,14 +283,17 @@ pub(crate) fn repo(settings: &Settings, command: RepoCommand) -> anyhow::Result<
                         Some(old) => remove.push(old.clone()),
                         None => {}
                     }
-                    if add.iter().any(|m: &AptMemberRow| m.package.sha256 == *sha) {
+                    if !added_shas.insert(sha.as_str()) {
                         continue;
                     }
-                    // Durable in the object store before any metadata refers to it.
                     ctx.objects
-                        .put(sha, bytes)
+                        .put_unsynced(sha, bytes)
                         .with_context(|| format!("cannot store {}", package.file_name()))?;
                     add.push(AptMemberRow { package: package_row(package), component: component.clone() });
+                }
+                // Every new object durable (one filesystem sync) before metadata names it.
+                if !add.is_empty() {
+                    ctx.objects.sync().context("cannot sync the object store")?;
                 }
                 if add.is_empty() && remove.is_empty() {
                     output::line(format!(
@@ -719,22 +723,49 @@ pub(crate) fn publish(settings: &Settings, args: PublishArgs) -> anyhow::Result<
                 }
             }
         }
-        let members = ctx.store.apt_members(kind, &source).await?;
+        // Reuse the stanzas of the previous publish of this tree for packages it already
+        // listed; read control stanzas from the store only for the others (or all of them
+        // when most are new: one query is cheaper than thousands).
+        let previous = PreviousIndices::load(&root, &repo_settings.distribution);
+        let members = ctx.store.apt_member_digests(kind, &source).await?;
+        let n_missing = members
+            .iter()
+            .filter(|m| {
+                !previous.has(&m.component, &m.architecture, &repo_settings.architectures, &m.sha256)
+            })
+            .count();
+        let mut controls: std::collections::HashMap<String, String> =
+            std::collections::HashMap::new();
+        if n_missing > 500 {
+            for m in ctx.store.apt_members(kind, &source).await? {
+                controls.insert(m.package.sha256, m.package.control);
+            }
+        } else {
+            for m in &members {
+                if !previous.has(&m.component, &m.architecture, &repo_settings.architectures, &m.sha256)
+                    && !controls.contains_key(&m.sha256)
+                {
+                    let control = ctx.store.apt_control(&m.sha256).await?.with_context(|| {
+                        format!("package {} is in {source} but not stored", m.sha256)
+                    })?;
+                    controls.insert(m.sha256.clone(), control);
+                }
+            }
+        }
         let packages: Vec<PublishPackage> = members
             .into_iter()
             .map(|m| -> anyhow::Result<PublishPackage> {
-                let p = m.package;
                 Ok(PublishPackage {
-                    version: Version::from_str(&p.version)?,
-                    name: p.name,
-                    architecture: p.architecture,
+                    version: Version::from_str(&m.version)?,
+                    control: controls.remove(&m.sha256),
+                    name: m.name,
+                    architecture: m.architecture,
                     component: m.component,
-                    control: p.control,
                     digest: FileDigest {
-                        size: u64::try_from(p.size).unwrap_or(0),
-                        md5: p.md5,
-                        sha1: p.sha1,
-                        sha256: p.sha256,
+                        size: u64::try_from(m.size).unwrap_or(0),
+                        md5: m.md5,
+                        sha1: m.sha1,
+                        sha256: m.sha256,
                     },
                 })
             })
@@ -755,6 +786,7 @@ pub(crate) fn publish(settings: &Settings, args: PublishArgs) -> anyhow::Result<
             packages: &packages,
             now,
             grace_seconds: BY_HASH_GRACE_SECONDS,
+            previous: Some(&previous),
         };
         let outcome = wharf_apt::publish::publish(&request, &ctx.objects, &key)?;
         if args.to_dir.is_none() {

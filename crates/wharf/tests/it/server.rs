@@ -359,4 +359,19 @@ fn apt_update_during_publishes_never_sees_a_mix() {
     assert!(success && !log.contains("W:"), "{log}");
     let (success, log) = apt.apt_get(&["install", "-y", &format!("moving=1.{}", N_PUBLISHES - 1)]);
     assert!(success, "{log}");
+
+    // Incremental publishes (stanzas reused from the previous publish, compressed chunks
+    // from the cache) wrote exactly what a publish from scratch writes.
+    ok(&scratch, &["publish", "r", "--to-dir", "fresh"]);
+    for arch in ["amd64", "arm64"] {
+        let rel = format!("dists/bookworm/main/binary-{arch}/Packages");
+        let incremental =
+            std::fs::read(scratch.path().join("wharf-data/public/r").join(&rel)).unwrap();
+        let fresh = std::fs::read(scratch.path().join("fresh").join(&rel)).unwrap();
+        assert!(incremental == fresh, "{rel} differs from a publish from scratch");
+        assert_eq!(
+            String::from_utf8(fresh).unwrap().matches("Package: ").count(),
+            20 + N_PUBLISHES as usize
+        );
+    }
 }

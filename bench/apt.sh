@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# APT repositories: Wharf against aptly and reprepro (Debian's packages), same machine, one
+# run. See docs/benchmarks.md for what each step measures and the last results.
+#
+#   bash bench/apt.sh                 # 2,000 and 20,000 packages
+#   SIZES="500" bash bench/apt.sh     # a quick run
+#
+# Everything is written under one temporary directory, removed at the end (KEEP=1 keeps it).
+# Needs root for `apt-get install` when aptly, reprepro or gpg are missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO_ROOT=$PWD
+SIZES=${SIZES:-"2000 20000"}
+# Writer 2 starts this long after writer 1 (which takes far longer than this).
+SECOND_WRITER_DELAY=${SECOND_WRITER_DELAY:-0.2}
+
+need=()
+command -v aptly >/dev/null || need+=(aptly)
+command -v reprepro >/dev/null || need+=(reprepro)
+command -v gpg >/dev/null || need+=(gpg gpg-agent)
+[ -x /usr/bin/time ] || need+=(time)
+command -v bc >/dev/null || need+=(bc)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing ${need[*]}" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+echo "building wharf (release)" >&2
+cargo build --release --locked -p wharf -q
+WHARF="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/wharf"
+
+WORK=$(mktemp -d /tmp/wharf-bench-apt.XXXXXX)
+if [ "${KEEP:-0}" = 1 ]; then echo "keeping $WORK" >&2; else trap 'rm -rf "$WORK"' EXIT; fi
+RESULTS="$WORK/results.tsv"
+: >"$RESULTS"
+
+# One throw-away signing key for aptly and reprepro (Wharf makes its own): Ed25519, no
+# passphrase, in a private GNUPGHOME. All three tools sign every publish.
+export GNUPGHOME="$WORK/gnupg"
+mkdir -m 700 "$GNUPGHOME"
+gpg --batch --quiet --pinentry-mode loopback --passphrase '' \
+  --quick-gen-key "Wharf bench <bench@wharf.invalid>" ed25519 sign never 2>/dev/null
+KEY=$(gpg --list-secret-keys --with-colons | awk -F: '/^fpr/ { print $10; exit }')
+
+# measure TOOL SIZE TASK CMD…: run CMD, record seconds and peak RSS (MiB) from
+# /usr/bin/time; a failing command is recorded as FAIL with its exit code.
+measure() {
+  local tool=$1 size=$2 task=$3
+  shift 3
+  local log="$WORK/log.$tool.$size.${task// /_}"
+  local code=0
+  /usr/bin/time -f '%e %M' -o "$WORK/time" "$@" >"$log" 2>&1 || code=$?
+  local secs kib
+  read -r secs kib < <(tail -n 1 "$WORK/time")
+  if [ "$code" != 0 ]; then
+    echo "  $tool $size $task: FAILED (exit $code), see $log" >&2
+    tail -n 3 "$log" >&2
+    secs="FAIL($code)"
+  fi
+  printf '%s\t%s\t%s\t%s\t%s\n' "$tool" "$size" "$task" "$secs" "$((kib / 1024))" >>"$RESULTS"
+  printf '  %-9s %6s  %-22s %8s s %6s MiB\n' "$tool" "$size" "$task" "$secs" "$((kib / 1024))" >&2
+}
+
+now() { date +%s.%N; }
+
+# second_writer TOOL SIZE "WRITER1 CMD" "WRITER2 CMD": start writer 1 in the background,
+# writer 2 after SECOND_WRITER_DELAY; record writer 2's exit code, its wall time, and how
+# long after writer 1 it finished.
+second_writer() {
+  local tool=$1 size=$2 first=$3 second=$4
+  local dir="$WORK/second.$tool.$size"
+  mkdir -p "$dir"
+  (bash -c "$first" >"$dir/w1.log" 2>&1; echo $? >"$dir/w1.code"; now >"$dir/w1.end") &
+  local w1=$!
+  sleep "$SECOND_WRITER_DELAY"
+  local w1_running=yes
+  kill -0 "$w1" 2>/dev/null || w1_running=no
+  local start code=0
+  start=$(now)
+  bash -c "$second" >"$dir/w2.log" 2>&1 || code=$?
+  local end
+  end=$(now)
+  wait "$w1"
+  local w1_end
+  w1_end=$(cat "$dir/w1.end")
+  local wall after
+  wall=$(echo "$end - $start" | bc -l)
+  after=$(echo "$end - $w1_end" | bc -l)
+  printf '%s\t%s\t%s\t%.3f\t%.3f\t%s\t%s\n' "$tool" "$size" "second writer" "$wall" "$after" "$code" "$w1_running" >>"$WORK/second.tsv"
+  printf '  %-9s %6s  second writer: exit %s after %.3f s, %.3f s after writer 1 ended (writer 1 still running at start: %s)\n' \
+    "$tool" "$size" "$code" "$wall" "$after" "$w1_running" >&2
+  [ "$code" = 0 ] || tail -n 2 "$dir/w2.log" >&2
+}
+: >"$WORK/second.tsv"
+
+for N in $SIZES; do
+  echo "== $N packages" >&2
+  DEBS="$WORK/debs-$N"
+  start=$(now)
+  python3 "$REPO_ROOT/bench/gen-debs.py" "$DEBS" "$N"
+  for extra in 1 2 3; do python3 "$REPO_ROOT/bench/gen-debs.py" "$WORK/extra$extra-$N" 1 "extra$extra" 2>/dev/null; done
+
+  # --- Wharf: SQLite store, signs with its own Ed25519 key.
+  W="$WORK/wharf-$N"
+  "$WHARF" --data "$W" repo create b --distribution bookworm --architectures amd64 >/dev/null
+  "$WHARF" --data "$W" key export >/dev/null # key generation is not part of any measurement
+  measure wharf "$N" "add" "$WHARF" --data "$W" repo add b "$DEBS"
+  measure wharf "$N" "publish" "$WHARF" --data "$W" publish b
+  measure wharf "$N" "add one" "$WHARF" --data "$W" repo add b "$WORK/extra1-$N"
+  measure wharf "$N" "publish after add one" "$WHARF" --data "$W" publish b
+  measure wharf "$N" "no-change publish" "$WHARF" --data "$W" publish b
+  second_writer wharf "$N" \
+    "'$WHARF' --data '$W' publish b --prefix second" \
+    "'$WHARF' --data '$W' repo add b '$WORK/extra2-$N'"
+  measure wharf "$N" "add one (alone)" "$WHARF" --data "$W" repo add b "$WORK/extra3-$N"
+
+  # --- aptly: its own root, signing with the bench key through gpg; no Contents and no
+  # bz2 indices (Wharf writes neither), which only makes aptly faster.
+  A="$WORK/aptly-$N"
+  mkdir -p "$A"
+  cat >"$WORK/aptly-$N.conf" <<EOF
+{ "rootDir": "$A", "architectures": ["amd64"], "gpgProvider": "gpg", "skipContentsPublishing": true }
+EOF
+  APTLY=(aptly -config="$WORK/aptly-$N.conf")
+  APTLY_SIGN=(-gpg-key="$KEY" -batch -skip-contents -skip-bz2)
+  "${APTLY[@]}" repo create -distribution=bookworm -component=main b >/dev/null
+  measure aptly "$N" "add" "${APTLY[@]}" repo add b "$DEBS"
+  measure aptly "$N" "publish" "${APTLY[@]}" publish repo "${APTLY_SIGN[@]}" b
+  measure aptly "$N" "add one" "${APTLY[@]}" repo add b "$WORK/extra1-$N"
+  measure aptly "$N" "publish after add one" "${APTLY[@]}" publish update "${APTLY_SIGN[@]}" bookworm
+  measure aptly "$N" "no-change publish" "${APTLY[@]}" publish update "${APTLY_SIGN[@]}" bookworm
+  second_writer aptly "$N" \
+    "${APTLY[*]} publish repo -distribution=second ${APTLY_SIGN[*]} b second" \
+    "${APTLY[*]} repo add b '$WORK/extra2-$N'"
+  measure aptly "$N" "add one (alone)" "${APTLY[@]}" repo add b "$WORK/extra3-$N"
+
+  # --- reprepro: SignWith the bench key; Packages, .gz and .xz like Wharf.
+  R="$WORK/reprepro-$N"
+  mkdir -p "$R/conf"
+  cat >"$R/conf/distributions" <<EOF
+Origin: Bench
+Label: Bench
+Codename: bookworm
+Architectures: amd64
+Components: main
+DebIndices: Packages Release . .gz .xz
+SignWith: $KEY
+EOF
+  (
+    cd "$DEBS"
+    measure reprepro "$N" "add" reprepro -b "$R" --export=never includedeb bookworm ./*.deb
+  )
+  measure reprepro "$N" "publish" reprepro -b "$R" export bookworm
+  # includedeb exports (publishes) by default: one command adds and publishes.
+  measure reprepro "$N" "add one and publish" reprepro -b "$R" includedeb bookworm "$WORK/extra1-$N"/*.deb
+  measure reprepro "$N" "no-change publish" reprepro -b "$R" export bookworm
+  second_writer reprepro "$N" \
+    "reprepro -b '$R' export bookworm" \
+    "reprepro -b '$R' includedeb bookworm '$WORK/extra2-$N'/*.deb"
+  measure reprepro "$N" "add one (alone)" reprepro -b "$R" --export=never includedeb bookworm "$WORK/extra3-$N"/*.deb
+
+  rm -rf "$DEBS" "$W" "$A" "$R"
+done
+
+echo >&2
+echo "tool	size	task	seconds	peak MiB"
+cat "$RESULTS"
+echo
+echo "tool	size	task	wall s	s after writer 1 ended	exit	writer 1 running at start"
+cat "$WORK/second.tsv"
