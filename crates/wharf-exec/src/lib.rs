@@ -27,10 +27,12 @@
 //!   `Pool::copy` run one action on one node.
 //! - [`fan_out`] runs an [`Action`] on many targets, sending [`Event::Line`] and
 //!   [`Event::Finished`]; [`run_all`] collects the results.
+//! - [`gather`] groups identical answers (`clush -b`) and failures for printing.
 //! - `testing` (feature `test-support`): a real `sshd` on 127.0.0.1 for tests.
 
 mod capture;
 mod fanout;
+pub mod gather;
 pub mod known_hosts;
 mod local;
 mod outcome;

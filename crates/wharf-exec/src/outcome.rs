@@ -37,7 +37,7 @@ impl UnreachableReason {
 }
 
 /// A node could not be reached: the reason and a message for the operator.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Unreachable {
     pub reason: UnreachableReason,
     pub message: String,
@@ -50,7 +50,7 @@ impl Unreachable {
 }
 
 /// How a node's command ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Outcome {
     /// The command ran and exited with this code.
     Exited(u32),
