@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
 use serde::Serialize;
+use toml::Spanned;
 
 use crate::config::{Config, ConfigError, ConfigSource, GroupConfig, ServiceKind, Transport};
 use crate::nodeset::{GroupSource, NoGroups, NodeSet, NodeSetError};
@@ -130,7 +131,7 @@ impl Inventory {
     fn resolve_group(
         &mut self,
         name: &str,
-        defined: &BTreeMap<&str, (&toml::Spanned<String>, &GroupConfig)>,
+        defined: &BTreeMap<&str, (&Spanned<String>, &GroupConfig)>,
         visiting: &mut Vec<String>,
         source: &ConfigSource,
     ) -> Result<(), ConfigError> {
@@ -178,23 +179,12 @@ impl Inventory {
     ) -> Result<(), ConfigError> {
         let mut seen = BTreeSet::new();
         for env in &config.environments {
-            let name = env.name.get_ref();
-            if !seen.insert(name.as_str()) {
-                return Err(source.error(
-                    Some(env.name.span()),
-                    Some("environments.name"),
-                    format!("environment {name} is defined twice"),
-                ));
-            }
-            let key = format!("environments.{name}.nodes");
-            let nodes = self
-                .resolve(env.nodes.get_ref())
-                .map_err(|err| nodeset_error(source, env.nodes.span(), &key, &err))?;
-            self.check_known(&nodes, Some(env.nodes.span()), &key, source)?;
+            let name = unique_name(&mut seen, &env.name, "environment", source)?;
+            let nodes = self.members(&env.nodes, &format!("environments.{name}.nodes"), source)?;
             self.environments.push(Environment {
-                name: name.clone(),
+                name: name.to_owned(),
                 nodes_expr: env.nodes.get_ref().clone(),
-                nodes: nodes.iter().map(str::to_owned).collect(),
+                nodes,
                 after: env.after.as_ref().map(|after| after.get_ref().clone()),
                 production: env.production,
                 repository: env.repository.clone(),
@@ -236,28 +226,32 @@ impl Inventory {
     fn add_services(&mut self, config: &Config, source: &ConfigSource) -> Result<(), ConfigError> {
         let mut seen = BTreeSet::new();
         for service in &config.services {
-            let name = service.name.get_ref();
-            if !seen.insert(name.as_str()) {
-                return Err(source.error(
-                    Some(service.name.span()),
-                    Some("services.name"),
-                    format!("service {name} is defined twice"),
-                ));
-            }
-            let key = format!("services.{name}.nodes");
-            let nodes = self
-                .resolve(service.nodes.get_ref())
-                .map_err(|err| nodeset_error(source, service.nodes.span(), &key, &err))?;
-            self.check_known(&nodes, Some(service.nodes.span()), &key, source)?;
+            let name = unique_name(&mut seen, &service.name, "service", source)?;
+            let nodes = self.members(&service.nodes, &format!("services.{name}.nodes"), source)?;
             self.services.push(Service {
-                name: name.clone(),
+                name: name.to_owned(),
                 kind: service.kind,
                 units: service.units.clone(),
-                nodes: nodes.iter().map(str::to_owned).collect(),
+                nodes,
                 tier: service.tier,
             });
         }
         Ok(())
+    }
+
+    /// The nodes an environment or service names: the expression must parse and every name
+    /// must be a node of the inventory.
+    fn members(
+        &self,
+        expr: &Spanned<String>,
+        key: &str,
+        source: &ConfigSource,
+    ) -> Result<Vec<String>, ConfigError> {
+        let nodes = self
+            .resolve(expr.get_ref())
+            .map_err(|err| nodeset_error(source, expr.span(), key, &err))?;
+        self.check_known(&nodes, Some(expr.span()), key, source)?;
+        Ok(nodes.iter().map(str::to_owned).collect())
     }
 
     /// Every name in `members` must be a node of the inventory.
@@ -331,6 +325,24 @@ impl GroupSource for Inventory {
         }
         self.groups.get(name).cloned()
     }
+}
+
+/// Record `name` in `seen`; a second `[[environments]]` or `[[services]]` entry with the same
+/// name is an error at its line.
+fn unique_name<'a>(
+    seen: &mut BTreeSet<&'a str>,
+    name: &'a Spanned<String>,
+    what: &str,
+    source: &ConfigSource,
+) -> Result<&'a str, ConfigError> {
+    if seen.insert(name.get_ref()) {
+        return Ok(name.get_ref());
+    }
+    Err(source.error(
+        Some(name.span()),
+        Some(&format!("{what}s.name")),
+        format!("{what} {} is defined twice", name.get_ref()),
+    ))
 }
 
 /// The `@name` references in an expression, in order.

@@ -99,7 +99,11 @@ fn n_digits(value: i64) -> u32 {
 
 impl Idx {
     fn new(value: i64, pad: u32) -> Idx {
-        if value < 0 { Idx { value, width: 0 } } else { Idx { value, width: pad.max(n_digits(value)) } }
+        if value < 0 {
+            Idx { value, width: 0 }
+        } else {
+            Idx { value, width: pad.max(n_digits(value)) }
+        }
     }
     /// Zero-padded: more than one character and a leading `0`.
     fn padded(self) -> bool {
@@ -213,7 +217,22 @@ impl RangeSet {
         RangeSet { items: out }
     }
     fn union(&self, other: &RangeSet) -> RangeSet {
-        self.merge(other, |_, _| true)
+        let mut out = self.clone();
+        out.union_in_place(other);
+        out
+    }
+    fn union_in_place(&mut self, other: &RangeSet) {
+        if other.len() > 8 {
+            *self = self.merge(other, |_, _| true);
+            return;
+        }
+        for idx in &other.items {
+            if self.items.last().is_none_or(|last| last < idx) {
+                self.items.push(*idx);
+            } else if let Err(at) = self.items.binary_search(idx) {
+                self.items.insert(at, *idx);
+            }
+        }
     }
     fn intersection(&self, other: &RangeSet) -> RangeSet {
         self.merge(other, |a, b| a && b)
@@ -254,7 +273,11 @@ impl RangeSet {
                 }
                 j += 1;
             }
-            runs.push(Run { start: first.value, end: items[j].value, pad: if padded { len } else { 0 } });
+            runs.push(Run {
+                start: first.value,
+                end: items[j].value,
+                pad: if padded { len } else { 0 },
+            });
             i = j + 1;
         }
         runs
@@ -298,7 +321,7 @@ impl RangeSet {
             if baserange.contains('-') {
                 let parts: Vec<&str> = baserange.split('-').map(py_strip).collect();
                 match parts[..] {
-                    [b, e] if b.is_empty() => {
+                    ["", e] => {
                         (begin, end) = (e, e);
                         (begin_sign, end_sign) = (-1, -1);
                     }
@@ -319,7 +342,13 @@ impl RangeSet {
                 }
                 (begin, end) = (baserange, baserange);
             }
-            let convert_error = || bad(if subrange.is_empty() { "empty range" } else { "cannot convert string to integer" });
+            let convert_error = || {
+                bad(if subrange.is_empty() {
+                    "empty range"
+                } else {
+                    "cannot convert string to integer"
+                })
+            };
             let mut pad = 0;
             let mut endpad = 0;
             let start;
@@ -335,7 +364,11 @@ impl RangeSet {
                 }
                 start = py_int(begins).ok_or_else(convert_error)?;
             }
-            let ends = if py_int(end).ok_or_else(convert_error)? == 0 { end } else { end.trim_start_matches('0') };
+            let ends = if py_int(end).ok_or_else(convert_error)? == 0 {
+                end
+            } else {
+                end.trim_start_matches('0')
+            };
             if end.len() > ends.len() {
                 endpad = end.len();
             }
@@ -355,7 +388,9 @@ impl RangeSet {
             let (lo, hi) = (start * begin_sign, stop * end_sign);
             let count = (hi - lo) / step + 1;
             if count > MAX_NODES as i128 || items.len() as i128 + count > MAX_NODES as i128 {
-                return Err(bad(&format!("range of {count} indices is larger than the limit of {MAX_NODES}")));
+                return Err(bad(&format!(
+                    "range of {count} indices is larger than the limit of {MAX_NODES}"
+                )));
             }
             let pad = u32::try_from(pad).unwrap_or(u32::MAX);
             let mut value = lo;
@@ -390,7 +425,11 @@ fn py_int(s: &str) -> Option<i128> {
         b'+' => (false, &s[1..]),
         _ => (false, s),
     };
-    if digits.is_empty() || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__") {
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
+    {
         return None;
     }
     let mut value: i128 = 0;
@@ -483,7 +522,7 @@ impl RangeSetNd {
         if univar {
             let mut merged = std::mem::take(&mut self.veclist[0][vardim]);
             for vec in &self.veclist[1..] {
-                merged = merged.union(&vec[vardim]);
+                merged.union_in_place(&vec[vardim]);
             }
             self.veclist[0][vardim] = merged;
             self.veclist.truncate(1);
@@ -501,7 +540,8 @@ impl RangeSetNd {
         }
         tuples.sort_unstable();
         tuples.dedup();
-        self.veclist = tuples.into_iter().map(|t| t.into_iter().map(RangeSet::single).collect()).collect();
+        self.veclist =
+            tuples.into_iter().map(|t| t.into_iter().map(RangeSet::single).collect()).collect();
         // merge [phase 2]
         let mut full = false;
         let mut chg = true;
@@ -534,7 +574,11 @@ impl RangeSetNd {
                                 break;
                             }
                             // Python's max(): rg2 only when rg2 > rg1.
-                            new_item.push(if rg1.is_proper_subset(rg2) { rg2.clone() } else { rg1.clone() });
+                            new_item.push(if rg1.is_proper_subset(rg2) {
+                                rg2.clone()
+                            } else {
+                                rg1.clone()
+                            });
                         } else {
                             nb_diff = 2;
                             break;
@@ -561,7 +605,8 @@ impl RangeSetNd {
     /// `_sort`: biggest vectors first, then per dimension (-len, first, last) as strings.
     fn sort(&mut self) {
         type DimKey = (std::cmp::Reverse<usize>, String, String);
-        let mut keyed: Vec<((std::cmp::Reverse<usize>, Vec<DimKey>), Vec<RangeSet>)> = std::mem::take(&mut self.veclist)
+        type VecKey = (std::cmp::Reverse<usize>, Vec<DimKey>);
+        let mut keyed: Vec<(VecKey, Vec<RangeSet>)> = std::mem::take(&mut self.veclist)
             .into_iter()
             .map(|vec| {
                 let dims = vec
@@ -621,9 +666,14 @@ impl RangeSetNd {
         let mut tmp = RangeSetNd::default();
         for rgvec in &self.veclist {
             for ergvec in &other.veclist {
-                let irgvec: Vec<RangeSet> = rgvec.iter().zip(ergvec).map(|(a, b)| a.intersection(b)).collect();
+                let irgvec: Vec<RangeSet> =
+                    rgvec.iter().zip(ergvec).map(|(a, b)| a.intersection(b)).collect();
                 if !irgvec.iter().any(RangeSet::is_empty) {
-                    tmp.update(&RangeSetNd { veclist: vec![irgvec], dirty: true, multivar_hint: false });
+                    tmp.update(&RangeSetNd {
+                        veclist: vec![irgvec],
+                        dirty: true,
+                        multivar_hint: false,
+                    });
                 }
             }
         }
@@ -641,7 +691,9 @@ impl RangeSetNd {
     }
 
     fn contains(&self, idx: &[Idx]) -> bool {
-        self.veclist.iter().any(|vec| vec.len() == idx.len() && vec.iter().zip(idx).all(|(rs, i)| rs.contains(*i)))
+        self.veclist
+            .iter()
+            .any(|vec| vec.len() == idx.len() && vec.iter().zip(idx).all(|(rs, i)| rs.contains(*i)))
     }
 }
 
@@ -763,7 +815,7 @@ fn base_apply(this: &mut Patterns, op: Op, other: &Patterns) {
 fn base_add(this: &mut Patterns, pat: &str, ranges: Option<&Ranges>) {
     if let Some(entry) = this.get_mut(pat) {
         match (entry, ranges) {
-            (Some(Ranges::One(a)), Some(Ranges::One(b))) if !a.is_empty() => *a = a.union(b),
+            (Some(Ranges::One(a)), Some(Ranges::One(b))) if !a.is_empty() => a.union_in_place(b),
             (Some(Ranges::Nd(a)), Some(Ranges::Nd(b))) if a.is_truthy() => a.update(b),
             _ => {}
         }
@@ -1025,7 +1077,12 @@ impl<'a> Parser<'a> {
         Ok((pat, rsets))
     }
 
-    fn amend_leading<'s>(&self, outer: &'s str, inner: &str, at: usize) -> Result<(&'s str, String), NodeSetError> {
+    fn amend_leading<'s>(
+        &self,
+        outer: &'s str,
+        inner: &str,
+        at: usize,
+    ) -> Result<(&'s str, String), NodeSetError> {
         let strip = outer.trim_end_matches(|c: char| c.is_ascii_digit());
         if strip.len() == outer.len() {
             return Ok((outer, inner.to_owned()));
@@ -1035,13 +1092,23 @@ impl<'a> Parser<'a> {
         let inner = rs
             .fold_parts()
             .iter()
-            .map(|elem| elem.split('-').map(|bound| format!("{digits}{bound}")).collect::<Vec<_>>().join("-"))
+            .map(|elem| {
+                elem.split('-')
+                    .map(|bound| format!("{digits}{bound}"))
+                    .collect::<Vec<_>>()
+                    .join("-")
+            })
             .collect::<Vec<_>>()
             .join(",");
         Ok((strip, inner))
     }
 
-    fn amend_trailing<'s>(&self, outer: &'s str, inner: &str, at: usize) -> Result<(&'s str, String), NodeSetError> {
+    fn amend_trailing<'s>(
+        &self,
+        outer: &'s str,
+        inner: &str,
+        at: usize,
+    ) -> Result<(&'s str, String), NodeSetError> {
         let strip = outer.trim_start_matches(|c: char| c.is_ascii_digit());
         if strip.len() == outer.len() {
             return Ok((outer, inner.to_owned()));
@@ -1053,7 +1120,11 @@ impl<'a> Parser<'a> {
         let inner = inner
             .split(',')
             .map(|elem| {
-                let s = elem.split('-').map(|bound| format!("{bound}{digits}")).collect::<Vec<_>>().join("-");
+                let s = elem
+                    .split('-')
+                    .map(|bound| format!("{bound}{digits}"))
+                    .collect::<Vec<_>>()
+                    .join("-");
                 if s.contains('-') { format!("{s}/1{}", "0".repeat(digits.len())) } else { s }
             })
             .collect::<Vec<_>>()
@@ -1073,7 +1144,8 @@ impl<'a> Parser<'a> {
             let mut rsets = Vec::new();
             let (mut op_idx, mut nop) = next_op(current).unzip();
             let mut bracket_idx = current.find('[');
-            let before = |b: Option<usize>, o: Option<usize>| b.is_some_and(|b| o.is_none_or(|o| o > b));
+            let before =
+                |b: Option<usize>, o: Option<usize>| b.is_some_and(|b| o.is_none_or(|o| o > b));
             let newpat;
             if before(bracket_idx, op_idx) {
                 let mut pat = String::new();
@@ -1112,13 +1184,14 @@ impl<'a> Parser<'a> {
                         }
                     }
                     bracket_idx = sfx.find('[');
-                    (op_idx, nop) = next_op(sfx).unzip();
+                    op_idx = next_op(sfx).map(|(i, _)| i);
                     if sfx.starts_with('[') {
                         return Err(self.error(self.pos(sfx), "illegal reopening bracket"));
                     }
                     pat.push_str(&pfx_pat);
                     pat.push_str("%s");
-                    rsets.push(RangeSet::parse(&rng).map_err(|reason| self.error(rng_pos, reason))?);
+                    rsets
+                        .push(RangeSet::parse(&rng).map_err(|reason| self.error(rng_pos, reason))?);
                 }
                 (op_idx, nop) = next_op(sfx).unzip();
                 match op_idx {
@@ -1128,8 +1201,10 @@ impl<'a> Parser<'a> {
                         sfx = &sfx[..i];
                         if after.is_empty() {
                             let symbol = nop.map_or(',', Op::symbol);
-                            return Err(self
-                                .error(self.pos(after) - 1, format!("missing nodeset operand with '{symbol}' operator")));
+                            return Err(self.error(
+                                self.pos(after) - 1,
+                                format!("missing nodeset operand with '{symbol}' operator"),
+                            ));
                         }
                         rest = Some(after);
                     }
@@ -1153,7 +1228,10 @@ impl<'a> Parser<'a> {
                         let after = &current[i + 1..];
                         if node.is_empty() || after.is_empty() {
                             let symbol = nop.map_or(',', Op::symbol);
-                            return Err(self.error(position + i, format!("missing nodeset operand with '{symbol}' operator")));
+                            return Err(self.error(
+                                position + i,
+                                format!("missing nodeset operand with '{symbol}' operator"),
+                            ));
                         }
                         rest = Some(after);
                     }
@@ -1178,25 +1256,31 @@ impl<'a> Parser<'a> {
             if token.rsets.iter().any(|rs| rs.len() > MAX_NODES)
                 || vec_len(&token.rsets) > MAX_NODES
             {
-                return Err(self.error(token.position, format!("expands to more than {MAX_NODES} nodes")));
+                return Err(
+                    self.error(token.position, format!("expands to more than {MAX_NODES} nodes"))
+                );
             }
             let ranges = Ranges::from_rsets(token.rsets);
             let operand = if token.pat.starts_with('@') {
                 let mut group_set = Patterns::new();
                 for name in base_names(&base_single(token.pat, ranges)) {
-                    let group = groups
-                        .group(&name[1..])
-                        .ok_or_else(|| self.error(token.position, format!("unknown group {name}")))?;
+                    let group = groups.group(&name[1..]).ok_or_else(|| {
+                        self.error(token.position, format!("unknown group {name}"))
+                    })?;
                     base_update(&mut group_set, &group.patterns);
                 }
                 group_set
             } else if token.pat.contains('*') || token.pat.contains('?') {
                 if all_nodes.is_none() {
                     all_nodes = Some(groups.group("*").ok_or_else(|| {
-                        self.error(token.position, "wildcard needs the list of all nodes (@*), which is not available")
+                        self.error(
+                            token.position,
+                            "wildcard needs the list of all nodes (@*), which is not available",
+                        )
                     })?);
                 }
-                let all: Vec<&str> = all_nodes.as_ref().map(|a| a.iter().collect()).unwrap_or_default();
+                let all: Vec<&str> =
+                    all_nodes.as_ref().map(|a| a.iter().collect()).unwrap_or_default();
                 let mut matched = vec![false; all.len()];
                 let mut wildcard_set = Patterns::new();
                 for mask in base_names(&base_single(token.pat, ranges)) {
@@ -1213,7 +1297,9 @@ impl<'a> Parser<'a> {
             };
             base_apply(&mut nodeset, token.op, &operand);
             if base_len_bound(&nodeset) > MAX_NODES && base_len_exact(&nodeset) > MAX_NODES {
-                return Err(self.error(token.position, format!("expands to more than {MAX_NODES} nodes")));
+                return Err(
+                    self.error(token.position, format!("expands to more than {MAX_NODES} nodes"))
+                );
             }
         }
         Ok(nodeset)
@@ -1318,10 +1404,23 @@ impl NodeSet {
 
     /// A set of literal node names (no expression syntax is interpreted).
     pub fn from_names<I: IntoIterator<Item = S>, S: Into<String>>(names: I) -> NodeSet {
+        // Same result as adding the names one by one, without the quadratic cost.
         let mut patterns = Patterns::new();
+        let mut one_dim: BTreeMap<String, Vec<Idx>> = BTreeMap::new();
         for name in names {
             let name: String = name.into();
-            base_update(&mut patterns, &single_node(&name).patterns);
+            match (Parser { expr: &name }).scan_single(&name) {
+                Ok((pat, rsets)) if rsets.len() == 1 => {
+                    one_dim.entry(pat).or_default().push(rsets[0].items[0])
+                }
+                Ok((pat, rsets)) => {
+                    base_add(&mut patterns, &pat, Ranges::from_rsets(rsets).as_ref())
+                }
+                Err(_) => base_update(&mut patterns, &single_node(&name).patterns),
+            }
+        }
+        for (pat, items) in one_dim {
+            patterns.insert(pat, Some(Ranges::One(RangeSet::from_unsorted(items))));
         }
         NodeSet::from_patterns(patterns)
     }
@@ -1411,7 +1510,11 @@ mod tests {
     #[test]
     fn expand_and_fold() {
         check("", "", "");
-        check("web[01-10]", "web01 web02 web03 web04 web05 web06 web07 web08 web09 web10", "web[01-10]");
+        check(
+            "web[01-10]",
+            "web01 web02 web03 web04 web05 web06 web07 web08 web09 web10",
+            "web[01-10]",
+        );
         check("r[1-2]n[1-2]", "r1n1 r1n2 r2n1 r2n2", "r[1-2]n[1-2]");
         check("r1n[1-2],r2n[1-2],r3n1", "r1n1 r1n2 r2n1 r2n2 r3n1", "r[1-2]n[1-2],r3n1");
         check("n[1-3]!n2", "n1 n3", "n[1,3]");

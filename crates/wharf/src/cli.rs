@@ -51,6 +51,12 @@ pub(crate) enum Command {
     /// Compare and sort Debian package versions exactly as dpkg does.
     #[command(subcommand)]
     Version(VersionCommand),
+    /// Show the audit log, or verify that it has not been tampered with.
+    Audit(AuditArgs),
+    /// Record an operator note in the audit log ("!log" for the fleet).
+    Log(LogArgs),
+    /// Write a demo configuration with a local fleet and walk through it.
+    Demo(DemoArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,8 +92,9 @@ pub(crate) struct NodesetArgs {
     /// Print the number of nodes.
     #[arg(short, long)]
     pub(crate) count: bool,
-    /// Node-set expressions; several are joined with `,` (union).
-    #[arg(required = true, value_name = "EXPR")]
+    /// Node-set expressions; several are joined with `,` (union). None: read them from
+    /// stdin, separated by spaces or newlines, as ClusterShell's `nodeset` does.
+    #[arg(value_name = "EXPR")]
     pub(crate) exprs: Vec<String>,
 }
 

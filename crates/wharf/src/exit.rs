@@ -42,11 +42,14 @@ pub(crate) fn finish(result: anyhow::Result<u8>) -> ExitCode {
 }
 
 fn code_for(err: &anyhow::Error) -> u8 {
-    let usage = err.chain().any(|cause| {
-        cause.is::<UsageError>()
-            || cause.is::<ConfigError>()
-            || cause.is::<NodeSetError>()
-            || cause.is::<VersionError>()
-    });
+    // `.context(UsageError(…))` is found by downcasting; errors passed up with `?` are found
+    // in the chain.
+    let usage = err.downcast_ref::<UsageError>().is_some()
+        || err.chain().any(|cause| {
+            cause.is::<UsageError>()
+                || cause.is::<ConfigError>()
+                || cause.is::<NodeSetError>()
+                || cause.is::<VersionError>()
+        });
     if usage { USAGE } else { FAILURE }
 }

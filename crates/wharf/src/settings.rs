@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use wharf_core::config::{Config, ConfigSource};
 use wharf_core::inventory::Inventory;
 
@@ -88,9 +87,4 @@ pub(crate) fn actor() -> String {
         .iter()
         .find_map(|var| std::env::var(var).ok().filter(|value| !value.is_empty()))
         .unwrap_or_else(|| "unknown".to_owned())
-}
-
-/// `--data` as given, made absolute for messages and child processes.
-pub(crate) fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
-    std::path::absolute(path).with_context(|| format!("cannot resolve path {}", path.display()))
 }

@@ -2,7 +2,9 @@
 //! [`Settings`], does the work through library crates, prints through [`crate::output`],
 //! and returns the exit code.
 
+mod audit;
 mod config;
+mod demo;
 mod nodes;
 mod nodeset;
 mod version;
@@ -21,6 +23,9 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 Command::Config(ConfigCommand::Check(args)) => config::check(&settings, &args),
                 Command::Nodes(args) => nodes::list(&settings, &args),
                 Command::Nodeset(args) => nodeset::run(&settings, &args),
+                Command::Audit(args) => audit::show(&settings, &args),
+                Command::Log(args) => audit::log(&settings, &args),
+                Command::Demo(args) => demo::run(&settings, &args),
                 Command::Version(_) => unreachable!("handled above"),
             }
         }
@@ -28,7 +33,6 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
 }
 
 /// A current-thread runtime for commands that talk to the store or the network.
-#[allow(dead_code, reason = "used once the store lands")]
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
 }

@@ -1,5 +1,9 @@
 //! `wharf nodeset -e|-f|-c`: ClusterShell's `nodeset`, with the inventory's groups and labels.
 
+use std::io::Read as _;
+
+use anyhow::Context as _;
+
 use crate::cli::NodesetArgs;
 use crate::exit::SUCCESS;
 use crate::output;
@@ -7,7 +11,13 @@ use crate::settings::Settings;
 
 pub(crate) fn run(settings: &Settings, args: &NodesetArgs) -> anyhow::Result<u8> {
     let inventory = settings.inventory()?;
-    let expr = args.exprs.join(",");
+    let expr = if args.exprs.is_empty() {
+        let mut input = String::new();
+        std::io::stdin().read_to_string(&mut input).context("cannot read node sets from stdin")?;
+        input.split_whitespace().collect::<Vec<_>>().join(",")
+    } else {
+        args.exprs.join(",")
+    };
     let set = inventory.resolve(&expr)?;
     if args.count {
         output::line(set.len());

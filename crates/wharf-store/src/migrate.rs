@@ -1,0 +1,53 @@
+//! The embedded migrations of each backend, applied in order by `Store::open`.
+//!
+//! Each backend keeps its own SQL files under `migrations/<backend>/NNNN_name.sql`; a
+//! `schema_migrations (version, name, applied_at)` table records what was applied. A
+//! migration runs in one transaction together with its bookkeeping row, under the
+//! backend's write lock, so two processes opening a new store at once apply it once.
+
+/// One migration file; `name` is the file stem, `NNNN_what`.
+#[derive(Debug)]
+pub(crate) struct Migration {
+    pub(crate) version: i64,
+    pub(crate) name: &'static str,
+    pub(crate) sql: &'static str,
+}
+
+macro_rules! migration {
+    ($backend:literal, $version:literal, $name:literal) => {
+        Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!("../migrations/", $backend, "/", $name, ".sql")),
+        }
+    };
+}
+
+pub(crate) const SQLITE: &[Migration] = &[migration!("sqlite", 1, "0001_init")];
+
+pub(crate) const POSTGRES: &[Migration] = &[migration!("postgres", 1, "0001_init")];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every file under `migrations/` is listed, in order, with no gaps.
+    #[test]
+    fn lists_match_files() {
+        for (backend, list) in [("sqlite", SQLITE), ("postgres", POSTGRES)] {
+            let dir =
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(backend);
+            let mut files: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            files.sort();
+            let listed: Vec<String> = list.iter().map(|m| format!("{}.sql", m.name)).collect();
+            assert_eq!(files, listed, "{backend}");
+            for (idx, migration) in list.iter().enumerate() {
+                assert_eq!(migration.version, i64::try_from(idx).unwrap() + 1, "{backend}");
+                assert!(migration.name.starts_with(&format!("{:04}_", migration.version)));
+            }
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! The conformance suite: one set of cases, each run on a fresh, empty store of the
+//! backend under test. Every backend must pass all of them unchanged.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+use wharf_store::{AuditBreakKind, AuditQuery, NewAuditEntry, Store};
+
+/// A fresh store plus the means to reopen it and to tamper with it behind its back.
+pub(crate) struct TestDb {
+    pub(crate) store: Store,
+    pub(crate) url: String,
+    pub(crate) raw: Raw,
+}
+
+/// Raw SQL on a separate connection, for tampering and for checks the API does not offer.
+pub(crate) enum Raw {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Raw {
+    pub(crate) async fn execute(&self, sql: &str) {
+        let sql = AssertSqlSafe(sql.to_owned());
+        match self {
+            Raw::Sqlite(path) => {
+                let mut conn = sqlite_conn(path).await;
+                sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+            }
+            Raw::Postgres(url) => {
+                let mut conn = PgConnection::connect(url).await.unwrap();
+                sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+            }
+        }
+    }
+
+    pub(crate) async fn scalar_i64(&self, sql: &str) -> i64 {
+        self.scalar::<i64>(sql).await
+    }
+
+    pub(crate) async fn scalar<T>(&self, sql: &str) -> T
+    where
+        T: Send + Unpin + for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+        T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+    {
+        let sql = AssertSqlSafe(sql.to_owned());
+        match self {
+            Raw::Sqlite(path) => {
+                let mut conn = sqlite_conn(path).await;
+                sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+            }
+            Raw::Postgres(url) => {
+                let mut conn = PgConnection::connect(url).await.unwrap();
+                sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+            }
+        }
+    }
+}
+
+async fn sqlite_conn(path: &Path) -> SqliteConnection {
+    let options = SqliteConnectOptions::new().filename(path).busy_timeout(Duration::from_secs(30));
+    SqliteConnection::connect_with(&options).await.unwrap()
+}
+
+macro_rules! suite {
+    ($($case:ident),* $(,)?) => {
+        /// Runs every case on its own fresh store, printing each case's time.
+        pub(crate) async fn run_all(fresh: impl AsyncFn(&str) -> TestDb) {
+            $(
+                let started = Instant::now();
+                let db = fresh(stringify!($case)).await;
+                $case(&db).await;
+                db.store.close().await;
+                eprintln!("  {} ok in {} ms", stringify!($case), started.elapsed().as_millis());
+            )*
+        }
+    };
+}
+
+suite!(
+    open_twice_is_idempotent,
+    append_list_filter_limit,
+    verify_accepts_intact_chain,
+    verify_reports_tampering,
+    meta_get_set_overwrite,
+    concurrent_appends_keep_chain,
+);
+
+fn entry(actor: &str, action: &str, target: &str) -> NewAuditEntry {
+    NewAuditEntry {
+        actor: actor.into(),
+        action: action.into(),
+        target: target.into(),
+        reason: None,
+        details: json!({}),
+    }
+}
+
+async fn append_n(store: &Store, n: usize) {
+    for idx in 0..n {
+        let mut new = entry("alice", "note", "gstg");
+        new.details = json!({ "idx": idx });
+        store.append_audit(new).await.unwrap();
+    }
+}
+
+async fn open_twice_is_idempotent(db: &TestDb) {
+    let store = &db.store;
+    assert!(["sqlite", "postgres"].contains(&store.backend()));
+    assert!(!store.url().contains("not-a-secret"), "{}", store.url());
+    let created_at = store.get_meta("store.created_at").await.unwrap().expect("created_at set");
+    append_n(store, 2).await;
+
+    let again = Store::open(&db.url).await.unwrap();
+    assert_eq!(again.backend(), store.backend());
+    assert_eq!(again.get_meta("store.created_at").await.unwrap(), Some(created_at));
+    assert_eq!(again.audit(&AuditQuery::default()).await.unwrap().len(), 2);
+    again.close().await;
+    let third = Store::open(&db.url).await.unwrap();
+    third.close().await;
+    let n_migrations = db.raw.scalar_i64("SELECT COUNT(*) FROM schema_migrations").await;
+    assert_eq!(n_migrations, 1);
+}
+
+async fn append_list_filter_limit(db: &TestDb) {
+    let store = &db.store;
+    let mut first = entry("alice", "deploy.start", "gstg");
+    first.reason = Some("hotfix for INC-42".into());
+    first.details = json!({"version": "11.8.0", "nodes": ["web01", "web02"], "n": 2, "ok": true});
+    let appended = store.append_audit(first.clone()).await.unwrap();
+    assert_eq!(appended.id, 1);
+    assert_eq!(appended.prev_hash, "0".repeat(64));
+    assert_eq!(appended.hash.len(), 64);
+    assert!(appended.at.ends_with('Z'), "{}", appended.at);
+    assert_eq!((appended.reason.clone(), appended.details.clone()), (first.reason, first.details));
+
+    store.append_audit(entry("bob", "config.check", "gprd")).await.unwrap();
+    store.append_audit(entry("alice", "deploy.finish", "gstg")).await.unwrap();
+    store.append_audit(entry("carol", "deployment.note", "gstg")).await.unwrap();
+    store.append_audit(entry("bob", "deploy.start", "gprd")).await.unwrap();
+
+    let all = store.audit(&AuditQuery::default()).await.unwrap();
+    assert_eq!(all.iter().map(|e| e.id).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+    assert_eq!(all[0], appended, "listed entry equals the appended one");
+    for pair in all.windows(2) {
+        assert_eq!(pair[1].prev_hash, pair[0].hash);
+        assert!(pair[1].at >= pair[0].at);
+    }
+
+    let ids = |query: AuditQuery| async move {
+        store.audit(&query).await.unwrap().iter().map(|e| e.id).collect::<Vec<_>>()
+    };
+    let prefix = |p: &str| Some(p.to_owned());
+    assert_eq!(
+        ids(AuditQuery { action_prefix: prefix("deploy."), ..Default::default() }).await,
+        [1, 3, 5]
+    );
+    assert_eq!(
+        ids(AuditQuery { action_prefix: prefix("deploy"), ..Default::default() }).await,
+        [1, 3, 4, 5]
+    );
+    assert_eq!(
+        ids(AuditQuery { action_prefix: prefix("DEPLOY"), ..Default::default() }).await,
+        [0; 0]
+    );
+    assert_eq!(
+        ids(AuditQuery { action_prefix: prefix("deploy_%"), ..Default::default() }).await,
+        [0; 0]
+    );
+    assert_eq!(ids(AuditQuery { target: prefix("gprd"), ..Default::default() }).await, [2, 5]);
+    assert_eq!(ids(AuditQuery { limit: Some(2), ..Default::default() }).await, [1, 2]);
+    assert_eq!(ids(AuditQuery { limit: Some(0), ..Default::default() }).await, [0; 0]);
+    assert_eq!(
+        ids(AuditQuery { limit: Some(2), newest: true, ..Default::default() }).await,
+        [4, 5]
+    );
+    assert_eq!(
+        ids(AuditQuery {
+            action_prefix: prefix("deploy"),
+            limit: Some(3),
+            newest: true,
+            ..Default::default()
+        })
+        .await,
+        [3, 4, 5]
+    );
+    assert_eq!(ids(AuditQuery { after_id: Some(3), ..Default::default() }).await, [4, 5]);
+    let combined = AuditQuery {
+        action_prefix: prefix("deploy."),
+        target: prefix("gstg"),
+        limit: Some(1),
+        after_id: Some(1),
+        newest: false,
+    };
+    assert_eq!(ids(combined).await, [3]);
+}
+
+async fn verify_accepts_intact_chain(db: &TestDb) {
+    let store = &db.store;
+    let empty = store.verify_audit().await.unwrap();
+    assert!(empty.ok && empty.n_entries == 0 && empty.last_id.is_none(), "{empty:?}");
+
+    append_n(store, 1200).await; // more than one verification page
+    let report = store.verify_audit().await.unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!((report.n_entries, report.last_id), (1200, Some(1200)));
+    let last =
+        store.audit(&AuditQuery { after_id: Some(1199), ..Default::default() }).await.unwrap();
+    assert_eq!(report.last_hash.as_deref(), Some(last[0].hash.as_str()));
+}
+
+async fn verify_reports_tampering(db: &TestDb) {
+    let store = &db.store;
+    append_n(store, 5).await;
+    let check = |id: i64, kind: AuditBreakKind| async move {
+        let report = store.verify_audit().await.unwrap();
+        assert!(!report.ok, "{report:?}");
+        let brk = report.first_break.expect("a break");
+        assert_eq!((brk.id, brk.kind), (id, kind), "{}", brk.message);
+    };
+
+    db.raw.execute("UPDATE audit_log SET actor = 'mallory' WHERE id = 3").await;
+    check(3, AuditBreakKind::HashMismatch).await;
+    db.raw.execute("UPDATE audit_log SET actor = 'alice' WHERE id = 3").await;
+    assert!(store.verify_audit().await.unwrap().ok);
+
+    db.raw.execute("UPDATE audit_log SET details = '{\"idx\":1 }' WHERE id = 2").await;
+    check(2, AuditBreakKind::HashMismatch).await;
+    db.raw.execute("UPDATE audit_log SET details = '{\"idx\":1}' WHERE id = 2").await;
+
+    db.raw.execute("DELETE FROM audit_log WHERE id = 5").await;
+    check(5, AuditBreakKind::HeadMismatch).await;
+
+    db.raw.execute("DELETE FROM audit_log WHERE id = 2").await;
+    check(3, AuditBreakKind::IdGap).await;
+}
+
+async fn meta_get_set_overwrite(db: &TestDb) {
+    let store = &db.store;
+    assert_eq!(store.get_meta("signing.key_id").await.unwrap(), None);
+    store.set_meta("signing.key_id", "k1").await.unwrap();
+    assert_eq!(store.get_meta("signing.key_id").await.unwrap().as_deref(), Some("k1"));
+    store.set_meta("signing.key_id", "k2 — ünïcode ✓").await.unwrap();
+    assert_eq!(store.get_meta("signing.key_id").await.unwrap().as_deref(), Some("k2 — ünïcode ✓"));
+    store.set_meta("empty", "").await.unwrap();
+    assert_eq!(store.get_meta("empty").await.unwrap().as_deref(), Some(""));
+    assert!(store.get_meta("store.created_at").await.unwrap().is_some());
+}
+
+async fn concurrent_appends_keep_chain(db: &TestDb) {
+    const N_TASKS: usize = 8;
+    const N_EACH: usize = 25;
+    let mut tasks = Vec::new();
+    for task_idx in 0..N_TASKS {
+        let store = db.store.clone();
+        tasks.push(tokio::spawn(async move {
+            for seq in 0..N_EACH {
+                let mut new = entry(&format!("task-{task_idx}"), "note", "");
+                new.details = json!({ "seq": seq });
+                store.append_audit(new).await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let all = db.store.audit(&AuditQuery::default()).await.unwrap();
+    let expected: Vec<i64> = (1..=i64::try_from(N_TASKS * N_EACH).unwrap()).collect();
+    assert_eq!(all.iter().map(|e| e.id).collect::<Vec<_>>(), expected);
+    let mut next_seq: HashMap<&str, u64> = HashMap::new();
+    for e in &all {
+        let seq = next_seq.entry(e.actor.as_str()).or_default();
+        assert_eq!(e.details["seq"].as_u64(), Some(*seq), "per-task order kept");
+        *seq += 1;
+    }
+    let report = db.store.verify_audit().await.unwrap();
+    assert!(report.ok, "{report:?}");
+}

@@ -1,0 +1,221 @@
+//! The issue's "done when" checks and the CLI contracts, through the real binary.
+
+use crate::support::{Scratch, outcome};
+
+const FLEET: &str = r#"
+[[nodes]]
+names = "web[01-04]"
+labels = { role = "web" }
+
+[[nodes]]
+names = "db[1-2]"
+port = 2222
+labels = { role = "db" }
+
+[groups]
+canary = "web[01-02]"
+production = "web[03-04],@role:db"
+
+[[environments]]
+name = "gstg"
+nodes = "@canary"
+
+[[environments]]
+name = "gprd"
+nodes = "@production"
+after = "gstg"
+production = true
+"#;
+
+#[test]
+fn version_sort_prints_dpkg_order() {
+    let scratch = Scratch::new();
+    let output = scratch.run_with_stdin(&["version", "sort"], "1.0\n1.0~rc1\n1:0.9\n1.0-1\n");
+    assert_eq!(outcome(&output), (0, "1.0~rc1\n1.0\n1.0-1\n1:0.9\n".to_owned(), String::new()));
+}
+
+#[test]
+fn version_sort_rejects_invalid_line_with_usage_code() {
+    let scratch = Scratch::new();
+    let output = scratch.run_with_stdin(&["version", "sort"], "1.0\n1.0 beta\n");
+    let (code, stdout, stderr) = outcome(&output);
+    assert_eq!((code, stdout.as_str()), (2, ""), "{stderr}");
+    assert!(stderr.contains("line 2"), "{stderr}");
+}
+
+#[test]
+fn version_compare_exits_like_dpkg() {
+    let scratch = Scratch::new();
+    let code =
+        |a: &str, op: &str, b: &str| scratch.run(&["version", "compare", a, op, b]).status.code();
+    assert_eq!(code("1.0~rc1", "lt", "1.0"), Some(0));
+    assert_eq!(code("1.0~rc1", "gt", "1.0"), Some(1));
+    assert_eq!(code("0:1.0", "eq", "1.0"), Some(0));
+    assert_eq!(code("1.0", "ne", "1.0-0"), Some(1));
+    assert_eq!(code("2:1", "ge", "1:9"), Some(0));
+    assert_eq!(code("1:", "lt", "1.0"), Some(2), "an invalid version is a usage error");
+}
+
+#[test]
+fn config_check_names_typod_key_and_line() {
+    let scratch = Scratch::new();
+    let config = scratch.config(
+        "[[nodes]]\nnames = \"web01\"\n\n[[environments]]\nname = \"gstg\"\nnodse = \"web01\"\n",
+    );
+    let output = scratch.run(&["config", "check"]);
+    let (code, stdout, stderr) = outcome(&output);
+    assert_eq!((code, stdout.as_str()), (2, ""), "{stderr}");
+    let expected =
+        format!("{}:6: key `nodse`: unknown field", config.file_name().unwrap().to_string_lossy());
+    assert!(stderr.contains(&expected), "{stderr}");
+}
+
+#[test]
+fn config_check_summarises_fleet() {
+    let scratch = Scratch::new();
+    scratch.config(FLEET);
+    let (code, stdout, stderr) = outcome(&scratch.run(&["config", "check"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("ok — 6 nodes, 2 groups, 2 environments, 0 services"), "{stdout}");
+    assert!(
+        stdout.contains("environment gprd (after gstg) [production]: 4 nodes db[1-2],web[03-04]"),
+        "{stdout}"
+    );
+
+    let (code, stdout, _) = outcome(&scratch.run(&["config", "check", "--json"]));
+    assert_eq!(code, 0);
+    let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(summary["nodes"], 6);
+    assert_eq!(summary["environments"][1]["after"], "gstg");
+}
+
+#[test]
+fn explicit_missing_config_is_usage_error() {
+    let scratch = Scratch::new();
+    let (code, _, stderr) = outcome(&scratch.run(&["nodes", "--config", "nope.toml"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("nope.toml"), "{stderr}");
+}
+
+#[test]
+fn nodes_lists_selection_as_json_and_table() {
+    let scratch = Scratch::new();
+    scratch.config(FLEET);
+    let (code, stdout, stderr) = outcome(&scratch.run(&["nodes", "@role:db", "--json"]));
+    assert_eq!(code, 0, "{stderr}");
+    let nodes: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let names: Vec<&str> =
+        nodes.as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["db1", "db2"]);
+    assert_eq!(nodes[0]["port"], 2222);
+    assert_eq!(nodes[0]["labels"]["role"], "db");
+
+    let (code, stdout, _) = outcome(&scratch.run(&["nodes", "web[01-02]"]));
+    assert_eq!(code, 0);
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+    assert!(stdout.starts_with("NODE"), "{stdout}");
+
+    let (code, _, stderr) = outcome(&scratch.run(&["nodes", "web99"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("web99 is not in the inventory"), "{stderr}");
+}
+
+#[test]
+fn nodeset_expands_folds_counts_with_groups() {
+    let scratch = Scratch::new();
+    scratch.config(FLEET);
+    let run = |args: &[&str]| outcome(&scratch.run(args));
+    assert_eq!(run(&["nodeset", "-e", "web[01-03]"]).1, "web01 web02 web03\n");
+    assert_eq!(run(&["nodeset", "-f", "@production", "web01"]).1, "db[1-2],web[01,03-04]\n");
+    assert_eq!(run(&["nodeset", "-c", "@*!@canary"]).1, "4\n");
+    let (code, _, stderr) = run(&["nodeset", "-e", "web[1-"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("position"), "{stderr}");
+    let (code, _, stderr) = run(&["nodeset", "-e", "@nope"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("nope"), "{stderr}");
+}
+
+#[test]
+fn global_options_work_after_the_subcommand() {
+    let scratch = Scratch::new();
+    std::fs::create_dir(scratch.path().join("etc")).unwrap();
+    std::fs::write(scratch.path().join("etc/fleet.toml"), FLEET).unwrap();
+    let before = outcome(&scratch.run(&["--config", "etc/fleet.toml", "nodeset", "-c", "@*"]));
+    let after = outcome(&scratch.run(&["nodeset", "-c", "@*", "--config", "etc/fleet.toml"]));
+    assert_eq!(before, after);
+    assert_eq!(after.1, "6\n");
+}
+
+#[test]
+fn log_and_audit_round_trip_and_verify() {
+    let scratch = Scratch::new();
+    let (code, stdout, stderr) =
+        outcome(&scratch.run(&["log", "--target", "web01", "restarted", "puma", "by", "hand"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("logged #1"), "{stdout}");
+    assert!(scratch.path().join("wharf-data/wharf.db").exists());
+
+    let (code, stdout, _) = outcome(&scratch.run(&["audit", "--json"]));
+    assert_eq!(code, 0);
+    let entries: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(entries[0]["actor"], "tester");
+    assert_eq!(entries[0]["action"], "note");
+    assert_eq!(entries[0]["target"], "web01");
+    assert_eq!(entries[0]["details"]["message"], "restarted puma by hand");
+
+    let (code, stdout, _) = outcome(&scratch.run(&["audit", "--verify"]));
+    assert_eq!(code, 0);
+    assert!(stdout.starts_with("audit log ok: 1 entries"), "{stdout}");
+}
+
+/// Two `wharf` processes writing one data directory at once: every entry lands, the chain
+/// holds, nobody fails with "database is locked".
+#[test]
+fn concurrent_processes_share_one_data_dir() {
+    const PER_WRITER: usize = 25;
+    let scratch = Scratch::new();
+    // No store yet: the writers race on creating the file and migrating it, too.
+    let writers: Vec<_> = (0..2)
+        .map(|writer| {
+            let script = format!(
+                "for i in $(seq 1 {PER_WRITER}); do \"$0\" log --target w{writer} entry $i || exit 1; done"
+            );
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&script)
+                .arg(env!("CARGO_BIN_EXE_wharf"))
+                .current_dir(scratch.path())
+                .env("WHARF_ACTOR", format!("writer{writer}"))
+                .env_remove("WHARF_DATA")
+                .env_remove("WHARF_CONFIG")
+                .env_remove("WHARF_DATABASE")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn writer")
+        })
+        .collect();
+    for writer in writers {
+        let output = writer.wait_with_output().expect("wait writer");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    let (code, stdout, _) = outcome(&scratch.run(&["audit", "--json", "-n", "1000"]));
+    assert_eq!(code, 0);
+    let entries: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let entries = entries.as_array().unwrap();
+    assert_eq!(entries.len(), 2 * PER_WRITER);
+    for writer in 0..2 {
+        let target = format!("w{writer}");
+        let mine: Vec<&str> = entries
+            .iter()
+            .filter(|e| e["target"] == target.as_str())
+            .map(|e| e["details"]["message"].as_str().unwrap())
+            .collect();
+        let expected: Vec<String> = (1..=PER_WRITER).map(|i| format!("entry {i}")).collect();
+        assert_eq!(mine, expected, "writer {writer}'s entries in order");
+    }
+    let (code, stdout, _) = outcome(&scratch.run(&["audit", "--verify"]));
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.starts_with(&format!("audit log ok: {} entries", 2 * PER_WRITER)), "{stdout}");
+}

@@ -1,0 +1,5 @@
+//! End-to-end tests of the `wharf` binary: real processes, real files, real exit codes.
+
+mod cli;
+mod hygiene;
+mod support;
