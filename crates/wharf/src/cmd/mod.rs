@@ -7,6 +7,7 @@ mod config;
 mod demo;
 mod nodes;
 mod nodeset;
+mod run;
 mod version;
 
 use crate::cli::{Cli, Command, ConfigCommand};
@@ -26,6 +27,8 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 Command::Audit(args) => audit::show(&settings, &args),
                 Command::Log(args) => audit::log(&settings, &args),
                 Command::Demo(args) => demo::run(&settings, &args),
+                Command::Run(args) => run::run(&settings, &args),
+                Command::Copy(args) => run::copy(&settings, &args),
                 Command::Version(_) => unreachable!("handled above"),
             }
         }
