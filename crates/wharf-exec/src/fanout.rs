@@ -44,6 +44,10 @@ pub struct FanoutOptions {
     pub exec: ExecOptions,
     /// Send [`Event::Line`]s (off when output is gathered at the end anyway).
     pub stream_lines: bool,
+    /// Keep each node's connection in the pool after its action (for later commands, e.g.
+    /// the next stage of a deployment). A one-shot run closes it at once, which keeps
+    /// client memory and the number of live server processes down on big fleets.
+    pub keep_connections: bool,
 }
 
 impl FanoutOptions {
@@ -57,6 +61,7 @@ impl Default for FanoutOptions {
             fanout: Self::DEFAULT_FANOUT,
             exec: ExecOptions::default(),
             stream_lines: false,
+            keep_connections: true,
         }
     }
 }
@@ -90,6 +95,9 @@ pub async fn fan_out(
                     pool.copy_at(&target, source, dest, &options.exec, run_start).await
                 }
             };
+            if !options.keep_connections {
+                pool.disconnect(&target.name).await;
+            }
             let _ = events.send(Event::Finished(result)).await;
         });
     }

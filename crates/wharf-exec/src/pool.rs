@@ -296,6 +296,16 @@ impl Pool {
         }
     }
 
+    /// Close the connection to `node`, if one is open.
+    pub async fn disconnect(&self, node: &str) {
+        let slot = self.inner.slots.lock().expect("pool lock").remove(node);
+        if let Some(slot) = slot
+            && let Some(connection) = slot.lock().await.take()
+        {
+            connection.close().await;
+        }
+    }
+
     /// Close every connection (a deployment calls this when its last stage is done).
     pub async fn close(&self) {
         let slots: Vec<Slot> =

@@ -67,6 +67,7 @@ pub(crate) fn options() -> FanoutOptions {
             ..ExecOptions::default()
         },
         stream_lines: false,
+        keep_connections: true,
     }
 }
 

@@ -30,6 +30,13 @@ async fn success_on_200_nodes_with_connection_reuse() {
     assert_eq!(logins(&fleet.sshd), 200, "connections are reused");
     pool.close().await;
     assert_eq!(pool.open_connections(), 0);
+    // A one-shot run closes each connection as its node finishes.
+    let one_shot = wharf_exec::FanoutOptions { keep_connections: false, ..options() };
+    let results =
+        run_all(&pool, fleet.targets(&names[..10]), Action::Run("true".to_owned()), &one_shot)
+            .await;
+    assert!(results.iter().all(|result| result.outcome.is_success()));
+    assert_eq!(pool.open_connections(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

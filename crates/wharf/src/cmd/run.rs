@@ -198,6 +198,8 @@ fn execute(
             output_limit: args.max_output,
         },
         stream_lines,
+        // One command per node: close each connection as soon as its node is done.
+        keep_connections: false,
     };
     let order: std::collections::HashMap<String, usize> =
         targets.iter().enumerate().map(|(idx, target)| (target.name.clone(), idx)).collect();
