@@ -25,7 +25,7 @@ row() { # name wharf-cmd other-cmd
 # 100,000 names in 2 dimensions, listed one by one, folded back into an expression.
 python3 -c 'print("\n".join(f"rack{r:02d}-node{n:04d}" for r in range(1, 26) for n in range(1, 4001)))' >"$work/names"
 # 20,000 real versions from this machine's apt lists (apt-get update first).
-apt-cache dumpavail | sed -n 's/^Version: //p' | head -20000 >"$work/versions"
+apt-cache dumpavail | sed -n 's/^Version: //p' | awk 'NR <= 20000' >"$work/versions"
 
 echo "| task | wharf | other | other / wharf |"
 echo "|---|---|---|---|"

@@ -216,11 +216,6 @@ impl RangeSet {
         }
         RangeSet { items: out }
     }
-    fn union(&self, other: &RangeSet) -> RangeSet {
-        let mut out = self.clone();
-        out.union_in_place(other);
-        out
-    }
     fn union_in_place(&mut self, other: &RangeSet) {
         if other.len() > 8 {
             *self = self.merge(other, |_, _| true);
@@ -542,58 +537,53 @@ impl RangeSetNd {
         tuples.dedup();
         self.veclist =
             tuples.into_iter().map(|t| t.into_iter().map(RangeSet::single).collect()).collect();
-        // merge [phase 2]
+        // merge [phase 2]: ClusterShell's pass structure, with two changes that keep its
+        // results but not its O(n²) copying: merged-away vectors become tombstones (`None`)
+        // dropped at the end of each pass instead of `list.pop(i)`, and a merge updates the
+        // surviving vector in place instead of building a new one.
         let mut full = false;
         let mut chg = true;
         while chg {
             chg = false;
             self.sort();
-            let v = &mut self.veclist;
-            let mut index1 = 0;
-            while index1 + 1 < v.len() {
-                let mut index2 = index1 + 1;
-                index1 += 1;
+            let mut v: Vec<Option<Vec<RangeSet>>> =
+                std::mem::take(&mut self.veclist).into_iter().map(Some).collect();
+            let next_live = |v: &[Option<Vec<RangeSet>>], from: usize| {
+                (from..v.len()).find(|&i| v[i].is_some()).unwrap_or(v.len())
+            };
+            let mut index1 = next_live(&v, 0);
+            loop {
+                let mut index2 = next_live(&v, index1 + 1);
+                if index2 >= v.len() {
+                    break;
+                }
                 while index2 < v.len() {
-                    let item1 = &v[index1 - 1];
-                    let item2 = &v[index2];
-                    index2 += 1;
-                    let mut new_item = Vec::with_capacity(item1.len());
-                    let mut nb_diff = 0;
-                    for (rg1, rg2) in item1.iter().zip(item2) {
-                        if rg1 == rg2 {
-                            new_item.push(rg1.clone());
-                        } else if rg1.is_disjoint(rg2) {
-                            nb_diff += 1;
-                            if nb_diff > 1 {
-                                break;
-                            }
-                            new_item.push(rg1.union(rg2));
-                        } else if rg1.is_proper_subset(rg2) || rg2.is_proper_subset(rg1) {
-                            nb_diff += 1;
-                            if nb_diff > 1 {
-                                break;
-                            }
-                            // Python's max(): rg2 only when rg2 > rg1.
-                            new_item.push(if rg1.is_proper_subset(rg2) {
-                                rg2.clone()
-                            } else {
-                                rg1.clone()
-                            });
-                        } else {
-                            nb_diff = 2;
+                    let (head, tail) = v.split_at_mut(index2);
+                    let item1 = head[index1].as_mut().expect("index1 is live");
+                    let item2 = tail[0].as_ref().expect("index2 is live");
+                    let verdict = mergeable(item1, item2);
+                    if let Merge::No = verdict {
+                        if !full {
                             break;
                         }
+                        index2 = next_live(&v, index2 + 1);
+                        continue;
                     }
-                    if nb_diff <= 1 {
-                        chg = true;
-                        v[index1 - 1] = new_item;
-                        index2 -= 1;
-                        v.remove(index2);
-                    } else if !full {
-                        break;
+                    if let Merge::Along(pos) = verdict {
+                        let (rg1, rg2) = (&mut item1[pos], &item2[pos]);
+                        if rg1.is_disjoint(rg2) {
+                            rg1.union_in_place(rg2);
+                        } else if rg1.is_proper_subset(rg2) {
+                            *rg1 = rg2.clone();
+                        }
                     }
+                    chg = true;
+                    tail[0] = None;
+                    index2 = next_live(&v, index2 + 1);
                 }
+                index1 = next_live(&v, index1 + 1);
             }
+            self.veclist = v.into_iter().flatten().collect();
             if !chg && !full {
                 chg = true;
                 full = true;
@@ -695,6 +685,34 @@ impl RangeSetNd {
             .iter()
             .any(|vec| vec.len() == idx.len() && vec.iter().zip(idx).all(|(rs, i)| rs.contains(*i)))
     }
+}
+
+/// The first `needle` in `text` before byte `limit` (the whole text when `None`).
+fn find_before(text: &str, needle: char, limit: Option<usize>) -> Option<usize> {
+    text[..limit.unwrap_or(text.len())].find(needle)
+}
+
+/// Whether two vectors of the same dimension merge into one: equal, or differing along
+/// exactly one axis where the ranges are disjoint or one contains the other.
+enum Merge {
+    Same,
+    Along(usize),
+    No,
+}
+
+fn mergeable(item1: &[RangeSet], item2: &[RangeSet]) -> Merge {
+    let mut along = None;
+    for (pos, (rg1, rg2)) in item1.iter().zip(item2).enumerate() {
+        if rg1 == rg2 {
+            continue;
+        }
+        let merges = rg1.is_disjoint(rg2) || rg1.is_proper_subset(rg2) || rg2.is_proper_subset(rg1);
+        if !merges || along.is_some() {
+            return Merge::No;
+        }
+        along = Some(pos);
+    }
+    along.map_or(Merge::Same, Merge::Along)
 }
 
 /// Calls `f` with every tuple of the cartesian product, first dimension slowest.
@@ -1143,7 +1161,9 @@ impl<'a> Parser<'a> {
             let op = next_op_code;
             let mut rsets = Vec::new();
             let (mut op_idx, mut nop) = next_op(current).unzip();
-            let mut bracket_idx = current.find('[');
+            // Only a bracket before the next operator matters: searching no further keeps
+            // scanning linear in the length of the expression.
+            let mut bracket_idx = find_before(current, '[', op_idx);
             let before =
                 |b: Option<usize>, o: Option<usize>| b.is_some_and(|b| o.is_none_or(|o| o > b));
             let newpat;
@@ -1183,8 +1203,8 @@ impl<'a> Parser<'a> {
                             rsets.extend(pfx_rsets);
                         }
                     }
-                    bracket_idx = sfx.find('[');
                     op_idx = next_op(sfx).map(|(i, _)| i);
+                    bracket_idx = find_before(sfx, '[', op_idx);
                     if sfx.starts_with('[') {
                         return Err(self.error(self.pos(sfx), "illegal reopening bracket"));
                     }
@@ -1252,6 +1272,9 @@ impl<'a> Parser<'a> {
         let tokens = self.scan(py_strip(self.expr))?;
         let mut nodeset = Patterns::new();
         let mut all_nodes: Option<NodeSet> = None;
+        // An upper bound on the set's size, kept per operation so the size guard costs
+        // O(1) per token; the exact size is computed only when the bound passes the limit.
+        let mut bound = 0usize;
         for token in tokens {
             if token.rsets.iter().any(|rs| rs.len() > MAX_NODES)
                 || vec_len(&token.rsets) > MAX_NODES
@@ -1295,11 +1318,16 @@ impl<'a> Parser<'a> {
             } else {
                 base_single(token.pat, ranges)
             };
+            if matches!(token.op, Op::Union | Op::SymmetricDifference) {
+                bound = bound.saturating_add(base_len_bound(&operand));
+            }
             base_apply(&mut nodeset, token.op, &operand);
-            if base_len_bound(&nodeset) > MAX_NODES && base_len_exact(&nodeset) > MAX_NODES {
-                return Err(
-                    self.error(token.position, format!("expands to more than {MAX_NODES} nodes"))
-                );
+            if bound > MAX_NODES {
+                bound = base_len_exact(&nodeset);
+                if bound > MAX_NODES {
+                    return Err(self
+                        .error(token.position, format!("expands to more than {MAX_NODES} nodes")));
+                }
             }
         }
         Ok(nodeset)
@@ -1549,6 +1577,7 @@ mod tests {
         check_error("n[1-2][3]", 6, "illegal reopening bracket");
         check_error("n[1-100000000]", 2, "larger than the limit");
         check_error("a[1-1000]b[1-1000]c[1-2]", 0, "more than 1000000 nodes");
+        check_error("a[1-600000],b[1-600000]", 12, "more than 1000000 nodes");
     }
 
     struct Groups;

@@ -19,6 +19,7 @@
 //! Tour:
 //! - [`Store`]: open by URL, then [`Store::append_audit`], [`Store::audit`],
 //!   [`Store::verify_audit`], [`Store::get_meta`] / [`Store::set_meta`].
+//! - [`apt`]: APT repository metadata (packages, repositories, snapshots, publishes).
 //! - [`audit`]: the entry types and the hash chain, pure and unit-tested.
 //! - `sqlite` / `postgres`: one module per backend, each with the same methods.
 //! - [`StoreError`]: what failed, on which (password-redacted) URL, in which operation.
@@ -28,6 +29,7 @@
 //! - a plain filesystem path: `/var/lib/wharf/wharf.db`, `./wharf.db`
 //! - `postgres://user:password@host:port/db?…` or `postgresql://…`
 
+pub mod apt;
 pub mod audit;
 mod migrate;
 mod postgres;
@@ -35,6 +37,7 @@ mod sqlite;
 
 use std::path::PathBuf;
 
+pub use apt::{AptCollectionRow, AptKind, AptMemberRow, AptPackageRow, AptPublishRow};
 pub use audit::{
     AuditBreak, AuditBreakKind, AuditEntry, AuditQuery, AuditVerification, NewAuditEntry,
 };

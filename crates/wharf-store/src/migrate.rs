@@ -23,9 +23,11 @@ macro_rules! migration {
     };
 }
 
-pub(crate) const SQLITE: &[Migration] = &[migration!("sqlite", 1, "0001_init")];
+pub(crate) const SQLITE: &[Migration] =
+    &[migration!("sqlite", 1, "0001_init"), migration!("sqlite", 2, "0002_apt")];
 
-pub(crate) const POSTGRES: &[Migration] = &[migration!("postgres", 1, "0001_init")];
+pub(crate) const POSTGRES: &[Migration] =
+    &[migration!("postgres", 1, "0001_init"), migration!("postgres", 2, "0002_apt")];
 
 #[cfg(test)]
 mod tests {

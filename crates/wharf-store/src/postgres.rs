@@ -29,7 +29,7 @@ const VERIFY_PAGE: i64 = 1000;
 
 #[derive(Clone)]
 pub(crate) struct PgStore {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
     url: String,
 }
 

@@ -32,7 +32,7 @@ const VERIFY_PAGE: i64 = 1000;
 
 #[derive(Clone)]
 pub(crate) struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
     url: String,
 }
 

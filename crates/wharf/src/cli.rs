@@ -61,6 +61,19 @@ pub(crate) enum Command {
     Run(RunArgs),
     /// Copy a file to every node of a node set (SFTP).
     Copy(CopyArgs),
+    /// Create, fill and inspect APT repositories.
+    #[command(subcommand)]
+    Repo(RepoCommand),
+    /// Freeze a repository's contents under a name, to publish later.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+    /// Publish a repository or snapshot as a signed APT tree (`publish list|drop` too).
+    Publish(PublishArgs),
+    /// The repository signing key.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Check repositories, publishes and free disk space; exit 1 when unhealthy.
+    Health(HealthArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -228,4 +241,145 @@ pub(crate) struct CopyArgs {
     pub(crate) source: PathBuf,
     /// Path on every node (for local nodes: under the node's root).
     pub(crate) dest: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RepoCommand {
+    /// Create an empty repository.
+    Create(RepoCreateArgs),
+    /// List repositories.
+    List(JsonArgs),
+    /// Show one repository's settings (and packages with --with-packages).
+    Show(RepoShowArgs),
+    /// Add `.deb` files or directories (searched recursively); all or nothing.
+    Add(RepoAddArgs),
+    /// Remove packages: `pkg`, `pkg (= version)` or `pkg_version_arch`.
+    Remove(RepoRemoveArgs),
+    /// Delete a repository (its packages stay stored); refused while published.
+    Drop(DropArgs),
+    /// Check every stored package file against the SHA-256 the store recorded.
+    Verify(JsonArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RepoCreateArgs {
+    pub(crate) name: String,
+    /// Distribution (Suite and Codename) clients put in sources.list, e.g. `bookworm`.
+    #[arg(long)]
+    pub(crate) distribution: String,
+    /// Components, comma-separated.
+    #[arg(long, default_value = "main", value_delimiter = ',')]
+    pub(crate) component: Vec<String>,
+    /// Architectures, comma-separated (`all` packages are listed under each).
+    #[arg(long, default_value = "amd64", value_delimiter = ',')]
+    pub(crate) architectures: Vec<String>,
+    /// Free text shown by `repo show` and in the Release file's Description.
+    #[arg(long)]
+    pub(crate) comment: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RepoShowArgs {
+    pub(crate) name: String,
+    /// List the packages too.
+    #[arg(long)]
+    pub(crate) with_packages: bool,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RepoAddArgs {
+    pub(crate) name: String,
+    /// `.deb` files or directories.
+    #[arg(required = true)]
+    pub(crate) paths: Vec<PathBuf>,
+    /// Component to add to [default: the repository's first].
+    #[arg(long)]
+    pub(crate) component: Option<String>,
+    /// Replace a package with the same name, version and architecture but other content.
+    #[arg(long)]
+    pub(crate) replace: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RepoRemoveArgs {
+    pub(crate) name: String,
+    /// `pkg`, `pkg (= version)` or `pkg_version_arch`.
+    pub(crate) query: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DropArgs {
+    pub(crate) name: String,
+    /// Drop even while published.
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SnapshotCommand {
+    /// Freeze a repository's current contents.
+    Create(SnapshotCreateArgs),
+    /// List snapshots.
+    List(JsonArgs),
+    /// Show one snapshot (packages included).
+    Show(RepoShowArgs),
+    /// Delete a snapshot; refused while published.
+    Drop(DropArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SnapshotCreateArgs {
+    pub(crate) name: String,
+    /// The repository to freeze.
+    #[arg(long)]
+    pub(crate) from: String,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct PublishArgs {
+    #[command(subcommand)]
+    pub(crate) command: Option<PublishCommand>,
+    /// The repository to publish.
+    #[arg(required_unless_present = "snapshot", conflicts_with = "snapshot")]
+    pub(crate) repo: Option<String>,
+    /// Publish a snapshot instead of a repository.
+    #[arg(long)]
+    pub(crate) snapshot: Option<String>,
+    /// Prefix under /apt/ [default: the repository or snapshot name].
+    #[arg(long)]
+    pub(crate) prefix: Option<String>,
+    /// Write a plain tree to this directory instead (for nginx & co.); not recorded.
+    #[arg(long, value_name = "DIR", conflicts_with = "prefix")]
+    pub(crate) to_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PublishCommand {
+    /// List published prefixes.
+    List(JsonArgs),
+    /// Remove a published tree.
+    Drop(PublishDropArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PublishDropArgs {
+    pub(crate) prefix: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeyCommand {
+    /// Print the public signing key, ASCII-armored, for clients' `signed-by=`.
+    Export,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HealthArgs {
+    /// Minimum free disk space on the data directory's filesystem, in percent.
+    #[arg(long, default_value_t = 10.0)]
+    pub(crate) min_free_percent: f64,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
 }

@@ -13,6 +13,12 @@ pub(crate) fn line(text: impl std::fmt::Display) {
     let _ = writeln!(stdout, "{text}");
 }
 
+/// Print text exactly as given (e.g. an ASCII-armored key, which ends with a newline).
+pub(crate) fn raw(text: &str) {
+    let mut stdout = io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+}
+
 /// Print a value as pretty JSON followed by a newline.
 pub(crate) fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
     let mut stdout = io::stdout().lock();

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
-use wharf_store::{AuditBreakKind, AuditQuery, NewAuditEntry, Store};
+use wharf_store::{
+    AptKind, AptMemberRow, AptPackageRow, AuditBreakKind, AuditQuery, NewAuditEntry, Store,
+};
 
 /// A fresh store plus the means to reopen it and to tamper with it behind its back.
 pub(crate) struct TestDb {
@@ -88,6 +90,7 @@ suite!(
     verify_reports_tampering,
     meta_get_set_overwrite,
     concurrent_appends_keep_chain,
+    apt_repository_story,
 );
 
 fn entry(actor: &str, action: &str, target: &str) -> NewAuditEntry {
@@ -123,7 +126,7 @@ async fn open_twice_is_idempotent(db: &TestDb) {
     let third = Store::open(&db.url).await.unwrap();
     third.close().await;
     let n_migrations = db.raw.scalar_i64("SELECT COUNT(*) FROM schema_migrations").await;
-    assert_eq!(n_migrations, 1);
+    assert_eq!(n_migrations, 2);
 }
 
 async fn append_list_filter_limit(db: &TestDb) {
@@ -279,4 +282,60 @@ async fn concurrent_appends_keep_chain(db: &TestDb) {
     }
     let report = db.store.verify_audit().await.unwrap();
     assert!(report.ok, "{report:?}");
+}
+
+fn apt_member(name: &str, sha256: &str) -> AptMemberRow {
+    AptMemberRow {
+        package: AptPackageRow {
+            sha256: sha256.into(),
+            name: name.into(),
+            version: "1.0".into(),
+            architecture: "all".into(),
+            size: 42,
+            md5: "m".into(),
+            sha1: "s".into(),
+            control: format!("Package: {name}\n"),
+        },
+        component: "main".into(),
+    }
+}
+
+/// Repositories, members with generations, snapshots and publishes, end to end.
+async fn apt_repository_story(db: &TestDb) {
+    let store = &db.store;
+    assert!(store.apt_create_collection(AptKind::Repo, "tools", "{}").await.unwrap());
+    assert!(!store.apt_create_collection(AptKind::Repo, "tools", "{}").await.unwrap());
+    let add = [apt_member("aa", "sha-a"), apt_member("bb", "sha-b")];
+    assert_eq!(store.apt_change_members(AptKind::Repo, "tools", &add, &[]).await.unwrap(), Some(1));
+    assert_eq!(store.apt_change_members(AptKind::Repo, "nope", &add, &[]).await.unwrap(), None);
+    let listed = store.apt_collections(AptKind::Repo, None).await.unwrap();
+    assert_eq!((listed.len(), listed[0].n_packages, listed[0].generation), (1, 2, 1));
+    assert_eq!(store.apt_collections(AptKind::Repo, Some("tools")).await.unwrap().len(), 1);
+    assert!(store.apt_collections(AptKind::Repo, Some("other")).await.unwrap().is_empty());
+
+    assert!(store.apt_snapshot("tools", "snap1", "{}").await.unwrap());
+    assert!(!store.apt_snapshot("tools", "snap1", "{}").await.unwrap());
+    let removed =
+        store.apt_change_members(AptKind::Repo, "tools", &[], &["sha-a".to_owned()]).await.unwrap();
+    assert_eq!(removed, Some(2));
+    let repo: Vec<String> = store
+        .apt_members(AptKind::Repo, "tools")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.package.name)
+        .collect();
+    assert_eq!(repo, ["bb"]);
+    let snap = store.apt_members(AptKind::Snapshot, "snap1").await.unwrap();
+    assert_eq!(snap, add.to_vec(), "the snapshot keeps what the repository had");
+    assert_eq!(store.apt_all_packages().await.unwrap().len(), 2, "packages are never deleted");
+
+    store.apt_put_publish("tools", "{\"v\":1}").await.unwrap();
+    store.apt_put_publish("tools", "{\"v\":2}").await.unwrap();
+    let publishes = store.apt_publishes().await.unwrap();
+    assert_eq!((publishes.len(), publishes[0].body.as_str()), (1, "{\"v\":2}"));
+    assert!(store.apt_drop_publish("tools").await.unwrap());
+    assert!(!store.apt_drop_publish("tools").await.unwrap());
+    assert!(store.apt_drop_collection(AptKind::Repo, "tools").await.unwrap());
+    assert!(store.apt_collections(AptKind::Repo, None).await.unwrap().is_empty());
 }

@@ -7,6 +7,7 @@ mod config;
 mod demo;
 mod nodes;
 mod nodeset;
+mod repo;
 mod run;
 mod version;
 
@@ -29,6 +30,11 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 Command::Demo(args) => demo::run(&settings, &args),
                 Command::Run(args) => run::run(&settings, &args),
                 Command::Copy(args) => run::copy(&settings, &args),
+                Command::Repo(command) => repo::repo(&settings, command),
+                Command::Snapshot(command) => repo::snapshot(&settings, command),
+                Command::Publish(args) => repo::publish(&settings, args),
+                Command::Key(command) => repo::key(&settings, &command),
+                Command::Health(args) => repo::health(&settings, &args),
                 Command::Version(_) => unreachable!("handled above"),
             }
         }

@@ -1,5 +1,6 @@
 //! End-to-end tests of the `wharf` binary: real processes, real files, real exit codes.
 
+mod apt;
 mod cli;
 mod fleet;
 mod hygiene;

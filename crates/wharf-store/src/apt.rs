@@ -1,0 +1,440 @@
+//! APT repository metadata: packages (immutable, keyed by SHA-256), collections
+//! (repositories and snapshots) with their members, and published prefixes.
+//!
+//! The SQL is written once and expanded for both backends by `impl_apt!`: placeholders
+//! appear in numeric order and are never repeated, which both SQLite and PostgreSQL bind
+//! the same way. Every membership change bumps the collection's `generation` in the same
+//! transaction, so readers can tell "unchanged since generation N" without reading members.
+
+use crate::StoreError;
+
+/// One stored package (a distinct `.deb` content).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AptPackageRow {
+    pub sha256: String,
+    pub name: String,
+    pub version: String,
+    pub architecture: String,
+    pub size: i64,
+    pub md5: String,
+    pub sha1: String,
+    /// The control stanza without the file fields, in dpkg's order.
+    pub control: String,
+}
+
+/// A repository or snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AptCollectionRow {
+    pub name: String,
+    /// JSON settings, owned by `wharf-apt`.
+    pub body: String,
+    pub generation: i64,
+    pub created_at: String,
+    pub n_packages: i64,
+}
+
+/// A package in a collection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AptMemberRow {
+    pub package: AptPackageRow,
+    pub component: String,
+}
+
+/// A published prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AptPublishRow {
+    pub prefix: String,
+    pub body: String,
+    pub published_at: String,
+}
+
+/// Which kind of collection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AptKind {
+    Repo,
+    Snapshot,
+}
+
+impl AptKind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            AptKind::Repo => "repo",
+            AptKind::Snapshot => "snapshot",
+        }
+    }
+}
+
+type PackageTuple = (String, String, String, String, i64, String, String, String);
+
+fn package_from(tuple: PackageTuple) -> AptPackageRow {
+    let (sha256, name, version, architecture, size, md5, sha1, control) = tuple;
+    AptPackageRow { sha256, name, version, architecture, size, md5, sha1, control }
+}
+
+macro_rules! package_columns {
+    () => {
+        "p.sha256, p.name, p.version, p.architecture, p.size, p.md5, p.sha1, p.control"
+    };
+}
+
+macro_rules! impl_apt {
+    ($store:ty, $begin:literal) => {
+        impl $store {
+            fn apt_err(&self, op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+                move |source| StoreError::Query { url: self.url().to_owned(), op, source }
+            }
+
+            pub(crate) async fn apt_create_collection(
+                &self,
+                kind: AptKind,
+                name: &str,
+                body: &str,
+            ) -> Result<bool, StoreError> {
+                let op = "create repository";
+                let done = sqlx::query(
+                    "INSERT INTO apt_collection (kind, name, body, generation, created_at)
+                     VALUES ($1, $2, $3, 0, $4) ON CONFLICT DO NOTHING",
+                )
+                .bind(kind.as_str())
+                .bind(name)
+                .bind(body)
+                .bind(crate::now_rfc3339())
+                .execute(&self.pool)
+                .await
+                .map_err(self.apt_err(op))?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            pub(crate) async fn apt_collections(
+                &self,
+                kind: AptKind,
+                name: Option<&str>,
+            ) -> Result<Vec<AptCollectionRow>, StoreError> {
+                let op = "list repositories";
+                let rows: Vec<(String, String, i64, String, i64)> = sqlx::query_as(
+                    "SELECT c.name, c.body, c.generation, c.created_at,
+                            (SELECT COUNT(*) FROM apt_member m WHERE m.kind = c.kind AND m.collection = c.name)
+                     FROM apt_collection c
+                     WHERE c.kind = $1 AND ($2 IS NULL OR c.name = $3)
+                     ORDER BY c.name",
+                )
+                .bind(kind.as_str())
+                .bind(name)
+                .bind(name)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.apt_err(op))?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(name, body, generation, created_at, n_packages)| AptCollectionRow {
+                        name,
+                        body,
+                        generation,
+                        created_at,
+                        n_packages,
+                    })
+                    .collect())
+            }
+
+            pub(crate) async fn apt_drop_collection(
+                &self,
+                kind: AptKind,
+                name: &str,
+            ) -> Result<bool, StoreError> {
+                let op = "drop repository";
+                let mut tx = self.pool.begin_with($begin).await.map_err(self.apt_err(op))?;
+                sqlx::query("DELETE FROM apt_member WHERE kind = $1 AND collection = $2")
+                    .bind(kind.as_str())
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.apt_err(op))?;
+                let done = sqlx::query("DELETE FROM apt_collection WHERE kind = $1 AND name = $2")
+                    .bind(kind.as_str())
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.apt_err(op))?;
+                tx.commit().await.map_err(self.apt_err(op))?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            pub(crate) async fn apt_change_members(
+                &self,
+                kind: AptKind,
+                name: &str,
+                add: &[AptMemberRow],
+                remove: &[String],
+            ) -> Result<Option<i64>, StoreError> {
+                let op = "change repository contents";
+                let mut tx = self.pool.begin_with($begin).await.map_err(self.apt_err(op))?;
+                let generation: Option<i64> = sqlx::query_scalar(
+                    "UPDATE apt_collection SET generation = generation + 1
+                     WHERE kind = $1 AND name = $2 RETURNING generation",
+                )
+                .bind(kind.as_str())
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(self.apt_err(op))?;
+                let Some(generation) = generation else {
+                    return Ok(None);
+                };
+                let now = crate::now_rfc3339();
+                for sha256 in remove {
+                    sqlx::query(
+                        "DELETE FROM apt_member WHERE kind = $1 AND collection = $2 AND sha256 = $3",
+                    )
+                    .bind(kind.as_str())
+                    .bind(name)
+                    .bind(sha256)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.apt_err(op))?;
+                }
+                for member in add {
+                    let package = &member.package;
+                    sqlx::query(
+                        "INSERT INTO apt_package
+                         (sha256, name, version, architecture, size, md5, sha1, control, added_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(&package.sha256)
+                    .bind(&package.name)
+                    .bind(&package.version)
+                    .bind(&package.architecture)
+                    .bind(package.size)
+                    .bind(&package.md5)
+                    .bind(&package.sha1)
+                    .bind(&package.control)
+                    .bind(&now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.apt_err(op))?;
+                    sqlx::query(
+                        "INSERT INTO apt_member (kind, collection, sha256, component)
+                         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(kind.as_str())
+                    .bind(name)
+                    .bind(&package.sha256)
+                    .bind(&member.component)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.apt_err(op))?;
+                }
+                tx.commit().await.map_err(self.apt_err(op))?;
+                Ok(Some(generation))
+            }
+
+            pub(crate) async fn apt_members(
+                &self,
+                kind: AptKind,
+                name: &str,
+            ) -> Result<Vec<AptMemberRow>, StoreError> {
+                let op = "list repository contents";
+                let sql = concat!(
+                    "SELECT ",
+                    package_columns!(),
+                    ", m.component FROM apt_member m
+                     JOIN apt_package p ON p.sha256 = m.sha256
+                     WHERE m.kind = $1 AND m.collection = $2
+                     ORDER BY p.name, p.architecture, p.version"
+                );
+                let rows: Vec<(String, String, String, String, i64, String, String, String, String)> =
+                    sqlx::query_as(sql)
+                        .bind(kind.as_str())
+                        .bind(name)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(self.apt_err(op))?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(a, b, c, d, e, f, g, h, component)| AptMemberRow {
+                        package: package_from((a, b, c, d, e, f, g, h)),
+                        component,
+                    })
+                    .collect())
+            }
+
+            pub(crate) async fn apt_snapshot(
+                &self,
+                from: &str,
+                name: &str,
+                body: &str,
+            ) -> Result<bool, StoreError> {
+                let op = "create snapshot";
+                let mut tx = self.pool.begin_with($begin).await.map_err(self.apt_err(op))?;
+                let done = sqlx::query(
+                    "INSERT INTO apt_collection (kind, name, body, generation, created_at)
+                     VALUES ('snapshot', $1, $2, 1, $3) ON CONFLICT DO NOTHING",
+                )
+                .bind(name)
+                .bind(body)
+                .bind(crate::now_rfc3339())
+                .execute(&mut *tx)
+                .await
+                .map_err(self.apt_err(op))?;
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "INSERT INTO apt_member (kind, collection, sha256, component)
+                     SELECT 'snapshot', $1, sha256, component FROM apt_member
+                     WHERE kind = 'repo' AND collection = $2",
+                )
+                .bind(name)
+                .bind(from)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.apt_err(op))?;
+                tx.commit().await.map_err(self.apt_err(op))?;
+                Ok(true)
+            }
+
+            pub(crate) async fn apt_all_packages(&self) -> Result<Vec<AptPackageRow>, StoreError> {
+                let op = "list packages";
+                let sql = concat!("SELECT ", package_columns!(), " FROM apt_package p ORDER BY p.sha256");
+                let rows: Vec<PackageTuple> = sqlx::query_as(sql)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(self.apt_err(op))?;
+                Ok(rows.into_iter().map(package_from).collect())
+            }
+
+            pub(crate) async fn apt_put_publish(
+                &self,
+                prefix: &str,
+                body: &str,
+            ) -> Result<(), StoreError> {
+                let op = "record publish";
+                sqlx::query(
+                    "INSERT INTO apt_publish (prefix, body, published_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (prefix) DO UPDATE SET body = excluded.body,
+                     published_at = excluded.published_at",
+                )
+                .bind(prefix)
+                .bind(body)
+                .bind(crate::now_rfc3339())
+                .execute(&self.pool)
+                .await
+                .map_err(self.apt_err(op))?;
+                Ok(())
+            }
+
+            pub(crate) async fn apt_publishes(&self) -> Result<Vec<AptPublishRow>, StoreError> {
+                let op = "list publishes";
+                let rows: Vec<(String, String, String)> = sqlx::query_as(
+                    "SELECT prefix, body, published_at FROM apt_publish ORDER BY prefix",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.apt_err(op))?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(prefix, body, published_at)| AptPublishRow { prefix, body, published_at })
+                    .collect())
+            }
+
+            pub(crate) async fn apt_drop_publish(&self, prefix: &str) -> Result<bool, StoreError> {
+                let op = "drop publish";
+                let done = sqlx::query("DELETE FROM apt_publish WHERE prefix = $1")
+                    .bind(prefix)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(self.apt_err(op))?;
+                Ok(done.rows_affected() == 1)
+            }
+        }
+    };
+}
+
+impl_apt!(crate::sqlite::SqliteStore, "BEGIN IMMEDIATE");
+impl_apt!(crate::postgres::PgStore, "BEGIN");
+
+macro_rules! dispatch {
+    ($self:ident, $method:ident ( $($arg:expr),* )) => {
+        match &$self.backend {
+            crate::Backend::Sqlite(store) => store.$method($($arg),*).await,
+            crate::Backend::Postgres(store) => store.$method($($arg),*).await,
+        }
+    };
+}
+
+impl crate::Store {
+    /// Creates an empty repository (`kind` repo) or snapshot shell; `false` if the name is
+    /// taken.
+    pub async fn apt_create_collection(
+        &self,
+        kind: AptKind,
+        name: &str,
+        body: &str,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, apt_create_collection(kind, name, body))
+    }
+
+    /// All collections of a kind, or the one named.
+    pub async fn apt_collections(
+        &self,
+        kind: AptKind,
+        name: Option<&str>,
+    ) -> Result<Vec<AptCollectionRow>, StoreError> {
+        dispatch!(self, apt_collections(kind, name))
+    }
+
+    /// Deletes a collection and its membership (packages stay stored); `false` if absent.
+    pub async fn apt_drop_collection(&self, kind: AptKind, name: &str) -> Result<bool, StoreError> {
+        dispatch!(self, apt_drop_collection(kind, name))
+    }
+
+    /// Adds and removes members in one transaction and returns the new generation, or
+    /// `None` when the collection does not exist. Package rows are inserted if new.
+    pub async fn apt_change_members(
+        &self,
+        kind: AptKind,
+        name: &str,
+        add: &[AptMemberRow],
+        remove: &[String],
+    ) -> Result<Option<i64>, StoreError> {
+        dispatch!(self, apt_change_members(kind, name, add, remove))
+    }
+
+    /// The members of a collection, ordered by name, architecture, version text.
+    pub async fn apt_members(
+        &self,
+        kind: AptKind,
+        name: &str,
+    ) -> Result<Vec<AptMemberRow>, StoreError> {
+        dispatch!(self, apt_members(kind, name))
+    }
+
+    /// Freezes repository `from` as snapshot `name`; `false` if the snapshot name is taken.
+    pub async fn apt_snapshot(
+        &self,
+        from: &str,
+        name: &str,
+        body: &str,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, apt_snapshot(from, name, body))
+    }
+
+    /// Every stored package, for verification.
+    pub async fn apt_all_packages(&self) -> Result<Vec<AptPackageRow>, StoreError> {
+        dispatch!(self, apt_all_packages())
+    }
+
+    /// Records (or replaces) the publish at `prefix`.
+    pub async fn apt_put_publish(&self, prefix: &str, body: &str) -> Result<(), StoreError> {
+        dispatch!(self, apt_put_publish(prefix, body))
+    }
+
+    /// Every publish, by prefix.
+    pub async fn apt_publishes(&self) -> Result<Vec<AptPublishRow>, StoreError> {
+        dispatch!(self, apt_publishes())
+    }
+
+    /// Forgets the publish at `prefix`; `false` if absent.
+    pub async fn apt_drop_publish(&self, prefix: &str) -> Result<bool, StoreError> {
+        dispatch!(self, apt_drop_publish(prefix))
+    }
+}

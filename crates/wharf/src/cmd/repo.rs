@@ -1,0 +1,906 @@
+//! `wharf repo|snapshot|publish|key|health`: APT repositories.
+//!
+//! Metadata lives in the store (`wharf-store`), package files in the content-addressed
+//! object directory `DATA/objects`, published trees in `DATA/public/PREFIX`, the signing
+//! key in `DATA/keys/signing.asc`. Every command that changes something holds the writer
+//! lock `DATA/apt.lock` for its whole duration, so a second writer waits its turn instead
+//! of failing, and records an audit entry.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr as _;
+
+use anyhow::{Context as _, bail};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use wharf_apt::deb::{DebPackage, FileDigest};
+use wharf_apt::objects::Objects;
+use wharf_apt::publish::{PublishPackage, PublishRequest};
+use wharf_apt::sign::SigningKey;
+use wharf_core::version::Version;
+use wharf_store::{AptKind, AptMemberRow, AptPackageRow, NewAuditEntry, Store};
+
+use super::audit::open_store;
+use crate::cli::{
+    DropArgs, HealthArgs, JsonArgs, KeyCommand, PublishArgs, PublishCommand, RepoCommand,
+    RepoShowArgs, SnapshotCommand,
+};
+use crate::exit::{FAILURE, SUCCESS, UsageError};
+use crate::output;
+use crate::settings::{Settings, actor};
+
+/// Seconds a superseded by-hash index stays available to clients that are mid-update.
+const BY_HASH_GRACE_SECONDS: i64 = 3600;
+
+/// A repository's settings, stored as the collection body.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct RepoSettings {
+    distribution: String,
+    components: Vec<String>,
+    architectures: Vec<String>,
+    comment: Option<String>,
+    /// Snapshots remember where they came from.
+    #[serde(default)]
+    from: Option<String>,
+}
+
+/// What the store remembers about a publish.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct PublishRecord {
+    kind: String,
+    source: String,
+    distribution: String,
+    generation: i64,
+    settings: RepoSettings,
+}
+
+fn kind_name(kind: AptKind) -> &'static str {
+    match kind {
+        AptKind::Repo => "repository",
+        AptKind::Snapshot => "snapshot",
+    }
+}
+
+/// Names end up in paths and URLs: letters, digits, `.`, `_`, `+`, `-`; no leading dot.
+fn check_name(what: &str, name: &str) -> anyhow::Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(UsageError(format!(
+            "invalid {what} {name:?}: use letters, digits, '.', '_', '+' and '-', starting with a letter or digit"
+        ))
+        .into())
+    }
+}
+
+struct Ctx {
+    store: Store,
+    data: PathBuf,
+    objects: Objects,
+}
+
+impl Ctx {
+    async fn open(settings: &Settings) -> anyhow::Result<Ctx> {
+        let store = open_store(settings).await?;
+        let data = settings.data_dir().to_owned();
+        let objects = Objects::new(data.join("objects"));
+        Ok(Ctx { store, data, objects })
+    }
+
+    /// Take the writer lock; released when the returned file is dropped.
+    fn lock(&self) -> anyhow::Result<std::fs::File> {
+        std::fs::create_dir_all(&self.data)
+            .with_context(|| format!("cannot create data directory {}", self.data.display()))?;
+        let path = self.data.join("apt.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open lock file {}", path.display()))?;
+        file.lock().with_context(|| format!("cannot lock {}", path.display()))?;
+        Ok(file)
+    }
+
+    fn key(&self) -> anyhow::Result<SigningKey> {
+        Ok(SigningKey::load_or_generate(
+            &self.data.join("keys/signing.asc"),
+            "Wharf repository signing key",
+        )?)
+    }
+
+    fn public_dir(&self, prefix: &str) -> PathBuf {
+        self.data.join("public").join(prefix)
+    }
+
+    async fn audit(
+        &self,
+        action: &str,
+        target: &str,
+        details: serde_json::Value,
+    ) -> anyhow::Result<()> {
+        self.store
+            .append_audit(NewAuditEntry {
+                actor: actor(),
+                action: action.to_owned(),
+                target: target.to_owned(),
+                reason: None,
+                details,
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn collection(
+        &self,
+        kind: AptKind,
+        name: &str,
+    ) -> anyhow::Result<(RepoSettings, i64, i64)> {
+        let rows = self.store.apt_collections(kind, Some(name)).await?;
+        let Some(row) = rows.into_iter().next() else {
+            return Err(UsageError(format!(
+                "no {} named {name:?} (see `wharf {} list`)",
+                kind_name(kind),
+                if kind == AptKind::Repo { "repo" } else { "snapshot" }
+            ))
+            .into());
+        };
+        let settings: RepoSettings = serde_json::from_str(&row.body)
+            .with_context(|| format!("stored settings of {name} are unreadable"))?;
+        Ok((settings, row.generation, row.n_packages))
+    }
+
+    async fn published_from(&self, kind: AptKind, name: &str) -> anyhow::Result<Vec<String>> {
+        let mut prefixes = Vec::new();
+        for row in self.store.apt_publishes().await? {
+            if let Ok(record) = serde_json::from_str::<PublishRecord>(&row.body)
+                && record.kind == kind_key(kind)
+                && record.source == name
+            {
+                prefixes.push(row.prefix);
+            }
+        }
+        Ok(prefixes)
+    }
+}
+
+/// The kind as stored in publish records.
+fn kind_key(kind: AptKind) -> &'static str {
+    match kind {
+        AptKind::Repo => "repo",
+        AptKind::Snapshot => "snapshot",
+    }
+}
+
+pub(crate) fn repo(settings: &Settings, command: RepoCommand) -> anyhow::Result<u8> {
+    super::runtime()?.block_on(async {
+        let ctx = Ctx::open(settings).await?;
+        match command {
+            RepoCommand::Create(args) => {
+                check_name("repository name", &args.name)?;
+                check_name("distribution", &args.distribution)?;
+                for component in &args.component {
+                    check_name("component", component)?;
+                }
+                for arch in &args.architectures {
+                    wharf_apt::control::check_architecture(arch).map_err(UsageError)?;
+                    if arch == "all" {
+                        bail!(UsageError(
+                            "`all` is not a repository architecture: `all` packages are listed under every architecture".into()
+                        ));
+                    }
+                }
+                let repo_settings = RepoSettings {
+                    distribution: args.distribution,
+                    components: args.component,
+                    architectures: args.architectures,
+                    comment: args.comment,
+                    from: None,
+                };
+                let _lock = ctx.lock()?;
+                let body = serde_json::to_string(&repo_settings)?;
+                if !ctx.store.apt_create_collection(AptKind::Repo, &args.name, &body).await? {
+                    bail!(UsageError(format!("repository {:?} already exists", args.name)));
+                }
+                ctx.audit("repo.create", &args.name, serde_json::to_value(&repo_settings)?).await?;
+                output::line(format!("created repository {}", args.name));
+                Ok(SUCCESS)
+            }
+            RepoCommand::List(args) => list(&ctx, AptKind::Repo, &args).await,
+            RepoCommand::Show(args) => show(&ctx, AptKind::Repo, &args).await,
+            RepoCommand::Add(args) => {
+                let (repo_settings, _, _) = ctx.collection(AptKind::Repo, &args.name).await?;
+                let component = match args.component {
+                    Some(component) if repo_settings.components.contains(&component) => component,
+                    Some(component) => bail!(UsageError(format!(
+                        "repository {} has no component {component:?} (it has {})",
+                        args.name,
+                        repo_settings.components.join(", ")
+                    ))),
+                    None => repo_settings.components[0].clone(),
+                };
+                let files = collect_debs(&args.paths)?;
+                let mut packages = Vec::new();
+                let mut errors = Vec::new();
+                for file in &files {
+                    match std::fs::read(file) {
+                        Ok(bytes) => match DebPackage::parse(file, &bytes) {
+                            Ok(package) => packages.push((package, bytes)),
+                            Err(err) => errors.push(err.to_string()),
+                        },
+                        Err(err) => errors.push(format!("{}: cannot read: {err}", file.display())),
+                    }
+                }
+                if !errors.is_empty() {
+                    bail!(UsageError(format!(
+                        "nothing added: {} of {} files rejected:\n  {}",
+                        errors.len(),
+                        files.len(),
+                        errors.join("\n  ")
+                    )));
+                }
+                let _lock = ctx.lock()?;
+                let members = ctx.store.apt_members(AptKind::Repo, &args.name).await?;
+                let existing: BTreeMap<(String, String, String), String> = members
+                    .iter()
+                    .map(|m| {
+                        let p = &m.package;
+                        ((p.name.clone(), p.version.clone(), p.architecture.clone()), p.sha256.clone())
+                    })
+                    .collect();
+                let mut add = Vec::new();
+                let mut remove = Vec::new();
+                let mut seen: BTreeMap<(String, String, String), String> = BTreeMap::new();
+                let mut n_same = 0;
+                for (package, bytes) in &packages {
+                    let key = (
+                        package.name.clone(),
+                        package.version.as_str().to_owned(),
+                        package.architecture.clone(),
+                    );
+                    let sha = &package.digest.sha256;
+                    if let Some(other) = seen.insert(key.clone(), sha.clone())
+                        && other != *sha
+                    {
+                        bail!(UsageError(format!(
+                            "nothing added: two different files are {} {} {}",
+                            key.0, key.1, key.2
+                        )));
+                    }
+                    match existing.get(&key) {
+                        Some(old) if old == sha => {
+                            n_same += 1;
+                            continue;
+                        }
+                        Some(old) if !args.replace => bail!(UsageError(format!(
+                            "nothing added: {} {} {} is already in {} with other content (sha256 {old}); pass --replace to replace it",
+                            key.0, key.1, key.2, args.name
+                        ))),
+                        Some(old) => remove.push(old.clone()),
+                        None => {}
+                    }
+                    if add.iter().any(|m: &AptMemberRow| m.package.sha256 == *sha) {
+                        continue;
+                    }
+                    // Durable in the object store before any metadata refers to it.
+                    ctx.objects
+                        .put(sha, bytes)
+                        .with_context(|| format!("cannot store {}", package.file_name()))?;
+                    add.push(AptMemberRow { package: package_row(package), component: component.clone() });
+                }
+                if add.is_empty() && remove.is_empty() {
+                    output::line(format!(
+                        "nothing to do: {n_same} package(s) already in {}",
+                        args.name
+                    ));
+                    return Ok(SUCCESS);
+                }
+                ctx.store.apt_change_members(AptKind::Repo, &args.name, &add, &remove).await?;
+                let names: Vec<String> = add
+                    .iter()
+                    .map(|m| format!("{}_{}_{}", m.package.name, m.package.version, m.package.architecture))
+                    .collect();
+                ctx.audit(
+                    "repo.add",
+                    &args.name,
+                    json!({ "component": component, "added": names, "replaced": remove }),
+                )
+                .await?;
+                output::line(format!(
+                    "added {} package(s) to {} ({} replaced, {} already present)",
+                    add.len(),
+                    args.name,
+                    remove.len(),
+                    n_same
+                ));
+                Ok(SUCCESS)
+            }
+            RepoCommand::Remove(args) => {
+                let query = PackageQuery::parse(&args.query)?;
+                let _lock = ctx.lock()?;
+                ctx.collection(AptKind::Repo, &args.name).await?;
+                let members = ctx.store.apt_members(AptKind::Repo, &args.name).await?;
+                let matched: Vec<&AptMemberRow> =
+                    members.iter().filter(|m| query.matches(&m.package)).collect();
+                if matched.is_empty() {
+                    output::line(format!("no package in {} matches {:?}", args.name, args.query));
+                    return Ok(FAILURE);
+                }
+                let remove: Vec<String> = matched.iter().map(|m| m.package.sha256.clone()).collect();
+                ctx.store.apt_change_members(AptKind::Repo, &args.name, &[], &remove).await?;
+                let names: Vec<String> = matched
+                    .iter()
+                    .map(|m| format!("{}_{}_{}", m.package.name, m.package.version, m.package.architecture))
+                    .collect();
+                ctx.audit("repo.remove", &args.name, json!({ "query": args.query, "removed": names }))
+                    .await?;
+                output::line(format!("removed {} package(s) from {}", names.len(), args.name));
+                Ok(SUCCESS)
+            }
+            RepoCommand::Drop(args) => drop_collection(&ctx, AptKind::Repo, &args).await,
+            RepoCommand::Verify(args) => verify(&ctx, &args).await,
+        }
+    })
+}
+
+fn package_row(package: &DebPackage) -> AptPackageRow {
+    AptPackageRow {
+        sha256: package.digest.sha256.clone(),
+        name: package.name.clone(),
+        version: package.version.as_str().to_owned(),
+        architecture: package.architecture.clone(),
+        size: i64::try_from(package.digest.size).unwrap_or(i64::MAX),
+        md5: package.digest.md5.clone(),
+        sha1: package.digest.sha1.clone(),
+        control: package.control.render_index(),
+    }
+}
+
+/// `.deb` files named directly, and every `*.deb` under named directories (sorted).
+fn collect_debs(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot read directory {}", dir.display()))?
+            .map(|entry| entry.map(|entry| entry.path()))
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("cannot read directory {}", dir.display()))?;
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                walk(&path, out)?;
+            } else if path.extension().is_some_and(|ext| ext == "deb") {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            walk(path, &mut out)?;
+        } else if path.exists() {
+            out.push(path.clone());
+        } else {
+            bail!(UsageError(format!("nothing added: {} does not exist", path.display())));
+        }
+    }
+    if out.is_empty() {
+        bail!(UsageError("nothing added: no .deb files found".into()));
+    }
+    Ok(out)
+}
+
+/// `pkg`, `pkg (= version)` or `pkg_version_arch`.
+struct PackageQuery {
+    name: String,
+    version: Option<Version>,
+    arch: Option<String>,
+}
+
+impl PackageQuery {
+    fn parse(text: &str) -> anyhow::Result<PackageQuery> {
+        let text = text.trim();
+        let invalid = |why: String| UsageError(format!("invalid package query {text:?}: {why}"));
+        let query = if let Some((name, rest)) = text.split_once('(') {
+            let inner = rest
+                .strip_suffix(')')
+                .and_then(|inner| inner.trim().strip_prefix('='))
+                .ok_or_else(|| invalid("expected `pkg (= version)`".into()))?;
+            PackageQuery {
+                name: name.trim().to_owned(),
+                version: Some(
+                    Version::from_str(inner.trim()).map_err(|err| invalid(err.to_string()))?,
+                ),
+                arch: None,
+            }
+        } else if let [name, version, arch] = text.split('_').collect::<Vec<_>>()[..] {
+            PackageQuery {
+                name: name.to_owned(),
+                version: Some(Version::from_str(version).map_err(|err| invalid(err.to_string()))?),
+                arch: Some(arch.to_owned()),
+            }
+        } else {
+            PackageQuery { name: text.to_owned(), version: None, arch: None }
+        };
+        wharf_apt::control::check_package_name(&query.name).map_err(invalid)?;
+        Ok(query)
+    }
+
+    fn matches(&self, package: &AptPackageRow) -> bool {
+        package.name == self.name
+            && self.arch.as_ref().is_none_or(|arch| *arch == package.architecture)
+            && self.version.as_ref().is_none_or(|version| {
+                Version::from_str(&package.version).is_ok_and(|have| have == *version)
+            })
+    }
+}
+
+#[derive(Serialize)]
+struct CollectionView {
+    name: String,
+    distribution: String,
+    components: Vec<String>,
+    architectures: Vec<String>,
+    comment: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from: Option<String>,
+    packages: i64,
+    created_at: String,
+    published_as: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct PackageView {
+    name: String,
+    version: String,
+    architecture: String,
+    component: String,
+    size: i64,
+    sha256: String,
+}
+
+async fn list(ctx: &Ctx, kind: AptKind, args: &JsonArgs) -> anyhow::Result<u8> {
+    let mut views = Vec::new();
+    for row in ctx.store.apt_collections(kind, None).await? {
+        let settings: RepoSettings = serde_json::from_str(&row.body)?;
+        views.push(CollectionView {
+            published_as: ctx.published_from(kind, &row.name).await?,
+            name: row.name,
+            distribution: settings.distribution,
+            components: settings.components,
+            architectures: settings.architectures,
+            comment: settings.comment,
+            from: settings.from,
+            packages: row.n_packages,
+            created_at: row.created_at,
+        });
+    }
+    if args.json {
+        output::json(&views)?;
+    } else {
+        let rows: Vec<Vec<String>> = views
+            .iter()
+            .map(|v| {
+                vec![
+                    v.name.clone(),
+                    v.distribution.clone(),
+                    v.components.join(","),
+                    v.architectures.join(","),
+                    v.packages.to_string(),
+                    v.published_as.join(","),
+                ]
+            })
+            .collect();
+        output::table(
+            &["NAME", "DISTRIBUTION", "COMPONENTS", "ARCHITECTURES", "PACKAGES", "PUBLISHED"],
+            &rows,
+        );
+    }
+    Ok(SUCCESS)
+}
+
+async fn show(ctx: &Ctx, kind: AptKind, args: &RepoShowArgs) -> anyhow::Result<u8> {
+    let (settings, _, n_packages) = ctx.collection(kind, &args.name).await?;
+    let with_packages = args.with_packages || kind == AptKind::Snapshot;
+    let packages: Vec<PackageView> = if with_packages {
+        ctx.store
+            .apt_members(kind, &args.name)
+            .await?
+            .into_iter()
+            .map(|m| PackageView {
+                name: m.package.name,
+                version: m.package.version,
+                architecture: m.package.architecture,
+                component: m.component,
+                size: m.package.size,
+                sha256: m.package.sha256,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let published_as = ctx.published_from(kind, &args.name).await?;
+    if args.output.json {
+        output::json(&json!({
+            "name": args.name,
+            "distribution": settings.distribution,
+            "components": settings.components,
+            "architectures": settings.architectures,
+            "comment": settings.comment,
+            "from": settings.from,
+            "packages": n_packages,
+            "published_as": published_as,
+            "package_list": if with_packages { Some(&packages) } else { None },
+        }))?;
+        return Ok(SUCCESS);
+    }
+    output::line(format!("{} {}", kind_name(kind), args.name));
+    output::line(format!("  distribution:  {}", settings.distribution));
+    output::line(format!("  components:    {}", settings.components.join(", ")));
+    output::line(format!("  architectures: {}", settings.architectures.join(", ")));
+    if let Some(from) = &settings.from {
+        output::line(format!("  from:          {from}"));
+    }
+    if let Some(comment) = &settings.comment {
+        output::line(format!("  comment:       {comment}"));
+    }
+    output::line(format!("  packages:      {n_packages}"));
+    output::line(format!(
+        "  published as:  {}",
+        if published_as.is_empty() { "-".to_owned() } else { published_as.join(", ") }
+    ));
+    if with_packages {
+        let rows: Vec<Vec<String>> = packages
+            .iter()
+            .map(|p| {
+                vec![p.name.clone(), p.version.clone(), p.architecture.clone(), p.component.clone()]
+            })
+            .collect();
+        output::table(&["PACKAGE", "VERSION", "ARCH", "COMPONENT"], &rows);
+    }
+    Ok(SUCCESS)
+}
+
+async fn drop_collection(ctx: &Ctx, kind: AptKind, args: &DropArgs) -> anyhow::Result<u8> {
+    let _lock = ctx.lock()?;
+    ctx.collection(kind, &args.name).await?;
+    let published = ctx.published_from(kind, &args.name).await?;
+    if !published.is_empty() && !args.force {
+        bail!(UsageError(format!(
+            "{} {} is published as {}: `wharf publish drop PREFIX` first, or pass --force",
+            kind_name(kind),
+            args.name,
+            published.join(", ")
+        )));
+    }
+    ctx.store.apt_drop_collection(kind, &args.name).await?;
+    let action = if kind == AptKind::Repo { "repo.drop" } else { "snapshot.drop" };
+    ctx.audit(action, &args.name, json!({ "forced": args.force, "published_as": published }))
+        .await?;
+    output::line(format!("dropped {} {}", kind_name(kind), args.name));
+    Ok(SUCCESS)
+}
+
+async fn verify(ctx: &Ctx, args: &JsonArgs) -> anyhow::Result<u8> {
+    use sha2::Digest as _;
+    let packages = ctx.store.apt_all_packages().await?;
+    let mut problems = Vec::new();
+    for package in &packages {
+        let path = ctx.objects.path(&package.sha256);
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let actual = hex_lower(&sha2::Sha256::digest(&bytes));
+                if actual != package.sha256 {
+                    problems.push(format!(
+                        "{}: content hash is {actual}, expected {}",
+                        path.display(),
+                        package.sha256
+                    ));
+                }
+            }
+            Err(err) => problems.push(format!("{}: {err}", path.display())),
+        }
+    }
+    if args.json {
+        output::json(
+            &json!({ "ok": problems.is_empty(), "packages": packages.len(), "problems": problems }),
+        )?;
+    } else if problems.is_empty() {
+        output::line(format!("ok: {} stored package(s) match their checksums", packages.len()));
+    } else {
+        for problem in &problems {
+            output::line(format!("BAD {problem}"));
+        }
+    }
+    Ok(if problems.is_empty() { SUCCESS } else { FAILURE })
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, byte| {
+        let _ = write!(out, "{byte:02x}");
+        out
+    })
+}
+
+pub(crate) fn snapshot(settings: &Settings, command: SnapshotCommand) -> anyhow::Result<u8> {
+    super::runtime()?.block_on(async {
+        let ctx = Ctx::open(settings).await?;
+        match command {
+            SnapshotCommand::Create(args) => {
+                check_name("snapshot name", &args.name)?;
+                let _lock = ctx.lock()?;
+                let (mut repo_settings, generation, n_packages) =
+                    ctx.collection(AptKind::Repo, &args.from).await?;
+                repo_settings.from = Some(args.from.clone());
+                let body = serde_json::to_string(&repo_settings)?;
+                if !ctx.store.apt_snapshot(&args.from, &args.name, &body).await? {
+                    bail!(UsageError(format!("snapshot {:?} already exists", args.name)));
+                }
+                ctx.audit(
+                    "snapshot.create",
+                    &args.name,
+                    json!({ "from": args.from, "generation": generation, "packages": n_packages }),
+                )
+                .await?;
+                output::line(format!(
+                    "created snapshot {} of {} ({n_packages} packages)",
+                    args.name, args.from
+                ));
+                Ok(SUCCESS)
+            }
+            SnapshotCommand::List(args) => list(&ctx, AptKind::Snapshot, &args).await,
+            SnapshotCommand::Show(args) => show(&ctx, AptKind::Snapshot, &args).await,
+            SnapshotCommand::Drop(args) => drop_collection(&ctx, AptKind::Snapshot, &args).await,
+        }
+    })
+}
+
+pub(crate) fn publish(settings: &Settings, args: PublishArgs) -> anyhow::Result<u8> {
+    super::runtime()?.block_on(async {
+        let ctx = Ctx::open(settings).await?;
+        match args.command {
+            Some(PublishCommand::List(list_args)) => return publish_list(&ctx, &list_args).await,
+            Some(PublishCommand::Drop(drop_args)) => {
+                check_name("prefix", &drop_args.prefix)?;
+                let _lock = ctx.lock()?;
+                if !ctx.store.apt_drop_publish(&drop_args.prefix).await? {
+                    bail!(UsageError(format!("nothing is published at prefix {:?}", drop_args.prefix)));
+                }
+                let dir = ctx.public_dir(&drop_args.prefix);
+                if dir.exists() {
+                    std::fs::remove_dir_all(&dir)
+                        .with_context(|| format!("cannot remove {}", dir.display()))?;
+                }
+                ctx.audit("publish.drop", &drop_args.prefix, json!({})).await?;
+                output::line(format!("dropped publish {}", drop_args.prefix));
+                return Ok(SUCCESS);
+            }
+            None => {}
+        }
+        let (kind, source) = match (&args.snapshot, &args.repo) {
+            (Some(snapshot), _) => (AptKind::Snapshot, snapshot.clone()),
+            (None, Some(repo)) => (AptKind::Repo, repo.clone()),
+            (None, None) => bail!(UsageError("name a repository or --snapshot SNAP".into())),
+        };
+        let prefix = args.prefix.clone().unwrap_or_else(|| source.clone());
+        check_name("prefix", &prefix)?;
+        let _lock = ctx.lock()?;
+        let (repo_settings, generation, _) = ctx.collection(kind, &source).await?;
+        let record = PublishRecord {
+            kind: kind_key(kind).to_owned(),
+            source: source.clone(),
+            distribution: repo_settings.distribution.clone(),
+            generation,
+            settings: repo_settings.clone(),
+        };
+        let root = match &args.to_dir {
+            Some(dir) => dir.clone(),
+            None => ctx.public_dir(&prefix),
+        };
+        if args.to_dir.is_none() {
+            let current = ctx.store.apt_publishes().await?;
+            if let Some(row) = current.iter().find(|row| row.prefix == prefix) {
+                let old: Option<PublishRecord> = serde_json::from_str(&row.body).ok();
+                if old.as_ref().is_some_and(|old| old.kind != record.kind || old.source != source) {
+                    let old = old.expect("checked");
+                    bail!(UsageError(format!(
+                        "prefix {prefix} already publishes {} {}: choose another --prefix or `wharf publish drop {prefix}`",
+                        old.kind, old.source
+                    )));
+                }
+                let inrelease = root.join("dists").join(&record.distribution).join("InRelease");
+                if old.as_ref() == Some(&record) && inrelease.exists() {
+                    output::line(format!("{prefix}: unchanged since generation {generation}"));
+                    return Ok(SUCCESS);
+                }
+            }
+        }
+        let members = ctx.store.apt_members(kind, &source).await?;
+        let packages: Vec<PublishPackage> = members
+            .into_iter()
+            .map(|m| -> anyhow::Result<PublishPackage> {
+                let p = m.package;
+                Ok(PublishPackage {
+                    version: Version::from_str(&p.version)?,
+                    name: p.name,
+                    architecture: p.architecture,
+                    component: m.component,
+                    control: p.control,
+                    digest: FileDigest {
+                        size: u64::try_from(p.size).unwrap_or(0),
+                        md5: p.md5,
+                        sha1: p.sha1,
+                        sha256: p.sha256,
+                    },
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let key = ctx.key()?;
+        let now = i64::try_from(
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs(),
+        )?;
+        let label = format!("Wharf {prefix}");
+        let request = PublishRequest {
+            root: &root,
+            distribution: &repo_settings.distribution,
+            origin: "Wharf",
+            label: &label,
+            description: repo_settings.comment.as_deref(),
+            components: &repo_settings.components,
+            architectures: &repo_settings.architectures,
+            packages: &packages,
+            now,
+            grace_seconds: BY_HASH_GRACE_SECONDS,
+        };
+        let outcome = wharf_apt::publish::publish(&request, &ctx.objects, &key)?;
+        if args.to_dir.is_none() {
+            ctx.store.apt_put_publish(&prefix, &serde_json::to_string(&record)?).await?;
+            ctx.audit(
+                "publish",
+                &prefix,
+                json!({ "kind": record.kind, "source": source, "generation": generation, "outcome": outcome }),
+            )
+            .await?;
+        }
+        output::line(format!(
+            "published {} {source} at {}: {} packages, {} indices rewritten, {} unchanged",
+            kind_name(kind),
+            root.display(),
+            outcome.n_packages,
+            outcome.n_indices_rewritten,
+            outcome.n_indices_unchanged
+        ));
+        Ok(SUCCESS)
+    })
+}
+
+async fn publish_list(ctx: &Ctx, args: &JsonArgs) -> anyhow::Result<u8> {
+    let mut views = Vec::new();
+    for row in ctx.store.apt_publishes().await? {
+        let record: PublishRecord = serde_json::from_str(&row.body)?;
+        views.push(json!({
+            "prefix": row.prefix,
+            "kind": record.kind,
+            "source": record.source,
+            "distribution": record.distribution,
+            "generation": record.generation,
+            "published_at": row.published_at,
+            "path": ctx.public_dir(&row.prefix),
+        }));
+    }
+    if args.json {
+        output::json(&views)?;
+    } else {
+        let rows: Vec<Vec<String>> = views
+            .iter()
+            .map(|v| {
+                ["prefix", "kind", "source", "distribution", "published_at"]
+                    .iter()
+                    .map(|key| v[key].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .collect();
+        output::table(&["PREFIX", "KIND", "SOURCE", "DISTRIBUTION", "PUBLISHED AT"], &rows);
+    }
+    Ok(SUCCESS)
+}
+
+pub(crate) fn key(settings: &Settings, command: &KeyCommand) -> anyhow::Result<u8> {
+    match command {
+        KeyCommand::Export => {
+            let data = settings.data_dir();
+            std::fs::create_dir_all(data)
+                .with_context(|| format!("cannot create data directory {}", data.display()))?;
+            let key = SigningKey::load_or_generate(
+                &data.join("keys/signing.asc"),
+                "Wharf repository signing key",
+            )?;
+            output::raw(&key.public_armored()?);
+            Ok(SUCCESS)
+        }
+    }
+}
+
+pub(crate) fn health(settings: &Settings, args: &HealthArgs) -> anyhow::Result<u8> {
+    super::runtime()?.block_on(async {
+        let ctx = Ctx::open(settings).await?;
+        let mut checks: Vec<(String, bool, String)> = Vec::new();
+        for row in ctx.store.apt_collections(AptKind::Repo, None).await? {
+            checks.push((
+                format!("repo {}", row.name),
+                row.n_packages > 0,
+                format!("{} packages", row.n_packages),
+            ));
+        }
+        for row in ctx.store.apt_publishes().await? {
+            let record: PublishRecord = serde_json::from_str(&row.body)?;
+            let dists = ctx.public_dir(&row.prefix).join("dists").join(&record.distribution);
+            let (ok, detail) = match check_release(&dists) {
+                Ok(n_files) => (true, format!("{n_files} indices match Release")),
+                Err(err) => (false, err),
+            };
+            checks.push((format!("publish {}", row.prefix), ok, detail));
+        }
+        let stat = rustix::fs::statvfs(&ctx.data)
+            .with_context(|| format!("cannot stat filesystem of {}", ctx.data.display()))?;
+        #[expect(clippy::cast_precision_loss, reason = "a percentage")]
+        let free = stat.f_bavail as f64 / (stat.f_blocks.max(1)) as f64 * 100.0;
+        checks.push((
+            "disk".to_owned(),
+            free >= args.min_free_percent,
+            format!("{free:.1}% free (minimum {}%)", args.min_free_percent),
+        ));
+        let healthy = checks.iter().all(|(_, ok, _)| *ok);
+        if args.output.json {
+            let list: Vec<_> = checks
+                .iter()
+                .map(|(name, ok, detail)| json!({ "check": name, "ok": ok, "detail": detail }))
+                .collect();
+            output::json(&json!({ "healthy": healthy, "checks": list }))?;
+        } else {
+            let rows: Vec<Vec<String>> = checks
+                .iter()
+                .map(|(name, ok, detail)| {
+                    vec![name.clone(), if *ok { "ok" } else { "FAIL" }.to_owned(), detail.clone()]
+                })
+                .collect();
+            output::table(&["CHECK", "STATUS", "DETAIL"], &rows);
+        }
+        Ok(if healthy { SUCCESS } else { FAILURE })
+    })
+}
+
+/// Every file listed in `dists/DIST/Release` exists with the listed size and SHA-256,
+/// and `InRelease` is present.
+fn check_release(dists: &Path) -> Result<usize, String> {
+    use sha2::Digest as _;
+    if !dists.join("InRelease").exists() {
+        return Err(format!("{} missing", dists.join("InRelease").display()));
+    }
+    let release = std::fs::read_to_string(dists.join("Release"))
+        .map_err(|err| format!("{}: {err}", dists.join("Release").display()))?;
+    let mut in_sha256 = false;
+    let mut n_files = 0;
+    for line in release.lines() {
+        if !line.starts_with(' ') {
+            in_sha256 = line == "SHA256:";
+            continue;
+        }
+        if !in_sha256 {
+            continue;
+        }
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let [sha, size, path] = parts[..] else { continue };
+        let bytes = std::fs::read(dists.join(path)).map_err(|err| format!("{path}: {err}"))?;
+        if bytes.len().to_string() != size || hex_lower(&sha2::Sha256::digest(&bytes)) != sha {
+            return Err(format!("{path} does not match Release"));
+        }
+        n_files += 1;
+    }
+    Ok(n_files)
+}

@@ -1,0 +1,251 @@
+//! APT repositories end to end: real `.deb` files built by `dpkg-deb`, the real `wharf`
+//! binary, and a real `apt-get` in a private root verifying the signature (no
+//! `trusted=yes`). Published trees are read through `file:` URIs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::support::{Scratch, outcome};
+
+fn build_deb(out_dir: &Path, name: &str, version: &str, arch: &str, compression: &str) -> PathBuf {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("root");
+    std::fs::create_dir_all(root.join("DEBIAN")).unwrap();
+    std::fs::create_dir_all(root.join("usr/share").join(name)).unwrap();
+    std::fs::write(root.join("usr/share").join(name).join("VERSION"), version).unwrap();
+    std::fs::write(
+        root.join("DEBIAN/control"),
+        format!(
+            "Package: {name}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: T <t@wharf.invalid>\nDescription: test {name}\n"
+        ),
+    )
+    .unwrap();
+    let out = out_dir.join(format!("{name}_{version}_{arch}.deb"));
+    let status = Command::new("dpkg-deb")
+        .arg(format!("-Z{compression}"))
+        .args(["--root-owner-group", "--build"])
+        .arg(&root)
+        .arg(&out)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    out
+}
+
+fn ok(scratch: &Scratch, args: &[&str]) -> String {
+    let (code, stdout, stderr) = outcome(&scratch.run(args));
+    assert_eq!(code, 0, "wharf {args:?} failed: {stderr}");
+    stdout
+}
+
+/// A private apt/dpkg root (DESIGN.md's recipe).
+struct AptRoot {
+    root: PathBuf,
+}
+
+impl AptRoot {
+    fn new(dir: &Path, source_line: &str) -> AptRoot {
+        let root = dir.join("aptroot");
+        for sub in [
+            "etc/apt/sources.list.d",
+            "etc/apt/preferences.d",
+            "etc/apt/apt.conf.d",
+            "etc/apt/trusted.gpg.d",
+            "var/lib/apt/lists/partial",
+            "var/cache/apt/archives/partial",
+            "var/lib/dpkg/info",
+            "var/lib/dpkg/updates",
+            "var/log/apt",
+        ] {
+            std::fs::create_dir_all(root.join(sub)).unwrap();
+        }
+        std::fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
+        std::fs::write(root.join("etc/apt/sources.list"), format!("{source_line}\n")).unwrap();
+        AptRoot { root }
+    }
+
+    fn apt_get(&self, args: &[&str]) -> (bool, String) {
+        let r = self.root.display();
+        let output = Command::new("apt-get")
+            .args([
+                &format!("-oDir={r}"),
+                &format!("-oDir::State::status={r}/var/lib/dpkg/status"),
+                &format!("-oDPkg::Options::=--root={r}"),
+                &format!("-oDPkg::Options::=--admindir={r}/var/lib/dpkg"),
+                "-oDebug::NoLocking=1",
+                "-oAPT::Sandbox::User=root",
+                &format!("-oDir::Etc::TrustedParts={r}/etc/apt/trusted.gpg.d"),
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.success(), text)
+    }
+
+    fn installed(&self) -> String {
+        let output = Command::new("dpkg-query")
+            .arg(format!("--admindir={}/var/lib/dpkg", self.root.display()))
+            .args(["-W", "-f", "${Package}=${Version}\n"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+#[test]
+fn add_publish_and_install_with_real_apt() {
+    let scratch = Scratch::new();
+    let debs = scratch.path().join("debs");
+    std::fs::create_dir_all(debs.join("nested")).unwrap();
+    build_deb(&debs, "hello", "1.0-1", "all", "gzip");
+    build_deb(&debs, "hello", "2.0-1", "all", "xz");
+    build_deb(&debs.join("nested"), "tool", "0.5", "amd64", "zstd");
+    ok(
+        &scratch,
+        &[
+            "repo",
+            "create",
+            "tools",
+            "--distribution",
+            "bookworm",
+            "--architectures",
+            "amd64,arm64",
+        ],
+    );
+    assert!(ok(&scratch, &["repo", "add", "tools", "debs"]).contains("added 3"));
+    assert!(ok(&scratch, &["repo", "add", "tools", "debs"]).contains("nothing to do"));
+    ok(&scratch, &["publish", "tools"]);
+    assert!(ok(&scratch, &["publish", "tools"]).contains("unchanged"));
+
+    let key = scratch.path().join("wharf.asc");
+    std::fs::write(&key, ok(&scratch, &["key", "export"])).unwrap();
+    let tree = scratch.path().join("wharf-data/public/tools");
+    let apt = AptRoot::new(
+        scratch.path(),
+        &format!("deb [signed-by={}] file:{} bookworm main", key.display(), tree.display()),
+    );
+    let (success, log) = apt.apt_get(&["update"]);
+    assert!(success, "{log}");
+    assert!(!log.contains("W:") && !log.contains("E:"), "apt-get update warned:\n{log}");
+    let (success, log) = apt.apt_get(&["install", "-y", "hello=1.0-1", "tool=0.5"]);
+    assert!(success, "{log}");
+    assert!(!log.contains("W:"), "apt-get install warned:\n{log}");
+    assert_eq!(apt.installed(), "hello=1.0-1\ntool=0.5\n");
+
+    // Remove one version, publish again: apt sees the change.
+    ok(&scratch, &["repo", "remove", "tools", "hello (= 2.0-1)"]);
+    let published = ok(&scratch, &["publish", "tools"]);
+    assert!(published.contains("2 packages"), "{published}");
+    let (success, log) = apt.apt_get(&["update"]);
+    assert!(success && !log.contains("W:"), "{log}");
+
+    // The tree passes health and verify.
+    ok(&scratch, &["health"]);
+    ok(&scratch, &["repo", "verify"]);
+    // Dropping a published repository is refused without --force.
+    let (code, _, stderr) = outcome(&scratch.run(&["repo", "drop", "tools"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("published"), "{stderr}");
+}
+
+#[test]
+fn bad_inputs_change_nothing() {
+    let scratch = Scratch::new();
+    let debs = scratch.path().join("debs");
+    std::fs::create_dir_all(&debs).unwrap();
+    let good = build_deb(&debs, "good", "1", "all", "xz");
+    ok(&scratch, &["repo", "create", "r1", "--distribution", "bookworm"]);
+    let bytes = std::fs::read(&good).unwrap();
+    let bad_dir = scratch.path().join("bad");
+    std::fs::create_dir_all(&bad_dir).unwrap();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("truncated.deb", bytes[..bytes.len() / 2].to_vec()),
+        ("random.deb", (0..500u32).map(|i| (i * 7919 % 251) as u8).collect()),
+    ];
+    for (name, content) in cases {
+        let path = bad_dir.join(name);
+        std::fs::write(&path, content).unwrap();
+        let (code, _, stderr) = outcome(&scratch.run(&[
+            "repo",
+            "add",
+            "r1",
+            good.to_str().unwrap(),
+            path.to_str().unwrap(),
+        ]));
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains(name) && stderr.contains("nothing added"), "{stderr}");
+        let shown = ok(&scratch, &["repo", "show", "r1", "--json"]);
+        assert!(shown.contains("\"packages\": 0"), "repository changed after {name}: {shown}");
+    }
+    // Same name/version/arch, different content: refused unless --replace.
+    ok(&scratch, &["repo", "add", "r1", good.to_str().unwrap()]);
+    let other = scratch.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let changed = build_deb(&other, "good", "1", "all", "gzip");
+    let (code, _, stderr) =
+        outcome(&scratch.run(&["repo", "add", "r1", changed.to_str().unwrap()]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--replace"), "{stderr}");
+    assert!(
+        ok(&scratch, &["repo", "add", "--replace", "r1", changed.to_str().unwrap()])
+            .contains("1 replaced")
+    );
+    // Names with slashes or shell metacharacters are refused.
+    for bad in ["a/b", "x;rm", "$(id)", ".hidden"] {
+        let (code, _, _) = outcome(&scratch.run(&["repo", "create", bad, "--distribution", "d"]));
+        assert_eq!(code, 2, "{bad} accepted");
+    }
+}
+
+/// kill -9 `wharf publish` at varied moments; afterwards the tree still verifies and a
+/// new publish completes.
+#[test]
+fn publish_survives_kill_9() {
+    let scratch = Scratch::new();
+    let debs = scratch.path().join("debs");
+    std::fs::create_dir_all(&debs).unwrap();
+    for idx in 0..6 {
+        build_deb(&debs, &format!("pkg{idx}"), "1.0", "all", "gzip");
+    }
+    ok(&scratch, &["repo", "create", "c", "--distribution", "bookworm"]);
+    ok(&scratch, &["repo", "add", "c", "debs"]);
+    ok(&scratch, &["publish", "c"]);
+    let key = scratch.path().join("wharf.asc");
+    std::fs::write(&key, ok(&scratch, &["key", "export"])).unwrap();
+    let tree = scratch.path().join("wharf-data/public/c");
+    let apt = AptRoot::new(
+        scratch.path(),
+        &format!("deb [signed-by={}] file:{} bookworm main", key.display(), tree.display()),
+    );
+    for round in 0..8u64 {
+        // Change the repository so the publish has work to do.
+        let version = format!("2.{round}");
+        build_deb(&debs, "pkg0", &version, "all", "xz");
+        ok(&scratch, &["repo", "add", "c", "debs"]);
+        let mut child = scratch
+            .wharf(&["publish", "c"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Kill after 0..14 ms: before, during and after the writes.
+        std::thread::sleep(std::time::Duration::from_micros(round * 2000));
+        let _ = child.kill();
+        let _ = child.wait();
+        let (success, log) = apt.apt_get(&["update"]);
+        assert!(success && !log.contains("W:") && !log.contains("E:"), "round {round}:\n{log}");
+        ok(&scratch, &["repo", "verify"]);
+    }
+    ok(&scratch, &["publish", "c"]);
+    ok(&scratch, &["health"]);
+    let (success, log) = apt.apt_get(&["update"]);
+    assert!(success && !log.contains("W:"), "{log}");
+    let (success, log) = apt.apt_get(&["install", "-y", "pkg0=2.7"]);
+    assert!(success, "{log}");
+}
