@@ -8,6 +8,7 @@ mod demo;
 mod nodes;
 mod nodeset;
 mod repo;
+mod run;
 mod version;
 
 use crate::cli::{Cli, Command, ConfigCommand};
@@ -27,6 +28,8 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 Command::Audit(args) => audit::show(&settings, &args),
                 Command::Log(args) => audit::log(&settings, &args),
                 Command::Demo(args) => demo::run(&settings, &args),
+                Command::Run(args) => run::run(&settings, &args),
+                Command::Copy(args) => run::copy(&settings, &args),
                 Command::Repo(command) => repo::repo(&settings, command),
                 Command::Snapshot(command) => repo::snapshot(&settings, command),
                 Command::Publish(args) => repo::publish(&settings, args),

@@ -2,5 +2,6 @@
 
 mod apt;
 mod cli;
+mod fleet;
 mod hygiene;
 mod support;
