@@ -22,7 +22,6 @@ pub(crate) const FAILURE: u8 = 1;
 /// Bad arguments or configuration; nothing was changed.
 pub(crate) const USAGE: u8 = 2;
 /// One or more nodes could not be reached.
-#[allow(dead_code, reason = "used by `wharf run` (fleet execution)")]
 pub(crate) const UNREACHABLE: u8 = 3;
 
 /// An error the user caused by what they typed or wrote: exits with [`USAGE`].

@@ -52,6 +52,31 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
+/// Print one value as compact JSON on one line (JSON Lines).
+pub(crate) fn json_line<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
+    let mut stdout = io::stdout().lock();
+    serde_json::to_writer(&mut stdout, value)?;
+    let _ = writeln!(stdout);
+    Ok(())
+}
+
+/// Print one line of human output on stderr (a node's stderr, a failure summary).
+pub(crate) fn err_line(text: impl std::fmt::Display) {
+    let mut stderr = io::stderr().lock();
+    let _ = writeln!(stderr, "{text}");
+}
+
+/// A progress line for a terminal: redrawn in place on stderr; `None` erases it. Callers
+/// only use it when stderr is a terminal.
+pub(crate) fn progress(text: Option<&str>) {
+    let mut stderr = io::stderr().lock();
+    let _ = match text {
+        Some(text) => write!(stderr, "\r\x1b[K{text}"),
+        None => write!(stderr, "\r\x1b[K"),
+    };
+    let _ = stderr.flush();
+}
+
 /// A warning for the operator, on stderr.
 pub(crate) fn warn(text: impl std::fmt::Display) {
     eprintln!("warning: {text}");

@@ -20,6 +20,12 @@ pub(crate) mod env_vars {
     pub(crate) const DATABASE: &str = "WHARF_DATABASE";
     /// Who is acting, for the audit log (default: `$SUDO_USER`, then `$USER`).
     pub(crate) const ACTOR: &str = "WHARF_ACTOR";
+    /// `~` in ssh_config paths and the default `~/.ssh/config` (`wharf run`, `wharf copy`).
+    pub(crate) const HOME: &str = "HOME";
+    /// The local user, for ssh_config's `%u` and the default remote user.
+    pub(crate) const USER: &str = "USER";
+    /// The ssh-agent socket; its keys are offered before key files.
+    pub(crate) const SSH_AUTH_SOCK: &str = "SSH_AUTH_SOCK";
 }
 
 /// The default configuration file, relative to the working directory.

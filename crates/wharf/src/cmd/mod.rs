@@ -8,6 +8,7 @@ mod demo;
 mod nodes;
 mod nodeset;
 mod repo;
+mod run;
 mod server;
 mod version;
 
@@ -28,6 +29,8 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 Command::Audit(args) => audit::show(&settings, &args),
                 Command::Log(args) => audit::log(&settings, &args),
                 Command::Demo(args) => demo::run(&settings, &args),
+                Command::Run(args) => run::run(&settings, &args),
+                Command::Copy(args) => run::copy(&settings, &args),
                 Command::Repo(command) => repo::repo(&settings, command),
                 Command::Snapshot(command) => repo::snapshot(&settings, command),
                 Command::Publish(args) => repo::publish(&settings, args),

@@ -28,6 +28,9 @@ use crate::exit::{FAILURE, SUCCESS, UsageError};
 use crate::output;
 use crate::settings::{Settings, actor};
 
+/// Up to this many new package files are fsynced one by one; more are synced together.
+const FEW_OBJECTS: usize = 16;
+
 /// Seconds a superseded by-hash index stays available to clients that are mid-update.
 const BY_HASH_GRACE_SECONDS: i64 = 3600;
 
@@ -286,13 +289,20 @@ pub(crate) fn repo(settings: &Settings, command: RepoCommand) -> anyhow::Result<
                     if !added_shas.insert(sha.as_str()) {
                         continue;
                     }
-                    ctx.objects
-                        .put_unsynced(sha, bytes)
-                        .with_context(|| format!("cannot store {}", package.file_name()))?;
+                    // A few files: each made durable on its own (fsync file and directory).
+                    // Many: written, then made durable together with one syncfs, whose cost
+                    // does not grow with the number of files (but with everything else
+                    // waiting to be written on that filesystem).
+                    if packages.len() <= FEW_OBJECTS {
+                        ctx.objects.put(sha, bytes)
+                    } else {
+                        ctx.objects.put_unsynced(sha, bytes).map(drop)
+                    }
+                    .with_context(|| format!("cannot store {}", package.file_name()))?;
                     add.push(AptMemberRow { package: package_row(package), component: component.clone() });
                 }
                 // Every new object durable (one filesystem sync) before metadata names it.
-                if !add.is_empty() {
+                if !add.is_empty() && packages.len() > FEW_OBJECTS {
                     ctx.objects.sync().context("cannot sync the object store")?;
                 }
                 if add.is_empty() && remove.is_empty() {

@@ -2,6 +2,7 @@
 
 mod apt;
 mod cli;
+mod fleet;
 mod hygiene;
 mod server;
 mod support;
