@@ -215,10 +215,28 @@ fn bad_inputs_change_nothing() {
     }
 }
 
-/// kill -9 `wharf publish` at varied moments; afterwards the tree still verifies and a
-/// new publish completes.
+/// splitmix64: a tiny seeded PRNG, so a failing crash schedule can be replayed.
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// kill -9 `wharf publish` at random moments (delays drawn from a seeded PRNG; set
+/// `WHARF_TEST_SEED` to replay a failure); after each kill the tree still passes
+/// `apt-get update` and `repo verify`, and a final publish completes.
 #[test]
 fn publish_survives_kill_9() {
+    let seed: u64 = std::env::var("WHARF_TEST_SEED")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+                as u64
+        });
+    let mut rng = seed;
     let scratch = Scratch::new();
     let debs = scratch.path().join("debs");
     std::fs::create_dir_all(&debs).unwrap();
@@ -235,29 +253,33 @@ fn publish_survives_kill_9() {
         scratch.path(),
         &format!("deb [signed-by={}] file:{} bookworm main", key.display(), tree.display()),
     );
-    for round in 0..8u64 {
+    const N_ROUNDS: u64 = 16;
+    for round in 0..N_ROUNDS {
         // Change the repository so the publish has work to do.
         let version = format!("2.{round}");
         build_deb(&debs, "pkg0", &version, "all", "xz");
         ok(&scratch, &["repo", "add", "c", "debs"]);
+        // 0–60 ms: from before the lock is taken to after the publish finished.
+        let delay_us = splitmix64(&mut rng) % 60_000;
         let mut child = scratch
             .wharf(&["publish", "c"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        // Kill after 0..14 ms: before, during and after the writes.
-        std::thread::sleep(std::time::Duration::from_micros(round * 2000));
+        std::thread::sleep(std::time::Duration::from_micros(delay_us));
         let _ = child.kill();
         let _ = child.wait();
+        let context = format!("WHARF_TEST_SEED={seed}, round {round}, killed after {delay_us} µs");
         let (success, log) = apt.apt_get(&["update"]);
-        assert!(success && !log.contains("W:") && !log.contains("E:"), "round {round}:\n{log}");
-        ok(&scratch, &["repo", "verify"]);
+        assert!(success && !log.contains("W:") && !log.contains("E:"), "{context}:\n{log}");
+        let (code, stdout, stderr) = outcome(&scratch.run(&["repo", "verify"]));
+        assert_eq!(code, 0, "{context}: repo verify: {stdout}{stderr}");
     }
     ok(&scratch, &["publish", "c"]);
     ok(&scratch, &["health"]);
     let (success, log) = apt.apt_get(&["update"]);
-    assert!(success && !log.contains("W:"), "{log}");
-    let (success, log) = apt.apt_get(&["install", "-y", "pkg0=2.7"]);
-    assert!(success, "{log}");
+    assert!(success && !log.contains("W:"), "WHARF_TEST_SEED={seed}: {log}");
+    let (success, log) = apt.apt_get(&["install", "-y", &format!("pkg0=2.{}", N_ROUNDS - 1)]);
+    assert!(success, "WHARF_TEST_SEED={seed}: {log}");
 }
