@@ -73,13 +73,17 @@ fn tempfile_in(dir: &Path, target: &Path) -> io::Result<(std::path::PathBuf, std
 
 /// Atomically make `path` a hard link to `source` (an immutable, durable file), by linking
 /// a temporary name and renaming it over `path`; the directory is fsynced. Where hard links
-/// are not possible, `bytes` (the same content) is written with [`write_atomic`].
+/// are not possible, `bytes` (the same content) is written with [`write_atomic`]; with
+/// empty `bytes` the link error is returned instead.
 pub fn link_atomic(source: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let stem = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     let tmp = dir.join(format!(".{stem}.{}.link.tmp", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
-    if std::fs::hard_link(source, &tmp).is_err() {
+    if let Err(err) = std::fs::hard_link(source, &tmp) {
+        if bytes.is_empty() {
+            return Err(err);
+        }
         return write_atomic(path, bytes);
     }
     std::fs::rename(&tmp, path)?;

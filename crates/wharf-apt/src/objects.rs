@@ -60,6 +60,32 @@ impl Objects {
         crate::fsutil::sync_filesystem(&self.root)
     }
 
+    /// Delete every stored file (and leftover temporary file) whose SHA-256 is not in
+    /// `keep`; returns how many files were removed and their total size.
+    pub fn retain(&self, keep: &std::collections::HashSet<String>) -> io::Result<(usize, u64)> {
+        let mut n_removed = 0;
+        let mut n_bytes = 0;
+        let base = self.root.join("sha256");
+        let Ok(dirs) = std::fs::read_dir(&base) else { return Ok((0, 0)) };
+        for dir in dirs {
+            let dir = dir?.path();
+            if !dir.is_dir() {
+                continue;
+            }
+            for entry in std::fs::read_dir(&dir)? {
+                let entry = entry?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if keep.contains(&name) {
+                    continue;
+                }
+                n_bytes += entry.metadata().map_or(0, |m| m.len());
+                std::fs::remove_file(entry.path())?;
+                n_removed += 1;
+            }
+        }
+        Ok((n_removed, n_bytes))
+    }
+
     /// Read an object back.
     pub fn get(&self, sha256: &str) -> io::Result<Vec<u8>> {
         std::fs::read(self.path(sha256))

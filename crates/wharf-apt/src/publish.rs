@@ -161,10 +161,29 @@ impl PreviousIndices {
         }
     }
 
+    /// Whether any index of the previous publish lists a package with this SHA-256.
+    #[must_use]
+    pub fn contains_sha256(&self, sha256: &str) -> bool {
+        self.indices.values().any(|(_, stanzas)| stanzas.contains_key(sha256))
+    }
+
     fn stanza(&self, plain_rel: &str, sha256: &str) -> Option<&[u8]> {
         let (bytes, stanzas) = self.indices.get(plain_rel)?;
         let (start, end) = *stanzas.get(sha256)?;
         bytes.get(start..end)
+    }
+}
+
+/// Whether two paths name the same inode (a pool file hard-linked to its object), or
+/// hold the same bytes when they are copies.
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(ma), Ok(mb)) if ma.dev() == mb.dev() && ma.ino() == mb.ino() => true,
+        (Ok(ma), Ok(mb)) if ma.len() == mb.len() => {
+            matches!((std::fs::read(a), std::fs::read(b)), (Ok(x), Ok(y)) if x == y)
+        }
+        _ => false,
     }
 }
 
@@ -207,6 +226,8 @@ pub struct PublishOutcome {
     pub n_by_hash_removed: usize,
     /// Index chunks compressed (the rest came from the cache).
     pub n_chunks_compressed: usize,
+    /// Pool files of packages no longer published, removed after the grace period.
+    pub n_pool_files_removed: usize,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -217,6 +238,9 @@ struct State {
     superseded: BTreeMap<String, i64>,
     /// Pool paths written so far.
     pool: BTreeSet<String>,
+    /// Pool paths no longer published → Unix time they stopped being published.
+    #[serde(default)]
+    stale_pool: BTreeMap<String, i64>,
     /// Compressed index chunks in the cache (`CACHE_DIR`), by plain SHA-256.
     #[serde(default)]
     chunks: BTreeMap<String, crate::chunked::ChunkDigests>,
@@ -307,15 +331,23 @@ pub fn publish(
     let mut dirs_to_sync = BTreeSet::new();
     for package in request.packages {
         let pool_path = package.pool_path();
-        if state.pool.contains(&pool_path) {
+        // Known good: the previous publish listed this very file at this path.
+        let known = state.pool.contains(&pool_path)
+            && request.previous.is_some_and(|p| p.contains_sha256(&package.digest.sha256));
+        if known {
             continue;
         }
         let target = root.join(&pool_path);
-        if !target.exists() {
+        let source = objects.path(&package.digest.sha256);
+        if !same_file(&source, &target) {
+            // Missing, or other content at the same name (`repo add --replace`): link
+            // (or copy) under a temporary name and rename over it.
             let dir = target.parent().unwrap_or(root);
             std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-            let source = objects.path(&package.digest.sha256);
-            if std::fs::hard_link(&source, &target).is_err() {
+            let replaced = target.exists();
+            if fsutil::link_atomic(&source, &target, &[]).is_err()
+                || replaced && !same_file(&source, &target)
+            {
                 let bytes = std::fs::read(&source).map_err(io_err(&source))?;
                 fsutil::write_atomic(&target, &bytes).map_err(io_err(&target))?;
             }
@@ -490,20 +522,40 @@ pub fn publish(
         crate::chunked::prune(&root.join(CACHE_DIR), &new_chunks);
         state.chunks = new_chunks;
     }
+    // Removed packages leave the pool only after the new InRelease is in place and the
+    // grace period has passed: a client holding the old index may still fetch them.
     let live_pool: BTreeSet<String> =
         request.packages.iter().map(PublishPackage::pool_path).collect();
+    let mut pool_changed = false;
     for stale in state.pool.difference(&live_pool) {
-        // Removed packages leave the pool only after the new InRelease is in place; a
-        // client holding the old index may still fetch them for a moment, so keep them
-        // when the grace period is not zero.
-        if request.grace_seconds == 0 {
-            let _ = std::fs::remove_file(root.join(stale));
-        }
+        state.stale_pool.entry(stale.clone()).or_insert(request.now);
+        pool_changed = true;
     }
-    if request.grace_seconds == 0 {
+    state.stale_pool.retain(|path, _| !live_pool.contains(path));
+    let expired: Vec<String> = state
+        .stale_pool
+        .iter()
+        .filter(|(_, since)| request.now - **since >= request.grace_seconds)
+        .map(|(path, _)| path.clone())
+        .collect();
+    for path in expired {
+        let file = root.join(&path);
+        let _ = std::fs::remove_file(&file);
+        // Empty package directories go too (`pool/main/h/hello/`).
+        let mut dir = file.parent();
+        while let Some(parent) = dir {
+            if parent == root || std::fs::remove_dir(parent).is_err() {
+                break;
+            }
+            dir = parent.parent();
+        }
+        state.stale_pool.remove(&path);
+        outcome.n_pool_files_removed += 1;
+    }
+    if pool_changed || outcome.n_pool_files_removed > 0 {
         state.pool = live_pool;
     }
-    if !nothing_changed || outcome.n_by_hash_removed > 0 {
+    if !nothing_changed || outcome.n_by_hash_removed > 0 || outcome.n_pool_files_removed > 0 {
         let bytes = serde_json::to_vec(&state).expect("state serializes");
         fsutil::write_atomic(&state_path, &bytes).map_err(io_err(&state_path))?;
     }

@@ -308,6 +308,27 @@ macro_rules! impl_apt {
                 Ok(row.map(|(control,)| control))
             }
 
+            pub(crate) async fn apt_delete_unreferenced(&self) -> Result<Vec<String>, StoreError> {
+                let op = "delete unreferenced packages";
+                let mut tx = self.pool.begin_with($begin).await.map_err(self.apt_err(op))?;
+                let rows: Vec<(String,)> = sqlx::query_as(
+                    "SELECT p.sha256 FROM apt_package p
+                     WHERE NOT EXISTS (SELECT 1 FROM apt_member m WHERE m.sha256 = p.sha256)",
+                )
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(self.apt_err(op))?;
+                for (sha256,) in &rows {
+                    sqlx::query("DELETE FROM apt_package WHERE sha256 = $1")
+                        .bind(sha256)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(self.apt_err(op))?;
+                }
+                tx.commit().await.map_err(self.apt_err(op))?;
+                Ok(rows.into_iter().map(|(sha256,)| sha256).collect())
+            }
+
             pub(crate) async fn apt_snapshot(
                 &self,
                 from: &str,
@@ -472,6 +493,12 @@ impl crate::Store {
     /// The control stanza of one stored package.
     pub async fn apt_control(&self, sha256: &str) -> Result<Option<String>, StoreError> {
         dispatch!(self, apt_control(sha256))
+    }
+
+    /// Forgets every package that no repository or snapshot contains, in one transaction;
+    /// returns their SHA-256s so the caller can delete the files.
+    pub async fn apt_delete_unreferenced(&self) -> Result<Vec<String>, StoreError> {
+        dispatch!(self, apt_delete_unreferenced())
     }
 
     /// Freezes repository `from` as snapshot `name`; `false` if the snapshot name is taken.

@@ -261,6 +261,8 @@ pub(crate) enum RepoCommand {
     Drop(DropArgs),
     /// Check every stored package file against the SHA-256 the store recorded.
     Verify(JsonArgs),
+    /// Delete stored packages that no repository or snapshot contains (files and metadata).
+    Cleanup(JsonArgs),
 }
 
 #[derive(Debug, Args)]

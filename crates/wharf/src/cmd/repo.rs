@@ -356,6 +356,7 @@ pub(crate) fn repo(settings: &Settings, command: RepoCommand) -> anyhow::Result<
             }
             RepoCommand::Drop(args) => drop_collection(&ctx, AptKind::Repo, &args).await,
             RepoCommand::Verify(args) => verify(&ctx, &args).await,
+            RepoCommand::Cleanup(args) => cleanup(&ctx, &args).await,
         }
     })
 }
@@ -595,6 +596,35 @@ async fn drop_collection(ctx: &Ctx, kind: AptKind, args: &DropArgs) -> anyhow::R
     ctx.audit(action, &args.name, json!({ "forced": args.force, "published_as": published }))
         .await?;
     output::line(format!("dropped {} {}", kind_name(kind), args.name));
+    Ok(SUCCESS)
+}
+
+/// Forget packages no repository or snapshot contains, then delete every object file the
+/// store no longer names (also leftovers of interrupted adds). Published trees keep their
+/// own hard links, so clients are not affected.
+async fn cleanup(ctx: &Ctx, args: &JsonArgs) -> anyhow::Result<u8> {
+    let _lock = ctx.lock()?;
+    let forgotten = ctx.store.apt_delete_unreferenced().await?;
+    let keep: std::collections::HashSet<String> =
+        ctx.store.apt_all_packages().await?.into_iter().map(|p| p.sha256).collect();
+    let (n_files, n_bytes) = ctx
+        .objects
+        .retain(&keep)
+        .with_context(|| format!("cannot clean {}", ctx.data.join("objects").display()))?;
+    ctx.audit(
+        "repo.cleanup",
+        "objects",
+        json!({ "packages": forgotten.len(), "files": n_files, "bytes": n_bytes }),
+    )
+    .await?;
+    if args.json {
+        output::json(&json!({ "packages": forgotten.len(), "files": n_files, "bytes": n_bytes }))?;
+    } else {
+        output::line(format!(
+            "removed {} unreferenced package(s): {n_files} file(s), {n_bytes} bytes",
+            forgotten.len()
+        ));
+    }
     Ok(SUCCESS)
 }
 

@@ -283,3 +283,59 @@ fn publish_survives_kill_9() {
     let (success, log) = apt.apt_get(&["install", "-y", &format!("pkg0=2.{}", N_ROUNDS - 1)]);
     assert!(success, "WHARF_TEST_SEED={seed}: {log}");
 }
+
+fn n_object_files(scratch: &Scratch) -> usize {
+    let base = scratch.path().join("wharf-data/objects/sha256");
+    std::fs::read_dir(base)
+        .unwrap()
+        .map(|dir| std::fs::read_dir(dir.unwrap().path()).unwrap().count())
+        .sum()
+}
+
+/// `repo add --replace` after a publish: the next publish serves the new file under the
+/// same pool name. `repo cleanup` deletes only packages no repository or snapshot holds.
+#[test]
+fn replace_after_publish_and_cleanup() {
+    let scratch = Scratch::new();
+    let debs = scratch.path().join("debs");
+    std::fs::create_dir_all(&debs).unwrap();
+    build_deb(&debs, "hello", "1.0", "all", "gzip");
+    build_deb(&debs, "tool", "1.0", "all", "gzip");
+    ok(&scratch, &["repo", "create", "r", "--distribution", "bookworm"]);
+    ok(&scratch, &["repo", "add", "r", "debs"]);
+    ok(&scratch, &["publish", "r"]);
+    ok(&scratch, &["snapshot", "create", "s", "--from", "r"]);
+
+    let other = scratch.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let new_hello = build_deb(&other, "hello", "1.0", "all", "xz");
+    ok(&scratch, &["repo", "add", "--replace", "r", new_hello.to_str().unwrap()]);
+    ok(&scratch, &["publish", "r"]);
+    let pool = scratch.path().join("wharf-data/public/r/pool/main/h/hello/hello_1.0_all.deb");
+    assert!(
+        std::fs::read(&pool).unwrap() == std::fs::read(&new_hello).unwrap(),
+        "the pool still holds the replaced file"
+    );
+    ok(&scratch, &["health"]);
+
+    // Removed from the repository, but the snapshot still holds both old files.
+    ok(&scratch, &["repo", "remove", "r", "tool"]);
+    assert_eq!(n_object_files(&scratch), 3);
+    assert!(ok(&scratch, &["repo", "cleanup"]).contains("removed 0 "));
+    assert_eq!(n_object_files(&scratch), 3);
+    ok(&scratch, &["snapshot", "drop", "s"]);
+    let cleaned = ok(&scratch, &["repo", "cleanup", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&cleaned).unwrap();
+    assert_eq!(
+        (report["packages"].as_u64(), report["files"].as_u64()),
+        (Some(2), Some(2)),
+        "{cleaned}"
+    );
+    assert_eq!(n_object_files(&scratch), 1);
+    ok(&scratch, &["repo", "verify"]);
+    // The published tree keeps serving what it lists (its pool files are its own links).
+    ok(&scratch, &["publish", "r"]);
+    ok(&scratch, &["health"]);
+    let audit = ok(&scratch, &["audit", "--action", "repo.cleanup", "--json"]);
+    assert!(audit.contains("repo.cleanup"), "{audit}");
+}
