@@ -121,8 +121,8 @@ pub struct NodeConfig {
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
     pub transport: Transport,
-    /// For `local` nodes: the node's root directory (`{name}` is replaced), exported to
-    /// commands as `WHARF_NODE_ROOT`.
+    /// For `local` nodes: the node's root directory (`{name}` is replaced; relative to the
+    /// configuration file's directory), exported to commands as `WHARF_NODE_ROOT`.
     pub root: Option<String>,
 }
 
@@ -231,6 +231,17 @@ impl ConfigSource {
         ConfigSource { file: file.into(), text: text.into() }
     }
 
+    /// A path written in the file: relative paths are relative to the file's directory, so
+    /// a configuration means the same thing whatever directory Wharf runs from.
+    pub fn resolve_path(&self, path: &str) -> String {
+        let base = self.file.parent().unwrap_or(Path::new(""));
+        if Path::new(path).is_absolute() || base.as_os_str().is_empty() {
+            path.to_owned()
+        } else {
+            base.join(path).display().to_string()
+        }
+    }
+
     /// The 1-based line number of a byte offset.
     pub fn line_of(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
@@ -316,6 +327,14 @@ mod tests {
         let err = parse_err("[[services]]\nname = \"x\"\nkind = \"daemon\"\nnodes = \"a\"\n");
         assert_eq!(err.line, Some(3), "{err}");
         assert!(err.message.contains("daemon"), "{err}");
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_file() {
+        let source = ConfigSource::new("/etc/wharf/wharf.toml", "");
+        assert_eq!(source.resolve_path("nodes/web01"), "/etc/wharf/nodes/web01");
+        assert_eq!(source.resolve_path("/srv/web01"), "/srv/web01");
+        assert_eq!(ConfigSource::new("wharf.toml", "").resolve_path("nodes/a"), "nodes/a");
     }
 
     #[test]

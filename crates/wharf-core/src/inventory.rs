@@ -100,7 +100,10 @@ impl Inventory {
                     user: entry.user.clone(),
                     labels: entry.labels.clone(),
                     transport: entry.transport,
-                    root: entry.root.as_deref().map(|template| template.replace("{name}", name)),
+                    root: entry
+                        .root
+                        .as_deref()
+                        .map(|template| source.resolve_path(&template.replace("{name}", name))),
                 };
                 self.nodes.insert(name.to_owned(), node);
             }

@@ -1,18 +1,18 @@
 //! `wharf demo`: a self-contained tour on embedded defaults — a demo fleet of local nodes,
 //! SQLite in a data directory next to it, no network and nothing installed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use clap::Parser as _;
 
 use anyhow::Context as _;
-use serde_json::json;
 use wharf_core::config::ConfigSource;
 use wharf_core::inventory::Inventory;
-use wharf_store::{AuditQuery, NewAuditEntry, Store};
 
 use crate::cli::DemoArgs;
-use crate::exit::{FAILURE, SUCCESS};
+use crate::exit::{SUCCESS, UsageError};
 use crate::output;
-use crate::settings::{Settings, actor};
+use crate::settings::Settings;
 
 /// The demo fleet: staging, canary and production environments over local nodes whose
 /// roots live under the demo directory.
@@ -78,9 +78,18 @@ units = ["puma.service", "sidekiq.service"]
 nodes = "@role:web"
 "#;
 
+/// The demo's package, built with `dpkg-deb` and shipped through a repository.
+const DEMO_PACKAGE: &str = "hello-wharf";
+const DEMO_VERSION: &str = "1.0-1";
+const DEMO_REPOSITORY: &str = "bookworm-demo";
+/// Where canary nodes receive the package, under each node's root.
+const DEMO_DEST: &str = "/var/cache/wharf/hello-wharf_1.0-1_all.deb";
+
 pub(crate) fn run(_settings: &Settings, args: &DemoArgs) -> anyhow::Result<u8> {
     let dir = &args.dir;
     let config_path = dir.join("wharf.toml");
+    let data_dir = dir.join("wharf-data");
+    reset(dir, &config_path, &data_dir)?;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create demo directory {}", dir.display()))?;
     std::fs::write(&config_path, DEMO_CONFIG)
@@ -91,7 +100,9 @@ pub(crate) fn run(_settings: &Settings, args: &DemoArgs) -> anyhow::Result<u8> {
     let inventory = Inventory::from_config(&source.parse()?, &source)?;
     for node in inventory.nodes() {
         if let Some(root) = &node.root {
-            std::fs::create_dir_all(dir.join(root))
+            let cache = Path::new(root).join(DEMO_DEST.trim_start_matches('/'));
+            let cache = cache.parent().unwrap_or(Path::new(root));
+            std::fs::create_dir_all(cache)
                 .with_context(|| format!("cannot create node root {root}"))?;
         }
     }
@@ -109,10 +120,98 @@ pub(crate) fn run(_settings: &Settings, args: &DemoArgs) -> anyhow::Result<u8> {
         output::line(format!("   {expr:<28} → {} ({} nodes)", set.fold(), set.len()));
     }
 
-    let data_dir = dir.join("wharf-data");
-    let code = super::runtime()?.block_on(record(&data_dir, &inventory))?;
-    output::line(format!("next: cd {} && wharf nodes @canary && wharf audit", dir.display()));
-    Ok(code)
+    let deb = build_package(&dir.join("debs"))?;
+    output::line(format!("3. built {} with dpkg-deb", deb.display()));
+
+    let config = config_path.display().to_string();
+    let data = data_dir.display().to_string();
+    let wharf = |title: &str, args: &[&str]| -> anyhow::Result<()> {
+        output::line(format!("\n$ wharf {}   # {title}", args.join(" ")));
+        let argv =
+            ["wharf", "--config", &config, "--data", &data].into_iter().chain(args.iter().copied());
+        let code = super::dispatch(crate::cli::Cli::try_parse_from(argv)?)?;
+        anyhow::ensure!(code == SUCCESS, "demo step `wharf {}` exited with {code}", args.join(" "));
+        Ok(())
+    };
+    let deb_arg = deb.display().to_string();
+    wharf(
+        "a signed APT repository",
+        &["repo", "create", DEMO_REPOSITORY, "--distribution", "bookworm"],
+    )?;
+    wharf("add the package (all or nothing)", &["repo", "add", DEMO_REPOSITORY, &deb_arg])?;
+    wharf("signed, atomic publish", &["publish", DEMO_REPOSITORY])?;
+    let pool = data_dir
+        .join("public")
+        .join(DEMO_REPOSITORY)
+        .join(format!("pool/main/h/{DEMO_PACKAGE}/{DEMO_PACKAGE}_{DEMO_VERSION}_all.deb"));
+    let pool_arg = pool.display().to_string();
+    wharf(
+        "ship the published file to the canary nodes",
+        &["copy", "-w", "@canary", &pool_arg, DEMO_DEST],
+    )?;
+    let inspect = format!("dpkg-deb --field \"$WHARF_NODE_ROOT{DEMO_DEST}\" Package Version");
+    wharf("what arrived, gathered like clush -b", &["run", "-w", "@canary", "-b", "--", &inspect])?;
+    wharf("who did what", &["audit", "-n", "5"])?;
+    wharf("the audit log's hash chain", &["audit", "--verify"])?;
+
+    output::line(format!(
+        "\nnext: cd {} && wharf nodes @canary && wharf run -w @role:web -b -- uname -r",
+        dir.display()
+    ));
+    Ok(SUCCESS)
+}
+
+/// Start from a clean demo: a directory holding this demo's config is reset; one holding
+/// any other `wharf.toml` is refused rather than overwritten.
+fn reset(dir: &Path, config_path: &Path, data_dir: &Path) -> anyhow::Result<()> {
+    match std::fs::read_to_string(config_path) {
+        Ok(text) if text == DEMO_CONFIG => {
+            for stale in [data_dir.to_path_buf(), dir.join("nodes"), dir.join("debs")] {
+                if stale.exists() {
+                    std::fs::remove_dir_all(&stale)
+                        .with_context(|| format!("cannot reset {}", stale.display()))?;
+                }
+            }
+            Ok(())
+        }
+        Ok(_) => Err(anyhow::Error::new(UsageError(format!(
+            "{} exists and is not the demo's configuration; pass --dir with another directory",
+            config_path.display()
+        )))),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Build `hello-wharf_1.0-1_all.deb` with `dpkg-deb`, which every Debian machine has.
+fn build_package(out_dir: &Path) -> anyhow::Result<PathBuf> {
+    let tree = out_dir.join("tree");
+    let debian = tree.join("DEBIAN");
+    let doc = tree.join("usr/share/doc").join(DEMO_PACKAGE);
+    std::fs::create_dir_all(&debian)
+        .and_then(|()| std::fs::create_dir_all(&doc))
+        .with_context(|| format!("cannot create {}", tree.display()))?;
+    std::fs::write(
+        debian.join("control"),
+        format!(
+            "Package: {DEMO_PACKAGE}\nVersion: {DEMO_VERSION}\nArchitecture: all\n\
+             Maintainer: Wharf Demo <demo@wharf.invalid>\nSection: misc\nPriority: optional\n\
+             Description: greeting shipped by the Wharf demo\n a package with nothing but a README.\n"
+        ),
+    )?;
+    std::fs::write(doc.join("README"), "Shipped by wharf demo.\n")?;
+    let deb = out_dir.join(format!("{DEMO_PACKAGE}_{DEMO_VERSION}_all.deb"));
+    let output = std::process::Command::new("dpkg-deb")
+        .args(["--root-owner-group", "--build"])
+        .arg(&tree)
+        .arg(&deb)
+        .output()
+        .context("cannot run dpkg-deb (Debian package dpkg) to build the demo package")?;
+    anyhow::ensure!(
+        output.status.success(),
+        "dpkg-deb --build failed: {}",
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    Ok(deb)
 }
 
 fn promotion_order(inventory: &Inventory) -> Vec<String> {
@@ -123,29 +222,4 @@ fn promotion_order(inventory: &Inventory) -> Vec<String> {
         next = inventory.environments().iter().find(|e| e.after.as_deref() == Some(&env.name));
     }
     order
-}
-
-async fn record(data_dir: &Path, inventory: &Inventory) -> anyhow::Result<u8> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
-    let database = data_dir.join("wharf.db");
-    let store = Store::open(&database.display().to_string()).await?;
-    let entry = store
-        .append_audit(NewAuditEntry {
-            actor: actor(),
-            action: "note".to_owned(),
-            target: inventory.all().fold(),
-            reason: None,
-            details: json!({ "message": "demo fleet created" }),
-        })
-        .await?;
-    let n_entries = store.audit(&AuditQuery::default()).await?.len();
-    let report = store.verify_audit().await?;
-    output::line(format!(
-        "3. audit entry #{} recorded in {} ({n_entries} entries, chain {})",
-        entry.id,
-        database.display(),
-        if report.ok { "verified" } else { "BROKEN" }
-    ));
-    Ok(if report.ok { SUCCESS } else { FAILURE })
 }

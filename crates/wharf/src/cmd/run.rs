@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use serde::Serialize;
+use serde_json::json;
 use wharf_core::config::{KnownHostsPolicy, Transport};
 use wharf_core::inventory::Inventory;
 use wharf_core::nodeset::NodeSet;
@@ -19,11 +20,12 @@ use wharf_exec::{
     Action, Event, ExecOptions, FanoutOptions, HostKeyPolicy, HostOverrides, LocalEnv, LocalTarget,
     NodeResult, Outcome, OutputStream, Pool, SshResolver, Target, TargetTransport,
 };
+use wharf_store::NewAuditEntry;
 
 use crate::cli::{CopyArgs, FleetArgs, RunArgs};
 use crate::exit::{FAILURE, SUCCESS, UNREACHABLE, UsageError};
 use crate::output;
-use crate::settings::{Settings, env_vars};
+use crate::settings::{Settings, actor, env_vars};
 
 /// The separator line of gathered output, as `clush -b` prints it.
 const RULE: &str = "----------------";
@@ -36,15 +38,21 @@ pub(crate) fn run(settings: &Settings, args: &RunArgs) -> anyhow::Result<u8> {
     let gathering = args.gather || args.gather_stderr;
     // Lines are printed as they come, except what -b/-B gathers and --json.
     let stream_lines = !args.fleet.json && !args.gather_stderr;
-    let results =
-        execute(targets, Action::Run(command), &args.fleet, stream_lines, |node, stream, line| {
+    let results = execute(
+        targets,
+        Action::Run(command.clone()),
+        &args.fleet,
+        stream_lines,
+        |node, stream, line| {
             let text = String::from_utf8_lossy(line);
             match stream {
                 OutputStream::Stdout if !gathering => output::line(format!("{node}: {text}")),
                 OutputStream::Stdout => {}
                 OutputStream::Stderr => output::err_line(format!("{node}: {text}")),
             }
-        })?;
+        },
+    )?;
+    record(settings, "fleet.run", &command, &results)?;
     if args.fleet.json {
         print_json(&results)?;
     } else {
@@ -63,6 +71,8 @@ pub(crate) fn copy(settings: &Settings, args: &CopyArgs) -> anyhow::Result<u8> {
     let targets = targets(settings, &args.fleet)?;
     let action = Action::Copy { source: args.source.clone(), dest: args.dest.clone() };
     let results = execute(targets, action, &args.fleet, false, |_, _, _| {})?;
+    let what = format!("{} -> {}", args.source.display(), args.dest);
+    record(settings, "fleet.copy", &what, &results)?;
     if args.fleet.json {
         print_json(&results)?;
     } else {
@@ -83,6 +93,36 @@ pub(crate) fn copy(settings: &Settings, args: &CopyArgs) -> anyhow::Result<u8> {
         print_failures(&results);
     }
     Ok(exit_code(&results, false))
+}
+
+/// One audit entry per run or copy: which nodes, what was done, and how each group of
+/// nodes fared — so the log answers "who ran what where" without the terminal scrollback.
+fn record(
+    settings: &Settings,
+    action: &str,
+    what: &str,
+    results: &[NodeResult],
+) -> anyhow::Result<()> {
+    let fold = |keep: &dyn Fn(&NodeResult) -> bool| {
+        NodeSet::from_names(results.iter().filter(|r| keep(r)).map(|r| r.node.clone())).fold()
+    };
+    let entry = NewAuditEntry {
+        actor: actor(),
+        action: action.to_owned(),
+        target: fold(&|_| true),
+        reason: None,
+        details: json!({
+            "command": what,
+            "nodes": results.len(),
+            "succeeded": fold(&|r| r.outcome.is_success()),
+            "failed": fold(&|r| !r.outcome.is_success() && !matches!(r.outcome, Outcome::Unreachable(_))),
+            "unreachable": fold(&|r| matches!(r.outcome, Outcome::Unreachable(_))),
+        }),
+    };
+    super::runtime()?.block_on(async {
+        settings.open_store().await?.append_audit(entry).await?;
+        Ok(())
+    })
 }
 
 /// Expand `-w` minus `-x` and say how to reach every node.

@@ -219,3 +219,33 @@ fn concurrent_processes_share_one_data_dir() {
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.starts_with(&format!("audit log ok: {} entries", 2 * PER_WRITER)), "{stdout}");
 }
+
+/// The README's first command: the demo builds a package, publishes it, ships it to the
+/// canary nodes and reads it back there; a second run starts over cleanly.
+#[test]
+fn demo_ships_a_package_to_the_canary_nodes() {
+    let scratch = Scratch::new();
+    for round in 0..2 {
+        let (code, stdout, stderr) = outcome(&scratch.run(&["demo"]));
+        assert_eq!(code, 0, "round {round}: {stdout}{stderr}");
+        assert!(
+            stdout.contains(
+                "web[01-02] (2)\n----------------\nPackage: hello-wharf\nVersion: 1.0-1\n"
+            ),
+            "{stdout}"
+        );
+        assert!(stdout.contains("audit log ok: 5 entries"), "round {round}: {stdout}");
+    }
+    let demo = scratch.path().join("wharf-demo");
+    assert!(demo.join("nodes/web01/var/cache/wharf/hello-wharf_1.0-1_all.deb").is_file());
+    assert!(!demo.join("nodes/web03/var/cache/wharf/hello-wharf_1.0-1_all.deb").exists());
+
+    std::fs::write(demo.join("wharf.toml"), "# someone else's fleet\n").unwrap();
+    let (code, _, stderr) = outcome(&scratch.run(&["demo"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("not the demo's configuration"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(demo.join("wharf.toml")).unwrap(),
+        "# someone else's fleet\n"
+    );
+}

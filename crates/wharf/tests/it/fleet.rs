@@ -36,6 +36,19 @@ fn gathered_output_groups_identical_nodes_and_lists_failures() {
     let (_, stdout, _) = outcome(&scratch.run(&["run", "-w", "web[01-04]", "-B", "--", MIXED]));
     assert!(stdout.contains("web03 (1)\n----------------\nbad\n"), "{stdout}");
     assert!(stdout.contains("web04 (1)\n----------------\nbad\noops\n"), "{stdout}");
+
+    // Each run left one audit entry saying who ran what where and how it went.
+    let (code, stdout, _) = outcome(&scratch.run(&["audit", "--action", "fleet.run", "--json"]));
+    assert_eq!(code, 0);
+    let entries: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(entries.as_array().unwrap().len(), 3, "{stdout}");
+    let first = &entries[0];
+    assert_eq!(first["actor"], "tester");
+    assert_eq!(first["target"], "web[01-04]");
+    assert_eq!(first["details"]["command"], MIXED);
+    assert_eq!(first["details"]["succeeded"], "web[01-02]");
+    assert_eq!(first["details"]["failed"], "web[03-04]");
+    assert_eq!(first["details"]["unreachable"], "");
 }
 
 #[test]
