@@ -195,23 +195,29 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// Stanzas of a `Packages` file by their `SHA256:` field; each range includes the
 /// stanza's last newline but not the blank line after it.
 fn index_stanzas(bytes: &[u8]) -> StanzaRanges {
-    const FIELD: &[u8] = b"\nSHA256: ";
-    let mut out = std::collections::HashMap::new();
-    let mut start = 0;
-    while start < bytes.len() {
-        let end = bytes[start..]
-            .windows(2)
-            .position(|w| w == b"\n\n")
-            .map_or(bytes.len(), |pos| start + pos + 1);
-        let stanza = &bytes[start..end];
-        if let Some(at) = stanza.windows(FIELD.len()).position(|w| w == FIELD) {
-            let value = &stanza[at + FIELD.len()..];
-            let value = &value[..value.iter().position(|b| *b == b'\n').unwrap_or(value.len())];
-            if let Ok(sha) = std::str::from_utf8(value) {
-                out.insert(sha.to_owned(), (start, end));
+    const FIELD: &[u8] = b"SHA256: ";
+    let mut out = StanzaRanges::new();
+    let mut stanza_start = 0;
+    let mut sha: Option<&[u8]> = None;
+    let mut line_start = 0;
+    while line_start < bytes.len() {
+        let line_end = bytes[line_start..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(bytes.len(), |p| line_start + p);
+        let line = &bytes[line_start..line_end];
+        if line.is_empty() {
+            // The blank line after a stanza.
+            if let Some(value) = sha.take()
+                && let Ok(value) = std::str::from_utf8(value)
+            {
+                out.insert(value.to_owned(), (stanza_start, line_start));
             }
+            stanza_start = line_end + 1;
+        } else if let Some(value) = line.strip_prefix(FIELD) {
+            sha = Some(value);
         }
-        start = end + 1;
+        line_start = line_end + 1;
     }
     out
 }

@@ -277,24 +277,46 @@ macro_rules! impl_apt {
                 name: &str,
             ) -> Result<Vec<AptMemberDigestRow>, StoreError> {
                 let op = "list repository contents";
-                let rows: Vec<(String, String, String, String, i64, String, String, String)> =
-                    sqlx::query_as(
-                        "SELECT p.sha256, p.name, p.version, p.architecture, p.size, p.md5, p.sha1,
-                                m.component
-                         FROM apt_member m JOIN apt_package p ON p.sha256 = m.sha256
-                         WHERE m.kind = $1 AND m.collection = $2",
-                    )
-                    .bind(kind.as_str())
-                    .bind(name)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(self.apt_err(op))?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(sha256, name, version, architecture, size, md5, sha1, component)| {
-                        AptMemberDigestRow { sha256, name, version, architecture, size, md5, sha1, component }
-                    })
-                    .collect())
+                // One row for the whole list (tab-separated fields, a line per member):
+                // tens of thousands of rows cost far more one by one. No field can hold a
+                // tab or newline (hex digests, validated names and versions, numbers).
+                let row: (Option<String>,) = sqlx::query_as(
+                    "SELECT string_agg(p.sha256 || '\t' || p.name || '\t' || p.version || '\t'
+                        || p.architecture || '\t' || CAST(p.size AS TEXT) || '\t' || p.md5 || '\t'
+                        || p.sha1 || '\t' || m.component, '\n')
+                     FROM apt_member m JOIN apt_package p ON p.sha256 = m.sha256
+                     WHERE m.kind = $1 AND m.collection = $2",
+                )
+                .bind(kind.as_str())
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(self.apt_err(op))?;
+                let corrupt = |detail: String| StoreError::Corrupt {
+                    url: self.url().to_owned(),
+                    op,
+                    detail,
+                };
+                let mut out = Vec::new();
+                for line in row.0.as_deref().unwrap_or_default().lines() {
+                    let fields: Vec<&str> = line.split('\t').collect();
+                    let [sha256, name, version, architecture, size, md5, sha1, component] =
+                        fields[..]
+                    else {
+                        return Err(corrupt(format!("member line {line:?}")));
+                    };
+                    out.push(AptMemberDigestRow {
+                        sha256: sha256.to_owned(),
+                        name: name.to_owned(),
+                        version: version.to_owned(),
+                        architecture: architecture.to_owned(),
+                        size: size.parse().map_err(|_| corrupt(format!("size {size:?}")))?,
+                        md5: md5.to_owned(),
+                        sha1: sha1.to_owned(),
+                        component: component.to_owned(),
+                    });
+                }
+                Ok(out)
             }
 
             pub(crate) async fn apt_control(&self, sha256: &str) -> Result<Option<String>, StoreError> {

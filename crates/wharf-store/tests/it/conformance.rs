@@ -329,6 +329,28 @@ async fn apt_repository_story(db: &TestDb) {
     let snap = store.apt_members(AptKind::Snapshot, "snap1").await.unwrap();
     assert_eq!(snap, add.to_vec(), "the snapshot keeps what the repository had");
     assert_eq!(store.apt_all_packages().await.unwrap().len(), 2, "packages are never deleted");
+    // The cheap listing (one aggregated row) says the same as the full one.
+    let mut digests = store.apt_member_digests(AptKind::Snapshot, "snap1").await.unwrap();
+    digests.sort_by(|a, b| a.sha256.cmp(&b.sha256));
+    let expected: Vec<wharf_store::AptMemberDigestRow> = add
+        .iter()
+        .map(|m| wharf_store::AptMemberDigestRow {
+            sha256: m.package.sha256.clone(),
+            name: m.package.name.clone(),
+            version: m.package.version.clone(),
+            architecture: m.package.architecture.clone(),
+            size: m.package.size,
+            md5: m.package.md5.clone(),
+            sha1: m.package.sha1.clone(),
+            component: m.component.clone(),
+        })
+        .collect();
+    assert_eq!(digests, expected);
+    assert!(store.apt_member_digests(AptKind::Repo, "nope").await.unwrap().is_empty());
+    assert_eq!(store.apt_control("sha-a").await.unwrap(), Some(add[0].package.control.clone()));
+    assert_eq!(store.apt_control("sha-x").await.unwrap(), None);
+    // Cleanup forgets only what no repository or snapshot holds.
+    assert!(store.apt_delete_unreferenced().await.unwrap().is_empty());
 
     store.apt_put_publish("tools", "{\"v\":1}").await.unwrap();
     store.apt_put_publish("tools", "{\"v\":2}").await.unwrap();
@@ -338,4 +360,9 @@ async fn apt_repository_story(db: &TestDb) {
     assert!(!store.apt_drop_publish("tools").await.unwrap());
     assert!(store.apt_drop_collection(AptKind::Repo, "tools").await.unwrap());
     assert!(store.apt_collections(AptKind::Repo, None).await.unwrap().is_empty());
+    assert!(store.apt_drop_collection(AptKind::Snapshot, "snap1").await.unwrap());
+    let mut forgotten = store.apt_delete_unreferenced().await.unwrap();
+    forgotten.sort();
+    assert_eq!(forgotten, ["sha-a", "sha-b"]);
+    assert!(store.apt_all_packages().await.unwrap().is_empty());
 }
