@@ -350,10 +350,16 @@ pub fn publish(
             // (or copy) under a temporary name and rename over it.
             let dir = target.parent().unwrap_or(root);
             std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-            let replaced = target.exists();
-            if fsutil::link_atomic(&source, &target, &[]).is_err()
-                || replaced && !same_file(&source, &target)
-            {
+            // No fsync per file or directory here: the directories are synced together
+            // below, before any index names these files.
+            let linked = if target.exists() {
+                let tmp = dir.join(format!(".pool.{}.tmp", std::process::id()));
+                let _ = std::fs::remove_file(&tmp);
+                std::fs::hard_link(&source, &tmp).and_then(|()| std::fs::rename(&tmp, &target))
+            } else {
+                std::fs::hard_link(&source, &target)
+            };
+            if linked.is_err() {
                 let bytes = std::fs::read(&source).map_err(io_err(&source))?;
                 fsutil::write_atomic(&target, &bytes).map_err(io_err(&target))?;
             }
