@@ -4,13 +4,15 @@
 # its defaults (OpenSSH's default key exchange for the OpenSSH-based tools). One run each.
 # Prints a Markdown table: wall time, client CPU (user+sys, children included), peak RSS.
 #
-# Usage (as root, on a machine like CI's): bash bench/fanout.sh [NODE_COUNTS…]
+# Usage (as root, on a machine like CI's): [TOOLS="wharf clush"] bash bench/fanout.sh [NODE_COUNTS…]
 # Never run as a test: it installs packages, creates the user `wharftest` and takes minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "run as root (creates a login user and starts sshd)" >&2; exit 2; }
 COUNTS=("${@:-200}")
 [ $# -gt 0 ] || COUNTS=(200 1000)
+TOOLS=${TOOLS:-wharf clush pdsh ansible}
+want() { [[ " $TOOLS " == *" $1 "* ]]; }
 
 need=()
 command -v clush >/dev/null || need+=(clustershell)
@@ -82,12 +84,13 @@ measure() {
 
 for count in "${COUNTS[@]}"; do
   set_expr="n[0001-$(printf '%04d' "$count")]"
-  measure wharf "$count" "$WHARF" run --ssh-config "$work/ssh_config" -w "$set_expr" -f 64 -- true
-  measure clush "$count" clush -f 64 -o "-F $work/ssh_config" -w "$set_expr" true
-  measure pdsh "$count" env PDSH_SSH_ARGS_APPEND="-F $work/ssh_config" pdsh -R ssh -f 64 -l "$USER_NAME" -w "$set_expr" true
+  want wharf && measure wharf "$count" "$WHARF" run --ssh-config "$work/ssh_config" -w "$set_expr" -f 64 -- true
+  want clush && measure clush "$count" clush -f 64 -o "-F $work/ssh_config" -w "$set_expr" true
+  want pdsh && measure pdsh "$count" env PDSH_SSH_ARGS_APPEND="-F $work/ssh_config" pdsh -R ssh -f 64 -l "$USER_NAME" -w "$set_expr" true
   head -n $((count + 1)) "$work/inventory" >"$work/inventory-$count"
-  measure ansible "$count" env ANSIBLE_SSH_ARGS="-C -o ControlMaster=auto -o ControlPersist=60s -F $work/ssh_config" \
+  want ansible && measure ansible "$count" env ANSIBLE_SSH_ARGS="-C -o ControlMaster=auto -o ControlPersist=60s -F $work/ssh_config" \
     ANSIBLE_LOCALHOST_WARNING=False ansible all -i "$work/inventory-$count" -m raw -a true -f 64
+  :  # a skipped tool is not a failure
 done
 
 echo "| tool | nodes | wall s | client CPU s | peak RSS MiB | exit | wall / wharf |"
