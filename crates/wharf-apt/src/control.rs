@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 
 /// Field order of a `Packages` stanza (`Dpkg::Control::FieldsCore`, `CTRL_INDEX_PKG`).
-const INDEX_ORDER: &[&str] = &[
+pub(crate) const INDEX_ORDER: &[&str] = &[
     "Package",
     "Package-Type",
     "Source",
@@ -52,6 +52,12 @@ const INDEX_ORDER: &[&str] = &[
     "Tag",
     "Task",
 ];
+
+/// The index fields that come before `Filename`, in order.
+pub(crate) fn fields_before_filename() -> &'static [&'static str] {
+    let end = INDEX_ORDER.iter().position(|name| *name == "Filename").unwrap_or(INDEX_ORDER.len());
+    &INDEX_ORDER[..end]
+}
 
 /// Fields that `dpkg-scanpackages` computes from the file; values found in a control file
 /// are replaced.

@@ -266,44 +266,13 @@ struct IndexState {
 /// fields…). Equal to [`index::packages_stanza`] on the same control, much cheaper.
 #[must_use]
 pub fn stanza_with_file_fields(control: &str, filename: &str, digest: &FileDigest) -> String {
-    const AFTER: &[&str] =
-        &["Section", "Priority", "Multi-Arch", "Homepage", "Description", "Tag", "Task"];
-    const BEFORE: &[&str] = &[
-        "Package",
-        "Package-Type",
-        "Source",
-        "Version",
-        "Kernel-Version",
-        "Built-For-Profiles",
-        "Auto-Built-Package",
-        "Architecture",
-        "Subarchitecture",
-        "Installer-Menu-Item",
-        "Build-Essential",
-        "Essential",
-        "Protected",
-        "Origin",
-        "Bugs",
-        "Maintainer",
-        "Installed-Size",
-        "Pre-Depends",
-        "Depends",
-        "Recommends",
-        "Suggests",
-        "Enhances",
-        "Conflicts",
-        "Breaks",
-        "Replaces",
-        "Provides",
-        "Built-Using",
-        "Static-Built-Using",
-    ];
+    let before = crate::control::fields_before_filename();
     let mut split_at = control.len();
     let mut offset = 0;
     for line in control.split_inclusive('\n') {
         if !line.starts_with([' ', '\t']) {
             let name = line.split_once(':').map_or(line, |(name, _)| name);
-            if AFTER.contains(&name) || !BEFORE.contains(&name) {
+            if !before.contains(&name) {
                 split_at = offset;
                 break;
             }
