@@ -14,6 +14,7 @@
 //!   SHA-256 of each cached file and a cached file whose content does not match (a crash
 //!   mid-write) is simply recompressed. Cache files need no fsync for that reason.
 
+use crate::sha256_hex;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -101,11 +102,6 @@ fn write_cached(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 /// Compress `plain` chunk by chunk, reusing the chunks `known` (from the previous publish)

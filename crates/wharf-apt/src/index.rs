@@ -77,7 +77,7 @@ impl IndexFile {
             path,
             size: bytes.len() as u64,
             md5: hex::encode(md5::Md5::digest(bytes)),
-            sha256: hex::encode(sha2::Sha256::digest(bytes)),
+            sha256: crate::sha256_hex(bytes),
         }
     }
 }

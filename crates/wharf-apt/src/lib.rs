@@ -25,3 +25,10 @@ pub mod index;
 pub mod objects;
 pub mod publish;
 pub mod sign;
+
+/// Lower-case hex SHA-256 of `bytes`: how Wharf names objects and checks files.
+#[must_use]
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}

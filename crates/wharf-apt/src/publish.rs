@@ -18,6 +18,7 @@
 //! Incremental: the state file remembers the SHA-256 of each plain index; an index whose
 //! content is unchanged is neither recompressed nor rewritten.
 
+use crate::sha256_hex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -185,11 +186,6 @@ fn same_file(a: &Path, b: &Path) -> bool {
         }
         _ => false,
     }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 /// Stanzas of a `Packages` file by their `SHA256:` field; each range includes the

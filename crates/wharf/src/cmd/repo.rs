@@ -629,14 +629,13 @@ async fn cleanup(ctx: &Ctx, args: &JsonArgs) -> anyhow::Result<u8> {
 }
 
 async fn verify(ctx: &Ctx, args: &JsonArgs) -> anyhow::Result<u8> {
-    use sha2::Digest as _;
     let packages = ctx.store.apt_all_packages().await?;
     let mut problems = Vec::new();
     for package in &packages {
         let path = ctx.objects.path(&package.sha256);
         match std::fs::read(&path) {
             Ok(bytes) => {
-                let actual = hex_lower(&sha2::Sha256::digest(&bytes));
+                let actual = wharf_apt::sha256_hex(&bytes);
                 if actual != package.sha256 {
                     problems.push(format!(
                         "{}: content hash is {actual}, expected {}",
@@ -660,14 +659,6 @@ async fn verify(ctx: &Ctx, args: &JsonArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(if problems.is_empty() { SUCCESS } else { FAILURE })
-}
-
-fn hex_lower(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, byte| {
-        let _ = write!(out, "{byte:02x}");
-        out
-    })
 }
 
 pub(crate) fn snapshot(settings: &Settings, command: SnapshotCommand) -> anyhow::Result<u8> {
@@ -949,7 +940,6 @@ pub(crate) fn health(settings: &Settings, args: &HealthArgs) -> anyhow::Result<u
 /// Every file listed in `dists/DIST/Release` exists with the listed size and SHA-256,
 /// and `InRelease` is present.
 fn check_release(dists: &Path) -> Result<usize, String> {
-    use sha2::Digest as _;
     if !dists.join("InRelease").exists() {
         return Err(format!("{} missing", dists.join("InRelease").display()));
     }
@@ -968,7 +958,7 @@ fn check_release(dists: &Path) -> Result<usize, String> {
         let parts: Vec<&str> = line.split_whitespace().collect();
         let [sha, size, path] = parts[..] else { continue };
         let bytes = std::fs::read(dists.join(path)).map_err(|err| format!("{path}: {err}"))?;
-        if bytes.len().to_string() != size || hex_lower(&sha2::Sha256::digest(&bytes)) != sha {
+        if bytes.len().to_string() != size || wharf_apt::sha256_hex(&bytes) != sha {
             return Err(format!("{path} does not match Release"));
         }
         n_files += 1;
