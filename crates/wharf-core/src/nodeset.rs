@@ -491,6 +491,14 @@ impl RangeSetNd {
         self.fold();
         RangeSetNd { veclist: self.veclist.clone(), dirty: self.dirty, multivar_hint: false }
     }
+    /// This set folded: itself when already folded, else a folded copy.
+    fn folded(&self) -> std::borrow::Cow<'_, RangeSetNd> {
+        if self.dirty {
+            std::borrow::Cow::Owned(self.folded_clone())
+        } else {
+            std::borrow::Cow::Borrowed(self)
+        }
+    }
     fn folded_clone(&self) -> RangeSetNd {
         let mut c = self.clone();
         c.fold();
@@ -979,13 +987,7 @@ fn base_names(this: &Patterns) -> Vec<String> {
                 }
             }
             Some(Ranges::Nd(nd)) => {
-                let folded;
-                let nd = if nd.dirty {
-                    folded = nd.folded_clone();
-                    &folded
-                } else {
-                    nd
-                };
+                let nd = nd.folded();
                 for vec in &nd.veclist {
                     product(vec, |tuple| {
                         let texts: Vec<String> = tuple.iter().map(|i| i.text()).collect();
@@ -1014,13 +1016,7 @@ fn base_fold(this: &Patterns) -> String {
             None => render(&mut s, pat, &[]),
             Some(Ranges::One(rs)) => render(&mut s, pat, &[&bracketed(rs)]),
             Some(Ranges::Nd(nd)) => {
-                let folded;
-                let nd = if nd.dirty {
-                    folded = nd.folded_clone();
-                    &folded
-                } else {
-                    nd
-                };
+                let nd = nd.folded();
                 for vec in &nd.veclist {
                     let texts: Vec<String> = vec.iter().map(bracketed).collect();
                     let args: Vec<&str> = texts.iter().map(String::as_str).collect();
