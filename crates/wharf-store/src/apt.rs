@@ -91,8 +91,12 @@ macro_rules! package_columns {
     };
 }
 
+/// Rows per multi-row statement: 9 bind parameters each stays far below SQLite's (32,766)
+/// and PostgreSQL's (65,535) limits.
+const ROWS_PER_STATEMENT: usize = 500;
+
 macro_rules! impl_apt {
-    ($store:ty, $begin:literal) => {
+    ($store:ty, $db:ty, $begin:literal) => {
         impl $store {
             fn apt_err(&self, op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
                 move |source| StoreError::Query { url: self.url().to_owned(), op, source }
@@ -195,47 +199,53 @@ macro_rules! impl_apt {
                     return Ok(None);
                 };
                 let now = crate::now_rfc3339();
-                for sha256 in remove {
-                    sqlx::query(
-                        "DELETE FROM apt_member WHERE kind = $1 AND collection = $2 AND sha256 = $3",
-                    )
-                    .bind(kind.as_str())
-                    .bind(name)
-                    .bind(sha256)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(self.apt_err(op))?;
+                // Many rows per statement: each statement is a round trip to the driver,
+                // and 20,000 packages one by one cost seconds.
+                for chunk in remove.chunks(ROWS_PER_STATEMENT) {
+                    let mut query = sqlx::QueryBuilder::<$db>::new(
+                        "DELETE FROM apt_member WHERE kind = ",
+                    );
+                    query.push_bind(kind.as_str());
+                    query.push(" AND collection = ");
+                    query.push_bind(name);
+                    query.push(" AND sha256 IN (");
+                    let mut list = query.separated(", ");
+                    for sha256 in chunk {
+                        list.push_bind(sha256);
+                    }
+                    query.push(")");
+                    query.build().execute(&mut *tx).await.map_err(self.apt_err(op))?;
                 }
-                for member in add {
-                    let package = &member.package;
-                    sqlx::query(
+                for chunk in add.chunks(ROWS_PER_STATEMENT) {
+                    let mut query = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO apt_package
-                         (sha256, name, version, architecture, size, md5, sha1, control, added_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(&package.sha256)
-                    .bind(&package.name)
-                    .bind(&package.version)
-                    .bind(&package.architecture)
-                    .bind(package.size)
-                    .bind(&package.md5)
-                    .bind(&package.sha1)
-                    .bind(&package.control)
-                    .bind(&now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(self.apt_err(op))?;
-                    sqlx::query(
-                        "INSERT INTO apt_member (kind, collection, sha256, component)
-                         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(kind.as_str())
-                    .bind(name)
-                    .bind(&package.sha256)
-                    .bind(&member.component)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(self.apt_err(op))?;
+                         (sha256, name, version, architecture, size, md5, sha1, control, added_at) ",
+                    );
+                    query.push_values(chunk, |mut row, member| {
+                        let package = &member.package;
+                        row.push_bind(&package.sha256)
+                            .push_bind(&package.name)
+                            .push_bind(&package.version)
+                            .push_bind(&package.architecture)
+                            .push_bind(package.size)
+                            .push_bind(&package.md5)
+                            .push_bind(&package.sha1)
+                            .push_bind(&package.control)
+                            .push_bind(&now);
+                    });
+                    query.push(" ON CONFLICT DO NOTHING");
+                    query.build().execute(&mut *tx).await.map_err(self.apt_err(op))?;
+                    let mut query = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO apt_member (kind, collection, sha256, component) ",
+                    );
+                    query.push_values(chunk, |mut row, member| {
+                        row.push_bind(kind.as_str())
+                            .push_bind(name)
+                            .push_bind(&member.package.sha256)
+                            .push_bind(&member.component);
+                    });
+                    query.push(" ON CONFLICT DO NOTHING");
+                    query.build().execute(&mut *tx).await.map_err(self.apt_err(op))?;
                 }
                 tx.commit().await.map_err(self.apt_err(op))?;
                 Ok(Some(generation))
@@ -332,22 +342,14 @@ macro_rules! impl_apt {
 
             pub(crate) async fn apt_delete_unreferenced(&self) -> Result<Vec<String>, StoreError> {
                 let op = "delete unreferenced packages";
-                let mut tx = self.pool.begin_with($begin).await.map_err(self.apt_err(op))?;
                 let rows: Vec<(String,)> = sqlx::query_as(
-                    "SELECT p.sha256 FROM apt_package p
-                     WHERE NOT EXISTS (SELECT 1 FROM apt_member m WHERE m.sha256 = p.sha256)",
+                    "DELETE FROM apt_package
+                     WHERE NOT EXISTS (SELECT 1 FROM apt_member m WHERE m.sha256 = apt_package.sha256)
+                     RETURNING sha256",
                 )
-                .fetch_all(&mut *tx)
+                .fetch_all(&self.pool)
                 .await
                 .map_err(self.apt_err(op))?;
-                for (sha256,) in &rows {
-                    sqlx::query("DELETE FROM apt_package WHERE sha256 = $1")
-                        .bind(sha256)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(self.apt_err(op))?;
-                }
-                tx.commit().await.map_err(self.apt_err(op))?;
                 Ok(rows.into_iter().map(|(sha256,)| sha256).collect())
             }
 
@@ -443,8 +445,8 @@ macro_rules! impl_apt {
     };
 }
 
-impl_apt!(crate::sqlite::SqliteStore, "BEGIN IMMEDIATE");
-impl_apt!(crate::postgres::PgStore, "BEGIN");
+impl_apt!(crate::sqlite::SqliteStore, sqlx::Sqlite, "BEGIN IMMEDIATE");
+impl_apt!(crate::postgres::PgStore, sqlx::Postgres, "BEGIN");
 
 macro_rules! dispatch {
     ($self:ident, $method:ident ( $($arg:expr),* )) => {

@@ -91,6 +91,7 @@ suite!(
     meta_get_set_overwrite,
     concurrent_appends_keep_chain,
     apt_repository_story,
+    apt_changes_span_many_statements,
 );
 
 fn entry(actor: &str, action: &str, target: &str) -> NewAuditEntry {
@@ -365,4 +366,51 @@ async fn apt_repository_story(db: &TestDb) {
     forgotten.sort();
     assert_eq!(forgotten, ["sha-a", "sha-b"]);
     assert!(store.apt_all_packages().await.unwrap().is_empty());
+}
+
+/// Adds and removals larger than one multi-row statement (500 rows) land whole, in one
+/// generation, and a failure in a later batch leaves nothing of the earlier ones.
+async fn apt_changes_span_many_statements(db: &TestDb) {
+    let store = &db.store;
+    assert!(store.apt_create_collection(AptKind::Repo, "big", "{}").await.unwrap());
+    let add: Vec<AptMemberRow> =
+        (0..1234).map(|i| apt_member(&format!("p{i:04}"), &format!("sha-{i:04}"))).collect();
+    assert_eq!(store.apt_change_members(AptKind::Repo, "big", &add, &[]).await.unwrap(), Some(1));
+    assert_eq!(store.apt_member_digests(AptKind::Repo, "big").await.unwrap().len(), 1234);
+    let remove: Vec<String> = (0..1234).step_by(2).map(|i| format!("sha-{i:04}")).collect();
+    assert_eq!(
+        store.apt_change_members(AptKind::Repo, "big", &[], &remove).await.unwrap(),
+        Some(2)
+    );
+    let left = store.apt_members(AptKind::Repo, "big").await.unwrap();
+    assert_eq!(left.len(), 617);
+    assert!(left.iter().all(|m| m.package.sha256.ends_with(['1', '3', '5', '7', '9'])));
+    // A row that breaks a constraint in the third batch: the whole change is refused.
+    let mut bad: Vec<AptMemberRow> =
+        (0..1100).map(|i| apt_member(&format!("q{i:04}"), &format!("shq-{i:04}"))).collect();
+    bad[1050].package.name = "refused".into();
+    if matches!(db.raw, Raw::Postgres(_)) {
+        db.raw
+            .execute(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
+             $$ BEGIN RAISE EXCEPTION 'refused'; END $$",
+            )
+            .await;
+        db.raw
+            .execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON apt_package FOR EACH ROW
+             WHEN (NEW.name = 'refused') EXECUTE FUNCTION refuse()",
+            )
+            .await;
+    } else {
+        db.raw
+            .execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON apt_package WHEN NEW.name = 'refused'
+             BEGIN SELECT RAISE(ABORT, 'refused'); END",
+            )
+            .await;
+    }
+    assert!(store.apt_change_members(AptKind::Repo, "big", &bad, &[]).await.is_err());
+    assert_eq!(store.apt_members(AptKind::Repo, "big").await.unwrap().len(), 617);
+    assert_eq!(store.apt_collections(AptKind::Repo, Some("big")).await.unwrap()[0].generation, 2);
 }
