@@ -9,30 +9,43 @@
 //! - `.xz`: one xz stream whose blocks are the chunks' blocks, with an index and footer
 //!   written here. apt opens `.xz` with `lzma_auto_decoder(…, 0)`, which reads one stream
 //!   (not concatenated streams) but any number of blocks, so the blocks go in one stream.
-//! - Compressed chunks are cached as files named by the SHA-256 of their plain text, in a
-//!   cache directory of the tree (`.wharf-cache/`, never served); the caller remembers the
-//!   SHA-256 of each cached file and a cached file whose content does not match (a crash
-//!   mid-write) is simply recompressed. Cache files need no fsync for that reason.
+//! - Reuse: every index remembers where each chunk's gzip member and xz block are in its
+//!   own `.gz` and `.xz` ([`ChunkSpan`]). The next compression of that index copies the
+//!   unchanged chunks out of the previous files (which the caller read back and checked
+//!   against their SHA-256) instead of compressing them again: no cache of its own.
 
 use crate::sha256_hex;
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::deb::FileDigest;
 use crate::index;
 
 /// A stanza whose first line hashes to 0 modulo this ends a chunk: ~32 stanzas a chunk.
 const CHUNK_EVERY: u64 = 32;
 /// A chunk never grows beyond this, whatever the hashes say.
 const MAX_CHUNK_BYTES: usize = 256 * 1024;
+/// Smaller indices are compressed whole: chunking them saves nothing worth the spans.
+pub const MIN_CHUNKED_BYTES: usize = 64 * 1024;
 
-/// SHA-256 of a chunk's cached `.gz` member and `.xz` stream.
+/// Where one chunk's compressed forms are in its index's `.gz` and `.xz`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChunkDigests {
-    pub gz: String,
-    pub xz: String,
+pub struct ChunkSpan {
+    /// SHA-256 of the chunk's plain text.
+    pub sha256: String,
+    /// The chunk's gzip member: offset and length in the `.gz`.
+    pub gz: (u64, u64),
+    /// The chunk's xz block (with padding and check): offset and length in the `.xz`,
+    /// then its unpadded and uncompressed sizes (for the stream index).
+    pub xz: (u64, u64, u64, u64),
+}
+
+/// The previous compressed forms of an index and where its chunks are in them.
+#[derive(Debug, Clone, Copy)]
+pub struct Previous<'a> {
+    pub gz: &'a [u8],
+    pub xz: &'a [u8],
+    pub spans: &'a [ChunkSpan],
 }
 
 /// The compressed forms of one index and what it took to make them.
@@ -40,8 +53,8 @@ pub struct ChunkDigests {
 pub struct Compressed {
     pub gz: Vec<u8>,
     pub xz: Vec<u8>,
-    /// Plain SHA-256 → digests of every chunk this index uses.
-    pub chunks: BTreeMap<String, ChunkDigests>,
+    /// Where each chunk is in `gz` and `xz`; empty for an index compressed whole.
+    pub spans: Vec<ChunkSpan>,
     pub n_chunks_compressed: usize,
 }
 
@@ -93,43 +106,46 @@ pub fn split(plain: &[u8]) -> Vec<&[u8]> {
     chunks
 }
 
-fn read_cached(path: &Path, sha256: &str) -> Option<Vec<u8>> {
-    let bytes = std::fs::read(path).ok()?;
-    (FileDigest::of(&bytes).sha256 == sha256).then_some(bytes)
+/// A chunk's compressed forms: its gzip member, and its xz block with the block's
+/// unpadded and uncompressed sizes.
+struct Fresh {
+    gz: Vec<u8>,
+    xz_stream: Vec<u8>,
 }
 
-fn write_cached(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+fn slice(bytes: &[u8], offset: u64, len: u64) -> Option<&[u8]> {
+    let start = usize::try_from(offset).ok()?;
+    bytes.get(start..start.checked_add(usize::try_from(len).ok()?)?)
 }
 
-/// Compress `plain` chunk by chunk, reusing the chunks `known` (from the previous publish)
-/// lists and finds in `cache_dir`.
-///
-/// # Errors
-/// When the cache directory cannot be created or written.
-pub fn compress(
-    plain: &[u8],
-    known: &BTreeMap<String, ChunkDigests>,
-    cache_dir: &Path,
-) -> std::io::Result<Compressed> {
-    std::fs::create_dir_all(cache_dir)?;
+/// Compress `plain` chunk by chunk, copying the chunks that `previous` already holds.
+#[must_use]
+pub fn compress(plain: &[u8], previous: Option<Previous<'_>>) -> Compressed {
+    if plain.len() < MIN_CHUNKED_BYTES {
+        let chunks = split(plain).len();
+        return Compressed {
+            gz: index::gzip(plain),
+            xz: index::xz(plain),
+            spans: Vec::new(),
+            n_chunks_compressed: chunks,
+        };
+    }
     let chunks = split(plain);
     let shas: Vec<String> = chunks.iter().map(|chunk| sha256_hex(chunk)).collect();
-    let mut parts: Vec<Option<(Vec<u8>, Vec<u8>)>> = shas
-        .iter()
-        .map(|sha| {
-            let digests = known.get(sha)?;
-            let gz = read_cached(&cache_dir.join(format!("{sha}.gz")), &digests.gz)?;
-            let xz = read_cached(&cache_dir.join(format!("{sha}.xz")), &digests.xz)?;
-            Some((gz, xz))
-        })
-        .collect();
-    let missing: Vec<usize> = (0..chunks.len()).filter(|idx| parts[*idx].is_none()).collect();
+    let reusable: HashMap<&str, &ChunkSpan> = previous
+        .map(|p| p.spans.iter().map(|span| (span.sha256.as_str(), span)).collect())
+        .unwrap_or_default();
+    let old = |sha: &str| -> Option<(&[u8], &[u8], u64, u64)> {
+        let previous = previous?;
+        let span = reusable.get(sha)?;
+        let gz = slice(previous.gz, span.gz.0, span.gz.1)?;
+        let xz = slice(previous.xz, span.xz.0, span.xz.1)?;
+        Some((gz, xz, span.xz.2, span.xz.3))
+    };
+    let missing: Vec<usize> = (0..chunks.len()).filter(|idx| old(&shas[*idx]).is_none()).collect();
     // Two workers: the machines this runs on have few cores, and xz dominates.
     let n_workers = missing.len().clamp(1, 2);
-    let compressed: Vec<(usize, Vec<u8>, Vec<u8>)> = std::thread::scope(|scope| {
+    let mut fresh: HashMap<usize, Fresh> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..n_workers)
             .map(|worker| {
                 let missing = &missing;
@@ -139,44 +155,69 @@ pub fn compress(
                         .iter()
                         .skip(worker)
                         .step_by(n_workers)
-                        .map(|idx| (*idx, index::gzip(chunks[*idx]), index::xz(chunks[*idx])))
+                        .map(|idx| {
+                            let chunk = chunks[*idx];
+                            (*idx, Fresh { gz: index::gzip(chunk), xz_stream: index::xz(chunk) })
+                        })
                         .collect::<Vec<_>>()
                 })
             })
             .collect();
         handles.into_iter().flat_map(|h| h.join().expect("compression does not panic")).collect()
     });
-    let n_chunks_compressed = compressed.len();
-    let mut used = BTreeMap::new();
-    for (idx, gz, xz) in compressed {
-        let sha = &shas[idx];
-        write_cached(&cache_dir.join(format!("{sha}.gz")), &gz)?;
-        write_cached(&cache_dir.join(format!("{sha}.xz")), &xz)?;
-        used.insert(sha.clone(), ChunkDigests { gz: sha256_hex(&gz), xz: sha256_hex(&xz) });
-        parts[idx] = Some((gz, xz));
+    let n_chunks_compressed = fresh.len();
+    let mut gz = Vec::with_capacity(plain.len() / 4);
+    let mut xz_blocks = Vec::with_capacity(plain.len() / 5);
+    let mut records = Vec::with_capacity(chunks.len());
+    let mut spans = Vec::with_capacity(chunks.len());
+    let mut stream_flags = None;
+    for (idx, sha) in shas.iter().enumerate() {
+        let (gz_part, block, unpadded, uncompressed) = if let Some(fresh) = fresh.get(&idx) {
+            let Some((flags, block, unpadded, uncompressed)) = single_block(&fresh.xz_stream)
+            else {
+                return whole(plain, chunks.len());
+            };
+            stream_flags.get_or_insert(flags);
+            (fresh.gz.as_slice(), block, unpadded, uncompressed)
+        } else {
+            old(sha).expect("not missing")
+        };
+        let gz_at = gz.len() as u64;
+        gz.extend_from_slice(gz_part);
+        let xz_at = xz_blocks.len() as u64;
+        xz_blocks.extend_from_slice(block);
+        records.push((unpadded, uncompressed));
+        spans.push(ChunkSpan {
+            sha256: sha.clone(),
+            gz: (gz_at, gz_part.len() as u64),
+            xz: (xz_at, block.len() as u64, unpadded, uncompressed),
+        });
     }
-    for sha in &shas {
-        if let Some(digests) = known.get(sha) {
-            used.entry(sha.clone()).or_insert_with(|| digests.clone());
-        }
+    fresh.clear();
+    // Every stream this crate writes has the same flags (CRC64 check); a previous file's
+    // header says which when nothing was compressed this time.
+    let flags = match (stream_flags, previous) {
+        (Some(flags), _) => flags,
+        (None, Some(previous)) if previous.xz.len() >= 12 => [previous.xz[6], previous.xz[7]],
+        _ => return whole(plain, chunks.len()),
+    };
+    let Some(xz) = xz_stream(flags, &xz_blocks, &records) else {
+        return whole(plain, chunks.len());
+    };
+    // Block offsets are relative to the blocks; in the file they follow the 12-byte header.
+    for span in &mut spans {
+        span.xz.0 += 12;
     }
-    let parts: Vec<(Vec<u8>, Vec<u8>)> = parts.into_iter().flatten().collect();
-    let gz = parts.iter().flat_map(|(gz, _)| gz.iter().copied()).collect();
-    let xz = join_xz_streams(parts.iter().map(|(_, xz)| xz.as_slice()))
-        .unwrap_or_else(|| index::xz(plain));
-    Ok(Compressed { gz, xz, chunks: used, n_chunks_compressed })
+    Compressed { gz, xz, spans, n_chunks_compressed }
 }
 
-/// Remove cached chunks that `keep` does not list.
-pub fn prune(cache_dir: &Path, keep: &BTreeMap<String, ChunkDigests>) {
-    let Ok(entries) = std::fs::read_dir(cache_dir) else { return };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let sha = name.split('.').next().unwrap_or_default();
-        if !keep.contains_key(sha) {
-            let _ = std::fs::remove_file(entry.path());
-        }
+/// The fallback: the whole index compressed at once, no spans.
+fn whole(plain: &[u8], n_chunks: usize) -> Compressed {
+    Compressed {
+        gz: index::gzip(plain),
+        xz: index::xz(plain),
+        spans: Vec::new(),
+        n_chunks_compressed: n_chunks,
     }
 }
 
@@ -226,33 +267,20 @@ fn single_block(stream: &[u8]) -> Option<([u8; 2], &[u8], u64, u64)> {
     Some((flags, stream.get(12..index_start)?, unpadded, uncompressed))
 }
 
-/// Join single-block xz streams into one stream with many blocks. `None` if a stream is
-/// not what `xz2` writes for one chunk (the caller then compresses the whole file).
-fn join_xz_streams<'a>(streams: impl IntoIterator<Item = &'a [u8]>) -> Option<Vec<u8>> {
-    let streams: Vec<&[u8]> = streams.into_iter().collect();
-    if streams.len() == 1 {
-        return Some(streams[0].to_vec());
-    }
-    let mut out = Vec::new();
-    let mut records = Vec::new();
-    let mut stream_flags = None;
-    for stream in &streams {
-        let (flags, block, unpadded, uncompressed) = single_block(stream)?;
-        if *stream_flags.get_or_insert(flags) != flags {
-            return None;
-        }
-        if out.is_empty() {
-            out.extend_from_slice(&stream[..12]);
-        }
-        out.extend_from_slice(block);
-        records.push((unpadded, uncompressed));
-    }
-    let flags = stream_flags?;
+/// One xz stream: header with `flags`, the blocks, an index of `records` (unpadded and
+/// uncompressed size of each block), and the footer.
+fn xz_stream(flags: [u8; 2], blocks: &[u8], records: &[(u64, u64)]) -> Option<Vec<u8>> {
+    const MAGIC: &[u8] = b"\xfd7zXZ\0";
+    let mut out = Vec::with_capacity(blocks.len() + 12 + records.len() * 8 + 32);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&flags);
+    out.extend_from_slice(&crc32fast::hash(&flags).to_le_bytes());
+    out.extend_from_slice(blocks);
     let mut index = vec![0u8];
     write_varint(&mut index, u64::try_from(records.len()).ok()?);
     for (unpadded, uncompressed) in records {
-        write_varint(&mut index, unpadded);
-        write_varint(&mut index, uncompressed);
+        write_varint(&mut index, *unpadded);
+        write_varint(&mut index, *uncompressed);
     }
     while index.len() % 4 != 0 {
         index.push(0);
@@ -314,23 +342,31 @@ mod tests {
         assert!(n_new <= 2, "{n_new} of {} chunks changed", after.len());
     }
 
-    #[test]
-    fn joined_streams_decompress_to_the_whole_file_and_reuse_the_cache() {
-        let dir = tempfile::tempdir().unwrap();
-        let plain = packages(1500);
-        let first = compress(&plain, &BTreeMap::new(), dir.path()).unwrap();
-        assert!(first.chunks.len() > 10);
-        assert_eq!(first.n_chunks_compressed, first.chunks.len());
-
+    fn decompress(compressed: &Compressed) -> (Vec<u8>, Vec<u8>) {
         // One plain xz stream with many blocks: no concatenated-streams flag needed, as
         // apt opens it.
         let mut decoder = xz2::stream::Stream::new_stream_decoder(u64::MAX, 0).unwrap();
-        let mut xz_plain = Vec::with_capacity(plain.len() * 2);
-        decoder.process_vec(&first.xz, &mut xz_plain, xz2::stream::Action::Finish).unwrap();
-        assert_eq!(xz_plain, plain);
+        let mut xz_plain = Vec::with_capacity(compressed.gz.len() * 20);
+        decoder.process_vec(&compressed.xz, &mut xz_plain, xz2::stream::Action::Finish).unwrap();
         let mut gz_plain = Vec::new();
-        flate2::read::MultiGzDecoder::new(first.gz.as_slice()).read_to_end(&mut gz_plain).unwrap();
-        assert_eq!(gz_plain, plain);
+        flate2::read::MultiGzDecoder::new(compressed.gz.as_slice())
+            .read_to_end(&mut gz_plain)
+            .unwrap();
+        (gz_plain, xz_plain)
+    }
+
+    fn previous(compressed: &Compressed) -> Option<Previous<'_>> {
+        Some(Previous { gz: &compressed.gz, xz: &compressed.xz, spans: &compressed.spans })
+    }
+
+    #[test]
+    fn joined_streams_decompress_to_the_whole_file_and_reuse_the_previous_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = packages(1500);
+        let first = compress(&plain, None);
+        assert!(first.spans.len() > 10);
+        assert_eq!(first.n_chunks_compressed, first.spans.len());
+        assert_eq!(decompress(&first), (plain.clone(), plain.clone()));
         // The command-line tools agree.
         for (tool, bytes) in [("xz", &first.xz), ("gzip", &first.gz)] {
             let file = dir.path().join(format!("Packages.{tool}"));
@@ -340,21 +376,42 @@ mod tests {
             assert_eq!(output.stdout, plain, "{tool}");
         }
 
-        // Again with one more stanza: only the affected chunk is compressed.
+        // One more stanza: only the affected chunk is compressed, and the result is the
+        // very bytes a compression from scratch gives.
         let mut changed = plain.clone();
-        changed.extend_from_slice(b"Package: zzz\nVersion: 1\n\n");
-        let second = compress(&changed, &first.chunks, dir.path()).unwrap();
+        let at = changed.windows(14).position(|w| w == b"Package: pkg00").unwrap() + 500;
+        let at = at + changed[at..].windows(2).position(|w| w == b"\n\n").unwrap() + 2;
+        changed.splice(at..at, b"Package: new\nVersion: 1\n\n".iter().copied());
+        let second = compress(&changed, previous(&first));
         assert!(second.n_chunks_compressed <= 2, "{}", second.n_chunks_compressed);
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(second.gz.as_slice()).read_to_end(&mut out).unwrap();
-        assert_eq!(out, changed);
+        assert_eq!(decompress(&second), (changed.clone(), changed.clone()));
+        let scratch = compress(&changed, None);
+        assert_eq!(
+            (&second.gz, &second.xz, &second.spans),
+            (&scratch.gz, &scratch.xz, &scratch.spans)
+        );
 
-        // A damaged cache file is noticed and recompressed.
-        prune(dir.path(), &second.chunks);
-        let victim = second.chunks.keys().next().unwrap();
-        std::fs::write(dir.path().join(format!("{victim}.xz")), b"garbage").unwrap();
-        let third = compress(&changed, &second.chunks, dir.path()).unwrap();
-        assert_eq!(third.n_chunks_compressed, 1);
-        assert_eq!(third.xz, second.xz);
+        // Nothing changed: nothing compressed, same bytes.
+        let third = compress(&changed, previous(&second));
+        assert_eq!(third.n_chunks_compressed, 0);
+        assert_eq!((&third.gz, &third.xz), (&second.gz, &second.xz));
+
+        // Spans that do not fit the previous files: those chunks are compressed again.
+        let mut bad = second.spans.clone();
+        bad[0].gz.0 = u64::MAX - 1;
+        let bad_previous = Previous { gz: &second.gz, xz: &second.xz, spans: &bad };
+        let fourth = compress(&changed, Some(bad_previous));
+        assert_eq!(fourth.n_chunks_compressed, 1);
+        assert_eq!(fourth.xz, second.xz);
+    }
+
+    #[test]
+    fn small_indices_are_compressed_whole() {
+        for n in [0, 1, 20] {
+            let plain = packages(n);
+            let compressed = compress(&plain, None);
+            assert!(compressed.spans.is_empty());
+            assert_eq!(decompress(&compressed), (plain.clone(), plain));
+        }
     }
 }

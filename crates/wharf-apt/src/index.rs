@@ -73,11 +73,17 @@ pub struct IndexFile {
 impl IndexFile {
     #[must_use]
     pub fn of(path: String, bytes: &[u8]) -> IndexFile {
+        IndexFile::with_sha256(path, bytes, crate::sha256_hex(bytes))
+    }
+
+    /// As [`IndexFile::of`] when the SHA-256 is known already (an index is megabytes).
+    #[must_use]
+    pub fn with_sha256(path: String, bytes: &[u8], sha256: String) -> IndexFile {
         IndexFile {
             path,
             size: bytes.len() as u64,
             md5: hex::encode(md5::Md5::digest(bytes)),
-            sha256: crate::sha256_hex(bytes),
+            sha256,
         }
     }
 }

@@ -1,11 +1,13 @@
 //! Writing a published repository tree, atomically and incrementally.
 //!
-//! Layout under the tree root: `pool/COMP/<p>/<name>/<file>.deb` (hard links to the
-//! object store, copies across filesystems), `dists/DIST/COMP/binary-ARCH/Packages{,.gz,.xz}`
-//! with `by-hash/SHA256/<hash>` copies, and `dists/DIST/{Release,Release.gpg,InRelease}`.
+//! Layout under the tree root: `dists/DIST/COMP/binary-ARCH/Packages{,.gz,.xz}` with
+//! `by-hash/SHA256/<hash>` copies, `dists/DIST/{Release,Release.gpg,InRelease}`, and the
+//! pool `pool/COMP/<p>/<name>/<file>.deb`, in one of two forms ([`PoolMode`]): real files
+//! (hard links to loose objects, or copies) for trees served by another web server, or a
+//! pool list ([`POOL_LIST`]) that `wharf server` resolves through the object store.
 //!
 //! Order of writes, which is what keeps a client that is mid-update consistent:
-//! 1. pool files (durable before anything refers to them);
+//! 1. pool files or the pool list (durable before anything refers to them);
 //! 2. by-hash copies of every index that changed (new names, nothing is overwritten);
 //! 3. the plain index names, each by atomic rename;
 //! 4. `Release`, `Release.gpg`, then `InRelease` last, each by atomic rename;
@@ -27,15 +29,15 @@ use serde::{Deserialize, Serialize};
 use crate::deb::FileDigest;
 use crate::fsutil;
 use crate::index::{self, IndexFile, ReleaseParams};
-use crate::objects::Objects;
+use crate::objects::{Location, Objects};
 use crate::sign::SigningKey;
 
 /// Name of the state file at the root of a published tree (not served).
 pub const STATE_FILE: &str = ".wharf-state.json";
 
-/// Compressed index chunks (see [`crate::chunked`]), at the root of a published tree (not
-/// served).
-pub const CACHE_DIR: &str = ".wharf-cache";
+/// The pool list of a [`PoolMode::Listed`] tree, at its root (not served): one
+/// `<sha256> <pool path>` line per file, sorted by path.
+pub const POOL_LIST: &str = ".wharf-pool";
 
 /// A publish failed; says which file.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +48,10 @@ pub enum PublishError {
     Sign(#[from] crate::sign::KeyError),
     #[error("{package} has no control stanza and {index} of the previous publish does not list it")]
     MissingStanza { index: String, package: String },
+    #[error(
+        "{package}: its file (sha256 {sha256}) is not in the object store: run `wharf repo verify`, then add the file again"
+    )]
+    MissingObject { package: String, sha256: String },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PublishError + '_ {
@@ -99,6 +105,19 @@ pub struct PublishRequest<'a> {
     pub grace_seconds: i64,
     /// The previous publish's indices, for packages without `control`.
     pub previous: Option<&'a PreviousIndices>,
+    /// How the pool is laid out.
+    pub pool: PoolMode,
+}
+
+/// How a tree's `pool/` is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolMode {
+    /// Every pool file is a file (a hard link to a loose object, or a copy): a tree any
+    /// web server can serve (`publish --to-dir`).
+    Files,
+    /// The pool is a list, [`POOL_LIST`], of paths and the SHA-256 of the object each
+    /// names, which `wharf server` serves from the object store: no file per package.
+    Listed,
 }
 
 /// The `Packages` indices of the previous publish of a tree, as written (checked against
@@ -160,6 +179,42 @@ impl PreviousIndices {
         } else {
             found(architecture)
         }
+    }
+
+    /// The package with this SHA-256 as the previous publish listed it in `component`,
+    /// when every index it belongs in has its stanza: everything but the control stanza
+    /// (`control: None`, reused from here) is read from the stanza. A publish after a
+    /// small change needs nothing else from the store for the packages it already listed.
+    #[must_use]
+    pub fn package(
+        &self,
+        component: &str,
+        architectures: &[String],
+        sha256: &str,
+    ) -> Option<PublishPackage> {
+        let stanza = architectures
+            .iter()
+            .find_map(|arch| self.stanza(&format!("{component}/binary-{arch}/Packages"), sha256))?;
+        let text = std::str::from_utf8(stanza).ok()?;
+        let field =
+            |name: &str| text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(": "));
+        let architecture = field("Architecture")?;
+        if !self.has(component, architecture, architectures, sha256) {
+            return None;
+        }
+        Some(PublishPackage {
+            name: field("Package")?.to_owned(),
+            version: field("Version")?.parse().ok()?,
+            architecture: architecture.to_owned(),
+            component: component.to_owned(),
+            control: None,
+            digest: FileDigest {
+                size: field("Size")?.parse().ok()?,
+                md5: field("MD5sum")?.to_owned(),
+                sha1: field("SHA1")?.to_owned(),
+                sha256: sha256.to_owned(),
+            },
+        })
     }
 
     /// Whether any index of the previous publish lists a package with this SHA-256.
@@ -243,18 +298,15 @@ struct State {
     /// Pool paths no longer published → Unix time they stopped being published.
     #[serde(default)]
     stale_pool: BTreeMap<String, i64>,
-    /// Compressed index chunks in the cache (`CACHE_DIR`), by plain SHA-256.
-    #[serde(default)]
-    chunks: BTreeMap<String, crate::chunked::ChunkDigests>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct IndexState {
     sha256: String,
     files: Vec<IndexFile>,
-    /// Plain SHA-256 of the chunks its compressed forms are made of.
+    /// Where its chunks are in its `.gz` and `.xz`, for the next compression.
     #[serde(default)]
-    chunks: BTreeSet<String>,
+    spans: Vec<crate::chunked::ChunkSpan>,
 }
 
 /// Insert the file fields into a stanza rendered without them, where dpkg puts them:
@@ -298,42 +350,14 @@ pub fn publish(
         .unwrap_or_default();
     let mut outcome = PublishOutcome { n_packages: request.packages.len(), ..Default::default() };
 
-    // 1. Pool files, durable before any index names them.
-    let mut dirs_to_sync = BTreeSet::new();
-    for package in request.packages {
-        let pool_path = package.pool_path();
-        // Known good: the previous publish listed this very file at this path.
-        let known = state.pool.contains(&pool_path)
-            && request.previous.is_some_and(|p| p.contains_sha256(&package.digest.sha256));
-        if known {
-            continue;
+    // 1. Pool files (or the pool list), durable before any index names them.
+    let mut pool_list_stale = BTreeMap::new();
+    match request.pool {
+        PoolMode::Files => write_pool_files(request, objects, &mut state, &mut outcome)?,
+        PoolMode::Listed => {
+            pool_list_stale = write_pool_list(request, objects, &state, &mut outcome)?;
         }
-        let target = root.join(&pool_path);
-        let source = objects.path(&package.digest.sha256);
-        if !same_file(&source, &target) {
-            // Missing, or other content at the same name (`repo add --replace`): link
-            // (or copy) under a temporary name and rename over it.
-            let dir = target.parent().unwrap_or(root);
-            std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-            // No fsync per file or directory here: the directories are synced together
-            // below, before any index names these files.
-            let linked = if target.exists() {
-                let tmp = dir.join(format!(".pool.{}.tmp", std::process::id()));
-                let _ = std::fs::remove_file(&tmp);
-                std::fs::hard_link(&source, &tmp).and_then(|()| std::fs::rename(&tmp, &target))
-            } else {
-                std::fs::hard_link(&source, &target)
-            };
-            if linked.is_err() {
-                let bytes = std::fs::read(&source).map_err(io_err(&source))?;
-                fsutil::write_atomic(&target, &bytes).map_err(io_err(&target))?;
-            }
-            dirs_to_sync.insert(dir.to_owned());
-            outcome.n_pool_files_added += 1;
-        }
-        state.pool.insert(pool_path);
     }
-    sync_dirs(&dirs_to_sync)?;
 
     // 2 and 3. Indices: by-hash first, then plain names; unchanged ones are skipped.
     let mut sorted: Vec<&PublishPackage> = request.packages.iter().collect();
@@ -346,7 +370,6 @@ pub fn publish(
     let mut release_files: Vec<IndexFile> = Vec::new();
     let mut current_by_hash: BTreeSet<String> = BTreeSet::new();
     let mut new_indices = BTreeMap::new();
-    let mut new_chunks = BTreeMap::new();
     let mut dirs_to_sync = BTreeSet::new();
     for component in request.components {
         for arch in request.architectures {
@@ -385,29 +408,31 @@ pub fn publish(
                         && cached.files.iter().all(|f| by_hash_dir.join(&f.sha256).exists()) =>
                 {
                     outcome.n_indices_unchanged += 1;
-                    new_chunks.extend(
-                        state
-                            .chunks
-                            .iter()
-                            .filter(|(sha, _)| cached.chunks.contains(*sha))
-                            .map(|(sha, digests)| (sha.clone(), digests.clone())),
-                    );
                     cached.clone()
                 }
-                _ => {
+                cached => {
                     std::fs::create_dir_all(&by_hash_dir).map_err(io_err(&by_hash_dir))?;
-                    let cache_dir = root.join(CACHE_DIR);
-                    let compressed = crate::chunked::compress(&plain, &state.chunks, &cache_dir)
-                        .map_err(io_err(&cache_dir))?;
+                    let previous_files = cached.map(|c| previous_compressed(c, &by_hash_dir));
+                    let previous = match (cached, &previous_files) {
+                        (Some(cached), Some(Some((gz, xz)))) => {
+                            Some(crate::chunked::Previous { gz, xz, spans: &cached.spans })
+                        }
+                        _ => None,
+                    };
+                    let compressed = crate::chunked::compress(&plain, previous);
+                    drop(previous_files);
                     outcome.n_chunks_compressed += compressed.n_chunks_compressed;
-                    let (gz, xz) = (compressed.gz, compressed.xz);
-                    let chunk_shas: BTreeSet<String> = compressed.chunks.keys().cloned().collect();
-                    new_chunks.extend(compressed.chunks);
+                    let (gz, xz, spans) = (compressed.gz, compressed.xz, compressed.spans);
                     let mut files = Vec::new();
                     for (name, bytes) in
                         [("Packages", &plain), ("Packages.gz", &gz), ("Packages.xz", &xz)]
                     {
-                        let file = IndexFile::of(format!("{rel_dir}/{name}"), bytes);
+                        let path = format!("{rel_dir}/{name}");
+                        let file = if name == "Packages" {
+                            IndexFile::with_sha256(path, bytes, plain_sha.clone())
+                        } else {
+                            IndexFile::of(path, bytes)
+                        };
                         let by_hash = by_hash_dir.join(&file.sha256);
                         if !by_hash.exists() {
                             write_unsynced(&by_hash, bytes)?;
@@ -427,7 +452,7 @@ pub fn publish(
                             .map_err(io_err(&path))?;
                     }
                     outcome.n_indices_rewritten += 1;
-                    IndexState { sha256: plain_sha, files, chunks: chunk_shas }
+                    IndexState { sha256: plain_sha, files, spans }
                 }
             };
             for file in &entry.files {
@@ -495,12 +520,94 @@ pub fn publish(
         outcome.n_by_hash_removed += 1;
     }
     state.indices = new_indices;
-    if state.chunks != new_chunks {
-        crate::chunked::prune(&root.join(CACHE_DIR), &new_chunks);
-        state.chunks = new_chunks;
+    // Left by versions that cached compressed chunks as files of their own.
+    let old_cache = root.join(".wharf-cache");
+    if old_cache.exists() {
+        let _ = std::fs::remove_dir_all(old_cache);
     }
-    // Removed packages leave the pool only after the new InRelease is in place and the
-    // grace period has passed: a client holding the old index may still fetch them.
+    let pool_changed = match request.pool {
+        PoolMode::Files => expire_pool_files(request, &mut state, &mut outcome),
+        PoolMode::Listed => {
+            let changed = state.stale_pool != pool_list_stale || !state.pool.is_empty();
+            state.stale_pool = pool_list_stale;
+            state.pool.clear();
+            changed
+        }
+    };
+    if !nothing_changed || outcome.n_by_hash_removed > 0 || pool_changed {
+        let bytes = serde_json::to_vec(&state).expect("state serializes");
+        fsutil::write_atomic(&state_path, &bytes).map_err(io_err(&state_path))?;
+    }
+    Ok(outcome)
+}
+
+/// [`PoolMode::Files`]: link (or copy) every pool file not in place yet, then sync their
+/// directories together.
+fn write_pool_files(
+    request: &PublishRequest<'_>,
+    objects: &Objects,
+    state: &mut State,
+    outcome: &mut PublishOutcome,
+) -> Result<(), PublishError> {
+    let root = request.root;
+    let mut dirs_to_sync = BTreeSet::new();
+    for package in request.packages {
+        let pool_path = package.pool_path();
+        // Known good: the previous publish listed this very file at this path.
+        let known = state.pool.contains(&pool_path)
+            && request.previous.is_some_and(|p| p.contains_sha256(&package.digest.sha256));
+        if known {
+            continue;
+        }
+        let target = root.join(&pool_path);
+        let sha256 = &package.digest.sha256;
+        let missing =
+            || PublishError::MissingObject { package: pool_path.clone(), sha256: sha256.clone() };
+        let location =
+            objects.locate(sha256).map_err(io_err(objects.root()))?.ok_or_else(missing)?;
+        let loose = match &location {
+            Location::Loose(path) => Some(path.as_path()),
+            Location::Packed(_) => None,
+        };
+        if !loose.is_some_and(|source| same_file(source, &target)) {
+            // Missing, or other content at the same name (`repo add --replace`): link
+            // (or copy) under a temporary name and rename over it.
+            let dir = target.parent().unwrap_or(root);
+            std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+            // No fsync per file or directory here: the directories are synced together
+            // below, before any index names these files.
+            let linked = loose.is_some_and(|source| {
+                if target.exists() {
+                    let tmp = dir.join(format!(".pool.{}.tmp", std::process::id()));
+                    let _ = std::fs::remove_file(&tmp);
+                    std::fs::hard_link(source, &tmp)
+                        .and_then(|()| std::fs::rename(&tmp, &target))
+                        .is_ok()
+                } else {
+                    std::fs::hard_link(source, &target).is_ok()
+                }
+            });
+            if !linked {
+                let bytes = location.read().map_err(io_err(objects.root()))?;
+                fsutil::write_atomic(&target, &bytes).map_err(io_err(&target))?;
+            }
+            dirs_to_sync.insert(dir.to_owned());
+            outcome.n_pool_files_added += 1;
+        }
+        state.pool.insert(pool_path);
+    }
+    sync_dirs(&dirs_to_sync)
+}
+
+/// [`PoolMode::Files`]: removed packages leave the pool only after the new `InRelease` is
+/// in place and the grace period has passed, since a client holding the old index may
+/// still fetch them. Returns whether the state changed.
+fn expire_pool_files(
+    request: &PublishRequest<'_>,
+    state: &mut State,
+    outcome: &mut PublishOutcome,
+) -> bool {
+    let root = request.root;
     let live_pool: BTreeSet<String> =
         request.packages.iter().map(PublishPackage::pool_path).collect();
     let mut pool_changed = false;
@@ -532,11 +639,91 @@ pub fn publish(
     if pool_changed || outcome.n_pool_files_removed > 0 {
         state.pool = live_pool;
     }
-    if !nothing_changed || outcome.n_by_hash_removed > 0 || outcome.n_pool_files_removed > 0 {
-        let bytes = serde_json::to_vec(&state).expect("state serializes");
-        fsutil::write_atomic(&state_path, &bytes).map_err(io_err(&state_path))?;
+    pool_changed || outcome.n_pool_files_removed > 0
+}
+
+/// Reads a tree's pool list: pool path → SHA-256. Empty when there is none.
+pub fn read_pool_list(root: &Path) -> std::io::Result<BTreeMap<String, String>> {
+    let text = match std::fs::read_to_string(root.join(POOL_LIST)) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(err) => return Err(err),
+    };
+    Ok(text
+        .lines()
+        .filter_map(|line| line.split_once(' '))
+        .map(|(sha256, path)| (path.to_owned(), sha256.to_owned()))
+        .collect())
+}
+
+/// [`PoolMode::Listed`]: writes the pool list — every published file, plus files no
+/// longer published for less than the grace period (a client holding the old index may
+/// still fetch them) — after checking that the object store has every new one. Returns
+/// the paths that are listed but no longer published, with the time they stopped being.
+fn write_pool_list(
+    request: &PublishRequest<'_>,
+    objects: &Objects,
+    state: &State,
+    outcome: &mut PublishOutcome,
+) -> Result<BTreeMap<String, i64>, PublishError> {
+    let list_path = request.root.join(POOL_LIST);
+    std::fs::create_dir_all(request.root).map_err(io_err(request.root))?;
+    let previous = read_pool_list(request.root).map_err(io_err(&list_path))?;
+    let mut list: BTreeMap<String, &str> = BTreeMap::new();
+    for package in request.packages {
+        let path = package.pool_path();
+        let sha256 = package.digest.sha256.as_str();
+        if previous.get(&path).map(String::as_str) != Some(sha256) {
+            if !objects.contains(sha256).map_err(io_err(objects.root()))? {
+                return Err(PublishError::MissingObject {
+                    package: path,
+                    sha256: sha256.to_owned(),
+                });
+            }
+            outcome.n_pool_files_added += 1;
+        }
+        list.insert(path, sha256);
     }
-    Ok(outcome)
+    let mut stale = BTreeMap::new();
+    for (path, sha256) in &previous {
+        if list.contains_key(path) {
+            continue;
+        }
+        let since = state.stale_pool.get(path).copied().unwrap_or(request.now);
+        if request.now - since >= request.grace_seconds {
+            outcome.n_pool_files_removed += 1;
+        } else {
+            stale.insert(path.clone(), since);
+            list.insert(path.clone(), sha256);
+        }
+    }
+    let mut text = String::with_capacity(list.len() * 120);
+    for (path, sha256) in &list {
+        text.push_str(sha256);
+        text.push(' ');
+        text.push_str(path);
+        text.push('\n');
+    }
+    let unchanged = list.len() == previous.len()
+        && list
+            .iter()
+            .all(|(path, sha256)| previous.get(path).map(String::as_str) == Some(*sha256));
+    if !unchanged {
+        fsutil::write_atomic(&list_path, text.as_bytes()).map_err(io_err(&list_path))?;
+    }
+    Ok(stale)
+}
+
+/// The `.gz` and `.xz` an index state names, read from `by-hash/` and checked against
+/// their SHA-256; `None` when either is missing or damaged (everything is compressed
+/// again then).
+fn previous_compressed(cached: &IndexState, by_hash_dir: &Path) -> Option<(Vec<u8>, Vec<u8>)> {
+    let read = |suffix: &str| {
+        let file = cached.files.iter().find(|f| f.path.ends_with(suffix))?;
+        let bytes = std::fs::read(by_hash_dir.join(&file.sha256)).ok()?;
+        (sha256_hex(&bytes) == file.sha256).then_some(bytes)
+    };
+    Some((read("/Packages.gz")?, read("/Packages.xz")?))
 }
 
 fn write_unsynced(path: &Path, bytes: &[u8]) -> Result<(), PublishError> {
@@ -575,5 +762,124 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    /// `n` packages with made-up content, stored in `objects`.
+    fn packages(objects: &Objects, range: std::ops::Range<usize>) -> Vec<PublishPackage> {
+        let contents: Vec<(String, Vec<u8>)> = range
+            .clone()
+            .map(|n| {
+                let bytes = format!("package {n}").into_bytes();
+                (sha256_hex(&bytes), bytes)
+            })
+            .collect();
+        let batch: Vec<(&str, &[u8])> =
+            contents.iter().map(|(sha, bytes)| (sha.as_str(), bytes.as_slice())).collect();
+        objects.put_batch(&batch).unwrap();
+        range
+            .zip(&contents)
+            .map(|(n, (_, bytes))| {
+                let name = format!("pkg{n:05}");
+                let control = format!(
+                    "Package: {name}\nVersion: 1.{n}\nArchitecture: all\nDescription: test package {n}\n with a longer description line\n"
+                );
+                PublishPackage {
+                    name,
+                    version: format!("1.{n}").parse().unwrap(),
+                    architecture: "all".into(),
+                    component: "main".into(),
+                    control: Some(Control::parse(&control).unwrap().render_index()),
+                    digest: FileDigest::of(bytes),
+                }
+            })
+            .collect()
+    }
+
+    fn request<'a>(
+        root: &'a Path,
+        packages: &'a [PublishPackage],
+        previous: Option<&'a PreviousIndices>,
+        pool: PoolMode,
+        now: i64,
+    ) -> PublishRequest<'a> {
+        static COMPONENTS: std::sync::LazyLock<Vec<String>> =
+            std::sync::LazyLock::new(|| vec!["main".to_owned()]);
+        static ARCHITECTURES: std::sync::LazyLock<Vec<String>> =
+            std::sync::LazyLock::new(|| vec!["amd64".to_owned()]);
+        PublishRequest {
+            root,
+            distribution: "bookworm",
+            origin: "Test",
+            label: "Test",
+            description: None,
+            components: &COMPONENTS,
+            architectures: &ARCHITECTURES,
+            packages,
+            now,
+            grace_seconds: 3600,
+            previous,
+            pool,
+        }
+    }
+
+    /// Publishing after a change reuses stanzas and compressed chunks of the previous
+    /// publish, and writes exactly the bytes a publish from scratch writes; the pool list
+    /// keeps a removed package for the grace period, then drops it.
+    #[test]
+    fn incremental_publish_equals_publish_from_scratch() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = Objects::new(dir.path().join("objects"));
+        let key = SigningKey::generate("Test <test@example.invalid>").unwrap();
+        let tree = dir.path().join("tree");
+        let mut all = packages(&objects, 0..600);
+        publish(&request(&tree, &all, None, PoolMode::Listed, 1_000), &objects, &key).unwrap();
+
+        // One package added, one removed; unchanged stanzas come from the previous index.
+        let previous = PreviousIndices::load(&tree, "bookworm");
+        let removed = all.remove(10);
+        all.extend(packages(&objects, 600..601));
+        for package in &mut all[..500] {
+            package.control = None;
+        }
+        let outcome = publish(
+            &request(&tree, &all, Some(&previous), PoolMode::Listed, 2_000),
+            &objects,
+            &key,
+        )
+        .unwrap();
+        assert!(outcome.n_chunks_compressed <= 4, "{outcome:?}");
+
+        let scratch_tree = dir.path().join("scratch");
+        let fresh = {
+            let mut all = packages(&objects, 0..601);
+            all.remove(10);
+            all
+        };
+        publish(&request(&scratch_tree, &fresh, None, PoolMode::Files, 2_000), &objects, &key)
+            .unwrap();
+        for name in ["Packages", "Packages.gz", "Packages.xz"] {
+            let rel = format!("dists/bookworm/main/binary-amd64/{name}");
+            let incremental = std::fs::read(tree.join(&rel)).unwrap();
+            assert!(
+                incremental == std::fs::read(scratch_tree.join(&rel)).unwrap(),
+                "{name} differs"
+            );
+        }
+        // A Files tree has the pool files; a Listed tree names them.
+        let pool_file = scratch_tree.join(fresh[0].pool_path());
+        assert_eq!(std::fs::read(pool_file).unwrap(), b"package 0");
+        let list = read_pool_list(&tree).unwrap();
+        assert_eq!(list.len(), 601, "600 published and the removed one, in its grace period");
+        assert_eq!(list.get(&removed.pool_path()), Some(&removed.digest.sha256));
+        // After the grace period the removed package leaves the list.
+        let previous = PreviousIndices::load(&tree, "bookworm");
+        let outcome = publish(
+            &request(&tree, &all, Some(&previous), PoolMode::Listed, 5_600),
+            &objects,
+            &key,
+        )
+        .unwrap();
+        assert_eq!(outcome.n_pool_files_removed, 1);
+        assert_eq!(read_pool_list(&tree).unwrap().len(), 600);
     }
 }

@@ -12,6 +12,8 @@
 //! have not changed for two seconds: otherwise two publishes within one second could make
 //! a client's `If-Modified-Since` wrongly match (apt revalidates `InRelease` with it).
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -234,12 +236,20 @@ fn header_value(text: &str) -> Result<HeaderValue, ApiError> {
     HeaderValue::from_str(text).map_err(|err| ApiError::internal(format!("header {text:?}: {err}")))
 }
 
-async fn serve_file(
-    state: &AppState,
-    segments: &[String],
-    head_only: bool,
-    headers: &HeaderMap,
-) -> Result<Response, ApiError> {
+/// An open file, or the part of one (an object in a pack), to send.
+struct Source {
+    file: tokio::fs::File,
+    /// Where the content starts in `file`, and its length.
+    offset: u64,
+    len: u64,
+    validators: Validators,
+    /// For error messages.
+    name: PathBuf,
+}
+
+/// A file of a published tree: the path must resolve (symlinks followed) inside
+/// `DATA/public` and be a regular file.
+async fn open_tree_file(state: &AppState, segments: &[String]) -> Result<Source, ApiError> {
     let mut path = state.public_root.clone();
     path.extend(segments);
     // Follows symlinks; the result must still be inside DATA/public.
@@ -255,7 +265,7 @@ async fn serve_file(
         tracing::warn!(http.path = %path.display(), "refused: resolves outside the published trees");
         return Err(ApiError::not_found());
     }
-    let mut file = match tokio::fs::File::open(&real).await {
+    let file = match tokio::fs::File::open(&real).await {
         Ok(file) => file,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Err(ApiError::not_found()),
         Err(err) => return Err(ApiError::internal(format!("{}: {err}", real.display()))),
@@ -273,12 +283,69 @@ async fn serve_file(
         use std::os::unix::fs::MetadataExt as _;
         Validators::new(metadata.ino(), len, modified, SystemTime::now())
     };
+    Ok(Source { file, offset: 0, len, validators, name: real })
+}
 
-    let mut head = [0u8; 8];
-    let n_head = file
-        .read(&mut head)
+/// A pool file of a tree whose pool is a list ([`wharf_apt::publish::POOL_LIST`]): the
+/// object it names, from the object store. `None` when the tree has no list or the list
+/// does not name this path (then the tree's own files are tried).
+async fn open_pool_object(
+    state: &AppState,
+    segments: &[String],
+) -> Result<Option<Source>, ApiError> {
+    let Some((prefix, rest)) = segments.split_first() else { return Ok(None) };
+    if rest.first().map(String::as_str) != Some("pool") {
+        return Ok(None);
+    }
+    let Some(sha256) =
+        state.pool_lists.lookup(&state.public_root.join(prefix), &rest.join("/")).await?
+    else {
+        return Ok(None);
+    };
+    let objects = state.objects.clone();
+    let sha = sha256.clone();
+    let location = tokio::task::spawn_blocking(move || objects.locate(&sha))
         .await
-        .map_err(|err| ApiError::internal(format!("{}: {err}", real.display())))?;
+        .map_err(|err| ApiError::internal(format!("object lookup: {err}")))?
+        .map_err(|err| ApiError::internal(format!("object {sha256}: {err}")))?;
+    let Some(location) = location else {
+        tracing::error!(object.sha256 = %sha256, "a published pool file's object is missing: run `wharf repo verify`");
+        return Err(ApiError::not_found());
+    };
+    let (path, offset, len) =
+        location.span().map_err(|err| ApiError::internal(format!("object {sha256}: {err}")))?;
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|err| ApiError::internal(format!("{}: {err}", path.display())))?;
+    let metadata = file
+        .metadata()
+        .await
+        .map_err(|err| ApiError::internal(format!("{}: {err}", path.display())))?;
+    let modified = metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    let stable =
+        SystemTime::now().duration_since(modified).is_ok_and(|age| age >= Duration::from_secs(2));
+    // Content-addressed: the SHA-256 is the strongest validator there is.
+    let validators =
+        Validators { etag: format!("\"{sha256}\""), last_modified: stable.then_some(modified) };
+    Ok(Some(Source { file, offset, len, validators, name: path }))
+}
+
+async fn serve_file(
+    state: &AppState,
+    segments: &[String],
+    head_only: bool,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let source = match open_pool_object(state, segments).await? {
+        Some(source) => source,
+        None => open_tree_file(state, segments).await?,
+    };
+    let Source { mut file, offset, len, validators, name } = source;
+    let io_error = |err: std::io::Error| ApiError::internal(format!("{}: {err}", name.display()));
+    let mut head = [0u8; 8];
+    file.seek(std::io::SeekFrom::Start(offset)).await.map_err(io_error)?;
+    let n_head = file.read(&mut head).await.map_err(io_error)?;
+    let n_head = n_head.min(usize::try_from(len).unwrap_or(usize::MAX));
     let mut response_headers = HeaderMap::new();
     response_headers.insert(
         header::CONTENT_TYPE,
@@ -321,11 +388,60 @@ async fn serve_file(
     if head_only {
         return Ok((status, response_headers, Body::empty()).into_response());
     }
-    file.seek(std::io::SeekFrom::Start(start))
-        .await
-        .map_err(|err| ApiError::internal(format!("{}: {err}", real.display())))?;
+    file.seek(std::io::SeekFrom::Start(offset + start)).await.map_err(io_error)?;
     let stream = tokio_util::io::ReaderStream::with_capacity(file.take(n_bytes), 64 * 1024);
     Ok((status, response_headers, Body::from_stream(stream)).into_response())
+}
+
+/// The pool lists of the published trees, each parsed once per version of the file.
+#[derive(Debug, Default)]
+pub(crate) struct PoolLists {
+    by_tree: tokio::sync::Mutex<HashMap<PathBuf, PoolList>>,
+}
+
+#[derive(Debug)]
+struct PoolList {
+    /// Inode, size and modification time of the file parsed: a publish replaces it by
+    /// rename, so any change shows here.
+    version: (u64, u64, i128),
+    entries: Arc<std::collections::BTreeMap<String, String>>,
+}
+
+impl PoolLists {
+    /// The SHA-256 the pool list of `tree` names for `pool_path`.
+    async fn lookup(&self, tree: &Path, pool_path: &str) -> Result<Option<String>, ApiError> {
+        use std::os::unix::fs::MetadataExt as _;
+        let list_path = tree.join(wharf_apt::publish::POOL_LIST);
+        let metadata = match tokio::fs::metadata(&list_path).await {
+            Ok(metadata) => metadata,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(ApiError::internal(format!("{}: {err}", list_path.display()))),
+        };
+        let version = (
+            metadata.ino(),
+            metadata.len(),
+            i128::from(metadata.mtime()) * 1_000_000_000 + i128::from(metadata.mtime_nsec()),
+        );
+        let mut lists = self.by_tree.lock().await;
+        let entries = match lists.get(tree) {
+            Some(list) if list.version == version => list.entries.clone(),
+            _ => {
+                let dir = tree.to_owned();
+                let entries =
+                    tokio::task::spawn_blocking(move || wharf_apt::publish::read_pool_list(&dir))
+                        .await
+                        .map_err(|err| ApiError::internal(format!("pool list: {err}")))?
+                        .map_err(|err| {
+                            ApiError::internal(format!("{}: {err}", list_path.display()))
+                        })?;
+                let entries = Arc::new(entries);
+                lists.insert(tree.to_owned(), PoolList { version, entries: entries.clone() });
+                entries
+            }
+        };
+        drop(lists);
+        Ok(entries.get(pool_path).cloned())
+    }
 }
 
 #[cfg(test)]

@@ -46,6 +46,8 @@ pub use error::ApiError;
 pub struct ServerSettings {
     /// `DATA/public`: one published tree per prefix.
     pub public_dir: PathBuf,
+    /// `DATA/objects`: the package files that pool lists name.
+    pub objects_dir: PathBuf,
     /// Store URL, as `wharf_store::Store::open` takes it.
     pub database: String,
 }
@@ -66,6 +68,9 @@ pub enum ServerError {
 struct AppState {
     /// Canonical path of `DATA/public`; every served file must resolve below it.
     public_root: PathBuf,
+    /// Where the pool files of trees published with a pool list come from.
+    objects: wharf_apt::objects::Objects,
+    pool_lists: files::PoolLists,
     store: health::StoreHandle,
 }
 
@@ -92,8 +97,12 @@ impl Server {
         let local_addr = listener
             .local_addr()
             .map_err(|source| ServerError::Bind { addr: addr.to_owned(), source })?;
-        let state =
-            Arc::new(AppState { public_root, store: health::StoreHandle::new(settings.database) });
+        let state = Arc::new(AppState {
+            public_root,
+            objects: wharf_apt::objects::Objects::new(settings.objects_dir),
+            pool_lists: files::PoolLists::default(),
+            store: health::StoreHandle::new(settings.database),
+        });
         Ok(Server { listener, local_addr, state })
     }
 

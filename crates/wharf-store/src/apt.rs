@@ -95,6 +95,19 @@ macro_rules! package_columns {
 /// and PostgreSQL's (65,535) limits.
 const ROWS_PER_STATEMENT: usize = 500;
 
+/// `v1, v2, …)` — the rest of an `IN (` list, each value bound.
+fn push_list<DB>(query: &mut sqlx::QueryBuilder<DB>, values: &[String])
+where
+    DB: sqlx::Database,
+    for<'a> &'a String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut list = query.separated(", ");
+    for value in values {
+        list.push_bind(value);
+    }
+    query.push(")");
+}
+
 macro_rules! impl_apt {
     ($store:ty, $db:ty, $begin:literal) => {
         impl $store {
@@ -209,11 +222,7 @@ macro_rules! impl_apt {
                     query.push(" AND collection = ");
                     query.push_bind(name);
                     query.push(" AND sha256 IN (");
-                    let mut list = query.separated(", ");
-                    for sha256 in chunk {
-                        list.push_bind(sha256);
-                    }
-                    query.push(")");
+                    push_list(&mut query, chunk);
                     query.build().execute(&mut *tx).await.map_err(self.apt_err(op))?;
                 }
                 for chunk in add.chunks(ROWS_PER_STATEMENT) {
@@ -325,6 +334,97 @@ macro_rules! impl_apt {
                         sha1: sha1.to_owned(),
                         component: component.to_owned(),
                     });
+                }
+                Ok(out)
+            }
+
+            pub(crate) async fn apt_member_shas(
+                &self,
+                kind: AptKind,
+                name: &str,
+            ) -> Result<Vec<(String, String)>, StoreError> {
+                let op = "list repository contents";
+                // One aggregated row: see `apt_member_digests`. Members only, no join.
+                let row: (Option<String>,) = sqlx::query_as(
+                    "SELECT string_agg(sha256 || '\t' || component, '\n')
+                     FROM apt_member WHERE kind = $1 AND collection = $2",
+                )
+                .bind(kind.as_str())
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(self.apt_err(op))?;
+                row.0
+                    .as_deref()
+                    .unwrap_or_default()
+                    .lines()
+                    .map(|line| match line.split_once('\t') {
+                        Some((sha256, component)) => Ok((sha256.to_owned(), component.to_owned())),
+                        None => Err(StoreError::Corrupt {
+                            url: self.url().to_owned(),
+                            op,
+                            detail: format!("member line {line:?}"),
+                        }),
+                    })
+                    .collect()
+            }
+
+            pub(crate) async fn apt_members_named(
+                &self,
+                kind: AptKind,
+                collection: &str,
+                names: &[String],
+            ) -> Result<Vec<AptMemberDigestRow>, StoreError> {
+                let op = "list repository contents";
+                let mut out = Vec::new();
+                for chunk in names.chunks(ROWS_PER_STATEMENT) {
+                    let mut query = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT p.sha256, p.name, p.version, p.architecture, p.size, p.md5, p.sha1,
+                                m.component
+                         FROM apt_package p JOIN apt_member m ON m.sha256 = p.sha256
+                         WHERE m.kind = ",
+                    );
+                    query.push_bind(kind.as_str());
+                    query.push(" AND m.collection = ");
+                    query.push_bind(collection);
+                    query.push(" AND p.name IN (");
+                    push_list(&mut query, chunk);
+                    let rows: Vec<(String, String, String, String, i64, String, String, String)> =
+                        query.build_query_as().fetch_all(&self.pool).await.map_err(self.apt_err(op))?;
+                    out.extend(rows.into_iter().map(
+                        |(sha256, name, version, architecture, size, md5, sha1, component)| {
+                            AptMemberDigestRow {
+                                sha256,
+                                name,
+                                version,
+                                architecture,
+                                size,
+                                md5,
+                                sha1,
+                                component,
+                            }
+                        },
+                    ));
+                }
+                Ok(out)
+            }
+
+            pub(crate) async fn apt_packages(
+                &self,
+                shas: &[String],
+            ) -> Result<Vec<AptPackageRow>, StoreError> {
+                let op = "read packages";
+                let mut out = Vec::with_capacity(shas.len());
+                for chunk in shas.chunks(ROWS_PER_STATEMENT) {
+                    let mut query = sqlx::QueryBuilder::<$db>::new(concat!(
+                        "SELECT ",
+                        package_columns!(),
+                        " FROM apt_package p WHERE p.sha256 IN ("
+                    ));
+                    push_list(&mut query, chunk);
+                    let rows: Vec<PackageTuple> =
+                        query.build_query_as().fetch_all(&self.pool).await.map_err(self.apt_err(op))?;
+                    out.extend(rows.into_iter().map(package_from));
                 }
                 Ok(out)
             }
@@ -458,6 +558,31 @@ macro_rules! dispatch {
 }
 
 impl crate::Store {
+    /// SHA-256 and component of every member: the cheapest listing, for publishes that
+    /// take the rest from the previous index.
+    pub async fn apt_member_shas(
+        &self,
+        kind: AptKind,
+        name: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        dispatch!(self, apt_member_shas(kind, name))
+    }
+
+    /// Members whose package name is one of `names`, without control stanzas.
+    pub async fn apt_members_named(
+        &self,
+        kind: AptKind,
+        collection: &str,
+        names: &[String],
+    ) -> Result<Vec<AptMemberDigestRow>, StoreError> {
+        dispatch!(self, apt_members_named(kind, collection, names))
+    }
+
+    /// The stored packages with these SHA-256s (unknown ones are left out), any order.
+    pub async fn apt_packages(&self, shas: &[String]) -> Result<Vec<AptPackageRow>, StoreError> {
+        dispatch!(self, apt_packages(shas))
+    }
+
     /// Creates an empty repository (`kind` repo) or snapshot shell; `false` if the name is
     /// taken.
     pub async fn apt_create_collection(

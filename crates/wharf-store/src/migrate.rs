@@ -23,11 +23,17 @@ macro_rules! migration {
     };
 }
 
-pub(crate) const SQLITE: &[Migration] =
-    &[migration!("sqlite", 1, "0001_init"), migration!("sqlite", 2, "0002_apt")];
+pub(crate) const SQLITE: &[Migration] = &[
+    migration!("sqlite", 1, "0001_init"),
+    migration!("sqlite", 2, "0002_apt"),
+    migration!("sqlite", 3, "0003_apt_name"),
+];
 
-pub(crate) const POSTGRES: &[Migration] =
-    &[migration!("postgres", 1, "0001_init"), migration!("postgres", 2, "0002_apt")];
+pub(crate) const POSTGRES: &[Migration] = &[
+    migration!("postgres", 1, "0001_init"),
+    migration!("postgres", 2, "0002_apt"),
+    migration!("postgres", 3, "0003_apt_name"),
+];
 
 #[cfg(test)]
 mod tests {

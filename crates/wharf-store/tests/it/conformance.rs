@@ -127,7 +127,7 @@ async fn open_twice_is_idempotent(db: &TestDb) {
     let third = Store::open(&db.url).await.unwrap();
     third.close().await;
     let n_migrations = db.raw.scalar_i64("SELECT COUNT(*) FROM schema_migrations").await;
-    assert_eq!(n_migrations, 2);
+    assert_eq!(n_migrations, 3);
 }
 
 async fn append_list_filter_limit(db: &TestDb) {
@@ -377,6 +377,25 @@ async fn apt_changes_span_many_statements(db: &TestDb) {
         (0..1234).map(|i| apt_member(&format!("p{i:04}"), &format!("sha-{i:04}"))).collect();
     assert_eq!(store.apt_change_members(AptKind::Repo, "big", &add, &[]).await.unwrap(), Some(1));
     assert_eq!(store.apt_member_digests(AptKind::Repo, "big").await.unwrap().len(), 1234);
+    let mut shas = store.apt_member_shas(AptKind::Repo, "big").await.unwrap();
+    shas.sort();
+    assert_eq!(shas.len(), 1234);
+    assert_eq!(shas[7], ("sha-0007".to_owned(), "main".to_owned()));
+    let names: Vec<String> = (0..1234).step_by(3).map(|i| format!("p{i:04}")).collect();
+    let named = store.apt_members_named(AptKind::Repo, "big", &names).await.unwrap();
+    assert_eq!(named.len(), 412, "names in several statements");
+    assert!(
+        named
+            .iter()
+            .all(|m| names.contains(&m.name) && m.sha256 == format!("sha-{}", &m.name[1..]))
+    );
+    assert!(store.apt_members_named(AptKind::Repo, "other", &names).await.unwrap().is_empty());
+    let wanted: Vec<String> = (0..1234).step_by(2).map(|i| format!("sha-{i:04}")).collect();
+    let mut packages =
+        store.apt_packages(&[wanted.clone(), vec!["sha-none".into()]].concat()).await.unwrap();
+    packages.sort_by(|a, b| a.sha256.cmp(&b.sha256));
+    assert_eq!(packages.len(), 617, "unknown ones are left out");
+    assert_eq!(packages[1], add[2].package);
     let remove: Vec<String> = (0..1234).step_by(2).map(|i| format!("sha-{i:04}")).collect();
     assert_eq!(
         store.apt_change_members(AptKind::Repo, "big", &[], &remove).await.unwrap(),

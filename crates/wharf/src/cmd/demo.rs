@@ -140,10 +140,11 @@ pub(crate) fn run(_settings: &Settings, args: &DemoArgs) -> anyhow::Result<u8> {
     )?;
     wharf("add the package (all or nothing)", &["repo", "add", DEMO_REPOSITORY, &deb_arg])?;
     wharf("signed, atomic publish", &["publish", DEMO_REPOSITORY])?;
-    let pool = data_dir
-        .join("public")
-        .join(DEMO_REPOSITORY)
-        .join(format!("pool/main/h/{DEMO_PACKAGE}/{DEMO_PACKAGE}_{DEMO_VERSION}_all.deb"));
+    let pool = published_file(
+        &data_dir,
+        &format!("pool/main/h/{DEMO_PACKAGE}/{DEMO_PACKAGE}_{DEMO_VERSION}_all.deb"),
+        dir,
+    )?;
     let pool_arg = pool.display().to_string();
     wharf(
         "ship the published file to the canary nodes",
@@ -222,4 +223,26 @@ fn promotion_order(inventory: &Inventory) -> Vec<String> {
         next = inventory.environments().iter().find(|e| e.after.as_deref() == Some(&env.name));
     }
     order
+}
+
+/// The bytes the demo repository serves at `pool_path`, as a file: the object its pool
+/// list names when that is a file of its own, else a copy next to the demo.
+fn published_file(data_dir: &Path, pool_path: &str, demo_dir: &Path) -> anyhow::Result<PathBuf> {
+    let tree = data_dir.join("public").join(DEMO_REPOSITORY);
+    let list = wharf_apt::publish::read_pool_list(&tree)?;
+    let sha256 = list
+        .get(pool_path)
+        .with_context(|| format!("{pool_path} is not published in {}", tree.display()))?;
+    let objects = wharf_apt::objects::Objects::new(data_dir.join("objects"));
+    match objects.locate(sha256)? {
+        Some(wharf_apt::objects::Location::Loose(path)) => Ok(path),
+        Some(location) => {
+            let copy = demo_dir.join(pool_path.rsplit('/').next().unwrap_or("package.deb"));
+            std::fs::write(&copy, location.read()?)?;
+            Ok(copy)
+        }
+        None => {
+            anyhow::bail!("{pool_path}: its object {sha256} is missing: run `wharf repo verify`")
+        }
+    }
 }

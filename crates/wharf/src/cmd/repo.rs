@@ -6,7 +6,7 @@
 //! lock `DATA/apt.lock` for its whole duration, so a second writer waits its turn instead
 //! of failing, and records an audit entry.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
 
@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use wharf_apt::deb::{DebPackage, FileDigest};
 use wharf_apt::objects::Objects;
-use wharf_apt::publish::{PreviousIndices, PublishPackage, PublishRequest};
+use wharf_apt::publish::{PoolMode, PreviousIndices, PublishPackage, PublishRequest};
 use wharf_apt::sign::SigningKey;
 use wharf_core::version::Version;
 use wharf_store::{AptKind, AptMemberRow, AptPackageRow, NewAuditEntry, Store};
@@ -27,9 +27,6 @@ use crate::cli::{
 use crate::exit::{FAILURE, SUCCESS, UsageError};
 use crate::output;
 use crate::settings::{Settings, actor};
-
-/// Up to this many new package files are fsynced one by one; more are synced together.
-const FEW_OBJECTS: usize = 16;
 
 /// Seconds a superseded by-hash index stays available to clients that are mid-update.
 const BY_HASH_GRACE_SECONDS: i64 = 3600;
@@ -226,17 +223,7 @@ pub(crate) fn repo(settings: &Settings, command: RepoCommand) -> anyhow::Result<
                     None => repo_settings.components[0].clone(),
                 };
                 let files = collect_debs(&args.paths)?;
-                let mut packages = Vec::new();
-                let mut errors = Vec::new();
-                for file in &files {
-                    match std::fs::read(file) {
-                        Ok(bytes) => match DebPackage::parse(file, &bytes) {
-                            Ok(package) => packages.push((package, bytes)),
-                            Err(err) => errors.push(err.to_string()),
-                        },
-                        Err(err) => errors.push(format!("{}: cannot read: {err}", file.display())),
-                    }
-                }
+                let (packages, errors) = read_debs(&files);
                 if !errors.is_empty() {
                     bail!(UsageError(format!(
                         "nothing added: {} of {} files rejected:\n  {}",
@@ -246,19 +233,22 @@ pub(crate) fn repo(settings: &Settings, command: RepoCommand) -> anyhow::Result<
                     )));
                 }
                 let _lock = ctx.lock()?;
-                let members = ctx.store.apt_members(AptKind::Repo, &args.name).await?;
-                let existing: BTreeMap<(String, String, String), String> = members
-                    .iter()
-                    .map(|m| {
-                        let p = &m.package;
-                        ((p.name.clone(), p.version.clone(), p.architecture.clone()), p.sha256.clone())
-                    })
+                let mut names: Vec<String> = packages.iter().map(|(p, _)| p.name.clone()).collect();
+                names.sort_unstable();
+                names.dedup();
+                let existing: BTreeMap<(String, String, String), String> = ctx
+                    .store
+                    .apt_members_named(AptKind::Repo, &args.name, &names)
+                    .await?
+                    .into_iter()
+                    .map(|m| ((m.name, m.version, m.architecture), m.sha256))
                     .collect();
                 let mut add = Vec::new();
                 let mut remove = Vec::new();
                 let mut seen: BTreeMap<(String, String, String), String> = BTreeMap::new();
                 let mut n_same = 0;
                 let mut added_shas = std::collections::HashSet::new();
+                let mut to_store: Vec<(&str, &[u8])> = Vec::new();
                 for (package, bytes) in &packages {
                     let key = (
                         package.name.clone(),
@@ -289,22 +279,13 @@ pub(crate) fn repo(settings: &Settings, command: RepoCommand) -> anyhow::Result<
                     if !added_shas.insert(sha.as_str()) {
                         continue;
                     }
-                    // A few files: each made durable on its own (fsync file and directory).
-                    // Many: written, then made durable together with one syncfs, whose cost
-                    // does not grow with the number of files (but with everything else
-                    // waiting to be written on that filesystem).
-                    if packages.len() <= FEW_OBJECTS {
-                        ctx.objects.put(sha, bytes)
-                    } else {
-                        ctx.objects.put_unsynced(sha, bytes).map(drop)
-                    }
-                    .with_context(|| format!("cannot store {}", package.file_name()))?;
+                    to_store.push((sha.as_str(), bytes.as_slice()));
                     add.push(AptMemberRow { package: package_row(package), component: component.clone() });
                 }
-                // Every new object durable (one filesystem sync) before metadata names it.
-                if !add.is_empty() && packages.len() > FEW_OBJECTS {
-                    ctx.objects.sync().context("cannot sync the object store")?;
-                }
+                // Every new object durable before metadata names it.
+                ctx.objects.put_batch(&to_store).with_context(|| {
+                    format!("cannot store packages in {}", ctx.objects.root().display())
+                })?;
                 if add.is_empty() && remove.is_empty() {
                     output::line(format!(
                         "nothing to do: {n_same} package(s) already in {}",
@@ -372,6 +353,36 @@ fn package_row(package: &DebPackage) -> AptPackageRow {
         sha1: package.digest.sha1.clone(),
         control: package.control.render_index(),
     }
+}
+
+/// Reads and checks every file, on every core (order kept): the packages, and one
+/// message per rejected file.
+fn read_debs(files: &[PathBuf]) -> (Vec<(DebPackage, Vec<u8>)>, Vec<String>) {
+    type Read = Result<(DebPackage, Vec<u8>), String>;
+    let read_one = |file: &PathBuf| -> Read {
+        let bytes =
+            std::fs::read(file).map_err(|err| format!("{}: cannot read: {err}", file.display()))?;
+        let package = DebPackage::parse(file, &bytes).map_err(|err| err.to_string())?;
+        Ok((package, bytes))
+    };
+    let n_threads = std::thread::available_parallelism().map_or(1, usize::from).min(8);
+    let chunk = files.len().div_ceil(n_threads).max(1);
+    let results: Vec<Vec<Read>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(read_one).collect::<Vec<_>>()))
+            .collect();
+        workers.into_iter().map(|worker| worker.join().expect("reader thread")).collect()
+    });
+    let mut packages = Vec::with_capacity(files.len());
+    let mut errors = Vec::new();
+    for result in results.into_iter().flatten() {
+        match result {
+            Ok(package) => packages.push(package),
+            Err(err) => errors.push(err),
+        }
+    }
+    (packages, errors)
 }
 
 /// `.deb` files named directly, and every `*.deb` under named directories (sorted).
@@ -599,14 +610,21 @@ async fn drop_collection(ctx: &Ctx, kind: AptKind, args: &DropArgs) -> anyhow::R
     Ok(SUCCESS)
 }
 
-/// Forget packages no repository or snapshot contains, then delete every object file the
-/// store no longer names (also leftovers of interrupted adds). Published trees keep their
-/// own hard links, so clients are not affected.
+/// Forget packages no repository or snapshot contains, then delete every object the
+/// store no longer names and no published tree's pool list names (a package removed from
+/// a repository is served until the tree is published again and its grace period ends),
+/// and leftovers of interrupted adds.
 async fn cleanup(ctx: &Ctx, args: &JsonArgs) -> anyhow::Result<u8> {
     let _lock = ctx.lock()?;
     let forgotten = ctx.store.apt_delete_unreferenced().await?;
-    let keep: std::collections::HashSet<String> =
+    let mut keep: std::collections::HashSet<String> =
         ctx.store.apt_all_packages().await?.into_iter().map(|p| p.sha256).collect();
+    for row in ctx.store.apt_publishes().await? {
+        let tree = ctx.public_dir(&row.prefix);
+        let listed = wharf_apt::publish::read_pool_list(&tree)
+            .with_context(|| format!("cannot read the pool list of {}", tree.display()))?;
+        keep.extend(listed.into_values());
+    }
     let (n_files, n_bytes) = ctx
         .objects
         .retain(&keep)
@@ -632,19 +650,21 @@ async fn verify(ctx: &Ctx, args: &JsonArgs) -> anyhow::Result<u8> {
     let packages = ctx.store.apt_all_packages().await?;
     let mut problems = Vec::new();
     for package in &packages {
-        let path = ctx.objects.path(&package.sha256);
-        match std::fs::read(&path) {
+        let sha256 = &package.sha256;
+        match ctx.objects.get(sha256) {
             Ok(bytes) => {
                 let actual = wharf_apt::sha256_hex(&bytes);
-                if actual != package.sha256 {
+                if actual != *sha256 {
                     problems.push(format!(
-                        "{}: content hash is {actual}, expected {}",
-                        path.display(),
-                        package.sha256
+                        "{} {} ({}): content hash is {actual}, expected {sha256}",
+                        package.name, package.version, package.architecture
                     ));
                 }
             }
-            Err(err) => problems.push(format!("{}: {err}", path.display())),
+            Err(err) => problems.push(format!(
+                "{} {} ({}): {err}",
+                package.name, package.version, package.architecture
+            )),
         }
     }
     if args.json {
@@ -754,53 +774,39 @@ pub(crate) fn publish(settings: &Settings, args: PublishArgs) -> anyhow::Result<
                 }
             }
         }
-        // Reuse the stanzas of the previous publish of this tree for packages it already
-        // listed; read control stanzas from the store only for the others (or all of them
-        // when most are new: one query is cheaper than thousands).
+        // Packages the previous publish of this tree listed come from its index (stanza,
+        // digests and all); only the others are read from the store.
         let previous = PreviousIndices::load(&root, &repo_settings.distribution);
-        let members = ctx.store.apt_member_digests(kind, &source).await?;
-        let n_missing = members
-            .iter()
-            .filter(|m| {
-                !previous.has(&m.component, &m.architecture, &repo_settings.architectures, &m.sha256)
-            })
-            .count();
-        let mut controls: std::collections::HashMap<String, String> =
-            std::collections::HashMap::new();
-        if n_missing > 500 {
-            for m in ctx.store.apt_members(kind, &source).await? {
-                controls.insert(m.package.sha256, m.package.control);
-            }
-        } else {
-            for m in &members {
-                if !previous.has(&m.component, &m.architecture, &repo_settings.architectures, &m.sha256)
-                    && !controls.contains_key(&m.sha256)
-                {
-                    let control = ctx.store.apt_control(&m.sha256).await?.with_context(|| {
-                        format!("package {} is in {source} but not stored", m.sha256)
-                    })?;
-                    controls.insert(m.sha256.clone(), control);
+        let mut packages = Vec::new();
+        let mut missing: HashMap<String, String> = HashMap::new();
+        for (sha256, component) in ctx.store.apt_member_shas(kind, &source).await? {
+            match previous.package(&component, &repo_settings.architectures, &sha256) {
+                Some(package) => packages.push(package),
+                None => {
+                    missing.insert(sha256, component);
                 }
             }
         }
-        let packages: Vec<PublishPackage> = members
-            .into_iter()
-            .map(|m| -> anyhow::Result<PublishPackage> {
-                Ok(PublishPackage {
-                    version: Version::from_str(&m.version)?,
-                    control: controls.remove(&m.sha256),
-                    name: m.name,
-                    architecture: m.architecture,
-                    component: m.component,
-                    digest: FileDigest {
-                        size: u64::try_from(m.size).unwrap_or(0),
-                        md5: m.md5,
-                        sha1: m.sha1,
-                        sha256: m.sha256,
-                    },
-                })
-            })
-            .collect::<anyhow::Result<_>>()?;
+        let wanted: Vec<String> = missing.keys().cloned().collect();
+        for row in ctx.store.apt_packages(&wanted).await? {
+            let component = missing.remove(&row.sha256).unwrap_or_default();
+            packages.push(PublishPackage {
+                version: Version::from_str(&row.version)?,
+                control: Some(row.control),
+                name: row.name,
+                architecture: row.architecture,
+                component,
+                digest: FileDigest {
+                    size: u64::try_from(row.size).unwrap_or(0),
+                    md5: row.md5,
+                    sha1: row.sha1,
+                    sha256: row.sha256,
+                },
+            });
+        }
+        if let Some(sha256) = missing.keys().next() {
+            bail!("package {sha256} is in {source} but not stored: run `wharf repo verify`");
+        }
         let key = ctx.key()?;
         let now = i64::try_from(
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs(),
@@ -818,6 +824,9 @@ pub(crate) fn publish(settings: &Settings, args: PublishArgs) -> anyhow::Result<
             now,
             grace_seconds: BY_HASH_GRACE_SECONDS,
             previous: Some(&previous),
+            // `wharf server` serves the pool of DATA/public from the object store; a
+            // --to-dir tree is for other web servers and gets real files.
+            pool: if args.to_dir.is_some() { PoolMode::Files } else { PoolMode::Listed },
         };
         let outcome = wharf_apt::publish::publish(&request, &ctx.objects, &key)?;
         if args.to_dir.is_none() {
@@ -902,8 +911,13 @@ pub(crate) fn health(settings: &Settings, args: &HealthArgs) -> anyhow::Result<u
         for row in ctx.store.apt_publishes().await? {
             let record: PublishRecord = serde_json::from_str(&row.body)?;
             let dists = ctx.public_dir(&row.prefix).join("dists").join(&record.distribution);
-            let (ok, detail) = match check_release(&dists) {
-                Ok(n_files) => (true, format!("{n_files} indices match Release")),
+            let tree = ctx.public_dir(&row.prefix);
+            let (ok, detail) = match check_release(&dists)
+                .and_then(|n_indices| Ok((n_indices, check_pool_list(&tree, &ctx.objects)?)))
+            {
+                Ok((n_indices, n_pool)) => {
+                    (true, format!("{n_indices} indices match Release, {n_pool} pool files stored"))
+                }
                 Err(err) => (false, err),
             };
             checks.push((format!("publish {}", row.prefix), ok, detail));
@@ -935,6 +949,24 @@ pub(crate) fn health(settings: &Settings, args: &HealthArgs) -> anyhow::Result<u
         }
         Ok(if healthy { SUCCESS } else { FAILURE })
     })
+}
+
+/// Every object the tree's pool list names is in the object store; how many it names.
+fn check_pool_list(tree: &Path, objects: &Objects) -> Result<usize, String> {
+    let list = wharf_apt::publish::read_pool_list(tree)
+        .map_err(|err| format!("{}: {err}", tree.join(wharf_apt::publish::POOL_LIST).display()))?;
+    let missing: Vec<&String> = list
+        .iter()
+        .filter(|(_, sha256)| !objects.contains(sha256).unwrap_or(false))
+        .map(|(path, _)| path)
+        .collect();
+    match missing.first() {
+        None => Ok(list.len()),
+        Some(first) => Err(format!(
+            "{} pool file(s) missing from the object store, e.g. {first}: run `wharf repo verify`",
+            missing.len()
+        )),
+    }
 }
 
 /// Every file listed in `dists/DIST/Release` exists with the listed size and SHA-256,

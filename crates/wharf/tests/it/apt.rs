@@ -1,12 +1,11 @@
 //! APT repositories end to end: real `.deb` files built by `dpkg-deb`, the real `wharf`
 //! binary, and a real `apt-get` in a private root verifying the signature (no
-//! `trusted=yes`). The main test goes over HTTP through `wharf server`; the crash test
-//! reads the tree through a `file:` URI.
+//! `trusted=yes`), over HTTP through `wharf server`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::support::{Scratch, ServerProcess, outcome};
+use crate::support::{Scratch, ServerProcess, object_file, outcome};
 
 pub(crate) fn build_deb(
     out_dir: &Path,
@@ -225,8 +224,9 @@ fn splitmix64(state: &mut u64) -> u64 {
 }
 
 /// kill -9 `wharf publish` at random moments (delays drawn from a seeded PRNG; set
-/// `WHARF_TEST_SEED` to replay a failure); after each kill the tree still passes
-/// `apt-get update` and `repo verify`, and a final publish completes.
+/// `WHARF_TEST_SEED` to replay a failure); after each kill the tree, served by
+/// `wharf server`, still passes `apt-get update`, the package it lists installs, `repo
+/// verify` passes, and a final publish completes.
 #[test]
 fn publish_survives_kill_9() {
     let seed: u64 = std::env::var("WHARF_TEST_SEED")
@@ -248,10 +248,10 @@ fn publish_survives_kill_9() {
     ok(&scratch, &["publish", "c"]);
     let key = scratch.path().join("wharf.asc");
     std::fs::write(&key, ok(&scratch, &["key", "export"])).unwrap();
-    let tree = scratch.path().join("wharf-data/public/c");
+    let server = ServerProcess::start(&scratch, &[], true);
     let apt = AptRoot::new(
         scratch.path(),
-        &format!("deb [signed-by={}] file:{} bookworm main", key.display(), tree.display()),
+        &format!("deb [signed-by={}] http://{}/apt/c bookworm main", key.display(), server.addr),
     );
     const N_ROUNDS: u64 = 16;
     for round in 0..N_ROUNDS {
@@ -273,6 +273,9 @@ fn publish_survives_kill_9() {
         let context = format!("WHARF_TEST_SEED={seed}, round {round}, killed after {delay_us} µs");
         let (success, log) = apt.apt_get(&["update"]);
         assert!(success && !log.contains("W:") && !log.contains("E:"), "{context}:\n{log}");
+        // Whatever version the served index lists, its pool file is served too.
+        let (success, log) = apt.apt_get(&["install", "-y", "pkg0"]);
+        assert!(success, "{context}: install:\n{log}");
         let (code, stdout, stderr) = outcome(&scratch.run(&["repo", "verify"]));
         assert_eq!(code, 0, "{context}: repo verify: {stdout}{stderr}");
     }
@@ -311,10 +314,10 @@ fn replace_after_publish_and_cleanup() {
     let new_hello = build_deb(&other, "hello", "1.0", "all", "xz");
     ok(&scratch, &["repo", "add", "--replace", "r", new_hello.to_str().unwrap()]);
     ok(&scratch, &["publish", "r"]);
-    let pool = scratch.path().join("wharf-data/public/r/pool/main/h/hello/hello_1.0_all.deb");
+    let pool = object_file(&scratch, "r", "pool/main/h/hello/hello_1.0_all.deb");
     assert!(
         std::fs::read(&pool).unwrap() == std::fs::read(&new_hello).unwrap(),
-        "the pool still holds the replaced file"
+        "the pool still serves the replaced file"
     );
     ok(&scratch, &["health"]);
 
@@ -326,16 +329,20 @@ fn replace_after_publish_and_cleanup() {
     ok(&scratch, &["snapshot", "drop", "s"]);
     let cleaned = ok(&scratch, &["repo", "cleanup", "--json"]);
     let report: serde_json::Value = serde_json::from_str(&cleaned).unwrap();
+    // Both packages are forgotten, but only the replaced file goes: the published tree
+    // still lists `tool` until it is published again and the grace period is over.
     assert_eq!(
         (report["packages"].as_u64(), report["files"].as_u64()),
-        (Some(2), Some(2)),
+        (Some(2), Some(1)),
         "{cleaned}"
     );
-    assert_eq!(n_object_files(&scratch), 1);
+    assert_eq!(n_object_files(&scratch), 2);
     ok(&scratch, &["repo", "verify"]);
-    // The published tree keeps serving what it lists (its pool files are its own links).
+    ok(&scratch, &["health"]);
     ok(&scratch, &["publish", "r"]);
     ok(&scratch, &["health"]);
+    assert!(ok(&scratch, &["repo", "cleanup"]).contains("removed 0 "), "still in its grace period");
+    assert_eq!(n_object_files(&scratch), 2);
     let audit = ok(&scratch, &["audit", "--action", "repo.cleanup", "--json"]);
     assert!(audit.contains("repo.cleanup"), "{audit}");
 }

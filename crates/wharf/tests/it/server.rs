@@ -7,18 +7,23 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::apt::{AptRoot, build_deb, ok};
-use crate::support::{HttpResponse, Scratch, ServerProcess, http, parse_response};
+use crate::support::{HttpResponse, Scratch, ServerProcess, http, object_file, parse_response};
 
 fn get(server: &ServerProcess, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
     http(&server.addr, "GET", path, headers).expect("request")
 }
 
 /// A repository `r` (bookworm, amd64) with two small packages, published.
+/// More packages than one `repo add` stores loose: these are packed, so the server
+/// serves pool files from inside a pack file.
 fn published(scratch: &Scratch) {
     let debs = scratch.path().join("debs");
     std::fs::create_dir_all(&debs).unwrap();
     build_deb(&debs, "hello", "1.0", "all", "gzip");
     build_deb(&debs, "tool", "2.0", "amd64", "xz");
+    for n in 0..16 {
+        build_deb(&debs, &format!("filler{n:02}"), "1", "all", "gzip");
+    }
     ok(scratch, &["repo", "create", "r", "--distribution", "bookworm"]);
     ok(scratch, &["repo", "add", "r", "debs"]);
     ok(scratch, &["publish", "r"]);
@@ -96,7 +101,10 @@ fn content_types_head_and_ranges() {
         assert_eq!(head.header("content-length"), Some(response.body.len().to_string().as_str()));
     }
 
-    let deb = std::fs::read(tree.join("pool/main/h/hello/hello_1.0_all.deb")).unwrap();
+    let deb = std::fs::read(scratch.path().join("debs/hello_1.0_all.deb")).unwrap();
+    let object = object_file(&scratch, "r", "pool/main/h/hello/hello_1.0_all.deb");
+    assert!(object.extension().is_some_and(|ext| ext == "pack"), "{}", object.display());
+    assert_eq!(get(&server, pool, &[]).body, deb, "the pool file is the added file");
     let len = deb.len();
     let partial = get(&server, pool, &[("Range", "bytes=8-99")]);
     assert_eq!(partial.status, 206);
@@ -140,7 +148,7 @@ fn etag_and_last_modified_give_304() {
     // Last-Modified: a file that has not changed for a while carries one, and
     // If-Modified-Since with it (or later) is 304, with an earlier date 200.
     let pool = "/apt/r/pool/main/h/hello/hello_1.0_all.deb";
-    let file = scratch.path().join("wharf-data/public/r/pool/main/h/hello/hello_1.0_all.deb");
+    let file = object_file(&scratch, "r", "pool/main/h/hello/hello_1.0_all.deb");
     let touched =
         Command::new("touch").args(["-d", "2024-01-02 03:04:05 UTC"]).arg(&file).status().unwrap();
     assert!(touched.success());

@@ -184,3 +184,28 @@ pub(crate) fn parse_response(raw: &[u8]) -> HttpResponse {
         .collect();
     HttpResponse { status: status.expect("status"), headers, body: raw[split + 4..].to_vec() }
 }
+
+/// The file that holds the object a published tree's pool list names for `pool_path`:
+/// its loose file, or the pack it is in.
+pub(crate) fn object_file(scratch: &Scratch, prefix: &str, pool_path: &str) -> PathBuf {
+    let data = scratch.path().join("wharf-data");
+    let list = std::fs::read_to_string(data.join("public").join(prefix).join(".wharf-pool"))
+        .expect("the tree has a pool list");
+    let sha256 = list
+        .lines()
+        .find_map(|line| line.strip_suffix(pool_path)?.strip_suffix(' '))
+        .unwrap_or_else(|| panic!("{pool_path} is not in the pool list of {prefix}"));
+    let loose = data.join("objects/sha256").join(&sha256[..2]).join(sha256);
+    if loose.exists() {
+        return loose;
+    }
+    for entry in std::fs::read_dir(data.join("objects/packs")).expect("packs") {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|ext| ext == "idx")
+            && std::fs::read_to_string(&path).unwrap().lines().any(|l| l.starts_with(sha256))
+        {
+            return path.with_extension("pack");
+        }
+    }
+    panic!("object {sha256} of {pool_path} is not stored");
+}
