@@ -288,6 +288,24 @@ pub fn publish(
     objects: &Objects,
     key: &SigningKey,
 ) -> Result<PublishOutcome, PublishError> {
+    publish_tree(request, Some(objects), key)
+}
+
+/// Like [`publish`], but without pool files: the caller puts them where clients read the
+/// tree (object storage: `wharf_storage::mirror`) before it exposes the indices. The state
+/// file still records the pool paths, so later publishes behave the same.
+pub fn publish_indices(
+    request: &PublishRequest<'_>,
+    key: &SigningKey,
+) -> Result<PublishOutcome, PublishError> {
+    publish_tree(request, None, key)
+}
+
+fn publish_tree(
+    request: &PublishRequest<'_>,
+    objects: Option<&Objects>,
+    key: &SigningKey,
+) -> Result<PublishOutcome, PublishError> {
     let root = request.root;
     let dists = root.join("dists").join(request.distribution);
     std::fs::create_dir_all(&dists).map_err(io_err(&dists))?;
@@ -308,6 +326,10 @@ pub fn publish(
         if known {
             continue;
         }
+        let Some(objects) = objects else {
+            state.pool.insert(pool_path);
+            continue;
+        };
         let target = root.join(&pool_path);
         let source = objects.path(&package.digest.sha256);
         if !same_file(&source, &target) {
