@@ -15,6 +15,7 @@ pub(crate) fn run(settings: &Settings, args: &ServerArgs) -> anyhow::Result<u8> 
     let server_settings = wharf_server::ServerSettings {
         public_dir: settings.data_dir().join("public"),
         database: settings.database.clone(),
+        bucket: settings.bucket()?,
     };
     super::runtime()?.block_on(async {
         let server = wharf_server::Server::bind(&listen, server_settings).await?;
