@@ -155,7 +155,25 @@ impl Bucket {
     /// touch the network. Retries are short (3 attempts within 30 s) so an unreachable
     /// endpoint fails a command in seconds, not minutes.
     pub fn from_env(url: &StorageUrl) -> Result<Bucket, StorageError> {
-        let builder = AmazonS3Builder::from_env()
+        Bucket::from_env_with(url, &[])
+    }
+
+    /// [`Bucket::from_env`] with some settings given here instead (names as the
+    /// lower-cased environment variables: `aws_endpoint_url`, `aws_access_key_id`…), for
+    /// callers that must not change the process environment, such as tests.
+    pub fn from_env_with(
+        url: &StorageUrl,
+        settings: &[(&str, &str)],
+    ) -> Result<Bucket, StorageError> {
+        let mut builder = AmazonS3Builder::from_env();
+        for (name, value) in settings {
+            let key: AmazonS3ConfigKey = name.parse().map_err(|source| StorageError::Setup {
+                url: url.to_string(),
+                source: Box::new(source),
+            })?;
+            builder = builder.with_config(key, *value);
+        }
+        let builder = builder
             .with_bucket_name(&url.bucket)
             .with_retry(RetryConfig {
                 max_retries: 3,
