@@ -157,7 +157,10 @@ pub fn compress(plain: &[u8], previous: Option<Previous<'_>>) -> Compressed {
                         .step_by(n_workers)
                         .map(|idx| {
                             let chunk = chunks[*idx];
-                            (*idx, Fresh { gz: index::gzip(chunk), xz_stream: index::xz_chunk(chunk) })
+                            (
+                                *idx,
+                                Fresh { gz: index::gzip(chunk), xz_stream: index::xz_chunk(chunk) },
+                            )
                         })
                         .collect::<Vec<_>>()
                 })

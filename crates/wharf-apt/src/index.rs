@@ -67,9 +67,8 @@ pub fn xz(data: &[u8]) -> Vec<u8> {
 /// biggest cost of compressing 650 chunks. The output depends on the chunk alone.
 #[must_use]
 pub fn xz_chunk(data: &[u8]) -> Vec<u8> {
-    let dict_size = u32::try_from(data.len().next_power_of_two())
-        .unwrap_or(u32::MAX)
-        .clamp(4096, 1 << 20);
+    let dict_size =
+        u32::try_from(data.len().next_power_of_two()).unwrap_or(u32::MAX).clamp(4096, 1 << 20);
     let mut options = xz2::stream::LzmaOptions::new_preset(1).expect("preset 1 exists");
     options.dict_size(dict_size);
     let mut filters = xz2::stream::Filters::new();

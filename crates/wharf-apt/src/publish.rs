@@ -340,6 +340,25 @@ pub fn publish(
     objects: &Objects,
     key: &SigningKey,
 ) -> Result<PublishOutcome, PublishError> {
+    publish_tree(request, Some(objects), key)
+}
+
+/// Like [`publish`], with the pool files put in place by the caller (object storage:
+/// `wharf_storage::mirror`; a `--to-dir` tree whose files were downloaded). A
+/// [`PoolMode::Listed`] tree still gets its pool list, without checking a local object
+/// store for the files.
+pub fn publish_indices(
+    request: &PublishRequest<'_>,
+    key: &SigningKey,
+) -> Result<PublishOutcome, PublishError> {
+    publish_tree(request, None, key)
+}
+
+fn publish_tree(
+    request: &PublishRequest<'_>,
+    objects: Option<&Objects>,
+    key: &SigningKey,
+) -> Result<PublishOutcome, PublishError> {
     let root = request.root;
     let dists = root.join("dists").join(request.distribution);
     std::fs::create_dir_all(&dists).map_err(io_err(&dists))?;
@@ -352,9 +371,13 @@ pub fn publish(
 
     // 1. Pool files (or the pool list), durable before any index names them.
     let mut pool_list_stale = BTreeMap::new();
-    match request.pool {
-        PoolMode::Files => write_pool_files(request, objects, &mut state, &mut outcome)?,
-        PoolMode::Listed => {
+    match (request.pool, objects) {
+        (PoolMode::Files, Some(objects)) => {
+            write_pool_files(request, objects, &mut state, &mut outcome)?;
+        }
+        // The caller put the pool files in place.
+        (PoolMode::Files, None) => {}
+        (PoolMode::Listed, objects) => {
             pool_list_stale = write_pool_list(request, objects, &state, &mut outcome)?;
         }
     }
@@ -526,6 +549,7 @@ pub fn publish(
         let _ = std::fs::remove_dir_all(old_cache);
     }
     let pool_changed = match request.pool {
+        PoolMode::Files if objects.is_none() => false,
         PoolMode::Files => expire_pool_files(request, &mut state, &mut outcome),
         PoolMode::Listed => {
             let changed = state.stale_pool != pool_list_stale || !state.pool.is_empty();
@@ -662,7 +686,7 @@ pub fn read_pool_list(root: &Path) -> std::io::Result<BTreeMap<String, String>> 
 /// the paths that are listed but no longer published, with the time they stopped being.
 fn write_pool_list(
     request: &PublishRequest<'_>,
-    objects: &Objects,
+    objects: Option<&Objects>,
     state: &State,
     outcome: &mut PublishOutcome,
 ) -> Result<BTreeMap<String, i64>, PublishError> {
@@ -674,7 +698,9 @@ fn write_pool_list(
         let path = package.pool_path();
         let sha256 = package.digest.sha256.as_str();
         if previous.get(&path).map(String::as_str) != Some(sha256) {
-            if !objects.contains(sha256).map_err(io_err(objects.root()))? {
+            if let Some(objects) = objects
+                && !objects.contains(sha256).map_err(io_err(objects.root()))?
+            {
                 return Err(PublishError::MissingObject {
                     package: path,
                     sha256: sha256.to_owned(),

@@ -65,6 +65,10 @@ impl Default for ServerConfig {
 pub struct StoreConfig {
     /// `postgres://…` for a shared PostgreSQL, or a SQLite path or `sqlite://` URL.
     pub database: Option<String>,
+    /// Where package files and published trees live: `s3://BUCKET[/PREFIX]` for
+    /// S3-compatible storage (endpoint and credentials from `AWS_*` variables). Absent: the
+    /// data directory.
+    pub storage: Option<String>,
 }
 
 /// `[ssh]`: defaults for every SSH node.

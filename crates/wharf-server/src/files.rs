@@ -1,4 +1,5 @@
-//! `/apt/PREFIX/…`: published trees from `DATA/public`, as static files for apt.
+//! `/apt/PREFIX/…`: published trees from `DATA/public` (or the bucket: `bucket_files`), as
+//! static files for apt.
 //!
 //! A request path is split into segments, each percent-decoded and checked on its own
 //! ([`segments`]): `..`, `.`, empty segments (directories), dot-files (the publish state
@@ -96,7 +97,7 @@ fn percent_decode(input: &str) -> Option<String> {
 
 /// The media type for a file of a published tree. `by-hash` names carry no extension,
 /// so their first bytes decide.
-fn content_type(segments: &[String], head: &[u8]) -> &'static str {
+pub(crate) fn content_type(segments: &[String], head: &[u8]) -> &'static str {
     const TEXT: &str = "text/plain; charset=utf-8";
     let name = segments.last().map_or("", String::as_str);
     let parent = segments.len().checked_sub(2).map(|idx| segments[idx].as_str());
@@ -128,7 +129,7 @@ fn content_type(segments: &[String], head: &[u8]) -> &'static str {
 
 /// What identifies one version of a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Validators {
+pub(crate) struct Validators {
     etag: String,
     /// `None` while the file is too fresh for a one-second date to identify it.
     last_modified: Option<SystemTime>,
@@ -137,11 +138,13 @@ struct Validators {
 impl Validators {
     fn new(inode: u64, len: u64, modified: SystemTime, now: SystemTime) -> Validators {
         let nanos = modified.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        Validators::with_etag(format!("\"{inode:x}-{len:x}-{nanos:x}\""), modified, now)
+    }
+
+    /// An object's own (quoted) `ETag`, e.g. from S3; the same two-second rule for dates.
+    pub(crate) fn with_etag(etag: String, modified: SystemTime, now: SystemTime) -> Validators {
         let stable = now.duration_since(modified).is_ok_and(|age| age >= Duration::from_secs(2));
-        Validators {
-            etag: format!("\"{inode:x}-{len:x}-{nanos:x}\""),
-            last_modified: stable.then_some(modified),
-        }
+        Validators { etag, last_modified: stable.then_some(modified) }
     }
 }
 
@@ -236,6 +239,69 @@ fn header_value(text: &str) -> Result<HeaderValue, ApiError> {
     HeaderValue::from_str(text).map_err(|err| ApiError::internal(format!("header {text:?}: {err}")))
 }
 
+/// Everything a response needs to know about a file before its body is read.
+pub(crate) struct FileMeta {
+    pub(crate) len: u64,
+    pub(crate) validators: Validators,
+    /// The file's first bytes (up to 8): `by-hash` files are typed by them.
+    pub(crate) head: Vec<u8>,
+}
+
+/// What to send: a finished response (304, 416), or `n_bytes` from `start` with `headers`.
+pub(crate) enum Plan {
+    Done(Response),
+    Body { status: StatusCode, headers: HeaderMap, start: u64, n_bytes: u64 },
+}
+
+/// Headers, conditional requests and ranges: the same for local files and bucket objects.
+pub(crate) fn plan(
+    segments: &[String],
+    headers: &HeaderMap,
+    meta: &FileMeta,
+) -> Result<Plan, ApiError> {
+    let (len, validators) = (meta.len, &meta.validators);
+    let mut response_headers = HeaderMap::new();
+    response_headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(segments, &meta.head)));
+    response_headers.insert(header::ETAG, header_value(&validators.etag)?);
+    if let Some(modified) = validators.last_modified {
+        response_headers
+            .insert(header::LAST_MODIFIED, header_value(&httpdate::fmt_http_date(modified))?);
+    }
+    response_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if segments.iter().all(|segment| segment != "by-hash" && segment != "pool") {
+        // Indices under their plain names change with every publish.
+        response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    }
+
+    if not_modified(headers, validators) {
+        return Ok(Plan::Done((StatusCode::NOT_MODIFIED, response_headers).into_response()));
+    }
+    let range = match headers.get(header::RANGE).and_then(|value| value.to_str().ok()) {
+        Some(value) if if_range_holds(headers, validators) => parse_range(value, len),
+        _ => RangeDecision::Full,
+    };
+    let (status, start, n_bytes) = match range {
+        RangeDecision::Full => (StatusCode::OK, 0, len),
+        RangeDecision::Partial { start, end } => {
+            response_headers.insert(
+                header::CONTENT_RANGE,
+                header_value(&format!("bytes {start}-{end}/{len}"))?,
+            );
+            (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
+        }
+        RangeDecision::Unsatisfiable => {
+            response_headers
+                .insert(header::CONTENT_RANGE, header_value(&format!("bytes */{len}"))?);
+            return Ok(Plan::Done(
+                (StatusCode::RANGE_NOT_SATISFIABLE, response_headers).into_response(),
+            ));
+        }
+    };
+    response_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n_bytes));
+    Ok(Plan::Body { status, headers: response_headers, start, n_bytes })
+}
+
 /// An open file, or the part of one (an object in a pack), to send.
 struct Source {
     file: tokio::fs::File,
@@ -322,11 +388,8 @@ async fn open_pool_object(
         .await
         .map_err(|err| ApiError::internal(format!("{}: {err}", path.display())))?;
     let modified = metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    let stable =
-        SystemTime::now().duration_since(modified).is_ok_and(|age| age >= Duration::from_secs(2));
     // Content-addressed: the SHA-256 is the strongest validator there is.
-    let validators =
-        Validators { etag: format!("\"{sha256}\""), last_modified: stable.then_some(modified) };
+    let validators = Validators::with_etag(format!("\"{sha256}\""), modified, SystemTime::now());
     Ok(Some(Source { file, offset, len, validators, name: path }))
 }
 
@@ -336,6 +399,9 @@ async fn serve_file(
     head_only: bool,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
+    if let Some(bucket) = &state.bucket {
+        return crate::bucket_files::serve(bucket, segments, head_only, headers).await;
+    }
     let source = match open_pool_object(state, segments).await? {
         Some(source) => source,
         None => open_tree_file(state, segments).await?,
@@ -346,45 +412,11 @@ async fn serve_file(
     file.seek(std::io::SeekFrom::Start(offset)).await.map_err(io_error)?;
     let n_head = file.read(&mut head).await.map_err(io_error)?;
     let n_head = n_head.min(usize::try_from(len).unwrap_or(usize::MAX));
-    let mut response_headers = HeaderMap::new();
-    response_headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(content_type(segments, &head[..n_head])),
-    );
-    response_headers.insert(header::ETAG, header_value(&validators.etag)?);
-    if let Some(modified) = validators.last_modified {
-        response_headers
-            .insert(header::LAST_MODIFIED, header_value(&httpdate::fmt_http_date(modified))?);
-    }
-    response_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if segments.iter().all(|segment| segment != "by-hash" && segment != "pool") {
-        // Indices under their plain names change with every publish.
-        response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    }
-
-    if not_modified(headers, &validators) {
-        return Ok((StatusCode::NOT_MODIFIED, response_headers).into_response());
-    }
-    let range = match headers.get(header::RANGE).and_then(|value| value.to_str().ok()) {
-        Some(value) if if_range_holds(headers, &validators) => parse_range(value, len),
-        _ => RangeDecision::Full,
+    let meta = FileMeta { len, validators, head: head[..n_head].to_vec() };
+    let (status, response_headers, start, n_bytes) = match plan(segments, headers, &meta)? {
+        Plan::Done(response) => return Ok(response),
+        Plan::Body { status, headers, start, n_bytes } => (status, headers, start, n_bytes),
     };
-    let (status, start, n_bytes) = match range {
-        RangeDecision::Full => (StatusCode::OK, 0, len),
-        RangeDecision::Partial { start, end } => {
-            response_headers.insert(
-                header::CONTENT_RANGE,
-                header_value(&format!("bytes {start}-{end}/{len}"))?,
-            );
-            (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
-        }
-        RangeDecision::Unsatisfiable => {
-            response_headers
-                .insert(header::CONTENT_RANGE, header_value(&format!("bytes */{len}"))?);
-            return Ok((StatusCode::RANGE_NOT_SATISFIABLE, response_headers).into_response());
-        }
-    };
-    response_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n_bytes));
     if head_only {
         return Ok((status, response_headers, Body::empty()).into_response());
     }

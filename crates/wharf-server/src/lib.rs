@@ -22,12 +22,13 @@
 //! - [`Server`]: [`Server::bind`] then [`Server::run`] with a shutdown future, usually
 //!   [`shutdown_signal`].
 //! - `files`: `/apt/…` — path checks, content types, validators, ranges (pure functions,
-//!   unit-tested) and the handler.
+//!   unit-tested) and the handler; `bucket_files`: the same from an S3-compatible bucket.
 //! - `health`: `/healthz` and the lazily (re)connected store.
 //! - [`ApiError`]: the one error type of every endpoint, a stable `code` plus a message.
 //!
 //! **Invariant:** HTTP wire types (request parsing, response bodies) live in this crate only.
 
+mod bucket_files;
 mod error;
 mod files;
 mod health;
@@ -50,6 +51,9 @@ pub struct ServerSettings {
     pub objects_dir: PathBuf,
     /// Store URL, as `wharf_store::Store::open` takes it.
     pub database: String,
+    /// With S3 storage, the bucket: `/apt/PREFIX/…` is served from its `public/PREFIX/…`
+    /// and `public_dir` is not used.
+    pub bucket: Option<wharf_storage::Bucket>,
 }
 
 /// The server could not start or stopped abnormally.
@@ -71,6 +75,8 @@ struct AppState {
     /// Where the pool files of trees published with a pool list come from.
     objects: wharf_apt::objects::Objects,
     pool_lists: files::PoolLists,
+    /// Serve from this bucket instead of `public_root`.
+    bucket: Option<wharf_storage::Bucket>,
     store: health::StoreHandle,
 }
 
@@ -88,19 +94,27 @@ impl Server {
     pub async fn bind(addr: &str, settings: ServerSettings) -> Result<Server, ServerError> {
         let public_err =
             |source| ServerError::PublicDir { path: settings.public_dir.clone(), source };
-        tokio::fs::create_dir_all(&settings.public_dir).await.map_err(public_err)?;
-        let public_root =
-            tokio::fs::canonicalize(&settings.public_dir).await.map_err(public_err)?;
+        let public_root = if settings.bucket.is_some() {
+            // Nothing is read (or created) in the data directory.
+            settings.public_dir.clone()
+        } else {
+            tokio::fs::create_dir_all(&settings.public_dir).await.map_err(public_err)?;
+            tokio::fs::canonicalize(&settings.public_dir).await.map_err(public_err)?
+        };
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| ServerError::Bind { addr: addr.to_owned(), source })?;
         let local_addr = listener
             .local_addr()
             .map_err(|source| ServerError::Bind { addr: addr.to_owned(), source })?;
+        if let Some(bucket) = &settings.bucket {
+            tracing::info!(storage.url = %bucket.url(), "serving /apt/ from the bucket");
+        }
         let state = Arc::new(AppState {
             public_root,
             objects: wharf_apt::objects::Objects::new(settings.objects_dir),
             pool_lists: files::PoolLists::default(),
+            bucket: settings.bucket,
             store: health::StoreHandle::new(settings.database),
         });
         Ok(Server { listener, local_addr, state })

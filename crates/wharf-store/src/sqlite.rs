@@ -50,12 +50,29 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(BUSY_TIMEOUT + Duration::from_secs(10))
-            .connect_with(options)
-            .await
-            .map_err(|source| StoreError::Connect { url: url.clone(), source })?;
+        // Two processes opening a new database race to switch it to WAL; SQLite answers the
+        // loser "database is locked" at once instead of calling the busy handler (it would
+        // deadlock otherwise). Connecting again after a moment finds WAL set up.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        let pool = loop {
+            let attempt = SqlitePoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(BUSY_TIMEOUT + Duration::from_secs(10))
+                .connect_with(options.clone())
+                .await;
+            match attempt {
+                Err(sqlx::Error::Database(err))
+                    if err.code().as_deref() == Some("5")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                other => {
+                    break other
+                        .map_err(|source| StoreError::Connect { url: url.clone(), source })?;
+                }
+            }
+        };
         let store = SqliteStore { pool, url };
         store.migrate(migrate::SQLITE).await?;
         Ok(store)

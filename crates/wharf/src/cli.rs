@@ -34,6 +34,11 @@ pub(crate) struct GlobalArgs {
     /// `[store] database` in the config].
     #[arg(long, global = true, env = env_vars::DATABASE, value_name = "URL", hide_env_values = true)]
     pub(crate) database: Option<String>,
+    /// Where package files and published trees live: `s3://BUCKET[/PREFIX]` for
+    /// S3-compatible storage, endpoint and credentials from AWS_* variables [default: the
+    /// data directory, or `[store] storage` in the config].
+    #[arg(long, global = true, env = env_vars::STORAGE, value_name = "URL")]
+    pub(crate) storage: Option<String>,
     /// More log output on stderr (-v info, -vv debug). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,

@@ -18,6 +18,12 @@ pub(crate) mod env_vars {
     pub(crate) const CONFIG: &str = "WHARF_CONFIG";
     pub(crate) const DATA: &str = "WHARF_DATA";
     pub(crate) const DATABASE: &str = "WHARF_DATABASE";
+    /// `s3://BUCKET[/PREFIX]`: package files and published trees in a bucket.
+    pub(crate) const STORAGE: &str = "WHARF_STORAGE";
+    /// S3 storage: endpoint, region, credentials (`AWS_ENDPOINT_URL`, `AWS_REGION`,
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_ALLOW_HTTP`…),
+    /// read by `object_store`; never logged.
+    pub(crate) const AWS_PREFIX: &str = "AWS_";
     /// Who is acting, for the audit log (default: `$SUDO_USER`, then `$USER`).
     pub(crate) const ACTOR: &str = "WHARF_ACTOR";
     /// `~` in ssh_config paths and the default `~/.ssh/config` (`wharf run`, `wharf copy`).
@@ -41,6 +47,8 @@ pub(crate) struct Settings {
     pub(crate) source: ConfigSource,
     pub(crate) data_dir: PathBuf,
     pub(crate) database: String,
+    /// `--storage`, `$WHARF_STORAGE` or `[store] storage`; `None`: the data directory.
+    pub(crate) storage: Option<String>,
 }
 
 impl Settings {
@@ -70,6 +78,7 @@ impl Settings {
             .clone()
             .or_else(|| config.store.database.clone())
             .unwrap_or_else(|| global.data.join("wharf.db").display().to_string());
+        let storage = global.storage.clone().or_else(|| config.store.storage.clone());
         Ok(Settings {
             config_path,
             config_found,
@@ -77,6 +86,7 @@ impl Settings {
             source,
             data_dir: global.data.clone(),
             database,
+            storage,
         })
     }
 
@@ -103,6 +113,22 @@ impl Settings {
                 self.config_path.display()
             )
         })
+    }
+
+    /// The bucket `storage` names, or `None` for the data directory. A URL Wharf cannot use
+    /// is a usage error naming where it came from and what is accepted.
+    pub(crate) fn bucket(&self) -> anyhow::Result<Option<wharf_storage::Bucket>> {
+        let Some(url) = &self.storage else { return Ok(None) };
+        let parsed = wharf_storage::StorageUrl::parse(url).map_err(|err| {
+            UsageError(format!(
+                "{err} (check --storage, ${} or [store] storage in {})",
+                env_vars::STORAGE,
+                self.config_path.display()
+            ))
+        })?;
+        Ok(Some(wharf_storage::Bucket::from_env(&parsed).map_err(|err| {
+            UsageError(format!("{err} (check the {}* environment variables)", env_vars::AWS_PREFIX))
+        })?))
     }
 
     pub(crate) fn data_dir(&self) -> &Path {

@@ -16,6 +16,8 @@ struct ConfigSummary<'a> {
     environments: Vec<EnvironmentSummary<'a>>,
     services: usize,
     database: &'a str,
+    /// `s3://BUCKET[/PREFIX]`, or `null` for the data directory.
+    storage: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -36,6 +38,8 @@ struct EnvironmentSummary<'a> {
 
 pub(crate) fn check(settings: &Settings, args: &JsonArgs) -> anyhow::Result<u8> {
     let inventory = settings.inventory()?;
+    // A storage URL Wharf cannot use is a configuration error here too.
+    settings.bucket()?;
     let fold =
         |names: &[String]| wharf_core::nodeset::NodeSet::from_names(names.iter().cloned()).fold();
     let summary = ConfigSummary {
@@ -60,6 +64,7 @@ pub(crate) fn check(settings: &Settings, args: &JsonArgs) -> anyhow::Result<u8> 
             .collect(),
         services: inventory.services().len(),
         database: &settings.database,
+        storage: settings.storage.as_deref(),
     };
     if args.json {
         output::json(&summary)?;

@@ -10,6 +10,7 @@ mod nodeset;
 mod repo;
 mod run;
 mod server;
+mod storage;
 mod version;
 
 use crate::cli::{Cli, Command, ConfigCommand};

@@ -20,6 +20,7 @@ use wharf_apt::sign::SigningKey;
 use wharf_core::version::Version;
 use wharf_store::{AptKind, AptMemberRow, AptPackageRow, NewAuditEntry, Store};
 
+use super::storage::Storage;
 use crate::cli::{
     DropArgs, HealthArgs, JsonArgs, KeyCommand, PublishArgs, PublishCommand, RepoCommand,
     RepoShowArgs, SnapshotCommand,
@@ -79,14 +80,15 @@ fn check_name(what: &str, name: &str) -> anyhow::Result<()> {
 struct Ctx {
     store: Store,
     data: PathBuf,
-    objects: Objects,
+    /// Package files and published trees: the data directory or a bucket.
+    objects: Storage,
 }
 
 impl Ctx {
     async fn open(settings: &Settings) -> anyhow::Result<Ctx> {
         let store = settings.open_store().await?;
         let data = settings.data_dir().to_owned();
-        let objects = Objects::new(data.join("objects"));
+        let objects = Storage::open(settings)?;
         Ok(Ctx { store, data, objects })
     }
 
@@ -113,7 +115,7 @@ impl Ctx {
     }
 
     fn public_dir(&self, prefix: &str) -> PathBuf {
-        self.data.join("public").join(prefix)
+        self.objects.tree_dir(&self.data, prefix)
     }
 
     async fn audit(
@@ -284,7 +286,7 @@ pub(crate) fn repo(settings: &Settings, command: RepoCommand) -> anyhow::Result<
                 }
                 // Every new object durable before metadata names it.
                 ctx.objects.put_batch(&to_store).with_context(|| {
-                    format!("cannot store packages in {}", ctx.objects.root().display())
+                    format!("cannot store packages in {}", ctx.objects.objects_location())
                 })?;
                 if add.is_empty() && remove.is_empty() {
                     output::line(format!(
@@ -619,16 +621,16 @@ async fn cleanup(ctx: &Ctx, args: &JsonArgs) -> anyhow::Result<u8> {
     let forgotten = ctx.store.apt_delete_unreferenced().await?;
     let mut keep: std::collections::HashSet<String> =
         ctx.store.apt_all_packages().await?.into_iter().map(|p| p.sha256).collect();
-    for row in ctx.store.apt_publishes().await? {
+    // Local trees serve their pool from the objects (a bucket's trees hold copies).
+    let publishes =
+        if ctx.objects.local().is_some() { ctx.store.apt_publishes().await? } else { Vec::new() };
+    for row in publishes {
         let tree = ctx.public_dir(&row.prefix);
         let listed = wharf_apt::publish::read_pool_list(&tree)
             .with_context(|| format!("cannot read the pool list of {}", tree.display()))?;
         keep.extend(listed.into_values());
     }
-    let (n_files, n_bytes) = ctx
-        .objects
-        .retain(&keep)
-        .with_context(|| format!("cannot clean {}", ctx.data.join("objects").display()))?;
+    let (n_files, n_bytes) = ctx.objects.retain(&keep)?;
     ctx.audit(
         "repo.cleanup",
         "objects",
@@ -647,11 +649,15 @@ async fn cleanup(ctx: &Ctx, args: &JsonArgs) -> anyhow::Result<u8> {
 }
 
 async fn verify(ctx: &Ctx, args: &JsonArgs) -> anyhow::Result<u8> {
+    if let Some(remote) = ctx.objects.remote() {
+        return super::storage::verify(&ctx.store, remote, args).await;
+    }
+    let objects = ctx.objects.local().expect("no bucket: local objects");
     let packages = ctx.store.apt_all_packages().await?;
     let mut problems = Vec::new();
     for package in &packages {
         let sha256 = &package.sha256;
-        match ctx.objects.get(sha256) {
+        match objects.get(sha256) {
             Ok(bytes) => {
                 let actual = wharf_apt::sha256_hex(&bytes);
                 if actual != *sha256 {
@@ -725,6 +731,7 @@ pub(crate) fn publish(settings: &Settings, args: PublishArgs) -> anyhow::Result<
                 if !ctx.store.apt_drop_publish(&drop_args.prefix).await? {
                     bail!(UsageError(format!("nothing is published at prefix {:?}", drop_args.prefix)));
                 }
+                ctx.objects.drop_tree(&drop_args.prefix)?;
                 let dir = ctx.public_dir(&drop_args.prefix);
                 if dir.exists() {
                     std::fs::remove_dir_all(&dir)
@@ -828,7 +835,8 @@ pub(crate) fn publish(settings: &Settings, args: PublishArgs) -> anyhow::Result<
             // --to-dir tree is for other web servers and gets real files.
             pool: if args.to_dir.is_some() { PoolMode::Files } else { PoolMode::Listed },
         };
-        let outcome = wharf_apt::publish::publish(&request, &ctx.objects, &key)?;
+        let outcome =
+            ctx.objects.publish(&request, args.to_dir.is_none().then_some(&prefix), &key)?;
         if args.to_dir.is_none() {
             ctx.store.apt_put_publish(&prefix, &serde_json::to_string(&record)?).await?;
             ctx.audit(
@@ -841,7 +849,10 @@ pub(crate) fn publish(settings: &Settings, args: PublishArgs) -> anyhow::Result<
         output::line(format!(
             "published {} {source} at {}: {} packages, {} indices rewritten, {} unchanged",
             kind_name(kind),
-            root.display(),
+            match &args.to_dir {
+                Some(dir) => dir.display().to_string(),
+                None => ctx.objects.tree_location(&ctx.data, &prefix),
+            },
             outcome.n_packages,
             outcome.n_indices_rewritten,
             outcome.n_indices_unchanged
@@ -861,7 +872,7 @@ async fn publish_list(ctx: &Ctx, args: &JsonArgs) -> anyhow::Result<u8> {
             "distribution": record.distribution,
             "generation": record.generation,
             "published_at": row.published_at,
-            "path": ctx.public_dir(&row.prefix),
+            "path": ctx.objects.tree_location(&ctx.data, &row.prefix),
         }));
     }
     if args.json {
@@ -908,16 +919,44 @@ pub(crate) fn health(settings: &Settings, args: &HealthArgs) -> anyhow::Result<u
                 format!("{} packages", row.n_packages),
             ));
         }
+        if let Some(remote) = ctx.objects.remote() {
+            let bucket = remote.bucket();
+            checks.push(match remote.ping() {
+                Ok(()) => (
+                    format!("storage {}", bucket.url()),
+                    true,
+                    format!("reachable (endpoint {})", bucket.endpoint()),
+                ),
+                Err(err) => {
+                    (format!("storage {}", bucket.url()), false, format!("unreachable: {err}"))
+                }
+            });
+        }
         for row in ctx.store.apt_publishes().await? {
             let record: PublishRecord = serde_json::from_str(&row.body)?;
             let dists = ctx.public_dir(&row.prefix).join("dists").join(&record.distribution);
-            let tree = ctx.public_dir(&row.prefix);
-            let (ok, detail) = match check_release(&dists)
-                .and_then(|n_indices| Ok((n_indices, check_pool_list(&tree, &ctx.objects)?)))
-            {
-                Ok((n_indices, n_pool)) => {
+            let checked = match ctx.objects.remote() {
+                None => check_release(&mut |rel| {
+                    let path = dists.join(rel);
+                    std::fs::read(&path).map_err(|err| format!("{}: {err}", path.display()))
+                })
+                .and_then(|n_indices| {
+                    let objects = ctx.objects.local().expect("no bucket: local objects");
+                    Ok((n_indices, Some(check_pool_list(&ctx.public_dir(&row.prefix), objects)?)))
+                }),
+                Some(remote) => check_release(&mut |rel| {
+                    remote.read_tree_file(
+                        &row.prefix,
+                        &format!("dists/{}/{rel}", record.distribution),
+                    )
+                })
+                .map(|n_indices| (n_indices, None)),
+            };
+            let (ok, detail) = match checked {
+                Ok((n_indices, Some(n_pool))) => {
                     (true, format!("{n_indices} indices match Release, {n_pool} pool files stored"))
                 }
+                Ok((n_indices, None)) => (true, format!("{n_indices} indices match Release")),
                 Err(err) => (false, err),
             };
             checks.push((format!("publish {}", row.prefix), ok, detail));
@@ -970,13 +1009,12 @@ fn check_pool_list(tree: &Path, objects: &Objects) -> Result<usize, String> {
 }
 
 /// Every file listed in `dists/DIST/Release` exists with the listed size and SHA-256,
-/// and `InRelease` is present.
-fn check_release(dists: &Path) -> Result<usize, String> {
-    if !dists.join("InRelease").exists() {
-        return Err(format!("{} missing", dists.join("InRelease").display()));
-    }
-    let release = std::fs::read_to_string(dists.join("Release"))
-        .map_err(|err| format!("{}: {err}", dists.join("Release").display()))?;
+/// and `InRelease` is present; `read` reads a file relative to `dists/DIST/` (from the
+/// data directory or the bucket) and names it in its error.
+fn check_release(read: &mut dyn FnMut(&str) -> Result<Vec<u8>, String>) -> Result<usize, String> {
+    read("InRelease")?;
+    let release =
+        String::from_utf8(read("Release")?).map_err(|_| "Release is not UTF-8".to_owned())?;
     let mut in_sha256 = false;
     let mut n_files = 0;
     for line in release.lines() {
@@ -989,7 +1027,7 @@ fn check_release(dists: &Path) -> Result<usize, String> {
         }
         let parts: Vec<&str> = line.split_whitespace().collect();
         let [sha, size, path] = parts[..] else { continue };
-        let bytes = std::fs::read(dists.join(path)).map_err(|err| format!("{path}: {err}"))?;
+        let bytes = read(path)?;
         if bytes.len().to_string() != size || wharf_apt::sha256_hex(&bytes) != sha {
             return Err(format!("{path} does not match Release"));
         }

@@ -16,6 +16,7 @@ pub(crate) fn run(settings: &Settings, args: &ServerArgs) -> anyhow::Result<u8> 
         public_dir: settings.data_dir().join("public"),
         objects_dir: settings.data_dir().join("objects"),
         database: settings.database.clone(),
+        bucket: settings.bucket()?,
     };
     super::runtime()?.block_on(async {
         let server = wharf_server::Server::bind(&listen, server_settings).await?;

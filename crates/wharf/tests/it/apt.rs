@@ -104,6 +104,33 @@ impl AptRoot {
     }
 }
 
+/// A private apt root whose only source is `PREFIX` (distribution `bookworm`, `main`)
+/// served by `server`, trusting only Wharf's exported key (`signed-by=`, no
+/// `trusted=yes`), after an `apt-get update` over HTTP without warnings.
+pub(crate) fn apt_client(scratch: &Scratch, server: &ServerProcess, prefix: &str) -> AptRoot {
+    let key = scratch.path().join("wharf.asc");
+    std::fs::write(&key, ok(scratch, &["key", "export"])).unwrap();
+    let base = format!("http://{}/apt/{prefix}", server.addr);
+    let apt = AptRoot::new(
+        scratch.path(),
+        &format!("deb [signed-by={}] {base} bookworm main", key.display()),
+    );
+    let (success, log) = apt.apt_get(&["update"]);
+    assert!(success, "{log}");
+    assert!(!log.contains("W:") && !log.contains("E:"), "apt-get update warned:\n{log}");
+    assert!(log.contains(&base), "not over HTTP:\n{log}");
+    apt
+}
+
+/// `apt-get install -y PKG=VERSION…` succeeds without warnings.
+pub(crate) fn apt_install(apt: &AptRoot, packages: &[&str]) {
+    let mut args = vec!["install", "-y"];
+    args.extend_from_slice(packages);
+    let (success, log) = apt.apt_get(&args);
+    assert!(success, "{log}");
+    assert!(!log.contains("W:"), "apt-get install warned:\n{log}");
+}
+
 #[test]
 fn add_publish_and_install_with_real_apt() {
     let scratch = Scratch::new();
@@ -129,24 +156,9 @@ fn add_publish_and_install_with_real_apt() {
     ok(&scratch, &["publish", "tools"]);
     assert!(ok(&scratch, &["publish", "tools"]).contains("unchanged"));
 
-    let key = scratch.path().join("wharf.asc");
-    std::fs::write(&key, ok(&scratch, &["key", "export"])).unwrap();
     let server = ServerProcess::start(&scratch, &[], true);
-    let apt = AptRoot::new(
-        scratch.path(),
-        &format!(
-            "deb [signed-by={}] http://{}/apt/tools bookworm main",
-            key.display(),
-            server.addr
-        ),
-    );
-    let (success, log) = apt.apt_get(&["update"]);
-    assert!(success, "{log}");
-    assert!(!log.contains("W:") && !log.contains("E:"), "apt-get update warned:\n{log}");
-    assert!(log.contains(&format!("http://{}/apt/tools", server.addr)), "not over HTTP:\n{log}");
-    let (success, log) = apt.apt_get(&["install", "-y", "hello=1.0-1", "tool=0.5"]);
-    assert!(success, "{log}");
-    assert!(!log.contains("W:"), "apt-get install warned:\n{log}");
+    let apt = apt_client(&scratch, &server, "tools");
+    apt_install(&apt, &["hello=1.0-1", "tool=0.5"]);
     assert_eq!(apt.installed(), "hello=1.0-1\ntool=0.5\n");
 
     // Remove one version, publish again: apt sees the change.

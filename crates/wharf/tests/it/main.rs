@@ -4,5 +4,6 @@ mod apt;
 mod cli;
 mod fleet;
 mod hygiene;
+mod s3;
 mod server;
 mod support;

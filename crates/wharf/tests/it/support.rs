@@ -6,11 +6,19 @@ use std::process::{Command, Output};
 /// A scratch directory with its own config and data directory.
 pub(crate) struct Scratch {
     pub(crate) dir: tempfile::TempDir,
+    /// Extra environment for every `wharf` command (S3 storage settings).
+    env: Vec<(String, String)>,
 }
 
 impl Scratch {
     pub(crate) fn new() -> Scratch {
-        Scratch { dir: tempfile::tempdir().expect("tempdir") }
+        Scratch { dir: tempfile::tempdir().expect("tempdir"), env: Vec::new() }
+    }
+
+    /// The same scratch directory, with `vars` set for every `wharf` command run from it.
+    pub(crate) fn with_env(mut self, vars: Vec<(String, String)>) -> Scratch {
+        self.env.extend(vars);
+        self
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -33,7 +41,9 @@ impl Scratch {
             .env_remove("WHARF_CONFIG")
             .env_remove("WHARF_DATA")
             .env_remove("WHARF_DATABASE")
+            .env_remove("WHARF_STORAGE")
             .env("WHARF_ACTOR", "tester");
+        command.envs(self.env.iter().map(|(key, value)| (key, value)));
         command
     }
 
