@@ -170,7 +170,10 @@ pub fn compress(plain: &[u8], previous: Option<Previous<'_>>) -> Compressed {
     });
     let n_chunks_compressed = fresh.len();
     let mut gz = Vec::with_capacity(plain.len() / 4);
-    let mut xz_blocks = Vec::with_capacity(plain.len() / 5);
+    // The 12-byte stream header is written over these zeros once the flags are known.
+    let mut xz_blocks = vec![0u8; 12];
+    xz_blocks.reserve(previous.map_or(plain.len() / 5, |previous| previous.xz.len() + (64 << 10)));
+    gz.reserve(previous.map_or(0, |previous| previous.gz.len() + (64 << 10)));
     let mut records = Vec::with_capacity(chunks.len());
     let mut spans = Vec::with_capacity(chunks.len());
     let mut stream_flags = None;
@@ -204,13 +207,9 @@ pub fn compress(plain: &[u8], previous: Option<Previous<'_>>) -> Compressed {
         (None, Some(previous)) if previous.xz.len() >= 12 => [previous.xz[6], previous.xz[7]],
         _ => return whole(plain, chunks.len()),
     };
-    let Some(xz) = xz_stream(flags, &xz_blocks, &records) else {
+    let Some(xz) = finish_xz_stream(xz_blocks, flags, &records) else {
         return whole(plain, chunks.len());
     };
-    // Block offsets are relative to the blocks; in the file they follow the 12-byte header.
-    for span in &mut spans {
-        span.xz.0 += 12;
-    }
     Compressed { gz, xz, spans, n_chunks_compressed }
 }
 
@@ -270,15 +269,15 @@ fn single_block(stream: &[u8]) -> Option<([u8; 2], &[u8], u64, u64)> {
     Some((flags, stream.get(12..index_start)?, unpadded, uncompressed))
 }
 
-/// One xz stream: header with `flags`, the blocks, an index of `records` (unpadded and
-/// uncompressed size of each block), and the footer.
-fn xz_stream(flags: [u8; 2], blocks: &[u8], records: &[(u64, u64)]) -> Option<Vec<u8>> {
+/// One xz stream from `out` — 12 bytes for the header, then the blocks — with `flags` in
+/// the header, an index of `records` (unpadded and uncompressed size of each block), and
+/// the footer.
+fn finish_xz_stream(mut out: Vec<u8>, flags: [u8; 2], records: &[(u64, u64)]) -> Option<Vec<u8>> {
     const MAGIC: &[u8] = b"\xfd7zXZ\0";
-    let mut out = Vec::with_capacity(blocks.len() + 12 + records.len() * 8 + 32);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&flags);
-    out.extend_from_slice(&crc32fast::hash(&flags).to_le_bytes());
-    out.extend_from_slice(blocks);
+    let header = out.get_mut(..12)?;
+    header[..6].copy_from_slice(MAGIC);
+    header[6..8].copy_from_slice(&flags);
+    header[8..12].copy_from_slice(&crc32fast::hash(&flags).to_le_bytes());
     let mut index = vec![0u8];
     write_varint(&mut index, u64::try_from(records.len()).ok()?);
     for (unpadded, uncompressed) in records {

@@ -187,9 +187,25 @@ impl Objects {
     pub fn put_batch(&self, objects: &[(&str, &[u8])]) -> io::Result<usize> {
         let mut seen = HashSet::new();
         let mut new = Vec::new();
-        for &(sha256, bytes) in objects {
-            if seen.insert(sha256) && !self.contains(sha256)? {
-                new.push((sha256, bytes));
+        if objects.len() <= LOOSE_BATCH_MAX {
+            for &(sha256, bytes) in objects {
+                if seen.insert(sha256) && !self.contains(sha256)? {
+                    new.push((sha256, bytes));
+                }
+            }
+        } else {
+            // Many: one listing of the loose objects and one index load instead of a
+            // lookup (a failed stat, mostly) per object.
+            let loose = self.list_loose()?;
+            let mut packs = self.packs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            self.load_new_indices(&mut packs)?;
+            for &(sha256, bytes) in objects {
+                if seen.insert(sha256)
+                    && !loose.contains(sha256)
+                    && !packs.entries.contains_key(sha256)
+                {
+                    new.push((sha256, bytes));
+                }
             }
         }
         if new.len() <= LOOSE_BATCH_MAX {
@@ -306,9 +322,9 @@ impl Objects {
         Ok((n_removed, n_bytes))
     }
 
-    /// Every stored object's SHA-256, loose or packed.
-    pub fn list(&self) -> io::Result<Vec<String>> {
-        let mut out = Vec::new();
+    /// The SHA-256 of every loose object.
+    fn list_loose(&self) -> io::Result<HashSet<String>> {
+        let mut out = HashSet::new();
         if let Ok(dirs) = std::fs::read_dir(self.root.join("sha256")) {
             for dir in dirs {
                 let dir = dir?.path();
@@ -316,12 +332,18 @@ impl Objects {
                     for entry in std::fs::read_dir(&dir)? {
                         let name = entry?.file_name().to_string_lossy().into_owned();
                         if !name.starts_with('.') {
-                            out.push(name);
+                            out.insert(name);
                         }
                     }
                 }
             }
         }
+        Ok(out)
+    }
+
+    /// Every stored object's SHA-256, loose or packed.
+    pub fn list(&self) -> io::Result<Vec<String>> {
+        let mut out: Vec<String> = self.list_loose()?.into_iter().collect();
         let mut packs = self.packs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         *packs = PackIndex::default();
         self.load_new_indices(&mut packs)?;

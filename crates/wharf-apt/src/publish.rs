@@ -127,7 +127,9 @@ pub enum PoolMode {
 #[derive(Debug, Default)]
 pub struct PreviousIndices {
     /// Plain index path (`main/binary-amd64/Packages`) → (bytes, SHA-256 → stanza range).
-    indices: BTreeMap<String, (Vec<u8>, StanzaRanges)>,
+    /// The bytes are released ([`PreviousIndices::release`]) once the new indices are
+    /// built: megabytes that a publish no longer needs while it compresses.
+    indices: BTreeMap<String, (std::cell::RefCell<Vec<u8>>, StanzaRanges)>,
 }
 
 /// A stanza's SHA-256 → its byte range in the index.
@@ -154,7 +156,7 @@ impl PreviousIndices {
                 return PreviousIndices::default();
             }
             let stanzas = index_stanzas(&bytes);
-            indices.insert(plain_rel.clone(), (bytes, stanzas));
+            indices.insert(plain_rel.clone(), (std::cell::RefCell::new(bytes), stanzas));
         }
         PreviousIndices { indices }
     }
@@ -192,10 +194,11 @@ impl PreviousIndices {
         architectures: &[String],
         sha256: &str,
     ) -> Option<PublishPackage> {
-        let stanza = architectures
-            .iter()
-            .find_map(|arch| self.stanza(&format!("{component}/binary-{arch}/Packages"), sha256))?;
-        let text = std::str::from_utf8(stanza).ok()?;
+        let mut stanza = Vec::new();
+        architectures.iter().find(|arch| {
+            self.stanza_into(&format!("{component}/binary-{arch}/Packages"), sha256, &mut stanza)
+        })?;
+        let text = std::str::from_utf8(&stanza).ok()?;
         let field =
             |name: &str| text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(": "));
         let architecture = field("Architecture")?;
@@ -223,10 +226,29 @@ impl PreviousIndices {
         self.indices.values().any(|(_, stanzas)| stanzas.contains_key(sha256))
     }
 
-    fn stanza(&self, plain_rel: &str, sha256: &str) -> Option<&[u8]> {
-        let (bytes, stanzas) = self.indices.get(plain_rel)?;
-        let (start, end) = *stanzas.get(sha256)?;
-        bytes.get(start..end)
+    /// Appends the stanza to `out`; whether there was one (and the bytes are still held).
+    fn stanza_into(&self, plain_rel: &str, sha256: &str, out: &mut Vec<u8>) -> bool {
+        let Some((bytes, stanzas)) = self.indices.get(plain_rel) else { return false };
+        let Some(&(start, end)) = stanzas.get(sha256) else { return false };
+        match bytes.borrow().get(start..end) {
+            Some(stanza) => {
+                out.extend_from_slice(stanza);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Frees the previous indices' bytes (the stanza positions stay, for `has`).
+    fn release(&self) {
+        for (bytes, _) in self.indices.values() {
+            *bytes.borrow_mut() = Vec::new();
+        }
+    }
+
+    /// Bytes of the previous index at `plain_rel` (0 if none): a size hint for the new one.
+    fn len_of(&self, plain_rel: &str) -> usize {
+        self.indices.get(plain_rel).map_or(0, |(bytes, _)| bytes.borrow().len())
     }
 }
 
@@ -394,12 +416,16 @@ fn publish_tree(
     let mut current_by_hash: BTreeSet<String> = BTreeSet::new();
     let mut new_indices = BTreeMap::new();
     let mut dirs_to_sync = BTreeSet::new();
+    // Every new index first, so the previous ones can be let go before compressing.
+    let mut built = Vec::new();
     for component in request.components {
         for arch in request.architectures {
             let rel_dir = format!("{component}/binary-{arch}");
             let plain_rel = format!("{rel_dir}/Packages");
             // Each stanza followed by a blank line, as `index::packages_file` writes them.
-            let mut plain = Vec::new();
+            let mut plain = Vec::with_capacity(
+                request.previous.map_or(0, |previous| previous.len_of(&plain_rel)) + (64 << 10),
+            );
             for package in sorted.iter().filter(|p| {
                 p.component == *component && (p.architecture == *arch || p.architecture == "all")
             }) {
@@ -408,85 +434,92 @@ fn publish_tree(
                         stanza_with_file_fields(control, &package.pool_path(), &package.digest)
                             .as_bytes(),
                     ),
-                    None => plain.extend_from_slice(
-                        request
-                            .previous
-                            .and_then(|previous| {
-                                previous.stanza(&plain_rel, &package.digest.sha256)
-                            })
-                            .ok_or_else(|| PublishError::MissingStanza {
+                    None => {
+                        let found = request.previous.is_some_and(|previous| {
+                            previous.stanza_into(&plain_rel, &package.digest.sha256, &mut plain)
+                        });
+                        if !found {
+                            return Err(PublishError::MissingStanza {
                                 index: plain_rel.clone(),
                                 package: package.pool_path(),
-                            })?,
-                    ),
+                            });
+                        }
+                    }
                 }
                 plain.push(b'\n');
             }
-            let plain_sha = sha256_hex(&plain);
-            let dir = dists.join(&rel_dir);
-            let by_hash_dir = dir.join("by-hash/SHA256");
-            let entry = match state.indices.get(&plain_rel) {
-                Some(cached)
-                    if cached.sha256 == plain_sha
-                        && cached.files.iter().all(|f| by_hash_dir.join(&f.sha256).exists()) =>
-                {
-                    outcome.n_indices_unchanged += 1;
-                    cached.clone()
-                }
-                cached => {
-                    std::fs::create_dir_all(&by_hash_dir).map_err(io_err(&by_hash_dir))?;
-                    let previous_files = cached.map(|c| previous_compressed(c, &by_hash_dir));
-                    let previous = match (cached, &previous_files) {
-                        (Some(cached), Some(Some((gz, xz)))) => {
-                            Some(crate::chunked::Previous { gz, xz, spans: &cached.spans })
-                        }
-                        _ => None,
-                    };
-                    let compressed = crate::chunked::compress(&plain, previous);
-                    drop(previous_files);
-                    outcome.n_chunks_compressed += compressed.n_chunks_compressed;
-                    let (gz, xz, spans) = (compressed.gz, compressed.xz, compressed.spans);
-                    let mut files = Vec::new();
-                    for (name, bytes) in
-                        [("Packages", &plain), ("Packages.gz", &gz), ("Packages.xz", &xz)]
-                    {
-                        let path = format!("{rel_dir}/{name}");
-                        let file = if name == "Packages" {
-                            IndexFile::with_sha256(path, bytes, plain_sha.clone())
-                        } else {
-                            IndexFile::of(path, bytes)
-                        };
-                        let by_hash = by_hash_dir.join(&file.sha256);
-                        if !by_hash.exists() {
-                            write_unsynced(&by_hash, bytes)?;
-                        }
-                        files.push(file);
-                    }
-                    dirs_to_sync.insert(by_hash_dir.clone());
-                    // The plain names are hard links to the (immutable, already durable)
-                    // by-hash files: the bytes are written once.
-                    for ((name, bytes), file) in
-                        [("Packages", &plain), ("Packages.gz", &gz), ("Packages.xz", &xz)]
-                            .into_iter()
-                            .zip(&files)
-                    {
-                        let path = dir.join(name);
-                        fsutil::link_atomic(&by_hash_dir.join(&file.sha256), &path, bytes)
-                            .map_err(io_err(&path))?;
-                    }
-                    outcome.n_indices_rewritten += 1;
-                    IndexState { sha256: plain_sha, files, spans }
-                }
-            };
-            for file in &entry.files {
-                current_by_hash.insert(format!(
-                    "dists/{}/{rel_dir}/by-hash/SHA256/{}",
-                    request.distribution, file.sha256
-                ));
-            }
-            release_files.extend(entry.files.iter().cloned());
-            new_indices.insert(plain_rel, entry);
+            built.push((rel_dir, plain_rel, plain));
         }
+    }
+    drop(sorted);
+    if let Some(previous) = request.previous {
+        previous.release();
+    }
+    for (rel_dir, plain_rel, plain) in built {
+        let plain_sha = sha256_hex(&plain);
+        let dir = dists.join(&rel_dir);
+        let by_hash_dir = dir.join("by-hash/SHA256");
+        let entry = match state.indices.get(&plain_rel) {
+            Some(cached)
+                if cached.sha256 == plain_sha
+                    && cached.files.iter().all(|f| by_hash_dir.join(&f.sha256).exists()) =>
+            {
+                outcome.n_indices_unchanged += 1;
+                cached.clone()
+            }
+            cached => {
+                std::fs::create_dir_all(&by_hash_dir).map_err(io_err(&by_hash_dir))?;
+                let previous_files = cached.map(|c| previous_compressed(c, &by_hash_dir));
+                let previous = match (cached, &previous_files) {
+                    (Some(cached), Some(Some((gz, xz)))) => {
+                        Some(crate::chunked::Previous { gz, xz, spans: &cached.spans })
+                    }
+                    _ => None,
+                };
+                let compressed = crate::chunked::compress(&plain, previous);
+                drop(previous_files);
+                outcome.n_chunks_compressed += compressed.n_chunks_compressed;
+                let (gz, xz, spans) = (compressed.gz, compressed.xz, compressed.spans);
+                let mut files = Vec::new();
+                for (name, bytes) in
+                    [("Packages", &plain), ("Packages.gz", &gz), ("Packages.xz", &xz)]
+                {
+                    let path = format!("{rel_dir}/{name}");
+                    let file = if name == "Packages" {
+                        IndexFile::with_sha256(path, bytes, plain_sha.clone())
+                    } else {
+                        IndexFile::of(path, bytes)
+                    };
+                    let by_hash = by_hash_dir.join(&file.sha256);
+                    if !by_hash.exists() {
+                        write_unsynced(&by_hash, bytes)?;
+                    }
+                    files.push(file);
+                }
+                dirs_to_sync.insert(by_hash_dir.clone());
+                // The plain names are hard links to the (immutable, already durable)
+                // by-hash files: the bytes are written once.
+                for ((name, bytes), file) in
+                    [("Packages", &plain), ("Packages.gz", &gz), ("Packages.xz", &xz)]
+                        .into_iter()
+                        .zip(&files)
+                {
+                    let path = dir.join(name);
+                    fsutil::link_atomic(&by_hash_dir.join(&file.sha256), &path, bytes)
+                        .map_err(io_err(&path))?;
+                }
+                outcome.n_indices_rewritten += 1;
+                IndexState { sha256: plain_sha, files, spans }
+            }
+        };
+        for file in &entry.files {
+            current_by_hash.insert(format!(
+                "dists/{}/{rel_dir}/by-hash/SHA256/{}",
+                request.distribution, file.sha256
+            ));
+        }
+        release_files.extend(entry.files.iter().cloned());
+        new_indices.insert(plain_rel, entry);
     }
     sync_dirs(&dirs_to_sync)?;
 

@@ -390,14 +390,18 @@ fn read_debs(files: &[PathBuf]) -> (Vec<(DebPackage, Vec<u8>)>, Vec<String>) {
 /// `.deb` files named directly, and every `*.deb` under named directories (sorted).
 fn collect_debs(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-            .with_context(|| format!("cannot read directory {}", dir.display()))?
-            .map(|entry| entry.map(|entry| entry.path()))
-            .collect::<Result<_, _>>()
-            .with_context(|| format!("cannot read directory {}", dir.display()))?;
+        let context = || format!("cannot read directory {}", dir.display());
+        // The entry's type comes with the listing: no stat per file (20,000 files).
+        let mut entries: Vec<(PathBuf, bool)> = Vec::new();
+        for entry in std::fs::read_dir(dir).with_context(context)? {
+            let entry = entry.with_context(context)?;
+            let file_type = entry.file_type().with_context(context)?;
+            let is_dir = file_type.is_dir() || (file_type.is_symlink() && entry.path().is_dir());
+            entries.push((entry.path(), is_dir));
+        }
         entries.sort();
-        for path in entries {
-            if path.is_dir() {
+        for (path, is_dir) in entries {
+            if is_dir {
                 walk(&path, out)?;
             } else if path.extension().is_some_and(|ext| ext == "deb") {
                 out.push(path);
@@ -784,9 +788,10 @@ pub(crate) fn publish(settings: &Settings, args: PublishArgs) -> anyhow::Result<
         // Packages the previous publish of this tree listed come from its index (stanza,
         // digests and all); only the others are read from the store.
         let previous = PreviousIndices::load(&root, &repo_settings.distribution);
-        let mut packages = Vec::new();
+        let members = ctx.store.apt_member_shas(kind, &source).await?;
+        let mut packages = Vec::with_capacity(members.len());
         let mut missing: HashMap<String, String> = HashMap::new();
-        for (sha256, component) in ctx.store.apt_member_shas(kind, &source).await? {
+        for (sha256, component) in members {
             match previous.package(&component, &repo_settings.architectures, &sha256) {
                 Some(package) => packages.push(package),
                 None => {
