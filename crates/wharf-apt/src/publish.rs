@@ -129,7 +129,7 @@ pub struct PreviousIndices {
     /// Plain index path (`main/binary-amd64/Packages`) → (bytes, SHA-256 → stanza range).
     /// The bytes are released ([`PreviousIndices::release`]) once the new indices are
     /// built: megabytes that a publish no longer needs while it compresses.
-    indices: BTreeMap<String, (std::cell::RefCell<Vec<u8>>, StanzaRanges)>,
+    indices: BTreeMap<String, (std::cell::RefCell<Vec<u8>>, std::cell::RefCell<StanzaRanges>)>,
 }
 
 /// A stanza's SHA-256 → its byte range in the index.
@@ -156,7 +156,10 @@ impl PreviousIndices {
                 return PreviousIndices::default();
             }
             let stanzas = index_stanzas(&bytes);
-            indices.insert(plain_rel.clone(), (std::cell::RefCell::new(bytes), stanzas));
+            indices.insert(
+                plain_rel.clone(),
+                (std::cell::RefCell::new(bytes), std::cell::RefCell::new(stanzas)),
+            );
         }
         PreviousIndices { indices }
     }
@@ -174,7 +177,7 @@ impl PreviousIndices {
         let found = |arch: &str| {
             self.indices
                 .get(&format!("{component}/binary-{arch}/Packages"))
-                .is_some_and(|(_, stanzas)| stanzas.contains_key(sha256))
+                .is_some_and(|(_, stanzas)| stanzas.borrow().contains_key(sha256))
         };
         if architecture == "all" {
             architectures.iter().all(|arch| found(arch))
@@ -223,13 +226,13 @@ impl PreviousIndices {
     /// Whether any index of the previous publish lists a package with this SHA-256.
     #[must_use]
     pub fn contains_sha256(&self, sha256: &str) -> bool {
-        self.indices.values().any(|(_, stanzas)| stanzas.contains_key(sha256))
+        self.indices.values().any(|(_, stanzas)| stanzas.borrow().contains_key(sha256))
     }
 
     /// Appends the stanza to `out`; whether there was one (and the bytes are still held).
     fn stanza_into(&self, plain_rel: &str, sha256: &str, out: &mut Vec<u8>) -> bool {
         let Some((bytes, stanzas)) = self.indices.get(plain_rel) else { return false };
-        let Some(&(start, end)) = stanzas.get(sha256) else { return false };
+        let Some(&(start, end)) = stanzas.borrow().get(sha256) else { return false };
         match bytes.borrow().get(start..end) {
             Some(stanza) => {
                 out.extend_from_slice(stanza);
@@ -239,10 +242,12 @@ impl PreviousIndices {
         }
     }
 
-    /// Frees the previous indices' bytes (the stanza positions stay, for `has`).
+    /// Frees the previous indices' bytes and stanza positions: nothing is found in them
+    /// afterwards.
     fn release(&self) {
-        for (bytes, _) in self.indices.values() {
+        for (bytes, stanzas) in self.indices.values() {
             *bytes.borrow_mut() = Vec::new();
+            *stanzas.borrow_mut() = StanzaRanges::new();
         }
     }
 

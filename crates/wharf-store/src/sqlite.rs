@@ -49,10 +49,7 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true)
-            // 16 MiB of page cache (the default is 2): adding 20,000 packages spilled the
-            // cache to the journal mid-transaction.
-            .pragma("cache_size", "-16384");
+            .foreign_keys(true);
         // Two processes opening a new database race to switch it to WAL; SQLite answers the
         // loser "database is locked" at once instead of calling the busy handler (it would
         // deadlock otherwise). Connecting again after a moment finds WAL set up.
