@@ -122,27 +122,46 @@ fn slice(bytes: &[u8], offset: u64, len: u64) -> Option<&[u8]> {
 #[must_use]
 pub fn compress(plain: &[u8], previous: Option<Previous<'_>>) -> Compressed {
     if plain.len() < MIN_CHUNKED_BYTES {
-        let chunks = split(plain).len();
-        return Compressed {
-            gz: index::gzip(plain),
-            xz: index::xz(plain),
-            spans: Vec::new(),
-            n_chunks_compressed: chunks,
-        };
+        return whole(plain, split(plain).len());
     }
-    let chunks = split(plain);
-    let shas: Vec<String> = chunks.iter().map(|chunk| sha256_hex(chunk)).collect();
-    let reusable: HashMap<&str, &ChunkSpan> = previous
+    let chunks: Vec<(String, Option<&[u8]>)> =
+        split(plain).into_iter().map(|chunk| (sha256_hex(chunk), Some(chunk))).collect();
+    compress_chunks(&chunks, previous, plain.len()).unwrap_or_else(|| whole(plain, chunks.len()))
+}
+
+/// Where a reusable chunk's forms are in the previous files: (gzip member, xz block,
+/// unpadded size, uncompressed size).
+fn reusable<'a>(
+    previous: Option<Previous<'a>>,
+    spans: &HashMap<&str, &ChunkSpan>,
+    sha: &str,
+) -> Option<(&'a [u8], &'a [u8], u64, u64)> {
+    let previous = previous?;
+    let span = spans.get(sha)?;
+    let gz = slice(previous.gz, span.gz.0, span.gz.1)?;
+    let xz = slice(previous.xz, span.xz.0, span.xz.1)?;
+    Some((gz, xz, span.xz.2, span.xz.3))
+}
+
+fn spans_by_sha<'a>(previous: Option<Previous<'a>>) -> HashMap<&'a str, &'a ChunkSpan> {
+    previous
         .map(|p| p.spans.iter().map(|span| (span.sha256.as_str(), span)).collect())
-        .unwrap_or_default();
-    let old = |sha: &str| -> Option<(&[u8], &[u8], u64, u64)> {
-        let previous = previous?;
-        let span = reusable.get(sha)?;
-        let gz = slice(previous.gz, span.gz.0, span.gz.1)?;
-        let xz = slice(previous.xz, span.xz.0, span.xz.1)?;
-        Some((gz, xz, span.xz.2, span.xz.3))
-    };
-    let missing: Vec<usize> = (0..chunks.len()).filter(|idx| old(&shas[*idx]).is_none()).collect();
+        .unwrap_or_default()
+}
+
+/// The chunks, in order, by SHA-256 of their plain text; the text is left out (`None`)
+/// only for chunks `previous` holds.
+fn compress_chunks(
+    chunks: &[(String, Option<&[u8]>)],
+    previous: Option<Previous<'_>>,
+    plain_len: usize,
+) -> Option<Compressed> {
+    let spans_by_sha = spans_by_sha(previous);
+    let old = |sha: &str| reusable(previous, &spans_by_sha, sha);
+    let shas: Vec<&str> = chunks.iter().map(|(sha, _)| sha.as_str()).collect();
+    let texts: Vec<&[u8]> = chunks.iter().map(|(_, text)| text.unwrap_or_default()).collect();
+    let chunks = texts;
+    let missing: Vec<usize> = (0..chunks.len()).filter(|idx| old(shas[*idx]).is_none()).collect();
     // Two workers: the machines this runs on have few cores, and xz dominates.
     let n_workers = missing.len().clamp(1, 2);
     let mut fresh: HashMap<usize, Fresh> = std::thread::scope(|scope| {
@@ -169,20 +188,17 @@ pub fn compress(plain: &[u8], previous: Option<Previous<'_>>) -> Compressed {
         handles.into_iter().flat_map(|h| h.join().expect("compression does not panic")).collect()
     });
     let n_chunks_compressed = fresh.len();
-    let mut gz = Vec::with_capacity(plain.len() / 4);
+    let mut gz = Vec::with_capacity(plain_len / 4);
     // The 12-byte stream header is written over these zeros once the flags are known.
     let mut xz_blocks = vec![0u8; 12];
-    xz_blocks.reserve(previous.map_or(plain.len() / 5, |previous| previous.xz.len() + (64 << 10)));
+    xz_blocks.reserve(previous.map_or(plain_len / 5, |previous| previous.xz.len() + (64 << 10)));
     gz.reserve(previous.map_or(0, |previous| previous.gz.len() + (64 << 10)));
     let mut records = Vec::with_capacity(chunks.len());
     let mut spans = Vec::with_capacity(chunks.len());
     let mut stream_flags = None;
     for (idx, sha) in shas.iter().enumerate() {
         let (gz_part, block, unpadded, uncompressed) = if let Some(fresh) = fresh.get(&idx) {
-            let Some((flags, block, unpadded, uncompressed)) = single_block(&fresh.xz_stream)
-            else {
-                return whole(plain, chunks.len());
-            };
+            let (flags, block, unpadded, uncompressed) = single_block(&fresh.xz_stream)?;
             stream_flags.get_or_insert(flags);
             (fresh.gz.as_slice(), block, unpadded, uncompressed)
         } else {
@@ -194,7 +210,7 @@ pub fn compress(plain: &[u8], previous: Option<Previous<'_>>) -> Compressed {
         xz_blocks.extend_from_slice(block);
         records.push((unpadded, uncompressed));
         spans.push(ChunkSpan {
-            sha256: sha.clone(),
+            sha256: (*sha).to_owned(),
             gz: (gz_at, gz_part.len() as u64),
             xz: (xz_at, block.len() as u64, unpadded, uncompressed),
         });
@@ -205,12 +221,75 @@ pub fn compress(plain: &[u8], previous: Option<Previous<'_>>) -> Compressed {
     let flags = match (stream_flags, previous) {
         (Some(flags), _) => flags,
         (None, Some(previous)) if previous.xz.len() >= 12 => [previous.xz[6], previous.xz[7]],
-        _ => return whole(plain, chunks.len()),
+        _ => return None,
     };
-    let Some(xz) = finish_xz_stream(xz_blocks, flags, &records) else {
-        return whole(plain, chunks.len());
-    };
-    Compressed { gz, xz, spans, n_chunks_compressed }
+    let xz = finish_xz_stream(xz_blocks, flags, &records)?;
+    Some(Compressed { gz, xz, spans, n_chunks_compressed })
+}
+
+/// The compressed forms of an index fed stanza by stanza, holding only the chunks that
+/// `previous` does not have — so the index itself can go straight to a file. Gives the
+/// same bytes as [`compress`] on the whole index.
+pub struct Builder<'a> {
+    previous: Option<Previous<'a>>,
+    spans: HashMap<&'a str, &'a ChunkSpan>,
+    /// The chunk being filled.
+    chunk: Vec<u8>,
+    /// Every chunk closed so far: its SHA-256 and, unless `previous` holds it, its text.
+    chunks: Vec<(String, Option<Vec<u8>>)>,
+    /// The whole index while it is smaller than [`MIN_CHUNKED_BYTES`].
+    small: Option<Vec<u8>>,
+    len: usize,
+}
+
+impl<'a> Builder<'a> {
+    #[must_use]
+    pub fn new(previous: Option<Previous<'a>>) -> Builder<'a> {
+        Builder {
+            previous,
+            spans: spans_by_sha(previous),
+            chunk: Vec::new(),
+            chunks: Vec::new(),
+            small: Some(Vec::new()),
+            len: 0,
+        }
+    }
+
+    /// One stanza, with the blank line that ends it.
+    pub fn push(&mut self, stanza: &[u8]) {
+        self.len += stanza.len();
+        match &mut self.small {
+            Some(small) if self.len < MIN_CHUNKED_BYTES => small.extend_from_slice(stanza),
+            _ => self.small = None,
+        }
+        self.chunk.extend_from_slice(stanza);
+        let first_line = stanza.split(|b| *b == b'\n').next().unwrap_or_default();
+        if fnv1a(first_line).is_multiple_of(CHUNK_EVERY) || self.chunk.len() >= MAX_CHUNK_BYTES {
+            self.close_chunk();
+        }
+    }
+
+    fn close_chunk(&mut self) {
+        let chunk = std::mem::take(&mut self.chunk);
+        let sha = sha256_hex(&chunk);
+        let text = reusable(self.previous, &self.spans, &sha).is_none().then_some(chunk);
+        self.chunks.push((sha, text));
+    }
+
+    /// The compressed forms; `None` in the unexpected case that the chunks cannot be
+    /// joined (then compress the whole index with [`compress`]).
+    #[must_use]
+    pub fn finish(mut self) -> Option<Compressed> {
+        if let Some(small) = &self.small {
+            return Some(whole(small, split(small).len()));
+        }
+        if !self.chunk.is_empty() || self.chunks.is_empty() {
+            self.close_chunk();
+        }
+        let chunks: Vec<(String, Option<&[u8]>)> =
+            self.chunks.iter().map(|(sha, text)| (sha.clone(), text.as_deref())).collect();
+        compress_chunks(&chunks, self.previous, self.len)
+    }
 }
 
 /// The fallback: the whole index compressed at once, no spans.
@@ -393,6 +472,23 @@ mod tests {
             (&scratch.gz, &scratch.xz, &scratch.spans)
         );
 
+        // Fed stanza by stanza, the builder gives the same bytes.
+        let mut builder = Builder::new(previous(&first));
+        for stanza in changed
+            .split_inclusive(|b| *b == b'\n')
+            .collect::<Vec<_>>()
+            .split(|line| *line == b"\n")
+        {
+            let mut bytes = stanza.concat();
+            bytes.push(b'\n');
+            if bytes.len() > 1 {
+                builder.push(&bytes);
+            }
+        }
+        let built = builder.finish().unwrap();
+        assert_eq!((&built.gz, &built.xz, &built.spans), (&second.gz, &second.xz, &second.spans));
+        assert_eq!(built.n_chunks_compressed, second.n_chunks_compressed);
+
         // Nothing changed: nothing compressed, same bytes.
         let third = compress(&changed, previous(&second));
         assert_eq!(third.n_chunks_compressed, 0);
@@ -413,6 +509,16 @@ mod tests {
             let plain = packages(n);
             let compressed = compress(&plain, None);
             assert!(compressed.spans.is_empty());
+            let mut builder = Builder::new(None);
+            for stanza in
+                plain.split_inclusive(|b| *b == b'\n').collect::<Vec<_>>().split(|l| *l == b"\n")
+            {
+                if !stanza.is_empty() {
+                    builder.push(&[stanza.concat(), b"\n".to_vec()].concat());
+                }
+            }
+            let built = builder.finish().unwrap();
+            assert_eq!((&built.gz, &built.xz), (&compressed.gz, &compressed.xz), "{n}");
             assert_eq!(decompress(&compressed), (plain.clone(), plain));
         }
     }

@@ -73,18 +73,16 @@ fn tempfile_in(dir: &Path, target: &Path) -> io::Result<(std::path::PathBuf, std
 
 /// Atomically make `path` a hard link to `source` (an immutable, durable file), by linking
 /// a temporary name and renaming it over `path`; the directory is fsynced. Where hard links
-/// are not possible, `bytes` (the same content) is written with [`write_atomic`]; with
-/// empty `bytes` the link error is returned instead.
-pub fn link_atomic(source: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// are not possible, a durable copy is renamed into place instead.
+pub fn link_atomic(source: &Path, path: &Path) -> io::Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let stem = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     let tmp = dir.join(format!(".{stem}.{}.link.tmp", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
-    if let Err(err) = std::fs::hard_link(source, &tmp) {
-        if bytes.is_empty() {
-            return Err(err);
-        }
-        return write_atomic(path, bytes);
+    if std::fs::hard_link(source, &tmp).is_err() {
+        // No hard links here: a copy, written durably and renamed the same way.
+        std::fs::copy(source, &tmp)?;
+        std::fs::File::open(&tmp)?.sync_all()?;
     }
     std::fs::rename(&tmp, path)?;
     sync_dir(dir)

@@ -250,11 +250,6 @@ impl PreviousIndices {
             *stanzas.borrow_mut() = StanzaRanges::new();
         }
     }
-
-    /// Bytes of the previous index at `plain_rel` (0 if none): a size hint for the new one.
-    fn len_of(&self, plain_rel: &str) -> usize {
-        self.indices.get(plain_rel).map_or(0, |(bytes, _)| bytes.borrow().len())
-    }
 }
 
 /// Whether two paths name the same inode (a pool file hard-linked to its object), or
@@ -421,27 +416,42 @@ fn publish_tree(
     let mut current_by_hash: BTreeSet<String> = BTreeSet::new();
     let mut new_indices = BTreeMap::new();
     let mut dirs_to_sync = BTreeSet::new();
-    // Every new index first, so the previous ones can be let go before compressing.
-    let mut built = Vec::new();
+    // Each index is written to a file as it is built (hashed on the way) and compressed
+    // chunk by chunk, so it is never held in memory whole; the previous indices are let go
+    // before the last one is compressed.
+    let n_indices = request.components.len() * request.architectures.len();
+    let mut n_built = 0;
     for component in request.components {
         for arch in request.architectures {
+            n_built += 1;
             let rel_dir = format!("{component}/binary-{arch}");
             let plain_rel = format!("{rel_dir}/Packages");
-            // Each stanza followed by a blank line, as `index::packages_file` writes them.
-            let mut plain = Vec::with_capacity(
-                request.previous.map_or(0, |previous| previous.len_of(&plain_rel)) + (64 << 10),
-            );
+            let dir = dists.join(&rel_dir);
+            let by_hash_dir = dir.join("by-hash/SHA256");
+            std::fs::create_dir_all(&by_hash_dir).map_err(io_err(&by_hash_dir))?;
+            let cached = state.indices.get(&plain_rel);
+            let previous_files = cached.and_then(|c| previous_compressed(c, &by_hash_dir));
+            let previous_chunks = match (cached, &previous_files) {
+                (Some(cached), Some((gz, xz))) => {
+                    Some(crate::chunked::Previous { gz, xz, spans: &cached.spans })
+                }
+                _ => None,
+            };
+            let mut builder = crate::chunked::Builder::new(previous_chunks);
+            let mut plain = PlainWriter::create(&by_hash_dir)?;
+            let mut stanza = Vec::new();
             for package in sorted.iter().filter(|p| {
                 p.component == *component && (p.architecture == *arch || p.architecture == "all")
             }) {
+                stanza.clear();
                 match &package.control {
-                    Some(control) => plain.extend_from_slice(
+                    Some(control) => stanza.extend_from_slice(
                         stanza_with_file_fields(control, &package.pool_path(), &package.digest)
                             .as_bytes(),
                     ),
                     None => {
                         let found = request.previous.is_some_and(|previous| {
-                            previous.stanza_into(&plain_rel, &package.digest.sha256, &mut plain)
+                            previous.stanza_into(&plain_rel, &package.digest.sha256, &mut stanza)
                         });
                         if !found {
                             return Err(PublishError::MissingStanza {
@@ -451,80 +461,77 @@ fn publish_tree(
                         }
                     }
                 }
-                plain.push(b'\n');
+                // Each stanza followed by a blank line, as `index::packages_file` writes them.
+                stanza.push(b'\n');
+                plain.write(&stanza)?;
+                builder.push(&stanza);
             }
-            built.push((rel_dir, plain_rel, plain));
-        }
-    }
-    drop(sorted);
-    if let Some(previous) = request.previous {
-        previous.release();
-    }
-    for (rel_dir, plain_rel, plain) in built {
-        let plain_sha = sha256_hex(&plain);
-        let dir = dists.join(&rel_dir);
-        let by_hash_dir = dir.join("by-hash/SHA256");
-        let entry = match state.indices.get(&plain_rel) {
-            Some(cached)
-                if cached.sha256 == plain_sha
-                    && cached.files.iter().all(|f| by_hash_dir.join(&f.sha256).exists()) =>
+            if n_built == n_indices
+                && let Some(previous) = request.previous
             {
-                outcome.n_indices_unchanged += 1;
-                cached.clone()
+                previous.release();
             }
-            cached => {
-                std::fs::create_dir_all(&by_hash_dir).map_err(io_err(&by_hash_dir))?;
-                let previous_files = cached.map(|c| previous_compressed(c, &by_hash_dir));
-                let previous = match (cached, &previous_files) {
-                    (Some(cached), Some(Some((gz, xz)))) => {
-                        Some(crate::chunked::Previous { gz, xz, spans: &cached.spans })
-                    }
-                    _ => None,
-                };
-                let compressed = crate::chunked::compress(&plain, previous);
-                drop(previous_files);
-                outcome.n_chunks_compressed += compressed.n_chunks_compressed;
-                let (gz, xz, spans) = (compressed.gz, compressed.xz, compressed.spans);
-                let mut files = Vec::new();
-                for (name, bytes) in
-                    [("Packages", &plain), ("Packages.gz", &gz), ("Packages.xz", &xz)]
+            let plain = plain.finish()?;
+            let entry = match cached {
+                Some(cached)
+                    if cached.sha256 == plain.sha256
+                        && cached.files.iter().all(|f| by_hash_dir.join(&f.sha256).exists()) =>
                 {
-                    let path = format!("{rel_dir}/{name}");
-                    let file = if name == "Packages" {
-                        IndexFile::with_sha256(path, bytes, plain_sha.clone())
-                    } else {
-                        IndexFile::of(path, bytes)
+                    plain.discard();
+                    outcome.n_indices_unchanged += 1;
+                    cached.clone()
+                }
+                _ => {
+                    let compressed = match builder.finish() {
+                        Some(compressed) => compressed,
+                        // Not expected: compress the index whole, from its file.
+                        None => crate::chunked::compress(
+                            &std::fs::read(&plain.tmp).map_err(io_err(&plain.tmp))?,
+                            None,
+                        ),
                     };
-                    let by_hash = by_hash_dir.join(&file.sha256);
-                    if !by_hash.exists() {
-                        write_unsynced(&by_hash, bytes)?;
+                    drop(previous_files);
+                    outcome.n_chunks_compressed += compressed.n_chunks_compressed;
+                    let (gz, xz, spans) = (compressed.gz, compressed.xz, compressed.spans);
+                    let plain_file = IndexFile {
+                        path: format!("{rel_dir}/Packages"),
+                        size: plain.size,
+                        md5: plain.md5.clone(),
+                        sha256: plain.sha256.clone(),
+                    };
+                    plain.keep_as(&by_hash_dir.join(&plain_file.sha256))?;
+                    let mut files = vec![plain_file];
+                    for (name, bytes) in [("Packages.gz", &gz), ("Packages.xz", &xz)] {
+                        let file = IndexFile::of(format!("{rel_dir}/{name}"), bytes);
+                        let by_hash = by_hash_dir.join(&file.sha256);
+                        if !by_hash.exists() {
+                            write_unsynced(&by_hash, bytes)?;
+                        }
+                        files.push(file);
                     }
-                    files.push(file);
+                    dirs_to_sync.insert(by_hash_dir.clone());
+                    // The plain names are hard links to the (immutable, already durable)
+                    // by-hash files: the bytes are written once.
+                    for (name, file) in
+                        ["Packages", "Packages.gz", "Packages.xz"].iter().zip(&files)
+                    {
+                        let path = dir.join(name);
+                        fsutil::link_atomic(&by_hash_dir.join(&file.sha256), &path)
+                            .map_err(io_err(&path))?;
+                    }
+                    outcome.n_indices_rewritten += 1;
+                    IndexState { sha256: plain.sha256, files, spans }
                 }
-                dirs_to_sync.insert(by_hash_dir.clone());
-                // The plain names are hard links to the (immutable, already durable)
-                // by-hash files: the bytes are written once.
-                for ((name, bytes), file) in
-                    [("Packages", &plain), ("Packages.gz", &gz), ("Packages.xz", &xz)]
-                        .into_iter()
-                        .zip(&files)
-                {
-                    let path = dir.join(name);
-                    fsutil::link_atomic(&by_hash_dir.join(&file.sha256), &path, bytes)
-                        .map_err(io_err(&path))?;
-                }
-                outcome.n_indices_rewritten += 1;
-                IndexState { sha256: plain_sha, files, spans }
+            };
+            for file in &entry.files {
+                current_by_hash.insert(format!(
+                    "dists/{}/{rel_dir}/by-hash/SHA256/{}",
+                    request.distribution, file.sha256
+                ));
             }
-        };
-        for file in &entry.files {
-            current_by_hash.insert(format!(
-                "dists/{}/{rel_dir}/by-hash/SHA256/{}",
-                request.distribution, file.sha256
-            ));
+            release_files.extend(entry.files.iter().cloned());
+            new_indices.insert(plain_rel, entry);
         }
-        release_files.extend(entry.files.iter().cloned());
-        new_indices.insert(plain_rel, entry);
     }
     sync_dirs(&dirs_to_sync)?;
 
@@ -788,6 +795,77 @@ fn previous_compressed(cached: &IndexState, by_hash_dir: &Path) -> Option<(Vec<u
         (sha256_hex(&bytes) == file.sha256).then_some(bytes)
     };
     Some((read("/Packages.gz")?, read("/Packages.xz")?))
+}
+
+/// A `Packages` file being written: to a temporary file in `by-hash/SHA256/`, hashed as
+/// it goes, named by its SHA-256 once complete.
+struct PlainWriter {
+    tmp: PathBuf,
+    file: std::io::BufWriter<std::fs::File>,
+    sha256: sha2::Sha256,
+    md5: md5::Md5,
+    size: u64,
+}
+
+/// A complete `Packages` file, still under its temporary name.
+struct Plain {
+    tmp: PathBuf,
+    sha256: String,
+    md5: String,
+    size: u64,
+}
+
+impl PlainWriter {
+    fn create(by_hash_dir: &Path) -> Result<PlainWriter, PublishError> {
+        use sha2::Digest as _;
+        let tmp = by_hash_dir.join(format!(".Packages.{}.tmp", std::process::id()));
+        let file = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
+        Ok(PlainWriter {
+            file: std::io::BufWriter::with_capacity(1 << 20, file),
+            tmp,
+            sha256: sha2::Sha256::new(),
+            md5: md5::Md5::new(),
+            size: 0,
+        })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), PublishError> {
+        use sha2::Digest as _;
+        use std::io::Write as _;
+        self.file.write_all(bytes).map_err(io_err(&self.tmp))?;
+        self.sha256.update(bytes);
+        self.md5.update(bytes);
+        self.size += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Flushed and durable.
+    fn finish(self) -> Result<Plain, PublishError> {
+        use sha2::Digest as _;
+        let file = self.file.into_inner().map_err(|err| io_err(&self.tmp)(err.into_error()))?;
+        file.sync_all().map_err(io_err(&self.tmp))?;
+        Ok(Plain {
+            sha256: hex::encode(self.sha256.finalize()),
+            md5: hex::encode(self.md5.finalize()),
+            size: self.size,
+            tmp: self.tmp,
+        })
+    }
+}
+
+impl Plain {
+    /// Renamed to `path`, unless a file is there already (same name, same content).
+    fn keep_as(&self, path: &Path) -> Result<(), PublishError> {
+        if path.exists() {
+            self.discard();
+            return Ok(());
+        }
+        std::fs::rename(&self.tmp, path).map_err(io_err(path))
+    }
+
+    fn discard(&self) {
+        let _ = std::fs::remove_file(&self.tmp);
+    }
 }
 
 fn write_unsynced(path: &Path, bytes: &[u8]) -> Result<(), PublishError> {
