@@ -737,12 +737,22 @@ fn write_pool_list(
 ) -> Result<BTreeMap<String, i64>, PublishError> {
     let list_path = request.root.join(POOL_LIST);
     std::fs::create_dir_all(request.root).map_err(io_err(request.root))?;
-    let previous = read_pool_list(request.root).map_err(io_err(&list_path))?;
-    let mut list: BTreeMap<String, &str> = BTreeMap::new();
+    let previous_text = match std::fs::read_to_string(&list_path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(err) => return Err(io_err(&list_path)(err)),
+    };
+    // Hash maps over borrowed text: tens of thousands of entries, compared often.
+    let previous: std::collections::HashMap<&str, &str> = previous_text
+        .lines()
+        .filter_map(|line| line.split_once(' '))
+        .map(|(sha256, path)| (path, sha256))
+        .collect();
+    let mut list: Vec<(String, &str)> = Vec::with_capacity(request.packages.len());
     for package in request.packages {
         let path = package.pool_path();
         let sha256 = package.digest.sha256.as_str();
-        if previous.get(&path).map(String::as_str) != Some(sha256) {
+        if previous.get(path.as_str()) != Some(&sha256) {
             if let Some(objects) = objects
                 && !objects.contains(sha256).map_err(io_err(objects.root()))?
             {
@@ -753,33 +763,36 @@ fn write_pool_list(
             }
             outcome.n_pool_files_added += 1;
         }
-        list.insert(path, sha256);
+        list.push((path, sha256));
     }
+    let live: std::collections::HashSet<&str> =
+        list.iter().map(|(path, _)| path.as_str()).collect();
     let mut stale = BTreeMap::new();
+    let mut kept = Vec::new();
     for (path, sha256) in &previous {
-        if list.contains_key(path) {
+        if live.contains(path) {
             continue;
         }
-        let since = state.stale_pool.get(path).copied().unwrap_or(request.now);
+        let since = state.stale_pool.get(*path).copied().unwrap_or(request.now);
         if request.now - since >= request.grace_seconds {
             outcome.n_pool_files_removed += 1;
         } else {
-            stale.insert(path.clone(), since);
-            list.insert(path.clone(), sha256);
+            stale.insert((*path).to_owned(), since);
+            kept.push(((*path).to_owned(), *sha256));
         }
     }
-    let mut text = String::with_capacity(list.len() * 120);
+    drop(live);
+    list.extend(kept);
+    list.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    list.dedup_by(|a, b| a.0 == b.0);
+    let mut text = String::with_capacity(previous_text.len() + 4096);
     for (path, sha256) in &list {
         text.push_str(sha256);
         text.push(' ');
         text.push_str(path);
         text.push('\n');
     }
-    let unchanged = list.len() == previous.len()
-        && list
-            .iter()
-            .all(|(path, sha256)| previous.get(path).map(String::as_str) == Some(*sha256));
-    if !unchanged {
+    if text != previous_text {
         fsutil::write_atomic(&list_path, text.as_bytes()).map_err(io_err(&list_path))?;
     }
     Ok(stale)
