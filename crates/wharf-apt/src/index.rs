@@ -121,6 +121,9 @@ pub struct ReleaseParams<'a> {
     pub components: &'a [String],
     /// Seconds since the Unix epoch, UTC.
     pub date: i64,
+    /// `Valid-Until:`, seconds since the Unix epoch, UTC: apt refuses the `Release` after
+    /// that ("is expired"), so the repository must be published again before.
+    pub valid_until: Option<i64>,
 }
 
 /// Render a `Release` file listing `files` (sorted by path by the caller).
@@ -132,6 +135,9 @@ pub fn release_file(params: &ReleaseParams<'_>, files: &[IndexFile]) -> String {
     let _ = writeln!(out, "Suite: {}", params.suite);
     let _ = writeln!(out, "Codename: {}", params.codename);
     let _ = writeln!(out, "Date: {}", rfc2822_utc(params.date));
+    if let Some(valid_until) = params.valid_until {
+        let _ = writeln!(out, "Valid-Until: {}", rfc2822_utc(valid_until));
+    }
     let archs: Vec<&str> =
         params.architectures.iter().map(String::as_str).filter(|arch| *arch != "all").collect();
     let _ = writeln!(out, "Architectures: {}", archs.join(" "));
@@ -171,6 +177,42 @@ pub fn rfc2822_utc(unix_seconds: i64) -> String {
     )
 }
 
+/// Reads back what [`rfc2822_utc`] writes (`Sat, 01 Jun 2024 12:00:00 UTC`; the weekday
+/// is optional, `GMT` and `+0000` are accepted as UTC): Unix seconds.
+#[must_use]
+pub fn parse_rfc2822_utc(text: &str) -> Option<i64> {
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let text = text.trim();
+    let text = text.split_once(", ").map_or(text, |(_, rest)| rest);
+    let [day, month, year, clock, zone] = text.split_whitespace().collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    if !["UTC", "GMT", "+0000", "Z"].contains(&zone) {
+        return None;
+    }
+    let month = MONTHS.iter().position(|name| *name == month)?;
+    let month = time::Month::try_from(u8::try_from(month + 1).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(year.parse().ok()?, month, day.parse().ok()?).ok()?;
+    let mut hms = clock.split(':').map(str::parse::<u8>);
+    let (Some(Ok(h)), Some(Ok(m)), Some(Ok(s)), None) =
+        (hms.next(), hms.next(), hms.next(), hms.next())
+    else {
+        return None;
+    };
+    let at = date.with_hms(h, m, s).ok()?.assume_utc();
+    Some(at.unix_timestamp())
+}
+
+/// The value of the first `Name:` field of a deb822 paragraph such as a `Release` file.
+#[must_use]
+pub fn release_field<'a>(release: &'a str, name: &str) -> Option<&'a str> {
+    release.lines().find_map(|line| {
+        let (field, value) = line.split_once(':')?;
+        field.eq_ignore_ascii_case(name).then(|| value.trim())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +221,13 @@ mod tests {
     fn dates_are_rfc2822_utc() {
         assert_eq!(rfc2822_utc(0), "Thu, 01 Jan 1970 00:00:00 UTC");
         assert_eq!(rfc2822_utc(1_717_243_200), "Sat, 01 Jun 2024 12:00:00 UTC");
+        for secs in [0, 1_717_243_200, 1_709_164_799, 4_102_444_800] {
+            assert_eq!(parse_rfc2822_utc(&rfc2822_utc(secs)), Some(secs));
+        }
+        assert_eq!(parse_rfc2822_utc("01 Jun 2024 12:00:00 GMT"), Some(1_717_243_200));
+        for bad in ["", "Sat, 01 Jun 2024 12:00:00 CEST", "Sat, 32 Jun 2024 12:00:00 UTC", "x"] {
+            assert_eq!(parse_rfc2822_utc(bad), None, "{bad}");
+        }
     }
 
     #[test]
@@ -201,10 +250,19 @@ mod tests {
             architectures: &archs,
             components: &comps,
             date: 0,
+            valid_until: Some(86_400),
         };
         let text =
             release_file(&params, &[IndexFile::of("main/binary-amd64/Packages".into(), b"")]);
         assert!(text.contains("Architectures: amd64\n"), "{text}");
+        assert!(
+            text.contains(
+                "Date: Thu, 01 Jan 1970 00:00:00 UTC\nValid-Until: Fri, 02 Jan 1970 00:00:00 UTC\n"
+            ),
+            "{text}"
+        );
+        assert_eq!(release_field(&text, "valid-until"), Some("Fri, 02 Jan 1970 00:00:00 UTC"));
+        assert_eq!(release_field(&text, "Origin"), Some("o"));
         assert!(text.contains(
             " e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855                0 main/binary-amd64/Packages\n"
         ));

@@ -101,6 +101,9 @@ pub struct PublishRequest<'a> {
     pub packages: &'a [PublishPackage],
     /// Unix seconds, UTC, for `Date:`.
     pub now: i64,
+    /// `Valid-Until:` = `now` + this many seconds. A tree with `Valid-Until` is signed
+    /// again on every publish, changed or not: that is how it stays valid.
+    pub valid_for_seconds: Option<i64>,
     /// How long superseded by-hash files stay, in seconds.
     pub grace_seconds: i64,
     /// The previous publish's indices, for packages without `control`.
@@ -320,6 +323,10 @@ struct State {
     /// Pool paths no longer published → Unix time they stopped being published.
     #[serde(default)]
     stale_pool: BTreeMap<String, i64>,
+    /// Fingerprint of the key that signed the current `InRelease`: another key means
+    /// signing again.
+    #[serde(default)]
+    signed_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -538,21 +545,29 @@ fn publish_tree(
     // 4. Release, Release.gpg, InRelease last — unless nothing at all changed.
     release_files.sort_by(|a, b| a.path.cmp(&b.path));
     let inrelease = dists.join("InRelease");
+    let params = ReleaseParams {
+        origin: request.origin,
+        label: request.label,
+        suite: request.distribution,
+        codename: request.distribution,
+        description: request.description,
+        architectures: request.architectures,
+        components: request.components,
+        date: request.now,
+        valid_until: request.valid_for_seconds.map(|secs| request.now.saturating_add(secs)),
+    };
+    let release = index::release_file(&params, &release_files);
+    let fingerprint = key.fingerprint();
+    // Unchanged: same indices, and a Release that says the same apart from its Date,
+    // signed by the same key. A Release with Valid-Until is always renewed.
     let nothing_changed = outcome.n_indices_rewritten == 0
         && new_indices.len() == state.indices.len()
-        && inrelease.exists();
+        && params.valid_until.is_none()
+        && state.signed_by.as_deref() == Some(fingerprint.as_str())
+        && inrelease.exists()
+        && std::fs::read_to_string(dists.join("Release"))
+            .is_ok_and(|old| without_date(&old) == without_date(&release));
     if !nothing_changed {
-        let params = ReleaseParams {
-            origin: request.origin,
-            label: request.label,
-            suite: request.distribution,
-            codename: request.distribution,
-            description: request.description,
-            architectures: request.architectures,
-            components: request.components,
-            date: request.now,
-        };
-        let release = index::release_file(&params, &release_files);
         let signed = key.clearsign(&release)?;
         let detached = key.detached(release.as_bytes())?;
         let path = dists.join("Release");
@@ -560,6 +575,7 @@ fn publish_tree(
         let path = dists.join("Release.gpg");
         fsutil::write_atomic(&path, detached.as_bytes()).map_err(io_err(&path))?;
         fsutil::write_atomic(&inrelease, signed.as_bytes()).map_err(io_err(&inrelease))?;
+        state.signed_by = Some(fingerprint);
     }
 
     // 5. Superseded by-hash files: remember when they stopped being current; delete them
@@ -608,6 +624,11 @@ fn publish_tree(
         fsutil::write_atomic(&state_path, &bytes).map_err(io_err(&state_path))?;
     }
     Ok(outcome)
+}
+
+/// A `Release` without its `Date:` line, to tell whether anything else changed.
+fn without_date(release: &str) -> String {
+    release.lines().filter(|line| !line.starts_with("Date:")).collect::<Vec<_>>().join("\n")
 }
 
 /// [`PoolMode::Files`]: link (or copy) every pool file not in place yet, then sync their
@@ -709,6 +730,24 @@ fn expire_pool_files(
         state.pool = live_pool;
     }
     pool_changed || outcome.n_pool_files_removed > 0
+}
+
+/// Whether a publish of the tree at `root` at `now` would remove something: a by-hash
+/// file or pool entry superseded at least `grace_seconds` ago. A publish whose source did
+/// not change can return at once only when this is false.
+#[must_use]
+pub fn expiry_due(root: &Path, now: i64, grace_seconds: i64) -> bool {
+    let Some(state) = std::fs::read(root.join(STATE_FILE))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<State>(&bytes).ok())
+    else {
+        return false;
+    };
+    state
+        .superseded
+        .values()
+        .chain(state.stale_pool.values())
+        .any(|since| now - since >= grace_seconds)
 }
 
 /// Reads a tree's pool list: pool path → SHA-256. Empty when there is none.
@@ -971,6 +1010,7 @@ mod tests {
             architectures: &ARCHITECTURES,
             packages,
             now,
+            valid_for_seconds: None,
             grace_seconds: 3600,
             previous,
             pool,
@@ -1036,5 +1076,57 @@ mod tests {
         .unwrap();
         assert_eq!(outcome.n_pool_files_removed, 1);
         assert_eq!(read_pool_list(&tree).unwrap().len(), 600);
+    }
+
+    /// An unchanged tree keeps its `Release`, unless the `Release` would say something
+    /// else (Origin, Label…), another key signs, or it carries a `Valid-Until` to renew.
+    #[test]
+    fn release_is_renewed_only_when_needed() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = Objects::new(dir.path().join("objects"));
+        let key = SigningKey::generate("Test <test@example.invalid>").unwrap();
+        let tree = dir.path().join("tree");
+        let all = packages(&objects, 0..3);
+        let release = || std::fs::read_to_string(tree.join("dists/bookworm/Release")).unwrap();
+        publish(&request(&tree, &all, None, PoolMode::Listed, 1_000), &objects, &key).unwrap();
+        assert!(!release().contains("Valid-Until"), "{}", release());
+
+        publish(&request(&tree, &all, None, PoolMode::Listed, 2_000), &objects, &key).unwrap();
+        assert!(release().contains("Date: Thu, 01 Jan 1970 00:16:40 UTC"), "unchanged: kept");
+
+        let mut renamed = request(&tree, &all, None, PoolMode::Listed, 3_000);
+        renamed.origin = "Other";
+        publish(&renamed, &objects, &key).unwrap();
+        assert!(release().contains("Origin: Other\n"), "{}", release());
+
+        let other_key = SigningKey::generate("Other <other@example.invalid>").unwrap();
+        publish(&renamed, &objects, &other_key).unwrap();
+        let mut later = request(&tree, &all, None, PoolMode::Listed, 4_000);
+        later.origin = "Other";
+        publish(&later, &objects, &other_key).unwrap();
+        assert!(release().contains("Date: Thu, 01 Jan 1970 00:50:00 UTC"), "{}", release());
+        publish(&later, &objects, &key).unwrap();
+        let state: State =
+            serde_json::from_slice(&std::fs::read(tree.join(STATE_FILE)).unwrap()).unwrap();
+        assert_eq!(state.signed_by, Some(key.fingerprint()), "signed again by the new key");
+
+        let mut expiring = request(&tree, &all, None, PoolMode::Listed, 5_000);
+        expiring.origin = "Other";
+        expiring.valid_for_seconds = Some(600);
+        publish(&expiring, &objects, &key).unwrap();
+        assert!(
+            release().contains("Valid-Until: Thu, 01 Jan 1970 01:33:20 UTC\n"),
+            "{}",
+            release()
+        );
+        expiring.now = 6_000;
+        publish(&expiring, &objects, &key).unwrap();
+        assert!(
+            release().contains(
+                "Date: Thu, 01 Jan 1970 01:40:00 UTC\nValid-Until: Thu, 01 Jan 1970 01:50:00 UTC\n"
+            ),
+            "renewed although nothing changed: {}",
+            release()
+        );
     }
 }

@@ -386,9 +386,10 @@ pub(crate) enum KeyCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct HealthArgs {
-    /// Minimum free disk space on the data directory's filesystem, in percent.
-    #[arg(long, default_value_t = 10.0)]
-    pub(crate) min_free_percent: f64,
+    /// Minimum free disk space on the data directory's filesystem, in percent [default:
+    /// `[apt] min_free_percent`, else 10].
+    #[arg(long)]
+    pub(crate) min_free_percent: Option<f64>,
     #[command(flatten)]
     pub(crate) output: JsonArgs,
 }

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use wharf_core::config::{Config, ConfigSource};
+use wharf_apt::sign::SigningKey;
+use wharf_core::config::{AptSettings, Config, ConfigError, ConfigSource};
 use wharf_core::inventory::Inventory;
 use wharf_store::Store;
 
@@ -49,7 +50,12 @@ pub(crate) struct Settings {
     pub(crate) database: String,
     /// `--storage`, `$WHARF_STORAGE` or `[store] storage`; `None`: the data directory.
     pub(crate) storage: Option<String>,
+    /// `[apt]`, checked, with defaults.
+    pub(crate) apt: AptSettings,
 }
+
+/// Where the signing key lives when `[apt] signing_key` names none (generated on first use).
+pub(crate) const GENERATED_KEY: &str = "keys/signing.asc";
 
 impl Settings {
     /// Read and parse the configuration file named by the global options.
@@ -73,6 +79,7 @@ impl Settings {
         };
         let source = ConfigSource::new(&config_path, text);
         let config = source.parse()?;
+        let apt = config.apt.resolve(&source)?;
         let database = global
             .database
             .clone()
@@ -87,7 +94,31 @@ impl Settings {
             data_dir: global.data.clone(),
             database,
             storage,
+            apt,
         })
+    }
+
+    /// The repository signing key: the one `[apt] signing_key` names (a key apt cannot use
+    /// is a configuration error naming the file and why), else the one Wharf generated in
+    /// the data directory, generating it on first use.
+    pub(crate) fn signing_key(&self) -> anyhow::Result<SigningKey> {
+        if let Some(configured) = &self.apt.signing_key {
+            return SigningKey::load_configured(&configured.path).map_err(|err| {
+                ConfigError {
+                    file: self.config_path.clone(),
+                    line: Some(configured.line),
+                    key: Some("apt.signing_key".to_owned()),
+                    message: err.to_string(),
+                }
+                .into()
+            });
+        }
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("cannot create data directory {}", self.data_dir.display()))?;
+        Ok(SigningKey::load_or_generate(
+            &self.data_dir.join(GENERATED_KEY),
+            "Wharf repository signing key",
+        )?)
     }
 
     /// The validated inventory described by the configuration.

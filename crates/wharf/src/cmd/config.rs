@@ -1,6 +1,7 @@
 //! `wharf config check`: validate wharf.toml and summarise what it describes.
 
 use serde::Serialize;
+use wharf_core::config::format_duration;
 
 use crate::cli::JsonArgs;
 use crate::exit::SUCCESS;
@@ -18,6 +19,25 @@ struct ConfigSummary<'a> {
     database: &'a str,
     /// `s3://BUCKET[/PREFIX]`, or `null` for the data directory.
     storage: Option<&'a str>,
+    apt: AptSummary,
+}
+
+/// The effective `[apt]` settings.
+#[derive(Serialize)]
+struct AptSummary {
+    origin: String,
+    /// With `{prefix}` still in it.
+    label: String,
+    /// `7d`, or `null` for no `Valid-Until`.
+    valid_for: Option<String>,
+    grace: String,
+    /// The configured key file, or where the generated key lives.
+    signing_key: String,
+    /// `configured` or `generated`.
+    signing_key_source: &'static str,
+    /// Algorithm and fingerprint of a configured key; `null` for the generated one.
+    signing_key_details: Option<String>,
+    min_free_percent: f64,
 }
 
 #[derive(Serialize)]
@@ -40,6 +60,30 @@ pub(crate) fn check(settings: &Settings, args: &JsonArgs) -> anyhow::Result<u8> 
     let inventory = settings.inventory()?;
     // A storage URL Wharf cannot use is a configuration error here too.
     settings.bucket()?;
+    let apt = &settings.apt;
+    let (signing_key, signing_key_source, signing_key_details) = match &apt.signing_key {
+        // A key apt cannot use is a configuration error here too.
+        Some(configured) => (
+            configured.path.display().to_string(),
+            "configured",
+            Some(settings.signing_key()?.describe()),
+        ),
+        None => (
+            settings.data_dir().join(crate::settings::GENERATED_KEY).display().to_string(),
+            "generated",
+            None,
+        ),
+    };
+    let apt_summary = AptSummary {
+        origin: apt.origin.clone(),
+        label: apt.label.clone(),
+        valid_for: apt.valid_for.map(format_duration),
+        grace: format_duration(apt.grace),
+        signing_key,
+        signing_key_source,
+        signing_key_details,
+        min_free_percent: apt.min_free_percent,
+    };
     let fold =
         |names: &[String]| wharf_core::nodeset::NodeSet::from_names(names.iter().cloned()).fold();
     let summary = ConfigSummary {
@@ -65,6 +109,7 @@ pub(crate) fn check(settings: &Settings, args: &JsonArgs) -> anyhow::Result<u8> 
         services: inventory.services().len(),
         database: &settings.database,
         storage: settings.storage.as_deref(),
+        apt: apt_summary,
     };
     if args.json {
         output::json(&summary)?;
@@ -91,6 +136,23 @@ pub(crate) fn check(settings: &Settings, args: &JsonArgs) -> anyhow::Result<u8> 
             "  environment {}{after}{production}: {} nodes {}",
             env.name, env.count, env.nodes
         ));
+    }
+    let apt = &summary.apt;
+    output::line(format!(
+        "  apt: origin {:?}, label {:?}, valid_for {}, grace {}, min_free_percent {}%",
+        apt.origin,
+        apt.label,
+        apt.valid_for.as_deref().unwrap_or("- (no Valid-Until)"),
+        apt.grace,
+        apt.min_free_percent
+    ));
+    match &apt.signing_key_details {
+        Some(details) => {
+            output::line(format!("  apt: signing key {} ({details})", apt.signing_key))
+        }
+        None => {
+            output::line(format!("  apt: signing key {} (generated on first use)", apt.signing_key))
+        }
     }
     Ok(SUCCESS)
 }

@@ -2,9 +2,9 @@
 //!
 //! Metadata lives in the store (`wharf-store`), package files in the content-addressed
 //! object directory `DATA/objects`, published trees in `DATA/public/PREFIX`, the signing
-//! key in `DATA/keys/signing.asc`. Every command that changes something holds the writer
-//! lock `DATA/apt.lock` for its whole duration, so a second writer waits its turn instead
-//! of failing, and records an audit entry.
+//! key in `DATA/keys/signing.asc` or where `[apt] signing_key` says. Every command that
+//! changes something holds the writer lock `DATA/apt.lock` for its whole duration, so a
+//! second writer waits its turn instead of failing, and records an audit entry.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -16,7 +16,6 @@ use serde_json::json;
 use wharf_apt::deb::{DebPackage, FileDigest};
 use wharf_apt::objects::Objects;
 use wharf_apt::publish::{PoolMode, PreviousIndices, PublishPackage, PublishRequest};
-use wharf_apt::sign::SigningKey;
 use wharf_core::version::Version;
 use wharf_store::{AptKind, AptMemberRow, AptPackageRow, NewAuditEntry, Store};
 
@@ -28,9 +27,6 @@ use crate::cli::{
 use crate::exit::{FAILURE, SUCCESS, UsageError};
 use crate::output;
 use crate::settings::{Settings, actor};
-
-/// Seconds a superseded by-hash index stays available to clients that are mid-update.
-const BY_HASH_GRACE_SECONDS: i64 = 3600;
 
 /// A repository's settings, stored as the collection body.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -52,6 +48,18 @@ struct PublishRecord {
     distribution: String,
     generation: i64,
     settings: RepoSettings,
+    /// What the `Release` said and who signed it: a change of `[apt]` settings or key
+    /// means publishing again even when the packages did not change.
+    #[serde(default)]
+    release: ReleaseRecord,
+}
+
+/// The `[apt]` settings a publish used.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+struct ReleaseRecord {
+    origin: String,
+    label: String,
+    key: String,
 }
 
 fn kind_name(kind: AptKind) -> &'static str {
@@ -105,13 +113,6 @@ impl Ctx {
             .with_context(|| format!("cannot open lock file {}", path.display()))?;
         file.lock().with_context(|| format!("cannot lock {}", path.display()))?;
         Ok(file)
-    }
-
-    fn key(&self) -> anyhow::Result<SigningKey> {
-        Ok(SigningKey::load_or_generate(
-            &self.data.join("keys/signing.asc"),
-            "Wharf repository signing key",
-        )?)
     }
 
     fn public_dir(&self, prefix: &str) -> PathBuf {
@@ -756,12 +757,20 @@ pub(crate) fn publish(settings: &Settings, args: PublishArgs) -> anyhow::Result<
         check_name("prefix", &prefix)?;
         let _lock = ctx.lock()?;
         let (repo_settings, generation, _) = ctx.collection(kind, &source).await?;
+        let key = settings.signing_key()?;
+        let label = settings.apt.label(&prefix);
+        let now = unix_now()?;
         let record = PublishRecord {
             kind: kind_key(kind).to_owned(),
             source: source.clone(),
             distribution: repo_settings.distribution.clone(),
             generation,
             settings: repo_settings.clone(),
+            release: ReleaseRecord {
+                origin: settings.apt.origin.clone(),
+                label: label.clone(),
+                key: key.fingerprint(),
+            },
         };
         let root = match &args.to_dir {
             Some(dir) => dir.clone(),
@@ -779,7 +788,13 @@ pub(crate) fn publish(settings: &Settings, args: PublishArgs) -> anyhow::Result<
                     )));
                 }
                 let inrelease = root.join("dists").join(&record.distribution).join("InRelease");
-                if old.as_ref() == Some(&record) && inrelease.exists() {
+                // A Release with Valid-Until is renewed by every publish; superseded
+                // files past their grace period are removed by one.
+                if old.as_ref() == Some(&record)
+                    && inrelease.exists()
+                    && settings.apt.valid_for.is_none()
+                    && !wharf_apt::publish::expiry_due(&root, now, seconds(settings.apt.grace))
+                {
                     output::line(format!("{prefix}: unchanged since generation {generation}"));
                     return Ok(SUCCESS);
                 }
@@ -819,22 +834,18 @@ pub(crate) fn publish(settings: &Settings, args: PublishArgs) -> anyhow::Result<
         if let Some(sha256) = missing.keys().next() {
             bail!("package {sha256} is in {source} but not stored: run `wharf repo verify`");
         }
-        let key = ctx.key()?;
-        let now = i64::try_from(
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs(),
-        )?;
-        let label = format!("Wharf {prefix}");
         let request = PublishRequest {
             root: &root,
             distribution: &repo_settings.distribution,
-            origin: "Wharf",
+            origin: &settings.apt.origin,
             label: &label,
             description: repo_settings.comment.as_deref(),
             components: &repo_settings.components,
             architectures: &repo_settings.architectures,
             packages: &packages,
             now,
-            grace_seconds: BY_HASH_GRACE_SECONDS,
+            valid_for_seconds: settings.apt.valid_for.map(seconds),
+            grace_seconds: seconds(settings.apt.grace),
             previous: Some(&previous),
             // `wharf server` serves the pool of DATA/public from the object store; a
             // --to-dir tree is for other web servers and gets real files.
@@ -900,13 +911,7 @@ async fn publish_list(ctx: &Ctx, args: &JsonArgs) -> anyhow::Result<u8> {
 pub(crate) fn key(settings: &Settings, command: &KeyCommand) -> anyhow::Result<u8> {
     match command {
         KeyCommand::Export => {
-            let data = settings.data_dir();
-            std::fs::create_dir_all(data)
-                .with_context(|| format!("cannot create data directory {}", data.display()))?;
-            let key = SigningKey::load_or_generate(
-                &data.join("keys/signing.asc"),
-                "Wharf repository signing key",
-            )?;
+            let key = settings.signing_key()?;
             output::raw(&key.public_armored()?);
             Ok(SUCCESS)
         }
@@ -917,6 +922,7 @@ pub(crate) fn health(settings: &Settings, args: &HealthArgs) -> anyhow::Result<u
     super::runtime()?.block_on(async {
         let ctx = Ctx::open(settings).await?;
         let mut checks: Vec<(String, bool, String)> = Vec::new();
+        let now = unix_now()?;
         for row in ctx.store.apt_collections(AptKind::Repo, None).await? {
             checks.push((
                 format!("repo {}", row.name),
@@ -965,15 +971,29 @@ pub(crate) fn health(settings: &Settings, args: &HealthArgs) -> anyhow::Result<u
                 Err(err) => (false, err),
             };
             checks.push((format!("publish {}", row.prefix), ok, detail));
+            let release = match ctx.objects.remote() {
+                None => std::fs::read(dists.join("Release")).ok(),
+                Some(remote) => remote
+                    .read_tree_file(&row.prefix, &format!("dists/{}/Release", record.distribution))
+                    .ok(),
+            };
+            if let Some(check) =
+                release.and_then(|bytes| String::from_utf8(bytes).ok()).and_then(|release| {
+                    valid_until_check(&release, now, settings, &row.prefix, &record)
+                })
+            {
+                checks.push(check);
+            }
         }
         let stat = rustix::fs::statvfs(&ctx.data)
             .with_context(|| format!("cannot stat filesystem of {}", ctx.data.display()))?;
         #[expect(clippy::cast_precision_loss, reason = "a percentage")]
         let free = stat.f_bavail as f64 / (stat.f_blocks.max(1)) as f64 * 100.0;
+        let min_free = args.min_free_percent.unwrap_or(settings.apt.min_free_percent);
         checks.push((
             "disk".to_owned(),
-            free >= args.min_free_percent,
-            format!("{free:.1}% free (minimum {}%)", args.min_free_percent),
+            free >= min_free,
+            format!("{free:.1}% free (minimum {min_free}%)"),
         ));
         let healthy = checks.iter().all(|(_, ok, _)| *ok);
         if args.output.json {
@@ -992,6 +1012,70 @@ pub(crate) fn health(settings: &Settings, args: &HealthArgs) -> anyhow::Result<u
             output::table(&["CHECK", "STATUS", "DETAIL"], &rows);
         }
         Ok(if healthy { SUCCESS } else { FAILURE })
+    })
+}
+
+fn unix_now() -> anyhow::Result<i64> {
+    Ok(i64::try_from(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs(),
+    )?)
+}
+
+/// Seconds from the configuration as the publish code counts them.
+fn seconds(secs: u64) -> i64 {
+    i64::try_from(secs).unwrap_or(i64::MAX)
+}
+
+/// The `valid-until PREFIX` check of a published `Release` that has a `Valid-Until`:
+/// unhealthy once it is within a quarter of `[apt] valid_for` (or, without it, of the
+/// Release's own Date → Valid-Until span) from expiring, or past it — apt refuses an
+/// expired Release, so the tree must be published again before.
+fn valid_until_check(
+    release: &str,
+    now: i64,
+    settings: &Settings,
+    prefix: &str,
+    record: &PublishRecord,
+) -> Option<(String, bool, String)> {
+    use wharf_apt::index::{parse_rfc2822_utc, release_field, rfc2822_utc};
+    let name = format!("valid-until {prefix}");
+    let text = release_field(release, "Valid-Until")?;
+    let Some(valid_until) = parse_rfc2822_utc(text) else {
+        return Some((name, false, format!("Release has an unreadable Valid-Until {text:?}")));
+    };
+    let period = match settings.apt.valid_for {
+        Some(secs) => seconds(secs),
+        None => release_field(release, "Date")
+            .and_then(parse_rfc2822_utc)
+            .map_or(0, |date| valid_until - date),
+    };
+    let republish_by = valid_until - period / 4;
+    let command = match (record.kind.as_str(), prefix == record.source) {
+        ("snapshot", true) => format!("wharf publish --snapshot {}", record.source),
+        ("snapshot", false) => {
+            format!("wharf publish --snapshot {} --prefix {prefix}", record.source)
+        }
+        (_, true) => format!("wharf publish {}", record.source),
+        (_, false) => format!("wharf publish {} --prefix {prefix}", record.source),
+    };
+    let until = rfc2822_utc(valid_until);
+    // apt's test: expired once the clock is past Valid-Until (whole seconds).
+    Some(if now > valid_until {
+        (
+            name,
+            false,
+            format!("expired at {until}: apt refuses this repository; republish now (`{command}`)"),
+        )
+    } else if now >= republish_by {
+        let left =
+            wharf_core::config::format_duration(u64::try_from(valid_until - now).unwrap_or(0));
+        (
+            name,
+            false,
+            format!("Valid-Until {until} is {left} away: republish before {until} (`{command}`)"),
+        )
+    } else {
+        (name, true, format!("valid until {until}; republish before {}", rfc2822_utc(republish_by)))
     })
 }
 

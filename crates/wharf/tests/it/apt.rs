@@ -81,6 +81,9 @@ impl AptRoot {
                 &format!("-oDPkg::Options::=--admindir={r}/var/lib/dpkg"),
                 "-oDebug::NoLocking=1",
                 "-oAPT::Sandbox::User=root",
+                // Some hosts turn these off (/etc/apt/apt.conf.d); clients normally check.
+                "-oAcquire::Check-Valid-Until=true",
+                "-oAcquire::Check-Date=true",
                 &format!("-oDir::Etc::TrustedParts={r}/etc/apt/trusted.gpg.d"),
             ])
             .args(args)
