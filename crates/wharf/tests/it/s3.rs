@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::apt::{apt_client, apt_install, build_deb, ok};
-use crate::support::{HttpResponse, Scratch, ServerProcess, http, outcome};
+use crate::support::{HttpResponse, Scratch, ServerProcess, http, outcome, release_sha256};
 
 const BUCKET: &str = "wharf-test";
 /// A key prefix inside the bucket, so prefix handling is exercised too.
@@ -339,13 +339,7 @@ fn server_ranges_etags_and_path_checks_from_the_bucket() {
     assert_eq!(inrelease.header("content-type"), Some("text/plain; charset=utf-8"));
     assert_eq!(inrelease.header("cache-control"), Some("no-cache"));
     let release = String::from_utf8(get("/apt/tools/dists/bookworm/Release", &[]).body).unwrap();
-    let xz_hash = release
-        .lines()
-        .skip_while(|line| *line != "SHA256:")
-        .find(|line| line.ends_with("main/binary-amd64/Packages.xz"))
-        .and_then(|line| line.split_whitespace().next())
-        .unwrap()
-        .to_owned();
+    let xz_hash = release_sha256(&release, "main/binary-amd64/Packages.xz");
     let by_hash =
         get(&format!("/apt/tools/dists/bookworm/main/binary-amd64/by-hash/SHA256/{xz_hash}"), &[]);
     assert_eq!(by_hash.status, 200);

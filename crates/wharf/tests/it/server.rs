@@ -7,7 +7,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::apt::{AptRoot, build_deb, ok};
-use crate::support::{HttpResponse, Scratch, ServerProcess, http, object_file, parse_response};
+use crate::support::{
+    HttpResponse, Scratch, ServerProcess, http, object_file, parse_response, release_sha256,
+};
 
 fn get(server: &ServerProcess, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
     http(&server.addr, "GET", path, headers).expect("request")
@@ -74,13 +76,7 @@ fn content_types_head_and_ranges() {
     assert_eq!(release.body, std::fs::read(tree.join("dists/bookworm/Release")).unwrap());
     // The by-hash name of Packages.xz, from the Release file.
     let release_text = String::from_utf8(release.body.clone()).unwrap();
-    let xz_hash = release_text
-        .lines()
-        .skip_while(|line| *line != "SHA256:")
-        .find(|line| line.ends_with("main/binary-amd64/Packages.xz"))
-        .and_then(|line| line.split_whitespace().next())
-        .unwrap()
-        .to_owned();
+    let xz_hash = release_sha256(&release_text, "main/binary-amd64/Packages.xz");
     let pool = "/apt/r/pool/main/h/hello/hello_1.0_all.deb";
     for (path, expected) in [
         (format!("{dists}/Release"), "text/plain; charset=utf-8"),

@@ -219,3 +219,14 @@ pub(crate) fn object_file(scratch: &Scratch, prefix: &str, pool_path: &str) -> P
     }
     panic!("object {sha256} of {pool_path} is not stored");
 }
+
+/// The SHA-256 a `Release` file lists for the index whose path ends with `suffix`.
+pub(crate) fn release_sha256(release: &str, suffix: &str) -> String {
+    release
+        .lines()
+        .skip_while(|line| *line != "SHA256:")
+        .find(|line| line.ends_with(suffix))
+        .and_then(|line| line.split_whitespace().next())
+        .unwrap_or_else(|| panic!("Release lists no {suffix}:\n{release}"))
+        .to_owned()
+}
