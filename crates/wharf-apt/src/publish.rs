@@ -23,6 +23,7 @@
 use crate::sha256_hex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::RwLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -132,7 +133,7 @@ pub struct PreviousIndices {
     /// Plain index path (`main/binary-amd64/Packages`) → (bytes, SHA-256 → stanza range).
     /// The bytes are released ([`PreviousIndices::release`]) once the new indices are
     /// built: megabytes that a publish no longer needs while it compresses.
-    indices: BTreeMap<String, (std::cell::RefCell<Vec<u8>>, std::cell::RefCell<StanzaRanges>)>,
+    indices: BTreeMap<String, (RwLock<Vec<u8>>, RwLock<StanzaRanges>)>,
 }
 
 /// A stanza's SHA-256 → its byte range in the index.
@@ -159,10 +160,7 @@ impl PreviousIndices {
                 return PreviousIndices::default();
             }
             let stanzas = index_stanzas(&bytes);
-            indices.insert(
-                plain_rel.clone(),
-                (std::cell::RefCell::new(bytes), std::cell::RefCell::new(stanzas)),
-            );
+            indices.insert(plain_rel.clone(), (RwLock::new(bytes), RwLock::new(stanzas)));
         }
         PreviousIndices { indices }
     }
@@ -178,9 +176,14 @@ impl PreviousIndices {
         sha256: &str,
     ) -> bool {
         let found = |arch: &str| {
-            self.indices
-                .get(&format!("{component}/binary-{arch}/Packages"))
-                .is_some_and(|(_, stanzas)| stanzas.borrow().contains_key(sha256))
+            self.indices.get(&format!("{component}/binary-{arch}/Packages")).is_some_and(
+                |(_, stanzas)| {
+                    stanzas
+                        .read()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .contains_key(sha256)
+                },
+            )
         };
         if architecture == "all" {
             architectures.iter().all(|arch| found(arch))
@@ -200,43 +203,65 @@ impl PreviousIndices {
         architectures: &[String],
         sha256: &str,
     ) -> Option<PublishPackage> {
-        let mut stanza = Vec::new();
-        architectures.iter().find(|arch| {
-            self.stanza_into(&format!("{component}/binary-{arch}/Packages"), sha256, &mut stanza)
+        let prefix = format!("{component}/binary-");
+        let package = self.indices.iter().find_map(|(plain_rel, (bytes, stanzas))| {
+            if !plain_rel.starts_with(&prefix) {
+                return None;
+            }
+            let &(start, end) =
+                stanzas.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(sha256)?;
+            let bytes = bytes.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let text = std::str::from_utf8(bytes.get(start..end)?).ok()?;
+            // One pass over the stanza; continuation lines start with a blank and match
+            // no field name.
+            let (mut name, mut version, mut architecture) = (None, None, None);
+            let (mut size, mut md5, mut sha1) = (None, None, None);
+            for line in text.lines() {
+                let Some((field, value)) = line.split_once(": ") else { continue };
+                match field {
+                    "Package" => name = Some(value),
+                    "Version" => version = Some(value),
+                    "Architecture" => architecture = Some(value),
+                    "Size" => size = Some(value),
+                    "MD5sum" => md5 = Some(value),
+                    "SHA1" => sha1 = Some(value),
+                    _ => {}
+                }
+            }
+            Some(PublishPackage {
+                name: name?.to_owned(),
+                version: version?.parse().ok()?,
+                architecture: architecture?.to_owned(),
+                component: component.to_owned(),
+                control: None,
+                digest: FileDigest {
+                    size: size?.parse().ok()?,
+                    md5: md5?.to_owned(),
+                    sha1: sha1?.to_owned(),
+                    sha256: sha256.to_owned(),
+                },
+            })
         })?;
-        let text = std::str::from_utf8(&stanza).ok()?;
-        let field =
-            |name: &str| text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(": "));
-        let architecture = field("Architecture")?;
-        if !self.has(component, architecture, architectures, sha256) {
-            return None;
-        }
-        Some(PublishPackage {
-            name: field("Package")?.to_owned(),
-            version: field("Version")?.parse().ok()?,
-            architecture: architecture.to_owned(),
-            component: component.to_owned(),
-            control: None,
-            digest: FileDigest {
-                size: field("Size")?.parse().ok()?,
-                md5: field("MD5sum")?.to_owned(),
-                sha1: field("SHA1")?.to_owned(),
-                sha256: sha256.to_owned(),
-            },
-        })
+        self.has(component, &package.architecture, architectures, sha256).then_some(package)
     }
 
     /// Whether any index of the previous publish lists a package with this SHA-256.
     #[must_use]
     pub fn contains_sha256(&self, sha256: &str) -> bool {
-        self.indices.values().any(|(_, stanzas)| stanzas.borrow().contains_key(sha256))
+        self.indices.values().any(|(_, stanzas)| {
+            stanzas.read().unwrap_or_else(std::sync::PoisonError::into_inner).contains_key(sha256)
+        })
     }
 
     /// Appends the stanza to `out`; whether there was one (and the bytes are still held).
     fn stanza_into(&self, plain_rel: &str, sha256: &str, out: &mut Vec<u8>) -> bool {
         let Some((bytes, stanzas)) = self.indices.get(plain_rel) else { return false };
-        let Some(&(start, end)) = stanzas.borrow().get(sha256) else { return false };
-        match bytes.borrow().get(start..end) {
+        let Some(&(start, end)) =
+            stanzas.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(sha256)
+        else {
+            return false;
+        };
+        match bytes.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(start..end) {
             Some(stanza) => {
                 out.extend_from_slice(stanza);
                 true
@@ -249,8 +274,9 @@ impl PreviousIndices {
     /// afterwards.
     fn release(&self) {
         for (bytes, stanzas) in self.indices.values() {
-            *bytes.borrow_mut() = Vec::new();
-            *stanzas.borrow_mut() = StanzaRanges::new();
+            *bytes.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Vec::new();
+            *stanzas.write().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                StanzaRanges::new();
         }
     }
 }
@@ -412,6 +438,113 @@ fn publish_tree(
     }
 
     // 2 and 3. Indices: by-hash first, then plain names; unchanged ones are skipped.
+    let Indices { mut release_files, current_by_hash, new_indices } =
+        write_indices(request, &dists, &state, &mut outcome)?;
+
+    // 4. Release, Release.gpg, InRelease last — unless nothing at all changed.
+    release_files.sort_by(|a, b| a.path.cmp(&b.path));
+    let inrelease = dists.join("InRelease");
+    let params = ReleaseParams {
+        origin: request.origin,
+        label: request.label,
+        suite: request.distribution,
+        codename: request.distribution,
+        description: request.description,
+        architectures: request.architectures,
+        components: request.components,
+        date: request.now,
+        valid_until: request.valid_for_seconds.map(|secs| request.now.saturating_add(secs)),
+    };
+    let release = index::release_file(&params, &release_files);
+    let fingerprint = key.fingerprint();
+    // Unchanged: same indices, and a Release that says the same apart from its Date,
+    // signed by the same key. A Release with Valid-Until is always renewed.
+    let nothing_changed = outcome.n_indices_rewritten == 0
+        && new_indices.len() == state.indices.len()
+        && params.valid_until.is_none()
+        && state.signed_by.as_deref() == Some(fingerprint.as_str())
+        && inrelease.exists()
+        && std::fs::read_to_string(dists.join("Release"))
+            .is_ok_and(|old| without_date(&old) == without_date(&release));
+    if !nothing_changed {
+        let signed = key.clearsign(&release)?;
+        let detached = key.detached(release.as_bytes())?;
+        let path = dists.join("Release");
+        fsutil::write_atomic(&path, release.as_bytes()).map_err(io_err(&path))?;
+        let path = dists.join("Release.gpg");
+        fsutil::write_atomic(&path, detached.as_bytes()).map_err(io_err(&path))?;
+        fsutil::write_atomic(&inrelease, signed.as_bytes()).map_err(io_err(&inrelease))?;
+        state.signed_by = Some(fingerprint);
+    }
+
+    // 5. Superseded by-hash files: remember when they stopped being current; delete them
+    //    once the grace period is over.
+    for old in state.indices.values() {
+        for file in &old.files {
+            let dir =
+                Path::new(&file.path).parent().map_or(String::new(), |d| d.display().to_string());
+            let path =
+                format!("dists/{}/{dir}/by-hash/SHA256/{}", request.distribution, file.sha256);
+            if !current_by_hash.contains(&path) {
+                state.superseded.entry(path).or_insert(request.now);
+            }
+        }
+    }
+    state.superseded.retain(|path, _| !current_by_hash.contains(path));
+    let expired: Vec<String> = state
+        .superseded
+        .iter()
+        .filter(|(_, since)| request.now - **since >= request.grace_seconds)
+        .map(|(path, _)| path.clone())
+        .collect();
+    for path in expired {
+        let _ = std::fs::remove_file(root.join(&path));
+        state.superseded.remove(&path);
+        outcome.n_by_hash_removed += 1;
+    }
+    state.indices = new_indices;
+    // Left by versions that cached compressed chunks as files of their own.
+    let old_cache = root.join(".wharf-cache");
+    if old_cache.exists() {
+        let _ = std::fs::remove_dir_all(old_cache);
+    }
+    let pool_changed = match request.pool {
+        PoolMode::Files if objects.is_none() => false,
+        PoolMode::Files => expire_pool_files(request, &mut state, &mut outcome),
+        PoolMode::Listed => {
+            let changed = state.stale_pool != pool_list_stale || !state.pool.is_empty();
+            state.stale_pool = pool_list_stale;
+            state.pool.clear();
+            changed
+        }
+    };
+    if !nothing_changed || outcome.n_by_hash_removed > 0 || pool_changed {
+        let bytes = serde_json::to_vec(&state).expect("state serializes");
+        fsutil::write_atomic(&state_path, &bytes).map_err(io_err(&state_path))?;
+    }
+    Ok(outcome)
+}
+
+/// A `Release` without its `Date:` line, to tell whether anything else changed.
+fn without_date(release: &str) -> String {
+    release.lines().filter(|line| !line.starts_with("Date:")).collect::<Vec<_>>().join("\n")
+}
+
+/// What steps 2 and 3 of a publish leave for the `Release` file and the state.
+struct Indices {
+    release_files: Vec<IndexFile>,
+    current_by_hash: BTreeSet<String>,
+    new_indices: BTreeMap<String, IndexState>,
+}
+
+/// Steps 2 and 3: every index's by-hash files, then its plain names; an index whose
+/// content did not change is skipped.
+fn write_indices(
+    request: &PublishRequest<'_>,
+    dists: &Path,
+    state: &State,
+    outcome: &mut PublishOutcome,
+) -> Result<Indices, PublishError> {
     let mut sorted: Vec<&PublishPackage> = request.packages.iter().collect();
     sorted.sort_by(|a, b| {
         a.name
@@ -541,94 +674,7 @@ fn publish_tree(
         }
     }
     sync_dirs(&dirs_to_sync)?;
-
-    // 4. Release, Release.gpg, InRelease last — unless nothing at all changed.
-    release_files.sort_by(|a, b| a.path.cmp(&b.path));
-    let inrelease = dists.join("InRelease");
-    let params = ReleaseParams {
-        origin: request.origin,
-        label: request.label,
-        suite: request.distribution,
-        codename: request.distribution,
-        description: request.description,
-        architectures: request.architectures,
-        components: request.components,
-        date: request.now,
-        valid_until: request.valid_for_seconds.map(|secs| request.now.saturating_add(secs)),
-    };
-    let release = index::release_file(&params, &release_files);
-    let fingerprint = key.fingerprint();
-    // Unchanged: same indices, and a Release that says the same apart from its Date,
-    // signed by the same key. A Release with Valid-Until is always renewed.
-    let nothing_changed = outcome.n_indices_rewritten == 0
-        && new_indices.len() == state.indices.len()
-        && params.valid_until.is_none()
-        && state.signed_by.as_deref() == Some(fingerprint.as_str())
-        && inrelease.exists()
-        && std::fs::read_to_string(dists.join("Release"))
-            .is_ok_and(|old| without_date(&old) == without_date(&release));
-    if !nothing_changed {
-        let signed = key.clearsign(&release)?;
-        let detached = key.detached(release.as_bytes())?;
-        let path = dists.join("Release");
-        fsutil::write_atomic(&path, release.as_bytes()).map_err(io_err(&path))?;
-        let path = dists.join("Release.gpg");
-        fsutil::write_atomic(&path, detached.as_bytes()).map_err(io_err(&path))?;
-        fsutil::write_atomic(&inrelease, signed.as_bytes()).map_err(io_err(&inrelease))?;
-        state.signed_by = Some(fingerprint);
-    }
-
-    // 5. Superseded by-hash files: remember when they stopped being current; delete them
-    //    once the grace period is over.
-    for old in state.indices.values() {
-        for file in &old.files {
-            let dir =
-                Path::new(&file.path).parent().map_or(String::new(), |d| d.display().to_string());
-            let path =
-                format!("dists/{}/{dir}/by-hash/SHA256/{}", request.distribution, file.sha256);
-            if !current_by_hash.contains(&path) {
-                state.superseded.entry(path).or_insert(request.now);
-            }
-        }
-    }
-    state.superseded.retain(|path, _| !current_by_hash.contains(path));
-    let expired: Vec<String> = state
-        .superseded
-        .iter()
-        .filter(|(_, since)| request.now - **since >= request.grace_seconds)
-        .map(|(path, _)| path.clone())
-        .collect();
-    for path in expired {
-        let _ = std::fs::remove_file(root.join(&path));
-        state.superseded.remove(&path);
-        outcome.n_by_hash_removed += 1;
-    }
-    state.indices = new_indices;
-    // Left by versions that cached compressed chunks as files of their own.
-    let old_cache = root.join(".wharf-cache");
-    if old_cache.exists() {
-        let _ = std::fs::remove_dir_all(old_cache);
-    }
-    let pool_changed = match request.pool {
-        PoolMode::Files if objects.is_none() => false,
-        PoolMode::Files => expire_pool_files(request, &mut state, &mut outcome),
-        PoolMode::Listed => {
-            let changed = state.stale_pool != pool_list_stale || !state.pool.is_empty();
-            state.stale_pool = pool_list_stale;
-            state.pool.clear();
-            changed
-        }
-    };
-    if !nothing_changed || outcome.n_by_hash_removed > 0 || pool_changed {
-        let bytes = serde_json::to_vec(&state).expect("state serializes");
-        fsutil::write_atomic(&state_path, &bytes).map_err(io_err(&state_path))?;
-    }
-    Ok(outcome)
-}
-
-/// A `Release` without its `Date:` line, to tell whether anything else changed.
-fn without_date(release: &str) -> String {
-    release.lines().filter(|line| !line.starts_with("Date:")).collect::<Vec<_>>().join("\n")
+    Ok(Indices { release_files, current_by_hash, new_indices })
 }
 
 /// [`PoolMode::Files`]: link (or copy) every pool file not in place yet, then sync their

@@ -388,6 +388,52 @@ fn read_debs(files: &[PathBuf]) -> (Vec<(DebPackage, Vec<u8>)>, Vec<String>) {
     (packages, errors)
 }
 
+/// The members the previous index lists, as it lists them, and the (sha256, component) of
+/// the others; on every core (tens of thousands of stanzas to parse).
+fn previous_packages(
+    previous: &PreviousIndices,
+    members: Vec<(String, String)>,
+    architectures: &[String],
+) -> (Vec<PublishPackage>, Vec<(String, String)>) {
+    let n_threads = std::thread::available_parallelism().map_or(1, usize::from).min(4);
+    let n_members = members.len();
+    let chunk = n_members.div_ceil(n_threads).max(1);
+    let mut packages: Vec<PublishPackage> = Vec::new();
+    let mut missing = Vec::new();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = members
+            .chunks(chunk)
+            .enumerate()
+            .map(|(n, part)| {
+                let first = n == 0;
+                scope.spawn(move || {
+                    // Room for everything in the first part's list: the others are moved
+                    // into it without growing it.
+                    let mut found = Vec::with_capacity(if first { n_members } else { part.len() });
+                    let mut not_found = Vec::new();
+                    for (sha256, component) in part {
+                        match previous.package(component, architectures, sha256) {
+                            Some(package) => found.push(package),
+                            None => not_found.push((sha256.clone(), component.clone())),
+                        }
+                    }
+                    (found, not_found)
+                })
+            })
+            .collect();
+        for worker in workers {
+            let (found, not_found) = worker.join().expect("stanza parsing does not panic");
+            if packages.is_empty() {
+                packages = found;
+            } else {
+                packages.extend(found);
+            }
+            missing.extend(not_found);
+        }
+    });
+    (packages, missing)
+}
+
 /// `.deb` files named directly, and every `*.deb` under named directories (sorted).
 fn collect_debs(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
@@ -802,18 +848,16 @@ pub(crate) fn publish(settings: &Settings, args: PublishArgs) -> anyhow::Result<
         }
         // Packages the previous publish of this tree listed come from its index (stanza,
         // digests and all); only the others are read from the store.
-        let previous = PreviousIndices::load(&root, &repo_settings.distribution);
+        // Reading the previous indices overlaps the store query.
+        let loading = {
+            let (root, distribution) = (root.clone(), repo_settings.distribution.clone());
+            tokio::task::spawn_blocking(move || PreviousIndices::load(&root, &distribution))
+        };
         let members = ctx.store.apt_member_shas(kind, &source).await?;
-        let mut packages = Vec::with_capacity(members.len());
-        let mut missing: HashMap<String, String> = HashMap::new();
-        for (sha256, component) in members {
-            match previous.package(&component, &repo_settings.architectures, &sha256) {
-                Some(package) => packages.push(package),
-                None => {
-                    missing.insert(sha256, component);
-                }
-            }
-        }
+        let previous = loading.await.context("reading the previous indices")?;
+        let (packages, missing) = previous_packages(&previous, members, &repo_settings.architectures);
+        let mut packages = packages;
+        let mut missing: HashMap<String, String> = missing.into_iter().collect();
         let wanted: Vec<String> = missing.keys().cloned().collect();
         for row in ctx.store.apt_packages(&wanted).await? {
             let component = missing.remove(&row.sha256).unwrap_or_default();
