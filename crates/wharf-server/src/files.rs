@@ -368,21 +368,34 @@ async fn open_pool_object(
     else {
         return Ok(None);
     };
-    let objects = state.objects.clone();
-    let sha = sha256.clone();
-    let location = tokio::task::spawn_blocking(move || objects.locate(&sha))
-        .await
-        .map_err(|err| ApiError::internal(format!("object lookup: {err}")))?
-        .map_err(|err| ApiError::internal(format!("object {sha256}: {err}")))?;
-    let Some(location) = location else {
-        tracing::error!(object.sha256 = %sha256, "a published pool file's object is missing: run `wharf repo verify`");
-        return Err(ApiError::not_found());
+    // A `repo cleanup` may rewrite the pack between the lookup and the open: look again
+    // once (the lookup notices the pack is gone and rereads the pack indices).
+    let mut attempt = 0;
+    let (file, path, offset, len) = loop {
+        attempt += 1;
+        let objects = state.objects.clone();
+        let sha = sha256.clone();
+        let location = tokio::task::spawn_blocking(move || objects.locate(&sha))
+            .await
+            .map_err(|err| ApiError::internal(format!("object lookup: {err}")))?
+            .map_err(|err| ApiError::internal(format!("object {sha256}: {err}")))?;
+        let Some(location) = location else {
+            tracing::error!(object.sha256 = %sha256, "a published pool file's object is missing: run `wharf repo verify`");
+            return Err(ApiError::not_found());
+        };
+        let span = location.span();
+        let opened = match span {
+            Ok((path, offset, len)) => {
+                tokio::fs::File::open(&path).await.map(|file| (file, path, offset, len))
+            }
+            Err(err) => Err(err),
+        };
+        match opened {
+            Ok(opened) => break opened,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound && attempt < 2 => {}
+            Err(err) => return Err(ApiError::internal(format!("object {sha256}: {err}"))),
+        }
     };
-    let (path, offset, len) =
-        location.span().map_err(|err| ApiError::internal(format!("object {sha256}: {err}")))?;
-    let file = tokio::fs::File::open(&path)
-        .await
-        .map_err(|err| ApiError::internal(format!("{}: {err}", path.display())))?;
     let metadata = file
         .metadata()
         .await
