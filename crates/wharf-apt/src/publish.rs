@@ -113,6 +113,19 @@ pub struct PublishRequest<'a> {
     pub pool: PoolMode,
 }
 
+impl PublishRequest<'_> {
+    /// Whether something that stopped being current at `since` has had its grace period.
+    fn grace_over(&self, since: i64) -> bool {
+        self.now - since >= self.grace_seconds
+    }
+
+    /// The entries of `stale` (path → when it stopped being current) whose grace period
+    /// is over.
+    fn past_grace(&self, stale: &BTreeMap<String, i64>) -> Vec<String> {
+        stale.iter().filter(|(_, since)| self.grace_over(**since)).map(|(p, _)| p.clone()).collect()
+    }
+}
+
 /// How a tree's `pool/` is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PoolMode {
@@ -491,12 +504,7 @@ fn publish_tree(
         }
     }
     state.superseded.retain(|path, _| !current_by_hash.contains(path));
-    let expired: Vec<String> = state
-        .superseded
-        .iter()
-        .filter(|(_, since)| request.now - **since >= request.grace_seconds)
-        .map(|(path, _)| path.clone())
-        .collect();
+    let expired = request.past_grace(&state.superseded);
     for path in expired {
         let _ = std::fs::remove_file(root.join(&path));
         state.superseded.remove(&path);
@@ -752,12 +760,7 @@ fn expire_pool_files(
         pool_changed = true;
     }
     state.stale_pool.retain(|path, _| !live_pool.contains(path));
-    let expired: Vec<String> = state
-        .stale_pool
-        .iter()
-        .filter(|(_, since)| request.now - **since >= request.grace_seconds)
-        .map(|(path, _)| path.clone())
-        .collect();
+    let expired = request.past_grace(&state.stale_pool);
     for path in expired {
         let file = root.join(&path);
         let _ = std::fs::remove_file(&file);
@@ -859,7 +862,7 @@ fn write_pool_list(
             continue;
         }
         let since = state.stale_pool.get(*path).copied().unwrap_or(request.now);
-        if request.now - since >= request.grace_seconds {
+        if request.grace_over(since) {
             outcome.n_pool_files_removed += 1;
         } else {
             stale.insert((*path).to_owned(), since);

@@ -261,13 +261,8 @@ fn publish_survives_kill_9() {
     ok(&scratch, &["repo", "create", "c", "--distribution", "bookworm"]);
     ok(&scratch, &["repo", "add", "c", "debs"]);
     ok(&scratch, &["publish", "c"]);
-    let key = scratch.path().join("wharf.asc");
-    std::fs::write(&key, ok(&scratch, &["key", "export"])).unwrap();
     let server = ServerProcess::start(&scratch, &[], true);
-    let apt = AptRoot::new(
-        scratch.path(),
-        &format!("deb [signed-by={}] http://{}/apt/c bookworm main", key.display(), server.addr),
-    );
+    let apt = apt_client(&scratch, &server, "c");
     const N_ROUNDS: u64 = 16;
     for round in 0..N_ROUNDS {
         // Change the repository so the publish has work to do.

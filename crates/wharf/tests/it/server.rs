@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::apt::{AptRoot, build_deb, ok};
+use crate::apt::{apt_client, build_deb, ok};
 use crate::support::{
     HttpResponse, Scratch, ServerProcess, http, object_file, parse_response, release_sha256,
 };
@@ -307,13 +307,8 @@ fn apt_update_during_publishes_never_sees_a_mix() {
     );
     ok(&scratch, &["repo", "add", "r", "debs"]);
     ok(&scratch, &["publish", "r"]);
-    let key = scratch.path().join("wharf.asc");
-    std::fs::write(&key, ok(&scratch, &["key", "export"])).unwrap();
     let server = ServerProcess::start(&scratch, &[], true);
-    let apt = AptRoot::new(
-        scratch.path(),
-        &format!("deb [signed-by={}] http://{}/apt/r bookworm main", key.display(), server.addr),
-    );
+    let apt = apt_client(&scratch, &server, "r");
 
     const N_PUBLISHES: u32 = 15;
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
