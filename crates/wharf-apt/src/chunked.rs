@@ -149,6 +149,63 @@ fn spans_by_sha<'a>(previous: Option<Previous<'a>>) -> HashMap<&'a str, &'a Chun
         .unwrap_or_default()
 }
 
+/// Both compressed forms of one chunk.
+fn fresh(chunk: &[u8]) -> Fresh {
+    Fresh { gz: index::gzip(chunk), xz_stream: index::xz_chunk(chunk) }
+}
+
+/// Threads compressing the chunks that the previous files do not hold, as a [`Builder`]
+/// closes them: the compression (xz dominates) overlaps writing and hashing the index.
+struct Workers {
+    jobs: Option<std::sync::mpsc::Sender<(usize, Vec<u8>)>>,
+    results: std::sync::mpsc::Receiver<(usize, Fresh)>,
+    handles: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Workers {
+    fn start() -> Workers {
+        // Two: the machines this runs on have few cores, and the caller keeps one busy.
+        let n = std::thread::available_parallelism().map_or(1, usize::from).clamp(1, 2);
+        let (jobs, queue) = std::sync::mpsc::channel::<(usize, Vec<u8>)>();
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+        let (done, results) = std::sync::mpsc::channel();
+        let handles = (0..n)
+            .map(|_| {
+                let (queue, done) = (queue.clone(), done.clone());
+                std::thread::spawn(move || {
+                    loop {
+                        let job =
+                            queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).recv();
+                        let Ok((idx, chunk)) = job else { return };
+                        if done.send((idx, fresh(&chunk))).is_err() {
+                            return;
+                        }
+                    }
+                })
+            })
+            .collect();
+        Workers { jobs: Some(jobs), results, handles }
+    }
+
+    fn send(&self, idx: usize, chunk: Vec<u8>) {
+        if let Some(jobs) = &self.jobs {
+            // A worker only stops early by panicking; `finish` reports that.
+            let _ = jobs.send((idx, chunk));
+        }
+    }
+
+    /// Every result; `None` if a worker panicked.
+    fn finish(mut self) -> Option<HashMap<usize, Fresh>> {
+        self.jobs = None;
+        let results: HashMap<usize, Fresh> = self.results.iter().collect();
+        let mut ok = true;
+        for handle in self.handles {
+            ok &= handle.join().is_ok();
+        }
+        ok.then_some(results)
+    }
+}
+
 /// The chunks, in order, by SHA-256 of their plain text; the text is left out (`None`)
 /// only for chunks `previous` holds.
 fn compress_chunks(
@@ -157,44 +214,49 @@ fn compress_chunks(
     plain_len: usize,
 ) -> Option<Compressed> {
     let spans_by_sha = spans_by_sha(previous);
-    let old = |sha: &str| reusable(previous, &spans_by_sha, sha);
-    let shas: Vec<&str> = chunks.iter().map(|(sha, _)| sha.as_str()).collect();
-    let texts: Vec<&[u8]> = chunks.iter().map(|(_, text)| text.unwrap_or_default()).collect();
-    let chunks = texts;
-    let missing: Vec<usize> = (0..chunks.len()).filter(|idx| old(shas[*idx]).is_none()).collect();
+    let missing: Vec<usize> = (0..chunks.len())
+        .filter(|idx| reusable(previous, &spans_by_sha, &chunks[*idx].0).is_none())
+        .collect();
     // Two workers: the machines this runs on have few cores, and xz dominates.
     let n_workers = missing.len().clamp(1, 2);
-    let mut fresh: HashMap<usize, Fresh> = std::thread::scope(|scope| {
+    let fresh: HashMap<usize, Fresh> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..n_workers)
             .map(|worker| {
                 let missing = &missing;
-                let chunks = &chunks;
                 scope.spawn(move || {
                     missing
                         .iter()
                         .skip(worker)
                         .step_by(n_workers)
-                        .map(|idx| {
-                            let chunk = chunks[*idx];
-                            (
-                                *idx,
-                                Fresh { gz: index::gzip(chunk), xz_stream: index::xz_chunk(chunk) },
-                            )
-                        })
+                        .map(|idx| (*idx, fresh(chunks[*idx].1.unwrap_or_default())))
                         .collect::<Vec<_>>()
                 })
             })
             .collect();
         handles.into_iter().flat_map(|h| h.join().expect("compression does not panic")).collect()
     });
+    let shas: Vec<&str> = chunks.iter().map(|(sha, _)| sha.as_str()).collect();
+    assemble(&shas, fresh, previous, plain_len)
+}
+
+/// Both files from the chunks in order: fresh ones from `fresh` (by position), the others
+/// copied out of `previous`.
+fn assemble(
+    shas: &[&str],
+    mut fresh: HashMap<usize, Fresh>,
+    previous: Option<Previous<'_>>,
+    plain_len: usize,
+) -> Option<Compressed> {
+    let spans_by_sha = spans_by_sha(previous);
+    let old = |sha: &str| reusable(previous, &spans_by_sha, sha);
     let n_chunks_compressed = fresh.len();
     let mut gz = Vec::with_capacity(plain_len / 4);
     // The 12-byte stream header is written over these zeros once the flags are known.
     let mut xz_blocks = vec![0u8; 12];
     xz_blocks.reserve(previous.map_or(plain_len / 5, |previous| previous.xz.len() + (64 << 10)));
     gz.reserve(previous.map_or(0, |previous| previous.gz.len() + (64 << 10)));
-    let mut records = Vec::with_capacity(chunks.len());
-    let mut spans = Vec::with_capacity(chunks.len());
+    let mut records = Vec::with_capacity(shas.len());
+    let mut spans = Vec::with_capacity(shas.len());
     let mut stream_flags = None;
     for (idx, sha) in shas.iter().enumerate() {
         let (gz_part, block, unpadded, uncompressed) = if let Some(fresh) = fresh.get(&idx) {
@@ -202,7 +264,7 @@ fn compress_chunks(
             stream_flags.get_or_insert(flags);
             (fresh.gz.as_slice(), block, unpadded, uncompressed)
         } else {
-            old(sha).expect("not missing")
+            old(sha)?
         };
         let gz_at = gz.len() as u64;
         gz.extend_from_slice(gz_part);
@@ -229,14 +291,18 @@ fn compress_chunks(
 
 /// The compressed forms of an index fed stanza by stanza, holding only the chunks that
 /// `previous` does not have — so the index itself can go straight to a file. Gives the
-/// same bytes as [`compress`] on the whole index.
+/// same bytes as [`compress`] on the whole index. Chunks to compress go to worker threads
+/// as soon as they close (once the index is too large to be compressed whole).
 pub struct Builder<'a> {
     previous: Option<Previous<'a>>,
     spans: HashMap<&'a str, &'a ChunkSpan>,
     /// The chunk being filled.
     chunk: Vec<u8>,
-    /// Every chunk closed so far: its SHA-256 and, unless `previous` holds it, its text.
-    chunks: Vec<(String, Option<Vec<u8>>)>,
+    /// Every chunk closed so far, by SHA-256.
+    shas: Vec<String>,
+    /// Closed chunks to compress while the index may still turn out small, by position.
+    pending: Vec<(usize, Vec<u8>)>,
+    workers: Option<Workers>,
     /// The whole index while it is smaller than [`MIN_CHUNKED_BYTES`].
     small: Option<Vec<u8>>,
     len: usize,
@@ -249,7 +315,9 @@ impl<'a> Builder<'a> {
             previous,
             spans: spans_by_sha(previous),
             chunk: Vec::new(),
-            chunks: Vec::new(),
+            shas: Vec::new(),
+            pending: Vec::new(),
+            workers: None,
             small: Some(Vec::new()),
             len: 0,
         }
@@ -272,8 +340,22 @@ impl<'a> Builder<'a> {
     fn close_chunk(&mut self) {
         let chunk = std::mem::take(&mut self.chunk);
         let sha = sha256_hex(&chunk);
-        let text = reusable(self.previous, &self.spans, &sha).is_none().then_some(chunk);
-        self.chunks.push((sha, text));
+        if reusable(self.previous, &self.spans, &sha).is_none() {
+            self.pending.push((self.shas.len(), chunk));
+        }
+        self.shas.push(sha);
+        if self.small.is_none() {
+            self.send_pending();
+        }
+    }
+
+    fn send_pending(&mut self) {
+        if !self.pending.is_empty() {
+            let workers = self.workers.get_or_insert_with(Workers::start);
+            for (idx, chunk) in self.pending.drain(..) {
+                workers.send(idx, chunk);
+            }
+        }
     }
 
     /// The compressed forms; `None` in the unexpected case that the chunks cannot be
@@ -283,12 +365,16 @@ impl<'a> Builder<'a> {
         if let Some(small) = &self.small {
             return Some(whole(small, split(small).len()));
         }
-        if !self.chunk.is_empty() || self.chunks.is_empty() {
+        if !self.chunk.is_empty() || self.shas.is_empty() {
             self.close_chunk();
         }
-        let chunks: Vec<(String, Option<&[u8]>)> =
-            self.chunks.iter().map(|(sha, text)| (sha.clone(), text.as_deref())).collect();
-        compress_chunks(&chunks, self.previous, self.len)
+        self.send_pending();
+        let fresh = match self.workers.take() {
+            Some(workers) => workers.finish()?,
+            None => HashMap::new(),
+        };
+        let shas: Vec<&str> = self.shas.iter().map(String::as_str).collect();
+        assemble(&shas, fresh, self.previous, self.len)
     }
 }
 

@@ -185,29 +185,14 @@ impl Objects {
     /// Store every object not stored yet, durably: loose when there are at most
     /// [`LOOSE_BATCH_MAX`] new ones, else as one new pack. Returns how many were new.
     pub fn put_batch(&self, objects: &[(&str, &[u8])]) -> io::Result<usize> {
+        let shas: Vec<&str> = objects.iter().map(|(sha256, _)| *sha256).collect();
+        let missing: HashSet<&str> = self.missing(&shas)?.into_iter().collect();
         let mut seen = HashSet::new();
-        let mut new = Vec::new();
-        if objects.len() <= LOOSE_BATCH_MAX {
-            for &(sha256, bytes) in objects {
-                if seen.insert(sha256) && !self.contains(sha256)? {
-                    new.push((sha256, bytes));
-                }
-            }
-        } else {
-            // Many: one listing of the loose objects and one index load instead of a
-            // lookup (a failed stat, mostly) per object.
-            let loose = self.list_loose()?;
-            let mut packs = self.packs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            self.load_new_indices(&mut packs)?;
-            for &(sha256, bytes) in objects {
-                if seen.insert(sha256)
-                    && !loose.contains(sha256)
-                    && !packs.entries.contains_key(sha256)
-                {
-                    new.push((sha256, bytes));
-                }
-            }
-        }
+        let new: Vec<(&str, &[u8])> = objects
+            .iter()
+            .filter(|(sha256, _)| missing.contains(sha256) && seen.insert(*sha256))
+            .copied()
+            .collect();
         if new.len() <= LOOSE_BATCH_MAX {
             for (sha256, bytes) in &new {
                 self.put(sha256, bytes)?;
@@ -216,6 +201,38 @@ impl Objects {
             self.write_pack(&new)?;
         }
         Ok(new.len())
+    }
+
+    /// The SHA-256s in `shas` that are not stored, in their order. A few are looked up
+    /// one by one; many with one listing of the loose objects and one index load instead
+    /// of a lookup (two `stat`s, mostly) per object.
+    pub fn missing<'a>(&self, shas: &[&'a str]) -> io::Result<Vec<&'a str>> {
+        let mut out = Vec::new();
+        if shas.len() <= LOOSE_BATCH_MAX {
+            for &sha256 in shas {
+                if !self.contains(sha256)? {
+                    out.push(sha256);
+                }
+            }
+            return Ok(out);
+        }
+        let loose = self.list_loose()?;
+        let mut packs = self.packs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Indexed packs that a cleanup has rewritten since: start over.
+        let mut pack_files: HashSet<&Arc<Path>> = HashSet::new();
+        for packed in packs.entries.values() {
+            pack_files.insert(&packed.pack);
+        }
+        if pack_files.iter().any(|pack| !pack.exists()) {
+            *packs = PackIndex::default();
+        }
+        self.load_new_indices(&mut packs)?;
+        for &sha256 in shas {
+            if !loose.contains(sha256) && !packs.entries.contains_key(sha256) {
+                out.push(sha256);
+            }
+        }
+        Ok(out)
     }
 
     /// Writes `objects` as one pack: `.pack` durable first, then its `.idx`.

@@ -837,21 +837,25 @@ fn write_pool_list(
         .map(|(sha256, path)| (path, sha256))
         .collect();
     let mut list: Vec<(String, &str)> = Vec::with_capacity(request.packages.len());
+    let mut new = Vec::new();
     for package in request.packages {
         let path = package.pool_path();
         let sha256 = package.digest.sha256.as_str();
         if previous.get(path.as_str()) != Some(&sha256) {
-            if let Some(objects) = objects
-                && !objects.contains(sha256).map_err(io_err(objects.root()))?
-            {
-                return Err(PublishError::MissingObject {
-                    package: path,
-                    sha256: sha256.to_owned(),
-                });
-            }
-            outcome.n_pool_files_added += 1;
+            new.push(list.len());
         }
         list.push((path, sha256));
+    }
+    outcome.n_pool_files_added += new.len();
+    if let Some(objects) = objects {
+        let shas: Vec<&str> = new.iter().map(|&at| list[at].1).collect();
+        if let Some(&sha256) = objects.missing(&shas).map_err(io_err(objects.root()))?.first() {
+            let (path, _) = list.iter().find(|(_, sha)| *sha == sha256).expect("listed");
+            return Err(PublishError::MissingObject {
+                package: path.clone(),
+                sha256: sha256.to_owned(),
+            });
+        }
     }
     let live: std::collections::HashSet<&str> =
         list.iter().map(|(path, _)| path.as_str()).collect();

@@ -85,6 +85,56 @@ fn package_from(tuple: PackageTuple) -> AptPackageRow {
     AptPackageRow { sha256, name, version, architecture, size, md5, sha1, control }
 }
 
+/// Parses what `apt_member_packages` aggregates; the error names the damaged part.
+fn parse_member_packages(text: &str) -> Result<Vec<AptMemberRow>, String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let mut fields = [""; 9];
+        for field in &mut fields {
+            let (value, after) = rest
+                .split_once('\t')
+                .ok_or_else(|| format!("member line {:?}", first_line(rest)))?;
+            *field = value;
+            rest = after;
+        }
+        let [sha256, name, version, architecture, size, md5, sha1, component, n_chars] = fields;
+        let n_chars: usize = n_chars.parse().map_err(|_| format!("stanza length {n_chars:?}"))?;
+        // Characters, not bytes: what `length()` counts in both databases.
+        let n_bytes = if rest.as_bytes().iter().take(n_chars).all(u8::is_ascii) {
+            n_chars
+        } else {
+            rest.char_indices().nth(n_chars).map_or(rest.len(), |(at, _)| at)
+        };
+        let control =
+            rest.get(..n_bytes).ok_or_else(|| format!("stanza of {sha256} is cut short"))?;
+        rest = &rest[n_bytes..];
+        match rest.strip_prefix('\n') {
+            Some(after) => rest = after,
+            None if rest.is_empty() => {}
+            None => return Err(format!("stanza of {sha256} is longer than recorded")),
+        }
+        out.push(AptMemberRow {
+            package: AptPackageRow {
+                sha256: sha256.to_owned(),
+                name: name.to_owned(),
+                version: version.to_owned(),
+                architecture: architecture.to_owned(),
+                size: size.parse().map_err(|_| format!("size {size:?}"))?,
+                md5: md5.to_owned(),
+                sha1: sha1.to_owned(),
+                control: control.to_owned(),
+            },
+            component: component.to_owned(),
+        });
+    }
+    Ok(out)
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
+}
+
 macro_rules! package_columns {
     () => {
         "p.sha256, p.name, p.version, p.architecture, p.size, p.md5, p.sha1, p.control"
@@ -297,19 +347,21 @@ macro_rules! impl_apt {
                     .collect())
             }
 
-            pub(crate) async fn apt_member_digests(
+            pub(crate) async fn apt_member_packages(
                 &self,
                 kind: AptKind,
                 name: &str,
-            ) -> Result<Vec<AptMemberDigestRow>, StoreError> {
+            ) -> Result<Vec<AptMemberRow>, StoreError> {
                 let op = "list repository contents";
-                // One row for the whole list (tab-separated fields, a line per member):
-                // tens of thousands of rows cost far more one by one. No field can hold a
-                // tab or newline (hex digests, validated names and versions, numbers).
+                // One row for the whole list: tens of thousands of rows cost far more one
+                // by one. A line per member: eight tab-separated fields that hold no tab
+                // or newline (hex digests, validated names and versions, numbers), the
+                // control stanza's length in characters, a tab, and the stanza.
                 let row: (Option<String>,) = sqlx::query_as(
                     "SELECT string_agg(p.sha256 || '\t' || p.name || '\t' || p.version || '\t'
                         || p.architecture || '\t' || CAST(p.size AS TEXT) || '\t' || p.md5 || '\t'
-                        || p.sha1 || '\t' || m.component, '\n')
+                        || p.sha1 || '\t' || m.component || '\t'
+                        || CAST(length(p.control) AS TEXT) || '\t' || p.control, '\n')
                      FROM apt_member m JOIN apt_package p ON p.sha256 = m.sha256
                      WHERE m.kind = $1 AND m.collection = $2",
                 )
@@ -318,31 +370,9 @@ macro_rules! impl_apt {
                 .fetch_one(&self.pool)
                 .await
                 .map_err(self.apt_err(op))?;
-                let corrupt = |detail: String| StoreError::Corrupt {
-                    url: self.url().to_owned(),
-                    op,
-                    detail,
-                };
-                let mut out = Vec::new();
-                for line in row.0.as_deref().unwrap_or_default().lines() {
-                    let fields: Vec<&str> = line.split('\t').collect();
-                    let [sha256, name, version, architecture, size, md5, sha1, component] =
-                        fields[..]
-                    else {
-                        return Err(corrupt(format!("member line {line:?}")));
-                    };
-                    out.push(AptMemberDigestRow {
-                        sha256: sha256.to_owned(),
-                        name: name.to_owned(),
-                        version: version.to_owned(),
-                        architecture: architecture.to_owned(),
-                        size: size.parse().map_err(|_| corrupt(format!("size {size:?}")))?,
-                        md5: md5.to_owned(),
-                        sha1: sha1.to_owned(),
-                        component: component.to_owned(),
-                    });
-                }
-                Ok(out)
+                parse_member_packages(row.0.as_deref().unwrap_or_default()).map_err(|detail| {
+                    StoreError::Corrupt { url: self.url().to_owned(), op, detail }
+                })
             }
 
             pub(crate) async fn apt_member_shas(
@@ -351,7 +381,7 @@ macro_rules! impl_apt {
                 name: &str,
             ) -> Result<Vec<(String, String)>, StoreError> {
                 let op = "list repository contents";
-                // One aggregated row: see `apt_member_digests`. Members only, no join.
+                // One aggregated row: see `apt_member_packages`. Members only, no join.
                 let row: (Option<String>,) = sqlx::query_as(
                     "SELECT string_agg(sha256 || '\t' || component, '\n')
                      FROM apt_member WHERE kind = $1 AND collection = $2",
@@ -388,8 +418,8 @@ macro_rules! impl_apt {
                     let mut query = sqlx::QueryBuilder::<$db>::new(
                         "SELECT p.sha256, p.name, p.version, p.architecture, p.size, p.md5, p.sha1,
                                 m.component
-                         FROM apt_package p JOIN apt_member m ON m.sha256 = p.sha256
-                         WHERE m.kind = ",
+                         FROM apt_package p CROSS JOIN apt_member m
+                         WHERE m.sha256 = p.sha256 AND m.kind = ",
                     );
                     query.push_bind(kind.as_str());
                     query.push(" AND m.collection = ");
@@ -645,14 +675,14 @@ impl crate::Store {
         dispatch!(self, apt_members(kind, name))
     }
 
-    /// The members of a collection without their control stanzas, in no particular order:
+    /// The members of a collection with their control stanzas, in no particular order:
     /// much cheaper than [`Store::apt_members`] on large repositories.
-    pub async fn apt_member_digests(
+    pub async fn apt_member_packages(
         &self,
         kind: AptKind,
         name: &str,
-    ) -> Result<Vec<AptMemberDigestRow>, StoreError> {
-        dispatch!(self, apt_member_digests(kind, name))
+    ) -> Result<Vec<AptMemberRow>, StoreError> {
+        dispatch!(self, apt_member_packages(kind, name))
     }
 
     /// The control stanza of one stored package.

@@ -6,7 +6,7 @@
 //! changes something holds the writer lock `DATA/apt.lock` for its whole duration, so a
 //! second writer waits its turn instead of failing, and records an audit entry.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
 
@@ -239,35 +239,32 @@ pub(crate) fn repo(settings: &Settings, command: RepoCommand) -> anyhow::Result<
                 let mut names: Vec<String> = packages.iter().map(|(p, _)| p.name.clone()).collect();
                 names.sort_unstable();
                 names.dedup();
-                let existing: BTreeMap<(String, String, String), String> = ctx
-                    .store
-                    .apt_members_named(AptKind::Repo, &args.name, &names)
-                    .await?
-                    .into_iter()
-                    .map(|m| ((m.name, m.version, m.architecture), m.sha256))
-                    .collect();
+                // Name → (version, architecture, sha256) of what the repository has.
+                let mut existing: HashMap<String, Vec<(String, String, String)>> = HashMap::new();
+                for m in ctx.store.apt_members_named(AptKind::Repo, &args.name, &names).await? {
+                    existing.entry(m.name).or_default().push((m.version, m.architecture, m.sha256));
+                }
                 let mut add = Vec::new();
                 let mut remove = Vec::new();
-                let mut seen: BTreeMap<(String, String, String), String> = BTreeMap::new();
+                let mut seen: HashMap<(&str, &str, &str), &str> = HashMap::new();
                 let mut n_same = 0;
                 let mut added_shas = std::collections::HashSet::new();
                 let mut to_store: Vec<(&str, &[u8])> = Vec::new();
                 for (package, bytes) in &packages {
-                    let key = (
-                        package.name.clone(),
-                        package.version.as_str().to_owned(),
-                        package.architecture.clone(),
-                    );
-                    let sha = &package.digest.sha256;
-                    if let Some(other) = seen.insert(key.clone(), sha.clone())
-                        && other != *sha
+                    let key = (package.name.as_str(), package.version.as_str(), package.architecture.as_str());
+                    let sha = package.sha256.as_str();
+                    if let Some(other) = seen.insert(key, sha)
+                        && other != sha
                     {
                         bail!(UsageError(format!(
                             "nothing added: two different files are {} {} {}",
                             key.0, key.1, key.2
                         )));
                     }
-                    match existing.get(&key) {
+                    let old = existing.get(key.0).and_then(|versions| {
+                        versions.iter().find(|(v, a, _)| v == key.1 && a == key.2).map(|(_, _, s)| s)
+                    });
+                    match old {
                         Some(old) if old == sha => {
                             n_same += 1;
                             continue;
@@ -279,11 +276,11 @@ pub(crate) fn repo(settings: &Settings, command: RepoCommand) -> anyhow::Result<
                         Some(old) => remove.push(old.clone()),
                         None => {}
                     }
-                    if !added_shas.insert(sha.as_str()) {
+                    if !added_shas.insert(sha) {
                         continue;
                     }
-                    to_store.push((sha.as_str(), bytes.as_slice()));
-                    add.push(AptMemberRow { package: package_row(package), component: component.clone() });
+                    to_store.push((sha, bytes.as_slice()));
+                    add.push(package);
                 }
                 // Every new object durable before metadata names it.
                 ctx.objects.put_batch(&to_store).with_context(|| {
@@ -296,6 +293,12 @@ pub(crate) fn repo(settings: &Settings, command: RepoCommand) -> anyhow::Result<
                     ));
                     return Ok(SUCCESS);
                 }
+                // In SHA-256 order: the store's indices on it grow at their end.
+                let mut add: Vec<AptMemberRow> = add
+                    .into_iter()
+                    .map(|package| AptMemberRow { package: package.clone(), component: component.clone() })
+                    .collect();
+                add.sort_unstable_by(|a, b| a.package.sha256.cmp(&b.package.sha256));
                 ctx.store.apt_change_members(AptKind::Repo, &args.name, &add, &remove).await?;
                 let names: Vec<String> = add
                     .iter()
@@ -358,15 +361,15 @@ fn package_row(package: &DebPackage) -> AptPackageRow {
     }
 }
 
-/// Reads and checks every file, on every core (order kept): the packages, and one
-/// message per rejected file.
-fn read_debs(files: &[PathBuf]) -> (Vec<(DebPackage, Vec<u8>)>, Vec<String>) {
-    type Read = Result<(DebPackage, Vec<u8>), String>;
+/// Reads and checks every file, on every core (order kept): each package as the store
+/// records it, with the file's bytes, and one message per rejected file.
+fn read_debs(files: &[PathBuf]) -> (Vec<(AptPackageRow, Vec<u8>)>, Vec<String>) {
+    type Read = Result<(AptPackageRow, Vec<u8>), String>;
     let read_one = |file: &PathBuf| -> Read {
         let bytes =
             std::fs::read(file).map_err(|err| format!("{}: cannot read: {err}", file.display()))?;
         let package = DebPackage::parse(file, &bytes).map_err(|err| err.to_string())?;
-        Ok((package, bytes))
+        Ok((package_row(&package), bytes))
     };
     let n_threads = std::thread::available_parallelism().map_or(1, usize::from).min(8);
     let chunk = files.len().div_ceil(n_threads).max(1);
@@ -854,12 +857,20 @@ pub(crate) fn publish(settings: &Settings, args: PublishArgs) -> anyhow::Result<
             tokio::task::spawn_blocking(move || PreviousIndices::load(&root, &distribution))
         };
         let members = ctx.store.apt_member_shas(kind, &source).await?;
+        let n_members = members.len();
         let previous = loading.await.context("reading the previous indices")?;
         let (packages, missing) = previous_packages(&previous, members, &repo_settings.architectures);
         let mut packages = packages;
         let mut missing: HashMap<String, String> = missing.into_iter().collect();
-        let wanted: Vec<String> = missing.keys().cloned().collect();
-        for row in ctx.store.apt_packages(&wanted).await? {
+        // A few are looked up by SHA-256; most (a first publish) come from one listing.
+        let rows: Vec<AptPackageRow> = if missing.len() * 2 > n_members {
+            let listed = ctx.store.apt_member_packages(kind, &source).await?;
+            listed.into_iter().map(|m| m.package).filter(|p| missing.contains_key(&p.sha256)).collect()
+        } else {
+            let wanted: Vec<String> = missing.keys().cloned().collect();
+            ctx.store.apt_packages(&wanted).await?
+        };
+        for row in rows {
             let component = missing.remove(&row.sha256).unwrap_or_default();
             packages.push(PublishPackage {
                 version: Version::from_str(&row.version)?,
