@@ -240,13 +240,14 @@ macro_rules! impl_apt {
                 Ok(done.rows_affected() == 1)
             }
 
-            pub(crate) async fn apt_change_members(
+            /// Opens the transaction of a membership change and bumps the generation;
+            /// `None` when the collection does not exist.
+            pub(crate) async fn apt_begin_change(
                 &self,
                 kind: AptKind,
                 name: &str,
-                add: &[AptMemberRow],
-                remove: &[String],
-            ) -> Result<Option<i64>, StoreError> {
+                bulk: bool,
+            ) -> Result<Option<(sqlx::Transaction<'static, $db>, i64)>, StoreError> {
                 let op = "change repository contents";
                 let mut tx = self.pool.begin_with($begin).await.map_err(self.apt_err(op))?;
                 let generation: Option<i64> = sqlx::query_scalar(
@@ -261,10 +262,21 @@ macro_rules! impl_apt {
                 let Some(generation) = generation else {
                     return Ok(None);
                 };
-                let bulk = add.len() + remove.len() > ROWS_PER_STATEMENT;
                 if bulk {
                     sqlx::query($big_cache).execute(&mut *tx).await.map_err(self.apt_err(op))?;
                 }
+                Ok(Some((tx, generation)))
+            }
+
+            pub(crate) async fn apt_change_rows(
+                &self,
+                tx: &mut sqlx::Transaction<'static, $db>,
+                kind: AptKind,
+                name: &str,
+                add: &[AptMemberRow],
+                remove: &[String],
+            ) -> Result<(), StoreError> {
+                let op = "change repository contents";
                 let now = crate::now_rfc3339();
                 // Many rows per statement: each statement is a round trip to the driver,
                 // and 20,000 packages one by one cost seconds.
@@ -277,7 +289,7 @@ macro_rules! impl_apt {
                     query.push_bind(name);
                     query.push(" AND sha256 IN (");
                     push_list(&mut query, chunk);
-                    query.build().execute(&mut *tx).await.map_err(self.apt_err(op))?;
+                    query.build().execute(&mut **tx).await.map_err(self.apt_err(op))?;
                 }
                 for chunk in add.chunks(ROWS_PER_STATEMENT) {
                     let mut query = sqlx::QueryBuilder::<$db>::new(
@@ -297,7 +309,7 @@ macro_rules! impl_apt {
                             .push_bind(&now);
                     });
                     query.push(" ON CONFLICT DO NOTHING");
-                    query.build().execute(&mut *tx).await.map_err(self.apt_err(op))?;
+                    query.build().execute(&mut **tx).await.map_err(self.apt_err(op))?;
                     let mut query = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO apt_member (kind, collection, sha256, component) ",
                     );
@@ -308,13 +320,21 @@ macro_rules! impl_apt {
                             .push_bind(&member.component);
                     });
                     query.push(" ON CONFLICT DO NOTHING");
-                    query.build().execute(&mut *tx).await.map_err(self.apt_err(op))?;
+                    query.build().execute(&mut **tx).await.map_err(self.apt_err(op))?;
                 }
+                Ok(())
+            }
+
+            pub(crate) async fn apt_commit_change(
+                &self,
+                mut tx: sqlx::Transaction<'static, $db>,
+                bulk: bool,
+            ) -> Result<(), StoreError> {
+                let op = "change repository contents";
                 if bulk {
                     sqlx::query($normal_cache).execute(&mut *tx).await.map_err(self.apt_err(op))?;
                 }
-                tx.commit().await.map_err(self.apt_err(op))?;
-                Ok(Some(generation))
+                tx.commit().await.map_err(self.apt_err(op))
             }
 
             pub(crate) async fn apt_members(
@@ -594,6 +614,58 @@ impl_apt!(
 );
 impl_apt!(crate::postgres::PgStore, sqlx::Postgres, "BEGIN", "SELECT 1", "SELECT 1");
 
+/// A membership change in progress: one open transaction (see
+/// [`crate::Store::apt_begin_change`]).
+pub struct AptChange {
+    tx: ChangeTx,
+    kind: AptKind,
+    name: String,
+    generation: i64,
+    bulk: bool,
+}
+
+enum ChangeTx {
+    Sqlite(crate::sqlite::SqliteStore, sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(crate::postgres::PgStore, sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+impl AptChange {
+    /// The generation the collection has once this change is committed.
+    #[must_use]
+    pub fn generation(&self) -> i64 {
+        self.generation
+    }
+
+    /// Adds members (package rows inserted if new).
+    pub async fn add(&mut self, add: &[AptMemberRow]) -> Result<(), StoreError> {
+        let (kind, name) = (self.kind, self.name.as_str());
+        match &mut self.tx {
+            ChangeTx::Sqlite(store, tx) => store.apt_change_rows(tx, kind, name, add, &[]).await,
+            ChangeTx::Postgres(store, tx) => store.apt_change_rows(tx, kind, name, add, &[]).await,
+        }
+    }
+
+    /// Removes the members with these SHA-256s.
+    pub async fn remove(&mut self, remove: &[String]) -> Result<(), StoreError> {
+        let (kind, name) = (self.kind, self.name.as_str());
+        match &mut self.tx {
+            ChangeTx::Sqlite(store, tx) => store.apt_change_rows(tx, kind, name, &[], remove).await,
+            ChangeTx::Postgres(store, tx) => {
+                store.apt_change_rows(tx, kind, name, &[], remove).await
+            }
+        }
+    }
+
+    /// Makes the change durable and visible; returns the new generation.
+    pub async fn commit(self) -> Result<i64, StoreError> {
+        match self.tx {
+            ChangeTx::Sqlite(store, tx) => store.apt_commit_change(tx, self.bulk).await?,
+            ChangeTx::Postgres(store, tx) => store.apt_commit_change(tx, self.bulk).await?,
+        }
+        Ok(self.generation)
+    }
+}
+
 macro_rules! dispatch {
     ($self:ident, $method:ident ( $($arg:expr),* )) => {
         match &$self.backend {
@@ -663,7 +735,42 @@ impl crate::Store {
         add: &[AptMemberRow],
         remove: &[String],
     ) -> Result<Option<i64>, StoreError> {
-        dispatch!(self, apt_change_members(kind, name, add, remove))
+        let bulk = add.len() + remove.len() > ROWS_PER_STATEMENT;
+        let Some(mut change) = self.apt_begin_change(kind, name, bulk).await? else {
+            return Ok(None);
+        };
+        change.remove(remove).await?;
+        change.add(add).await?;
+        change.commit().await.map(Some)
+    }
+
+    /// Opens a membership change that is fed in batches — a large `repo add` inserts
+    /// while it still reads files — and bumps the generation; `None` when the collection
+    /// does not exist. Nothing is visible to others until [`AptChange::commit`]; dropped
+    /// uncommitted, it changes nothing. `bulk` gives the transaction a larger page cache.
+    pub async fn apt_begin_change(
+        &self,
+        kind: AptKind,
+        name: &str,
+        bulk: bool,
+    ) -> Result<Option<AptChange>, StoreError> {
+        let open = match &self.backend {
+            crate::Backend::Sqlite(store) => store
+                .apt_begin_change(kind, name, bulk)
+                .await?
+                .map(|(tx, generation)| (ChangeTx::Sqlite(store.clone(), tx), generation)),
+            crate::Backend::Postgres(store) => store
+                .apt_begin_change(kind, name, bulk)
+                .await?
+                .map(|(tx, generation)| (ChangeTx::Postgres(store.clone(), tx), generation)),
+        };
+        Ok(open.map(|(tx, generation)| AptChange {
+            tx,
+            kind,
+            name: name.to_owned(),
+            generation,
+            bulk,
+        }))
     }
 
     /// The members of a collection, ordered by name, architecture, version text.

@@ -38,7 +38,8 @@ mod sqlite;
 use std::path::PathBuf;
 
 pub use apt::{
-    AptCollectionRow, AptKind, AptMemberDigestRow, AptMemberRow, AptPackageRow, AptPublishRow,
+    AptChange, AptCollectionRow, AptKind, AptMemberDigestRow, AptMemberRow, AptPackageRow,
+    AptPublishRow,
 };
 pub use audit::{
     AuditBreak, AuditBreakKind, AuditEntry, AuditQuery, AuditVerification, NewAuditEntry,

@@ -420,4 +420,27 @@ async fn apt_changes_span_many_statements(db: &TestDb) {
     assert!(store.apt_change_members(AptKind::Repo, "big", &bad, &[]).await.is_err());
     assert_eq!(store.apt_members(AptKind::Repo, "big").await.unwrap().len(), 617);
     assert_eq!(store.apt_collections(AptKind::Repo, Some("big")).await.unwrap()[0].generation, 2);
+
+    // A change fed in batches: invisible to readers until committed, and nothing at all
+    // when dropped uncommitted.
+    let batch = |from: usize| -> Vec<AptMemberRow> {
+        (from..from + 300)
+            .map(|i| apt_member(&format!("r{i:04}"), &format!("shr-{i:04}")))
+            .collect()
+    };
+    let mut change = store.apt_begin_change(AptKind::Repo, "big", true).await.unwrap().unwrap();
+    assert_eq!(change.generation(), 3);
+    change.add(&batch(0)).await.unwrap();
+    change.add(&batch(300)).await.unwrap();
+    assert_eq!(store.apt_member_shas(AptKind::Repo, "big").await.unwrap().len(), 617);
+    drop(change);
+    assert_eq!(store.apt_member_shas(AptKind::Repo, "big").await.unwrap().len(), 617);
+    assert_eq!(store.apt_collections(AptKind::Repo, Some("big")).await.unwrap()[0].generation, 2);
+    let mut change = store.apt_begin_change(AptKind::Repo, "big", false).await.unwrap().unwrap();
+    change.add(&batch(0)).await.unwrap();
+    change.add(&batch(300)).await.unwrap();
+    change.remove(&["sha-0001".to_owned()]).await.unwrap();
+    assert_eq!(change.commit().await.unwrap(), 3);
+    assert_eq!(store.apt_member_shas(AptKind::Repo, "big").await.unwrap().len(), 617 + 600 - 1);
+    assert!(store.apt_begin_change(AptKind::Repo, "nope", false).await.unwrap().is_none());
 }

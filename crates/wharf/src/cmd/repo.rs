@@ -17,12 +17,12 @@ use wharf_apt::deb::{DebPackage, FileDigest};
 use wharf_apt::objects::Objects;
 use wharf_apt::publish::{PoolMode, PreviousIndices, PublishPackage, PublishRequest};
 use wharf_core::version::Version;
-use wharf_store::{AptKind, AptMemberRow, AptPackageRow, NewAuditEntry, Store};
+use wharf_store::{AptChange, AptKind, AptMemberRow, AptPackageRow, NewAuditEntry, Store};
 
 use super::storage::Storage;
 use crate::cli::{
-    DropArgs, HealthArgs, JsonArgs, KeyCommand, PublishArgs, PublishCommand, RepoCommand,
-    RepoShowArgs, SnapshotCommand,
+    DropArgs, HealthArgs, JsonArgs, KeyCommand, PublishArgs, PublishCommand, RepoAddArgs,
+    RepoCommand, RepoShowArgs, SnapshotCommand,
 };
 use crate::exit::{FAILURE, SUCCESS, UsageError};
 use crate::output;
@@ -214,111 +214,7 @@ pub(crate) fn repo(settings: &Settings, command: RepoCommand) -> anyhow::Result<
             }
             RepoCommand::List(args) => list(&ctx, AptKind::Repo, &args).await,
             RepoCommand::Show(args) => show(&ctx, AptKind::Repo, &args).await,
-            RepoCommand::Add(args) => {
-                let (repo_settings, _, _) = ctx.collection(AptKind::Repo, &args.name).await?;
-                let component = match args.component {
-                    Some(component) if repo_settings.components.contains(&component) => component,
-                    Some(component) => bail!(UsageError(format!(
-                        "repository {} has no component {component:?} (it has {})",
-                        args.name,
-                        repo_settings.components.join(", ")
-                    ))),
-                    None => repo_settings.components[0].clone(),
-                };
-                let files = collect_debs(&args.paths)?;
-                let (packages, errors) = read_debs(&files);
-                if !errors.is_empty() {
-                    bail!(UsageError(format!(
-                        "nothing added: {} of {} files rejected:\n  {}",
-                        errors.len(),
-                        files.len(),
-                        errors.join("\n  ")
-                    )));
-                }
-                let _lock = ctx.lock()?;
-                let mut names: Vec<String> = packages.iter().map(|(p, _)| p.name.clone()).collect();
-                names.sort_unstable();
-                names.dedup();
-                // Name → (version, architecture, sha256) of what the repository has.
-                let mut existing: HashMap<String, Vec<(String, String, String)>> = HashMap::new();
-                for m in ctx.store.apt_members_named(AptKind::Repo, &args.name, &names).await? {
-                    existing.entry(m.name).or_default().push((m.version, m.architecture, m.sha256));
-                }
-                let mut add = Vec::new();
-                let mut remove = Vec::new();
-                let mut seen: HashMap<(&str, &str, &str), &str> = HashMap::new();
-                let mut n_same = 0;
-                let mut added_shas = std::collections::HashSet::new();
-                let mut to_store: Vec<(&str, &[u8])> = Vec::new();
-                for (package, bytes) in &packages {
-                    let key = (package.name.as_str(), package.version.as_str(), package.architecture.as_str());
-                    let sha = package.sha256.as_str();
-                    if let Some(other) = seen.insert(key, sha)
-                        && other != sha
-                    {
-                        bail!(UsageError(format!(
-                            "nothing added: two different files are {} {} {}",
-                            key.0, key.1, key.2
-                        )));
-                    }
-                    let old = existing.get(key.0).and_then(|versions| {
-                        versions.iter().find(|(v, a, _)| v == key.1 && a == key.2).map(|(_, _, s)| s)
-                    });
-                    match old {
-                        Some(old) if old == sha => {
-                            n_same += 1;
-                            continue;
-                        }
-                        Some(old) if !args.replace => bail!(UsageError(format!(
-                            "nothing added: {} {} {} is already in {} with other content (sha256 {old}); pass --replace to replace it",
-                            key.0, key.1, key.2, args.name
-                        ))),
-                        Some(old) => remove.push(old.clone()),
-                        None => {}
-                    }
-                    if !added_shas.insert(sha) {
-                        continue;
-                    }
-                    to_store.push((sha, bytes.as_slice()));
-                    add.push(package);
-                }
-                // Every new object durable before metadata names it.
-                ctx.objects.put_batch(&to_store).with_context(|| {
-                    format!("cannot store packages in {}", ctx.objects.objects_location())
-                })?;
-                if add.is_empty() && remove.is_empty() {
-                    output::line(format!(
-                        "nothing to do: {n_same} package(s) already in {}",
-                        args.name
-                    ));
-                    return Ok(SUCCESS);
-                }
-                // In SHA-256 order: the store's indices on it grow at their end.
-                let mut add: Vec<AptMemberRow> = add
-                    .into_iter()
-                    .map(|package| AptMemberRow { package: package.clone(), component: component.clone() })
-                    .collect();
-                add.sort_unstable_by(|a, b| a.package.sha256.cmp(&b.package.sha256));
-                ctx.store.apt_change_members(AptKind::Repo, &args.name, &add, &remove).await?;
-                let names: Vec<String> = add
-                    .iter()
-                    .map(|m| format!("{}_{}_{}", m.package.name, m.package.version, m.package.architecture))
-                    .collect();
-                ctx.audit(
-                    "repo.add",
-                    &args.name,
-                    json!({ "component": component, "added": names, "replaced": remove }),
-                )
-                .await?;
-                output::line(format!(
-                    "added {} package(s) to {} ({} replaced, {} already present)",
-                    add.len(),
-                    args.name,
-                    remove.len(),
-                    n_same
-                ));
-                Ok(SUCCESS)
-            }
+            RepoCommand::Add(args) => add(&ctx, args).await,
             RepoCommand::Remove(args) => {
                 let query = PackageQuery::parse(&args.query)?;
                 let _lock = ctx.lock()?;
@@ -348,6 +244,152 @@ pub(crate) fn repo(settings: &Settings, command: RepoCommand) -> anyhow::Result<
     })
 }
 
+/// `repo add`: reads the files on every core while the store inserts what was read so
+/// far, in one transaction committed only once every file was accepted and every new
+/// object is durable.
+async fn add(ctx: &Ctx, args: RepoAddArgs) -> anyhow::Result<u8> {
+    let (repo_settings, _, _) = ctx.collection(AptKind::Repo, &args.name).await?;
+    let component = match args.component {
+        Some(component) if repo_settings.components.contains(&component) => component,
+        Some(component) => bail!(UsageError(format!(
+            "repository {} has no component {component:?} (it has {})",
+            args.name,
+            repo_settings.components.join(", ")
+        ))),
+        None => repo_settings.components[0].clone(),
+    };
+    let files = collect_debs(&args.paths)?;
+    let n_files = files.len();
+    let batches = read_debs(files);
+    // A few files are read before the writer lock is taken, so a second writer reads
+    // while the first one publishes; many are inserted while still being read, which
+    // needs the lock (and the store's write transaction) from the start.
+    let mut lock = None;
+    if n_files > READ_BATCH {
+        lock = Some(ctx.lock()?);
+    }
+    let mut change: Option<AptChange> = None;
+    let mut errors = Vec::new();
+    let mut seen: HashMap<(String, String, String), String> = HashMap::new();
+    let mut to_store: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut added: Vec<String> = Vec::new();
+    let mut remove = Vec::new();
+    let mut n_same = 0;
+    for batch in batches {
+        let mut packages = Vec::with_capacity(batch.len());
+        for read in batch {
+            match read {
+                Ok(package) => packages.push(package),
+                Err(err) => errors.push(err),
+            }
+        }
+        if !errors.is_empty() {
+            // Nothing will be added: only the other rejections are still of interest.
+            continue;
+        }
+        if lock.is_none() {
+            lock = Some(ctx.lock()?);
+        }
+        let mut names: Vec<String> = packages.iter().map(|(p, _)| p.name.clone()).collect();
+        names.sort_unstable();
+        names.dedup();
+        // Name → (version, architecture, sha256) of what the repository has.
+        let mut existing: HashMap<String, Vec<(String, String, String)>> = HashMap::new();
+        for m in ctx.store.apt_members_named(AptKind::Repo, &args.name, &names).await? {
+            existing.entry(m.name).or_default().push((m.version, m.architecture, m.sha256));
+        }
+        let mut rows = Vec::new();
+        for (package, bytes) in packages {
+            let key = (package.name.clone(), package.version.clone(), package.architecture.clone());
+            let sha = package.sha256.clone();
+            match seen.get(&key) {
+                Some(other) if *other == sha => continue,
+                Some(_) => bail!(UsageError(format!(
+                    "nothing added: two different files are {} {} {}",
+                    key.0, key.1, key.2
+                ))),
+                None => {}
+            }
+            let old = existing.get(&key.0).and_then(|versions| {
+                versions.iter().find(|(v, a, _)| *v == key.1 && *a == key.2).map(|(_, _, s)| s)
+            });
+            match old {
+                Some(old) if *old == sha => n_same += 1,
+                Some(old) if !args.replace => bail!(UsageError(format!(
+                    "nothing added: {} {} {} is already in {} with other content (sha256 {old}); pass --replace to replace it",
+                    key.0, key.1, key.2, args.name
+                ))),
+                Some(old) => remove.push(old.clone()),
+                None => {}
+            }
+            let new = !matches!(old, Some(old) if *old == sha);
+            seen.insert(key, sha.clone());
+            if new {
+                added
+                    .push(format!("{}_{}_{}", package.name, package.version, package.architecture));
+                to_store.push((sha, bytes));
+                rows.push(AptMemberRow { package, component: component.clone() });
+            }
+        }
+        if rows.is_empty() {
+            continue;
+        }
+        // In SHA-256 order: the store's indices on it grow at their end.
+        rows.sort_unstable_by(|a, b| a.package.sha256.cmp(&b.package.sha256));
+        let change = match &mut change {
+            Some(change) => change,
+            None => {
+                let bulk = n_files > READ_BATCH;
+                let Some(opened) =
+                    ctx.store.apt_begin_change(AptKind::Repo, &args.name, bulk).await?
+                else {
+                    bail!(UsageError(format!("repository {} was dropped meanwhile", args.name)));
+                };
+                change.insert(opened)
+            }
+        };
+        change.add(&rows).await?;
+    }
+    if !errors.is_empty() {
+        bail!(UsageError(format!(
+            "nothing added: {} of {n_files} files rejected:\n  {}",
+            errors.len(),
+            errors.join("\n  ")
+        )));
+    }
+    // Every new object durable before the metadata that names it is committed.
+    let objects: Vec<(&str, &[u8])> =
+        to_store.iter().map(|(sha, bytes)| (sha.as_str(), bytes.as_slice())).collect();
+    ctx.objects
+        .put_batch(&objects)
+        .with_context(|| format!("cannot store packages in {}", ctx.objects.objects_location()))?;
+    drop(objects);
+    drop(to_store);
+    let Some(mut change) = change else {
+        output::line(format!("nothing to do: {n_same} package(s) already in {}", args.name));
+        return Ok(SUCCESS);
+    };
+    change.remove(&remove).await?;
+    change.commit().await?;
+    ctx.audit(
+        "repo.add",
+        &args.name,
+        json!({ "component": component, "added": added, "replaced": remove }),
+    )
+    .await?;
+    output::line(format!(
+        "added {} package(s) to {} ({} replaced, {} already present)",
+        added.len(),
+        args.name,
+        remove.len(),
+        n_same
+    ));
+    Ok(SUCCESS)
+}
+
+/// Files per batch of [`read_debs`]; also where `repo add` starts inserting as it reads.
+const READ_BATCH: usize = 256;
+
 fn package_row(package: &DebPackage) -> AptPackageRow {
     AptPackageRow {
         sha256: package.digest.sha256.clone(),
@@ -361,34 +403,60 @@ fn package_row(package: &DebPackage) -> AptPackageRow {
     }
 }
 
-/// Reads and checks every file, on every core (order kept): each package as the store
-/// records it, with the file's bytes, and one message per rejected file.
-fn read_debs(files: &[PathBuf]) -> (Vec<(AptPackageRow, Vec<u8>)>, Vec<String>) {
-    type Read = Result<(AptPackageRow, Vec<u8>), String>;
-    let read_one = |file: &PathBuf| -> Read {
+/// One read file: the package as the store records it and the file's bytes, or why the
+/// file is rejected.
+type ReadDeb = Result<(AptPackageRow, Vec<u8>), String>;
+
+/// Reads and checks every file on every core, in batches of [`READ_BATCH`] handed out in
+/// order: the caller works on one batch while the next ones are read.
+fn read_debs(files: Vec<PathBuf>) -> impl Iterator<Item = Vec<ReadDeb>> {
+    let read_one = |file: &PathBuf| -> ReadDeb {
         let bytes =
             std::fs::read(file).map_err(|err| format!("{}: cannot read: {err}", file.display()))?;
         let package = DebPackage::parse(file, &bytes).map_err(|err| err.to_string())?;
         Ok((package_row(&package), bytes))
     };
-    let n_threads = std::thread::available_parallelism().map_or(1, usize::from).min(8);
-    let chunk = files.len().div_ceil(n_threads).max(1);
-    let results: Vec<Vec<Read>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = files
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(read_one).collect::<Vec<_>>()))
-            .collect();
-        workers.into_iter().map(|worker| worker.join().expect("reader thread")).collect()
-    });
-    let mut packages = Vec::with_capacity(files.len());
-    let mut errors = Vec::new();
-    for result in results.into_iter().flatten() {
-        match result {
-            Ok(package) => packages.push(package),
-            Err(err) => errors.push(err),
-        }
+    let n_batches = files.len().div_ceil(READ_BATCH);
+    let n_threads = std::thread::available_parallelism().map_or(1, usize::from).clamp(1, 8);
+    let files = std::sync::Arc::new(files);
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // Bounded: readers run at most a few batches ahead of the caller.
+    let (done, results) = std::sync::mpsc::sync_channel::<(usize, Vec<ReadDeb>)>(2 * n_threads);
+    for _ in 0..n_threads.min(n_batches) {
+        let (files, next, done) = (files.clone(), next.clone(), done.clone());
+        std::thread::spawn(move || {
+            loop {
+                let batch = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let start = batch * READ_BATCH;
+                let Some(part) = files.get(start..files.len().min(start + READ_BATCH)) else {
+                    return;
+                };
+                if part.is_empty() {
+                    return;
+                }
+                if done.send((batch, part.iter().map(read_one).collect())).is_err() {
+                    return;
+                }
+            }
+        });
     }
-    (packages, errors)
+    drop(done);
+    // Batches come back in any order; hand them out in file order.
+    let mut waiting = std::collections::BTreeMap::new();
+    let mut wanted = 0;
+    std::iter::from_fn(move || {
+        if wanted == n_batches {
+            return None;
+        }
+        loop {
+            if let Some(batch) = waiting.remove(&wanted) {
+                wanted += 1;
+                return Some(batch);
+            }
+            let (idx, batch) = results.recv().expect("reader threads do not panic");
+            waiting.insert(idx, batch);
+        }
+    })
 }
 
 /// The members the previous index lists, as it lists them, and the (sha256, component) of

@@ -356,3 +356,43 @@ fn replace_after_publish_and_cleanup() {
     let audit = ok(&scratch, &["audit", "--action", "repo.cleanup", "--json"]);
     assert!(audit.contains("repo.cleanup"), "{audit}");
 }
+
+/// A large add is inserted while it is still being read (in batches of 256 files): it
+/// lands whole, or — one bad file in a later batch — not at all.
+#[test]
+fn large_add_lands_whole_or_not_at_all() {
+    let scratch = Scratch::new();
+    let debs = scratch.path().join("debs");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/gen-debs.py");
+    let status = Command::new("python3")
+        .arg(&script)
+        .arg(&debs)
+        .arg("600")
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    ok(&scratch, &["repo", "create", "big", "--distribution", "bookworm"]);
+    // Sorted last, so it is read in the third batch, after two were inserted.
+    let broken = debs.join("zzz-broken_1_amd64.deb");
+    std::fs::write(&broken, b"!<arch>\nnot really").unwrap();
+    let (code, _, stderr) = outcome(&scratch.run(&["repo", "add", "big", debs.to_str().unwrap()]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("zzz-broken_1_amd64.deb") && stderr.contains("nothing added"),
+        "{stderr}"
+    );
+    let shown = ok(&scratch, &["repo", "show", "big", "--json"]);
+    assert!(shown.contains("\"packages\": 0"), "{shown}");
+    let audit = ok(&scratch, &["audit", "--json"]);
+    assert!(!audit.contains("repo.add"), "a refused add is not audited: {audit}");
+
+    std::fs::remove_file(&broken).unwrap();
+    let added = ok(&scratch, &["repo", "add", "big", debs.to_str().unwrap()]);
+    assert!(added.contains("added 600 package(s)"), "{added}");
+    assert!(ok(&scratch, &["publish", "big"]).contains("600 packages"));
+    let again = ok(&scratch, &["repo", "add", "big", debs.to_str().unwrap()]);
+    assert!(again.contains("nothing to do: 600"), "{again}");
+    ok(&scratch, &["repo", "verify"]);
+    ok(&scratch, &["health"]);
+}
