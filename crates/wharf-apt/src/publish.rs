@@ -21,7 +21,7 @@
 //! content is unchanged is neither recompressed nor rewritten.
 
 use crate::sha256_hex;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
@@ -109,6 +109,9 @@ pub struct PublishRequest<'a> {
     pub grace_seconds: i64,
     /// The previous publish's indices, for packages without `control`.
     pub previous: Option<&'a PreviousIndices>,
+    /// Publish by editing `previous` ([`PoolMode::Listed`] only): `packages` holds only
+    /// the new packages.
+    pub delta: Option<&'a Delta>,
     /// How the pool is laid out.
     pub pool: PoolMode,
 }
@@ -147,10 +150,28 @@ pub struct PreviousIndices {
     /// The bytes are released ([`PreviousIndices::release`]) once the new indices are
     /// built: megabytes that a publish no longer needs while it compresses.
     indices: BTreeMap<String, (RwLock<Vec<u8>>, RwLock<StanzaRanges>)>,
+    /// Whether the tree's pool list has exactly one line per listed package and per
+    /// entry the state keeps after removal — so it can be edited ([`Delta`]).
+    pool_list_consistent: bool,
 }
 
 /// A stanza's SHA-256 → its byte range in the index.
 type StanzaRanges = std::collections::HashMap<String, (usize, usize)>;
+
+/// What changed since the previous publish of a tree, when the previous indices are the
+/// current ones less a few stanzas ([`PreviousIndices::delta`]): the new indices are the
+/// previous ones with the removed stanzas left out and the new packages merged in, in
+/// order — no stanza of an unchanged package is parsed, and the pool list is edited
+/// rather than rebuilt. [`PublishRequest::packages`] then holds only the new packages.
+#[derive(Debug, Default)]
+pub struct Delta {
+    /// Component → SHA-256s its previous indices list that it no longer publishes.
+    pub removed: BTreeMap<String, HashSet<String>>,
+    /// (SHA-256, component) of the members the previous indices do not list.
+    pub new: Vec<(String, String)>,
+    /// How many packages the tree publishes.
+    pub n_packages: usize,
+}
 
 impl PreviousIndices {
     /// Read the indices of the tree at `root`; empty when there is no previous publish or
@@ -175,7 +196,24 @@ impl PreviousIndices {
             let stanzas = index_stanzas(&bytes);
             indices.insert(plain_rel.clone(), (RwLock::new(bytes), RwLock::new(stanzas)));
         }
-        PreviousIndices { indices }
+        let mut previous = PreviousIndices { indices, pool_list_consistent: false };
+        // Sorted by path, as written, with a line per package and per kept entry.
+        let n_lines = std::fs::read_to_string(root.join(POOL_LIST)).ok().and_then(|list| {
+            let mut paths = list.lines().map(|line| line.split_once(' ').map(|(_, path)| path));
+            let mut last = "";
+            let mut n = 0;
+            for path in &mut paths {
+                let path = path?;
+                if path <= last {
+                    return None;
+                }
+                (last, n) = (path, n + 1);
+            }
+            Some(n)
+        });
+        previous.pool_list_consistent =
+            n_lines.is_some_and(|n| n == previous.n_listed() + state.stale_pool.len());
+        previous
     }
 
     /// Whether every index the package belongs in (its architecture's, or every
@@ -283,6 +321,137 @@ impl PreviousIndices {
         }
     }
 
+    /// What changed between these indices and `members` ((SHA-256, component) of every
+    /// package to publish), when the new indices can be made by editing these: the tree
+    /// had indices for exactly `components` × `architectures`. `None` otherwise (no
+    /// previous publish, other architectures or components).
+    #[must_use]
+    pub fn delta(
+        &self,
+        members: &[(String, String)],
+        components: &[String],
+        architectures: &[String],
+    ) -> Option<Delta> {
+        let wanted: BTreeSet<String> = components
+            .iter()
+            .flat_map(|c| architectures.iter().map(move |a| format!("{c}/binary-{a}/Packages")))
+            .collect();
+        if self.indices.is_empty()
+            || !self.indices.keys().eq(wanted.iter())
+            || !self.pool_list_consistent
+        {
+            return None;
+        }
+        let mut delta = Delta { n_packages: members.len(), ..Delta::default() };
+        let mut kept: HashSet<(&str, &str)> = HashSet::with_capacity(members.len());
+        // Each component's indices, read-locked once.
+        let by_component: Vec<(&str, Vec<_>)> = components
+            .iter()
+            .map(|component| {
+                let prefix = format!("{component}/binary-");
+                let stanzas = self
+                    .indices
+                    .iter()
+                    .filter(|(plain_rel, _)| plain_rel.starts_with(&prefix))
+                    .map(|(_, (_, stanzas))| {
+                        stanzas.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+                    })
+                    .collect();
+                (component.as_str(), stanzas)
+            })
+            .collect();
+        for (sha256, component) in members {
+            let listed = by_component.iter().any(|(name, stanzas)| {
+                name == component && stanzas.iter().any(|stanzas| stanzas.contains_key(sha256))
+            });
+            if listed {
+                kept.insert((sha256, component));
+            } else {
+                delta.new.push((sha256.clone(), component.clone()));
+            }
+        }
+        drop(by_component);
+        for (plain_rel, (_, stanzas)) in &self.indices {
+            let component = plain_rel.split('/').next().unwrap_or_default();
+            let stanzas = stanzas.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            for sha256 in stanzas.keys() {
+                if !kept.contains(&(sha256.as_str(), component)) {
+                    delta.removed.entry(component.to_owned()).or_default().insert(sha256.clone());
+                }
+            }
+        }
+        Some(delta)
+    }
+
+    /// The number of distinct packages the indices list.
+    fn n_listed(&self) -> usize {
+        let mut shas: HashSet<String> = HashSet::new();
+        for (_, stanzas) in self.indices.values() {
+            shas.extend(
+                stanzas.read().unwrap_or_else(std::sync::PoisonError::into_inner).keys().cloned(),
+            );
+        }
+        shas.len()
+    }
+
+    /// The `Filename` of the package with this SHA-256 in the component's indices.
+    fn filename(&self, component: &str, sha256: &str) -> Option<String> {
+        let prefix = format!("{component}/binary-");
+        self.indices.iter().filter(|(plain_rel, _)| plain_rel.starts_with(&prefix)).find_map(
+            |(_, (bytes, stanzas))| {
+                let &(start, end) = stanzas
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .get(sha256)?;
+                let bytes = bytes.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let text = std::str::from_utf8(bytes.get(start..end)?).ok()?;
+                text.lines().find_map(|line| line.strip_prefix("Filename: ")).map(str::to_owned)
+            },
+        )
+    }
+
+    /// Hands out the stanzas of index `plain_rel` — the previous ones less `removed`, with
+    /// `new` (sorted) merged in — each with its last newline, to `out`; `false` if these
+    /// indices do not have it.
+    fn merge_into(
+        &self,
+        plain_rel: &str,
+        removed: Option<&HashSet<String>>,
+        new: &[(&PublishPackage, Vec<u8>)],
+        out: &mut dyn FnMut(&[u8]) -> Result<(), PublishError>,
+    ) -> Result<bool, PublishError> {
+        let Some((bytes, _)) = self.indices.get(plain_rel) else { return Ok(false) };
+        let bytes = bytes.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut new = new.iter().peekable();
+        let mut stanza_start = 0;
+        while stanza_start < bytes.len() {
+            // A stanza ends at its blank line (or the end of the file).
+            let end =
+                find_blank_line(&bytes[stanza_start..]).map_or(bytes.len(), |at| stanza_start + at);
+            let stanza = &bytes[stanza_start..end];
+            stanza_start = end + 1;
+            if stanza.is_empty() {
+                continue;
+            }
+            if removed.is_some_and(|removed| {
+                field(stanza, "SHA256").is_some_and(|sha256| removed.contains(sha256))
+            }) {
+                continue;
+            }
+            while let Some((package, text)) =
+                new.next_if(|(package, _)| sorts_before(package, stanza))
+            {
+                debug_assert!(!package.name.is_empty());
+                out(text)?;
+            }
+            out(stanza)?;
+        }
+        for (_, text) in new {
+            out(text)?;
+        }
+        Ok(true)
+    }
+
     /// Frees the previous indices' bytes and stanza positions: nothing is found in them
     /// afterwards.
     fn release(&self) {
@@ -335,6 +504,47 @@ fn index_stanzas(bytes: &[u8]) -> StanzaRanges {
         line_start = line_end + 1;
     }
     out
+}
+
+/// Where the blank line that ends the stanza starting at `text[0]` is: the position of
+/// the second of two newlines in a row, so the stanza is `text[..at]` with its last newline.
+fn find_blank_line(text: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    loop {
+        let at = from + text[from..].iter().position(|b| *b == b'\n')?;
+        if text.get(at + 1) == Some(&b'\n') {
+            return Some(at + 1);
+        }
+        from = at + 1;
+    }
+}
+
+/// The value of a stanza's field (not continued over several lines).
+fn field<'a>(stanza: &'a [u8], name: &str) -> Option<&'a str> {
+    stanza.split(|b| *b == b'\n').find_map(|line| {
+        let rest = line.strip_prefix(name.as_bytes())?.strip_prefix(b": ")?;
+        std::str::from_utf8(rest).ok()
+    })
+}
+
+/// Whether `package` goes before the stanza in an index: by name, then version, then
+/// architecture, as [`write_indices`] sorts a whole index.
+fn sorts_before(package: &PublishPackage, stanza: &[u8]) -> bool {
+    let Some(name) = field(stanza, "Package") else { return true };
+    match package.name.as_str().cmp(name) {
+        std::cmp::Ordering::Less => true,
+        std::cmp::Ordering::Greater => false,
+        std::cmp::Ordering::Equal => {
+            let version = field(stanza, "Version").and_then(|v| v.parse().ok());
+            let Some(version) = version else { return true };
+            let architecture = field(stanza, "Architecture").unwrap_or_default();
+            package
+                .version
+                .cmp(&version)
+                .then_with(|| package.architecture.as_str().cmp(architecture))
+                .is_lt()
+        }
+    }
 }
 
 /// What a publish did.
@@ -435,7 +645,8 @@ fn publish_tree(
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .unwrap_or_default();
-    let mut outcome = PublishOutcome { n_packages: request.packages.len(), ..Default::default() };
+    let n_packages = request.delta.map_or(request.packages.len(), |delta| delta.n_packages);
+    let mut outcome = PublishOutcome { n_packages, ..Default::default() };
 
     // 1. Pool files (or the pool list), durable before any index names them.
     let mut pool_list_stale = BTreeMap::new();
@@ -446,7 +657,12 @@ fn publish_tree(
         // The caller put the pool files in place.
         (PoolMode::Files, None) => {}
         (PoolMode::Listed, objects) => {
-            pool_list_stale = write_pool_list(request, objects, &state, &mut outcome)?;
+            pool_list_stale = match (request.delta, request.previous) {
+                (Some(delta), Some(previous)) => {
+                    edit_pool_list(request, delta, previous, objects, &state, &mut outcome)?
+                }
+                _ => write_pool_list(request, objects, &state, &mut outcome)?,
+            };
         }
     }
 
@@ -588,9 +804,39 @@ fn write_indices(
             let mut builder = crate::chunked::Builder::new(previous_chunks);
             let mut plain = PlainWriter::create(&by_hash_dir)?;
             let mut stanza = Vec::new();
-            for package in sorted.iter().filter(|p| {
+            let here = sorted.iter().filter(|p| {
                 p.component == *component && (p.architecture == *arch || p.architecture == "all")
-            }) {
+            });
+            if let (Some(delta), Some(previous)) = (request.delta, request.previous) {
+                let new: Vec<(&PublishPackage, Vec<u8>)> = here
+                    .clone()
+                    .map(|package| {
+                        let control = package.control.as_deref().unwrap_or_default();
+                        let text =
+                            stanza_with_file_fields(control, &package.pool_path(), &package.digest);
+                        (*package, text.into_bytes())
+                    })
+                    .collect();
+                let mut write = |text: &[u8]| {
+                    stanza.clear();
+                    stanza.extend_from_slice(text);
+                    stanza.push(b'\n');
+                    builder.push(&stanza);
+                    plain.write(&stanza)
+                };
+                if !previous.merge_into(
+                    &plain_rel,
+                    delta.removed.get(component),
+                    &new,
+                    &mut write,
+                )? {
+                    return Err(PublishError::MissingStanza {
+                        index: plain_rel.clone(),
+                        package: "(previous index)".into(),
+                    });
+                }
+            }
+            for package in here.filter(|_| request.delta.is_none()) {
                 stanza.clear();
                 match &package.control {
                     Some(control) => stanza.extend_from_slice(
@@ -890,6 +1136,77 @@ fn write_pool_list(
     Ok(stale)
 }
 
+/// [`PoolMode::Listed`] with a [`Delta`]: the previous pool list with the new packages'
+/// entries put in, removed packages' entries kept for the grace period (then left out).
+/// Returns what [`write_pool_list`] returns.
+fn edit_pool_list(
+    request: &PublishRequest<'_>,
+    delta: &Delta,
+    previous: &PreviousIndices,
+    objects: Option<&Objects>,
+    state: &State,
+    outcome: &mut PublishOutcome,
+) -> Result<BTreeMap<String, i64>, PublishError> {
+    let list_path = request.root.join(POOL_LIST);
+    let previous_text = std::fs::read_to_string(&list_path).map_err(io_err(&list_path))?;
+    let new: BTreeMap<String, &str> = request
+        .packages
+        .iter()
+        .map(|package| (package.pool_path(), package.digest.sha256.as_str()))
+        .collect();
+    if let Some(objects) = objects {
+        let shas: Vec<&str> = new.values().copied().collect();
+        if let Some(&sha256) = objects.missing(&shas).map_err(io_err(objects.root()))?.first() {
+            let (path, _) = new.iter().find(|(_, sha)| **sha == sha256).expect("listed");
+            return Err(PublishError::MissingObject {
+                package: path.clone(),
+                sha256: sha256.to_owned(),
+            });
+        }
+    }
+    let mut stale = state.stale_pool.clone();
+    for (component, shas) in &delta.removed {
+        for sha256 in shas {
+            if let Some(path) = previous.filename(component, sha256) {
+                stale.entry(path).or_insert(request.now);
+            }
+        }
+    }
+    stale.retain(|path, _| !new.contains_key(path));
+    let expired: HashSet<String> = request.past_grace(&stale).into_iter().collect();
+    stale.retain(|path, _| !expired.contains(path));
+    outcome.n_pool_files_removed += expired.len();
+    // Both sorted by path: one merge.
+    let mut text = String::with_capacity(previous_text.len() + new.len() * 160);
+    let mut push = |sha256: &str, path: &str| {
+        text.push_str(sha256);
+        text.push(' ');
+        text.push_str(path);
+        text.push('\n');
+    };
+    let mut new_entries = new.iter().peekable();
+    for (sha256, path) in previous_text.lines().filter_map(|line| line.split_once(' ')) {
+        while let Some((new_path, new_sha)) = new_entries.next_if(|(p, _)| p.as_str() < path) {
+            push(new_sha, new_path);
+            outcome.n_pool_files_added += 1;
+        }
+        if let Some((new_path, new_sha)) = new_entries.next_if(|(p, _)| p.as_str() == path) {
+            push(new_sha, new_path);
+            outcome.n_pool_files_added += usize::from(*new_sha != sha256);
+        } else if !expired.contains(path) {
+            push(sha256, path);
+        }
+    }
+    for (new_path, new_sha) in new_entries {
+        push(new_sha, new_path);
+        outcome.n_pool_files_added += 1;
+    }
+    if text != previous_text {
+        fsutil::write_atomic(&list_path, text.as_bytes()).map_err(io_err(&list_path))?;
+    }
+    Ok(stale)
+}
+
 /// The `.gz` and `.xz` an index state names, read from `by-hash/` and checked against
 /// their SHA-256; `None` when either is missing or damaged (everything is compressed
 /// again then).
@@ -903,12 +1220,15 @@ fn previous_compressed(cached: &IndexState, by_hash_dir: &Path) -> Option<(Vec<u
 }
 
 /// A `Packages` file being written: to a temporary file in `by-hash/SHA256/`, hashed as
-/// it goes, named by its SHA-256 once complete.
+/// it goes (MD5 on a thread of its own: it costs twice SHA-256), named by its SHA-256 once
+/// complete.
 struct PlainWriter {
     tmp: PathBuf,
-    file: std::io::BufWriter<std::fs::File>,
+    file: std::fs::File,
+    buffer: Vec<u8>,
     sha256: sha2::Sha256,
-    md5: md5::Md5,
+    md5: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    md5_thread: std::thread::JoinHandle<md5::Md5>,
     size: u64,
 }
 
@@ -920,38 +1240,64 @@ struct Plain {
     size: u64,
 }
 
+const PLAIN_BUFFER: usize = 1 << 20;
+
 impl PlainWriter {
     fn create(by_hash_dir: &Path) -> Result<PlainWriter, PublishError> {
         use sha2::Digest as _;
         let tmp = by_hash_dir.join(format!(".Packages.{}.tmp", std::process::id()));
         let file = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
+        let (md5, parts) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let md5_thread = std::thread::spawn(move || {
+            let mut md5 = md5::Md5::new();
+            for part in parts {
+                md5.update(&part);
+            }
+            md5
+        });
         Ok(PlainWriter {
-            file: std::io::BufWriter::with_capacity(1 << 20, file),
+            file,
+            buffer: Vec::with_capacity(PLAIN_BUFFER),
             tmp,
             sha256: sha2::Sha256::new(),
-            md5: md5::Md5::new(),
+            md5: Some(md5),
+            md5_thread,
             size: 0,
         })
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), PublishError> {
+        self.buffer.extend_from_slice(bytes);
+        self.size += bytes.len() as u64;
+        if self.buffer.len() >= PLAIN_BUFFER {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), PublishError> {
         use sha2::Digest as _;
         use std::io::Write as _;
-        self.file.write_all(bytes).map_err(io_err(&self.tmp))?;
-        self.sha256.update(bytes);
-        self.md5.update(bytes);
-        self.size += bytes.len() as u64;
+        self.file.write_all(&self.buffer).map_err(io_err(&self.tmp))?;
+        self.sha256.update(&self.buffer);
+        let full = std::mem::replace(&mut self.buffer, Vec::with_capacity(PLAIN_BUFFER));
+        if let Some(md5) = &self.md5 {
+            // The thread only ends when the sender is dropped.
+            let _ = md5.send(full);
+        }
         Ok(())
     }
 
     /// Flushed and durable.
-    fn finish(self) -> Result<Plain, PublishError> {
+    fn finish(mut self) -> Result<Plain, PublishError> {
         use sha2::Digest as _;
-        let file = self.file.into_inner().map_err(|err| io_err(&self.tmp)(err.into_error()))?;
-        file.sync_all().map_err(io_err(&self.tmp))?;
+        self.flush()?;
+        self.md5 = None;
+        let md5 = self.md5_thread.join().expect("hashing does not panic");
+        self.file.sync_all().map_err(io_err(&self.tmp))?;
         Ok(Plain {
             sha256: hex::encode(self.sha256.finalize()),
-            md5: hex::encode(self.md5.finalize()),
+            md5: hex::encode(md5.finalize()),
             size: self.size,
             tmp: self.tmp,
         })
@@ -1066,9 +1412,107 @@ mod tests {
             valid_for_seconds: None,
             grace_seconds: 3600,
             previous,
+            delta: None,
             pool,
         }
     }
+
+    /// One package `name` `version` (`all`) whose file holds `content`, stored.
+    fn package(objects: &Objects, name: &str, version: &str, content: &str) -> PublishPackage {
+        let bytes = content.as_bytes();
+        objects.put_batch(&[(&sha256_hex(bytes), bytes)]).unwrap();
+        let control = format!(
+            "Package: {name}\nVersion: {version}\nArchitecture: all\nDescription: {content}\n"
+        );
+        PublishPackage {
+            name: name.into(),
+            version: version.parse().unwrap(),
+            architecture: "all".into(),
+            component: "main".into(),
+            control: Some(Control::parse(&control).unwrap().render_index()),
+            digest: FileDigest::of(bytes),
+        }
+    }
+
+    /// A publish that edits the previous indices (new packages at the start, in the
+    /// middle next to another version of the same name, and at the end; one removed; one
+    /// replaced by other content) writes the very bytes a publish from scratch writes,
+    /// and keeps the pool list as the full path would.
+    #[test]
+    fn delta_publish_equals_publish_from_scratch() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = Objects::new(dir.path().join("objects"));
+        let key = SigningKey::generate("Test <test@example.invalid>").unwrap();
+        let tree = dir.path().join("tree");
+        let mut all = packages(&objects, 0..600);
+        publish(&request(&tree, &all, None, PoolMode::Listed, 1_000), &objects, &key).unwrap();
+
+        let removed = all.remove(10);
+        let replaced = all[19].clone();
+        let new = vec![
+            package(&objects, "aaa", "1", "first"),
+            package(&objects, "pkg00300", "1.300~rc1", "an older version"),
+            package(&objects, &replaced.name, replaced.version.as_str(), "other content"),
+            package(&objects, "zzz", "2", "last"),
+        ];
+        all[19] = new[2].clone();
+        all.extend([new[0].clone(), new[1].clone(), new[3].clone()]);
+        let members: Vec<(String, String)> =
+            all.iter().map(|p| (p.digest.sha256.clone(), p.component.clone())).collect();
+        let previous = PreviousIndices::load(&tree, "bookworm");
+        let delta = previous.delta(&members, &COMPONENTS_MAIN, &ARCHITECTURES_AMD64).unwrap();
+        let mut new_shas: Vec<&str> = delta.new.iter().map(|(sha, _)| sha.as_str()).collect();
+        new_shas.sort_unstable();
+        let mut expected: Vec<&str> = new.iter().map(|p| p.digest.sha256.as_str()).collect();
+        expected.sort_unstable();
+        assert_eq!(new_shas, expected);
+        let removed_shas: BTreeSet<&str> =
+            delta.removed["main"].iter().map(String::as_str).collect();
+        assert_eq!(
+            removed_shas,
+            BTreeSet::from([removed.digest.sha256.as_str(), replaced.digest.sha256.as_str()])
+        );
+        let mut edit = request(&tree, &new, Some(&previous), PoolMode::Listed, 2_000);
+        edit.delta = Some(&delta);
+        let outcome = publish(&edit, &objects, &key).unwrap();
+        assert_eq!((outcome.n_packages, outcome.n_pool_files_added), (602, 4), "{outcome:?}");
+        assert!(outcome.n_chunks_compressed <= 8, "{outcome:?}");
+
+        let scratch_tree = dir.path().join("scratch");
+        publish(&request(&scratch_tree, &all, None, PoolMode::Listed, 2_000), &objects, &key)
+            .unwrap();
+        for name in ["Packages", "Packages.gz", "Packages.xz", "../../Release"] {
+            let rel = format!("dists/bookworm/main/binary-amd64/{name}");
+            let edited = std::fs::read(tree.join(&rel)).unwrap();
+            assert!(edited == std::fs::read(scratch_tree.join(&rel)).unwrap(), "{name} differs");
+        }
+        let list = read_pool_list(&tree).unwrap();
+        let mut scratch_list = read_pool_list(&scratch_tree).unwrap();
+        assert_eq!(list.len(), 603, "602 published and the removed one, in its grace period");
+        scratch_list.insert(removed.pool_path(), removed.digest.sha256.clone());
+        assert_eq!(list, scratch_list);
+
+        // Nothing changed, the grace period over: the removed package leaves the list, and
+        // the tree is still what a publish from scratch writes.
+        let previous = PreviousIndices::load(&tree, "bookworm");
+        let delta = previous.delta(&members, &COMPONENTS_MAIN, &ARCHITECTURES_AMD64).unwrap();
+        assert!(delta.new.is_empty() && delta.removed.is_empty(), "{delta:?}");
+        let mut edit = request(&tree, &[], Some(&previous), PoolMode::Listed, 5_600);
+        edit.delta = Some(&delta);
+        let outcome = publish(&edit, &objects, &key).unwrap();
+        assert_eq!((outcome.n_pool_files_removed, outcome.n_indices_unchanged), (1, 1));
+        assert_eq!(read_pool_list(&tree).unwrap().len(), 602);
+
+        // Another architecture set: no delta, the full path is needed.
+        let previous = PreviousIndices::load(&tree, "bookworm");
+        let two = ["amd64".to_owned(), "arm64".to_owned()];
+        assert!(previous.delta(&members, &COMPONENTS_MAIN, &two).is_none());
+    }
+
+    static COMPONENTS_MAIN: std::sync::LazyLock<Vec<String>> =
+        std::sync::LazyLock::new(|| vec!["main".to_owned()]);
+    static ARCHITECTURES_AMD64: std::sync::LazyLock<Vec<String>> =
+        std::sync::LazyLock::new(|| vec!["amd64".to_owned()]);
 
     /// Publishing after a change reuses stanzas and compressed chunks of the previous
     /// publish, and writes exactly the bytes a publish from scratch writes; the pool list

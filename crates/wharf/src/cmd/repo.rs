@@ -927,8 +927,18 @@ pub(crate) fn publish(settings: &Settings, args: PublishArgs) -> anyhow::Result<
         let members = ctx.store.apt_member_shas(kind, &source).await?;
         let n_members = members.len();
         let previous = loading.await.context("reading the previous indices")?;
-        let (packages, missing) = previous_packages(&previous, members, &repo_settings.architectures);
-        let mut packages = packages;
+        // A tree in DATA/public whose indices cover what is published now is edited:
+        // removed stanzas left out, new ones merged in. Otherwise every package is listed,
+        // those the previous index has taken from it.
+        let delta = (args.to_dir.is_none() && ctx.objects.local().is_some())
+            .then(|| {
+                previous.delta(&members, &repo_settings.components, &repo_settings.architectures)
+            })
+            .flatten();
+        let (mut packages, missing) = match &delta {
+            Some(delta) => (Vec::new(), delta.new.clone()),
+            None => previous_packages(&previous, members, &repo_settings.architectures),
+        };
         let mut missing: HashMap<String, String> = missing.into_iter().collect();
         // A few are looked up by SHA-256; most (a first publish) come from one listing.
         let rows: Vec<AptPackageRow> = if missing.len() * 2 > n_members {
@@ -970,6 +980,7 @@ pub(crate) fn publish(settings: &Settings, args: PublishArgs) -> anyhow::Result<
             valid_for_seconds: settings.apt.valid_for.map(seconds),
             grace_seconds: seconds(settings.apt.grace),
             previous: Some(&previous),
+            delta: delta.as_ref(),
             // `wharf server` serves the pool of DATA/public from the object store; a
             // --to-dir tree is for other web servers and gets real files.
             pool: if args.to_dir.is_some() { PoolMode::Files } else { PoolMode::Listed },
