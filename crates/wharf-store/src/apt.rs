@@ -376,12 +376,12 @@ macro_rules! impl_apt {
                 // One row for the whole list: tens of thousands of rows cost far more one
                 // by one. A line per member: eight tab-separated fields that hold no tab
                 // or newline (hex digests, validated names and versions, numbers), the
-                // control stanza's length in characters, a tab, and the stanza.
+                // control stanza's length in characters, a tab, and the stanza. One
+                // concat_ws per line: a chain of `||` copies the line once per operator.
                 let row: (Option<String>,) = sqlx::query_as(
-                    "SELECT string_agg(p.sha256 || '\t' || p.name || '\t' || p.version || '\t'
-                        || p.architecture || '\t' || CAST(p.size AS TEXT) || '\t' || p.md5 || '\t'
-                        || p.sha1 || '\t' || m.component || '\t'
-                        || CAST(length(p.control) AS TEXT) || '\t' || p.control, '\n')
+                    "SELECT string_agg(concat_ws('\t', p.sha256, p.name, p.version,
+                        p.architecture, p.size, p.md5, p.sha1, m.component, length(p.control),
+                        p.control), '\n')
                      FROM apt_member m JOIN apt_package p ON p.sha256 = m.sha256
                      WHERE m.kind = $1 AND m.collection = $2",
                 )
