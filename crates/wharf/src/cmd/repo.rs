@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use wharf_apt::deb::{DebPackage, FileDigest};
 use wharf_apt::objects::Objects;
-use wharf_apt::publish::{PoolMode, PreviousIndices, PublishPackage, PublishRequest};
+use wharf_apt::publish::{Delta, PoolMode, PreviousIndices, PublishPackage, PublishRequest};
 use wharf_core::version::Version;
 use wharf_store::{AptChange, AptKind, AptMemberRow, AptPackageRow, NewAuditEntry, Store};
 
@@ -917,56 +917,18 @@ pub(crate) fn publish(settings: &Settings, args: PublishArgs) -> anyhow::Result<
                 }
             }
         }
-        // Packages the previous publish of this tree listed come from its index (stanza,
-        // digests and all); only the others are read from the store.
-        // Reading the previous indices overlaps the store query.
-        let loading = {
-            let (root, distribution) = (root.clone(), repo_settings.distribution.clone());
-            tokio::task::spawn_blocking(move || PreviousIndices::load(&root, &distribution))
-        };
-        let members = ctx.store.apt_member_shas(kind, &source).await?;
-        let n_members = members.len();
-        let previous = loading.await.context("reading the previous indices")?;
-        // A tree in DATA/public whose indices cover what is published now is edited:
-        // removed stanzas left out, new ones merged in. Otherwise every package is listed,
-        // those the previous index has taken from it.
-        let delta = (args.to_dir.is_none() && ctx.objects.local().is_some())
-            .then(|| {
-                previous.delta(&members, &repo_settings.components, &repo_settings.architectures)
-            })
-            .flatten();
-        let (mut packages, missing) = match &delta {
-            Some(delta) => (Vec::new(), delta.new.clone()),
-            None => previous_packages(&previous, members, &repo_settings.architectures),
-        };
-        let mut missing: HashMap<String, String> = missing.into_iter().collect();
-        // A few are looked up by SHA-256; most (a first publish) come from one listing.
-        let rows: Vec<AptPackageRow> = if missing.len() * 2 > n_members {
-            let listed = ctx.store.apt_member_packages(kind, &source).await?;
-            listed.into_iter().map(|m| m.package).filter(|p| missing.contains_key(&p.sha256)).collect()
+        let (previous, delta, packages) = if root.join(wharf_apt::publish::STATE_FILE).exists() {
+            publish_sources(&ctx, kind, &source, &root, &repo_settings, args.to_dir.is_some())
+                .await?
         } else {
-            let wanted: Vec<String> = missing.keys().cloned().collect();
-            ctx.store.apt_packages(&wanted).await?
+            // A first publish: every member, control stanza and all, in one listing.
+            let listed = ctx.store.apt_member_packages(kind, &source).await?;
+            let packages = listed
+                .into_iter()
+                .map(|m| publish_package(m.package, m.component))
+                .collect::<anyhow::Result<_>>()?;
+            (PreviousIndices::default(), None, packages)
         };
-        for row in rows {
-            let component = missing.remove(&row.sha256).unwrap_or_default();
-            packages.push(PublishPackage {
-                version: Version::from_str(&row.version)?,
-                control: Some(row.control),
-                name: row.name,
-                architecture: row.architecture,
-                component,
-                digest: FileDigest {
-                    size: u64::try_from(row.size).unwrap_or(0),
-                    md5: row.md5,
-                    sha1: row.sha1,
-                    sha256: row.sha256,
-                },
-            });
-        }
-        if let Some(sha256) = missing.keys().next() {
-            bail!("package {sha256} is in {source} but not stored: run `wharf repo verify`");
-        }
         let request = PublishRequest {
             root: &root,
             distribution: &repo_settings.distribution,
@@ -1008,6 +970,72 @@ pub(crate) fn publish(settings: &Settings, args: PublishArgs) -> anyhow::Result<
             outcome.n_indices_unchanged
         ));
         Ok(SUCCESS)
+    })
+}
+
+/// What a publish of a tree that was published before starts from: the previous
+/// indices, the [`Delta`] when the tree can be edited (then the packages are only the new
+/// ones), and the packages. Packages the previous publish listed come from its index
+/// (stanza, digests and all); only the others are read from the store.
+async fn publish_sources(
+    ctx: &Ctx,
+    kind: AptKind,
+    source: &str,
+    root: &Path,
+    repo_settings: &RepoSettings,
+    to_dir: bool,
+) -> anyhow::Result<(PreviousIndices, Option<Delta>, Vec<PublishPackage>)> {
+    // Reading the previous indices overlaps the store query.
+    let loading = {
+        let (root, distribution) = (root.to_owned(), repo_settings.distribution.clone());
+        tokio::task::spawn_blocking(move || PreviousIndices::load(&root, &distribution))
+    };
+    let members = ctx.store.apt_member_shas(kind, source).await?;
+    let n_members = members.len();
+    let previous = loading.await.context("reading the previous indices")?;
+    // A tree in DATA/public whose indices cover what is published now is edited: removed
+    // stanzas left out, new ones merged in. Otherwise every package is listed, those the
+    // previous index has taken from it.
+    let delta = (!to_dir && ctx.objects.local().is_some())
+        .then(|| previous.delta(&members, &repo_settings.components, &repo_settings.architectures))
+        .flatten();
+    let (mut packages, missing) = match &delta {
+        Some(delta) => (Vec::new(), delta.new.clone()),
+        None => previous_packages(&previous, members, &repo_settings.architectures),
+    };
+    let mut missing: HashMap<String, String> = missing.into_iter().collect();
+    // A few are looked up by SHA-256; most come from one listing.
+    let found: Vec<AptPackageRow> = if missing.len() * 2 > n_members {
+        let listed = ctx.store.apt_member_packages(kind, source).await?;
+        listed.into_iter().map(|m| m.package).filter(|p| missing.contains_key(&p.sha256)).collect()
+    } else {
+        let wanted: Vec<String> = missing.keys().cloned().collect();
+        ctx.store.apt_packages(&wanted).await?
+    };
+    for row in found {
+        let component = missing.remove(&row.sha256).unwrap_or_default();
+        packages.push(publish_package(row, component)?);
+    }
+    if let Some(sha256) = missing.keys().next() {
+        bail!("package {sha256} is in {source} but not stored: run `wharf repo verify`");
+    }
+    Ok((previous, delta, packages))
+}
+
+/// A stored package as a publish takes it.
+fn publish_package(row: AptPackageRow, component: String) -> anyhow::Result<PublishPackage> {
+    Ok(PublishPackage {
+        version: Version::from_str(&row.version)?,
+        control: Some(row.control),
+        name: row.name,
+        architecture: row.architecture,
+        component,
+        digest: FileDigest {
+            size: u64::try_from(row.size).unwrap_or(0),
+            md5: row.md5,
+            sha1: row.sha1,
+            sha256: row.sha256,
+        },
     })
 }
 
