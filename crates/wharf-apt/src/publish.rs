@@ -1395,18 +1395,14 @@ mod tests {
         pool: PoolMode,
         now: i64,
     ) -> PublishRequest<'a> {
-        static COMPONENTS: std::sync::LazyLock<Vec<String>> =
-            std::sync::LazyLock::new(|| vec!["main".to_owned()]);
-        static ARCHITECTURES: std::sync::LazyLock<Vec<String>> =
-            std::sync::LazyLock::new(|| vec!["amd64".to_owned()]);
         PublishRequest {
             root,
             distribution: "bookworm",
             origin: "Test",
             label: "Test",
             description: None,
-            components: &COMPONENTS,
-            architectures: &ARCHITECTURES,
+            components: &COMPONENTS_MAIN,
+            architectures: &ARCHITECTURES_AMD64,
             packages,
             now,
             valid_for_seconds: None,
@@ -1415,6 +1411,17 @@ mod tests {
             delta: None,
             pool,
         }
+    }
+
+    /// 600 packages published into `DIR/tree` (pool listed) at time 1,000.
+    fn published_600() -> (tempfile::TempDir, Objects, SigningKey, PathBuf, Vec<PublishPackage>) {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = Objects::new(dir.path().join("objects"));
+        let key = SigningKey::generate("Test <test@example.invalid>").unwrap();
+        let tree = dir.path().join("tree");
+        let all = packages(&objects, 0..600);
+        publish(&request(&tree, &all, None, PoolMode::Listed, 1_000), &objects, &key).unwrap();
+        (dir, objects, key, tree, all)
     }
 
     /// One package `name` `version` (`all`) whose file holds `content`, stored.
@@ -1440,12 +1447,7 @@ mod tests {
     /// and keeps the pool list as the full path would.
     #[test]
     fn delta_publish_equals_publish_from_scratch() {
-        let dir = tempfile::tempdir().unwrap();
-        let objects = Objects::new(dir.path().join("objects"));
-        let key = SigningKey::generate("Test <test@example.invalid>").unwrap();
-        let tree = dir.path().join("tree");
-        let mut all = packages(&objects, 0..600);
-        publish(&request(&tree, &all, None, PoolMode::Listed, 1_000), &objects, &key).unwrap();
+        let (dir, objects, key, tree, mut all) = published_600();
 
         let removed = all.remove(10);
         let replaced = all[19].clone();
@@ -1519,12 +1521,7 @@ mod tests {
     /// keeps a removed package for the grace period, then drops it.
     #[test]
     fn incremental_publish_equals_publish_from_scratch() {
-        let dir = tempfile::tempdir().unwrap();
-        let objects = Objects::new(dir.path().join("objects"));
-        let key = SigningKey::generate("Test <test@example.invalid>").unwrap();
-        let tree = dir.path().join("tree");
-        let mut all = packages(&objects, 0..600);
-        publish(&request(&tree, &all, None, PoolMode::Listed, 1_000), &objects, &key).unwrap();
+        let (dir, objects, key, tree, mut all) = published_600();
 
         // One package added, one removed; unchanged stanzas come from the previous index.
         let previous = PreviousIndices::load(&tree, "bookworm");
