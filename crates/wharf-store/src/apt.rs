@@ -664,6 +664,22 @@ impl AptChange {
         }
         Ok(self.generation)
     }
+
+    /// [`AptChange::commit`] with the audit entry that records the change appended in the
+    /// same transaction: a crash leaves both or neither.
+    pub async fn commit_audited(self, entry: &crate::NewAuditEntry) -> Result<i64, StoreError> {
+        match self.tx {
+            ChangeTx::Sqlite(store, mut tx) => {
+                store.append_audit_in(&mut tx, entry).await?;
+                store.apt_commit_change(tx, self.bulk).await?;
+            }
+            ChangeTx::Postgres(store, mut tx) => {
+                store.append_audit_in(&mut tx, entry).await?;
+                store.apt_commit_change(tx, self.bulk).await?;
+            }
+        }
+        Ok(self.generation)
+    }
 }
 
 macro_rules! dispatch {

@@ -121,10 +121,23 @@ impl PgStore {
     pub(crate) async fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditRow, StoreError> {
         let op = "append audit entry";
         let mut tx = self.pool.begin().await.map_err(self.query_err(op))?;
-        lock(&mut tx, AUDIT_LOCK_KEY).await.map_err(self.query_err(op))?;
+        let row = self.append_audit_in(&mut tx, entry).await?;
+        tx.commit().await.map_err(self.query_err(op))?;
+        Ok(row)
+    }
+
+    /// Appends to the chain inside `tx` (which must be able to write): the entry exists
+    /// exactly when what it records is committed with it.
+    pub(crate) async fn append_audit_in(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        entry: &NewAuditEntry,
+    ) -> Result<AuditRow, StoreError> {
+        let op = "append audit entry";
+        lock(tx, AUDIT_LOCK_KEY).await.map_err(self.query_err(op))?;
         let prev: Option<(i64, String)> =
             sqlx::query_as("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut **tx)
                 .await
                 .map_err(self.query_err(op))?;
         let row = AuditRow::next(prev, crate::now_rfc3339(), entry);
@@ -141,16 +154,15 @@ impl PgStore {
         .bind(&row.details)
         .bind(&row.prev_hash)
         .bind(&row.hash)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(self.query_err(op))?;
         sqlx::query(SET_META)
             .bind(audit::HEAD_META_KEY)
             .bind(audit::head_value(&row))
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(self.query_err(op))?;
-        tx.commit().await.map_err(self.query_err(op))?;
         Ok(row)
     }
 

@@ -440,7 +440,13 @@ async fn apt_changes_span_many_statements(db: &TestDb) {
     change.add(&batch(0)).await.unwrap();
     change.add(&batch(300)).await.unwrap();
     change.remove(&["sha-0001".to_owned()]).await.unwrap();
-    assert_eq!(change.commit().await.unwrap(), 3);
+    let n_audited = store.audit(&AuditQuery::default()).await.unwrap().len();
+    assert_eq!(change.commit_audited(&entry("ci", "repo.add", "big")).await.unwrap(), 3);
     assert_eq!(store.apt_member_shas(AptKind::Repo, "big").await.unwrap().len(), 617 + 600 - 1);
+    // The audit entry was committed with the change, on the one chain.
+    let audited = store.audit(&AuditQuery::default()).await.unwrap();
+    assert_eq!(audited.len(), n_audited + 1);
+    assert_eq!(audited.last().unwrap().action, "repo.add");
+    assert!(store.verify_audit().await.unwrap().ok);
     assert!(store.apt_begin_change(AptKind::Repo, "nope", false).await.unwrap().is_none());
 }

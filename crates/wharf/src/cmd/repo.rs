@@ -125,15 +125,7 @@ impl Ctx {
         target: &str,
         details: serde_json::Value,
     ) -> anyhow::Result<()> {
-        self.store
-            .append_audit(NewAuditEntry {
-                actor: actor(),
-                action: action.to_owned(),
-                target: target.to_owned(),
-                reason: None,
-                details,
-            })
-            .await?;
+        self.store.append_audit(audit_entry(action, target, details)).await?;
         Ok(())
     }
 
@@ -167,6 +159,17 @@ impl Ctx {
             }
         }
         Ok(prefixes)
+    }
+}
+
+/// An audit entry by the current user.
+fn audit_entry(action: &str, target: &str, details: serde_json::Value) -> NewAuditEntry {
+    NewAuditEntry {
+        actor: actor(),
+        action: action.to_owned(),
+        target: target.to_owned(),
+        reason: None,
+        details,
     }
 }
 
@@ -227,13 +230,18 @@ pub(crate) fn repo(settings: &Settings, command: RepoCommand) -> anyhow::Result<
                     return Ok(FAILURE);
                 }
                 let remove: Vec<String> = matched.iter().map(|m| m.package.sha256.clone()).collect();
-                ctx.store.apt_change_members(AptKind::Repo, &args.name, &[], &remove).await?;
                 let names: Vec<String> = matched
                     .iter()
                     .map(|m| format!("{}_{}_{}", m.package.name, m.package.version, m.package.architecture))
                     .collect();
-                ctx.audit("repo.remove", &args.name, json!({ "query": args.query, "removed": names }))
-                    .await?;
+                let Some(mut change) =
+                    ctx.store.apt_begin_change(AptKind::Repo, &args.name, false).await?
+                else {
+                    bail!(UsageError(format!("repository {} was dropped meanwhile", args.name)));
+                };
+                change.remove(&remove).await?;
+                let details = json!({ "query": args.query, "removed": names });
+                change.commit_audited(&audit_entry("repo.remove", &args.name, details)).await?;
                 output::line(format!("removed {} package(s) from {}", names.len(), args.name));
                 Ok(SUCCESS)
             }
@@ -370,13 +378,8 @@ async fn add(ctx: &Ctx, args: RepoAddArgs) -> anyhow::Result<u8> {
         return Ok(SUCCESS);
     };
     change.remove(&remove).await?;
-    change.commit().await?;
-    ctx.audit(
-        "repo.add",
-        &args.name,
-        json!({ "component": component, "added": added, "replaced": remove }),
-    )
-    .await?;
+    let details = json!({ "component": component, "added": added, "replaced": remove });
+    change.commit_audited(&audit_entry("repo.add", &args.name, details)).await?;
     output::line(format!(
         "added {} package(s) to {} ({} replaced, {} already present)",
         added.len(),

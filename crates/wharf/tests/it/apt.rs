@@ -229,6 +229,26 @@ fn bad_inputs_change_nothing() {
     }
 }
 
+/// The seed of a randomized crash schedule: `WHARF_TEST_SEED`, else the clock.
+fn test_seed() -> u64 {
+    std::env::var("WHARF_TEST_SEED").ok().and_then(|value| value.parse().ok()).unwrap_or_else(
+        || {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+                as u64
+        },
+    )
+}
+
+/// Starts `wharf ARGS` and kills it (SIGKILL) after `delay_us` microseconds, or reaps it
+/// if it finished first.
+fn kill_9_after(scratch: &Scratch, args: &[&str], delay_us: u64) {
+    let mut child =
+        scratch.wharf(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_micros(delay_us));
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// splitmix64: a tiny seeded PRNG, so a failing crash schedule can be replayed.
 fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -244,13 +264,7 @@ fn splitmix64(state: &mut u64) -> u64 {
 /// verify` passes, and a final publish completes.
 #[test]
 fn publish_survives_kill_9() {
-    let seed: u64 = std::env::var("WHARF_TEST_SEED")
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-                as u64
-        });
+    let seed = test_seed();
     let mut rng = seed;
     let scratch = Scratch::new();
     let debs = scratch.path().join("debs");
@@ -271,15 +285,7 @@ fn publish_survives_kill_9() {
         ok(&scratch, &["repo", "add", "c", "debs"]);
         // 0–60 ms: from before the lock is taken to after the publish finished.
         let delay_us = splitmix64(&mut rng) % 60_000;
-        let mut child = scratch
-            .wharf(&["publish", "c"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_micros(delay_us));
-        let _ = child.kill();
-        let _ = child.wait();
+        kill_9_after(&scratch, &["publish", "c"], delay_us);
         let context = format!("WHARF_TEST_SEED={seed}, round {round}, killed after {delay_us} µs");
         let (success, log) = apt.apt_get(&["update"]);
         assert!(success && !log.contains("W:") && !log.contains("E:"), "{context}:\n{log}");
@@ -357,21 +363,26 @@ fn replace_after_publish_and_cleanup() {
     assert!(audit.contains("repo.cleanup"), "{audit}");
 }
 
+/// Writes `n` generated `.deb` files (`bench/gen-debs.py`) into `dir`.
+fn generate_debs(dir: &Path, n: usize) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/gen-debs.py");
+    let status = Command::new("python3")
+        .arg(&script)
+        .arg(dir)
+        .arg(n.to_string())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 /// A large add is inserted while it is still being read (in batches of 256 files): it
 /// lands whole, or — one bad file in a later batch — not at all.
 #[test]
 fn large_add_lands_whole_or_not_at_all() {
     let scratch = Scratch::new();
     let debs = scratch.path().join("debs");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/gen-debs.py");
-    let status = Command::new("python3")
-        .arg(&script)
-        .arg(&debs)
-        .arg("600")
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    generate_debs(&debs, 600);
     ok(&scratch, &["repo", "create", "big", "--distribution", "bookworm"]);
     // Sorted last, so it is read in the third batch, after two were inserted.
     let broken = debs.join("zzz-broken_1_amd64.deb");
@@ -395,4 +406,55 @@ fn large_add_lands_whole_or_not_at_all() {
     assert!(again.contains("nothing to do: 600"), "{again}");
     ok(&scratch, &["repo", "verify"]);
     ok(&scratch, &["health"]);
+}
+
+/// kill -9 `wharf repo add` of 600 packages at random moments (delays drawn from a seeded
+/// PRNG; `WHARF_TEST_SEED` replays a failure): after each kill the repository holds all
+/// 600 packages and one `repo.add` audit entry, or none of either; `repo verify` and the
+/// audit chain pass; adding again completes.
+#[test]
+fn large_add_survives_kill_9() {
+    let seed = test_seed();
+    let mut rng = seed;
+    let scratch = Scratch::new();
+    let debs = scratch.path().join("debs");
+    generate_debs(&debs, 600);
+    // How long one add takes here, to spread the kills over it.
+    ok(&scratch, &["repo", "create", "probe", "--distribution", "bookworm"]);
+    let started = std::time::Instant::now();
+    ok(&scratch, &["repo", "add", "probe", debs.to_str().unwrap()]);
+    let full_us = u64::try_from(started.elapsed().as_micros()).unwrap().max(1);
+    let count = |name: &str| -> (u64, usize) {
+        let shown: serde_json::Value =
+            serde_json::from_str(&ok(&scratch, &["repo", "show", name, "--json"])).unwrap();
+        let audit: serde_json::Value =
+            serde_json::from_str(&ok(&scratch, &["audit", "--json", "-n", "1000"])).unwrap();
+        let n_audited = audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|entry| entry["action"] == "repo.add" && entry["target"] == name)
+            .count();
+        (shown["packages"].as_u64().unwrap(), n_audited)
+    };
+    for round in 0..8 {
+        let name = format!("r{round}");
+        ok(&scratch, &["repo", "create", &name, "--distribution", "bookworm"]);
+        // Up to a quarter past the time an add takes: some kills land after the commit.
+        let delay_us = splitmix64(&mut rng) % (full_us * 5 / 4);
+        kill_9_after(&scratch, &["repo", "add", &name, debs.to_str().unwrap()], delay_us);
+        let context = format!("WHARF_TEST_SEED={seed}, round {round}, killed after {delay_us} µs");
+        let state = count(&name);
+        assert!(
+            state == (0, 0) || state == (600, 1),
+            "{context}: (packages, audit entries) {state:?}"
+        );
+        let (code, stdout, stderr) = outcome(&scratch.run(&["repo", "verify"]));
+        assert_eq!(code, 0, "{context}: repo verify: {stdout}{stderr}");
+        let (code, stdout, stderr) = outcome(&scratch.run(&["audit", "--verify"]));
+        assert_eq!(code, 0, "{context}: audit --verify: {stdout}{stderr}");
+        // Adding again completes whatever the kill interrupted.
+        ok(&scratch, &["repo", "add", &name, debs.to_str().unwrap()]);
+        assert_eq!(count(&name), (600, 1), "{context}");
+    }
 }
