@@ -41,6 +41,96 @@ struct PackIndex {
     entries: HashMap<String, Packed>,
 }
 
+/// A pack being written: see [`Objects::pack_writer`].
+#[derive(Debug)]
+pub struct PackWriter {
+    objects: Objects,
+    /// `None` once finished.
+    file: Option<io::BufWriter<File>>,
+    tmp: PathBuf,
+    index: String,
+    shas: Vec<String>,
+    offset: u64,
+}
+
+impl PackWriter {
+    /// Append one object (not durable yet).
+    pub fn append(&mut self, sha256: &str, bytes: &[u8]) -> io::Result<()> {
+        let file = self.file.as_mut().ok_or_else(|| io::Error::other("pack already finished"))?;
+        file.write_all(bytes)?;
+        self.index.push_str(&format!("{sha256} {} {}\n", self.offset, bytes.len()));
+        self.shas.push(sha256.to_owned());
+        self.offset += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// How many objects were appended.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.shas.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.shas.is_empty()
+    }
+
+    /// Make every appended object durable and visible: a few become loose objects (see
+    /// [`LOOSE_BATCH_MAX`]: many tiny packs would slow every lookup), more stay one pack,
+    /// `.pack` durable before its `.idx` is renamed into place. Returns how many objects.
+    pub fn finish(mut self) -> io::Result<usize> {
+        let n_objects = self.shas.len();
+        if n_objects == 0 {
+            self.file = None;
+            std::fs::remove_file(&self.tmp)?;
+            return Ok(0);
+        }
+        if n_objects > LOOSE_BATCH_MAX {
+            self.finish_pack()?;
+            return Ok(n_objects);
+        }
+        let file = self.file.take().expect("not finished");
+        let file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
+        let mut offset = 0;
+        for (line, sha256) in self.index.lines().zip(&self.shas) {
+            let size: u64 = line.rsplit(' ').next().and_then(|size| size.parse().ok()).unwrap_or(0);
+            let mut bytes = vec![0; usize::try_from(size).map_err(io::Error::other)?];
+            file.read_exact_at(&mut bytes, offset)?;
+            offset += size;
+            self.objects.put(sha256, &bytes)?;
+        }
+        drop(file);
+        std::fs::remove_file(&self.tmp)?;
+        Ok(n_objects)
+    }
+
+    fn finish_pack(&mut self) -> io::Result<()> {
+        let dir = self.objects.packs_dir();
+        let name = {
+            let mut names: Vec<&str> = self.shas.iter().map(String::as_str).collect();
+            names.sort_unstable();
+            format!("pack-{}", &crate::sha256_hex(names.concat().as_bytes())[..32])
+        };
+        let file = self.file.take().ok_or_else(|| io::Error::other("pack already finished"))?;
+        file.into_inner().map_err(io::IntoInnerError::into_error)?.sync_all()?;
+        std::fs::rename(&self.tmp, dir.join(format!("{name}.pack")))?;
+        crate::fsutil::write_atomic(&dir.join(format!("{name}.idx")), self.index.as_bytes())?;
+        if let Some(parent) = dir.parent() {
+            crate::fsutil::sync_dir(parent)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PackWriter {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            // Unfinished: nothing of it may count.
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
 /// Where an object's bytes are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
@@ -237,31 +327,37 @@ impl Objects {
 
     /// Writes `objects` as one pack: `.pack` durable first, then its `.idx`.
     fn write_pack(&self, objects: &[(&str, &[u8])]) -> io::Result<()> {
+        let mut writer = self.pack_writer()?;
+        for (sha256, bytes) in objects {
+            writer.append(sha256, bytes)?;
+        }
+        writer.finish_pack()
+    }
+
+    /// A pack written object by object (a large `repo add` streams every file into one
+    /// as it reads it, so no file is held in memory past its turn). Nothing written counts
+    /// until [`PackWriter::finish`]; dropped unfinished, it leaves nothing behind.
+    pub fn pack_writer(&self) -> io::Result<PackWriter> {
         let dir = self.packs_dir();
         std::fs::create_dir_all(&dir)?;
-        let name = {
-            let mut names: Vec<&str> = objects.iter().map(|(sha256, _)| *sha256).collect();
-            names.sort_unstable();
-            format!("pack-{}", &crate::sha256_hex(names.concat().as_bytes())[..32])
-        };
-        let tmp_pack = dir.join(format!(".{name}.{}.pack.tmp", std::process::id()));
-        let mut index = String::with_capacity(objects.len() * 90);
-        {
-            let mut file = io::BufWriter::with_capacity(1 << 20, File::create(&tmp_pack)?);
-            let mut offset = 0u64;
-            for (sha256, bytes) in objects {
-                file.write_all(bytes)?;
-                index.push_str(&format!("{sha256} {offset} {}\n", bytes.len()));
-                offset += bytes.len() as u64;
+        for attempt in 0u32..100 {
+            let tmp = dir.join(format!(".pack.{}.{attempt}.tmp", std::process::id()));
+            match File::options().read(true).write(true).create_new(true).open(&tmp) {
+                Ok(file) => {
+                    return Ok(PackWriter {
+                        objects: self.clone(),
+                        file: Some(io::BufWriter::with_capacity(1 << 20, file)),
+                        tmp,
+                        index: String::new(),
+                        shas: Vec::new(),
+                        offset: 0,
+                    });
+                }
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(err) => return Err(err),
             }
-            file.into_inner().map_err(io::IntoInnerError::into_error)?.sync_all()?;
         }
-        std::fs::rename(&tmp_pack, dir.join(format!("{name}.pack")))?;
-        crate::fsutil::write_atomic(&dir.join(format!("{name}.idx")), index.as_bytes())?;
-        if let Some(parent) = dir.parent() {
-            crate::fsutil::sync_dir(parent)?;
-        }
-        Ok(())
+        Err(io::Error::other(format!("cannot create a temporary pack in {}", dir.display())))
     }
 
     /// Delete every stored object whose SHA-256 is not in `keep` (packs that hold some are
@@ -433,6 +529,40 @@ mod tests {
         assert_eq!(other.get(&many[99].0).unwrap(), many[99].1);
         assert_eq!(other.list().unwrap().len(), 103);
         assert_eq!(objects.put_batch(&many_refs).unwrap(), 0, "nothing new the second time");
+    }
+
+    #[test]
+    fn pack_writers_count_only_once_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = Objects::new(dir.path().join("objects"));
+        let many: Vec<_> = (0..40).map(object).collect();
+        let mut writer = objects.pack_writer().unwrap();
+        for (sha256, bytes) in &many {
+            writer.append(sha256, bytes).unwrap();
+        }
+        assert!(!objects.contains(&many[0].0).unwrap(), "not visible before finish");
+        assert_eq!(writer.finish().unwrap(), 40);
+        assert!(matches!(objects.locate(&many[7].0).unwrap(), Some(Location::Packed(_))));
+        assert_eq!(objects.get(&many[39].0).unwrap(), many[39].1);
+        // A few objects end up loose; an abandoned writer leaves nothing.
+        let few: Vec<_> = (40..43).map(object).collect();
+        let mut writer = objects.pack_writer().unwrap();
+        for (sha256, bytes) in &few {
+            writer.append(sha256, bytes).unwrap();
+        }
+        assert_eq!(writer.finish().unwrap(), 3);
+        assert!(matches!(objects.locate(&few[2].0).unwrap(), Some(Location::Loose(_))));
+        assert_eq!(objects.get(&few[1].0).unwrap(), few[1].1);
+        let mut abandoned = objects.pack_writer().unwrap();
+        abandoned.append(&object(50).0, &object(50).1).unwrap();
+        drop(abandoned);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("objects/packs"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with('.'))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        assert_eq!(objects.list().unwrap().len(), 43);
     }
 
     #[test]

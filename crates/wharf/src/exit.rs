@@ -41,6 +41,11 @@ pub(crate) fn finish(result: anyhow::Result<u8>) -> ExitCode {
 }
 
 fn code_for(err: &anyhow::Error) -> u8 {
+    // The application layer says what kind of failure it is: the caller's (exit 2,
+    // nothing changed) or Wharf's and its dependencies' (exit 1).
+    if let Some(app) = err.chain().find_map(|cause| cause.downcast_ref::<wharf_app::AppError>()) {
+        return if app.kind().is_caller_error() { USAGE } else { FAILURE };
+    }
     // `.context(UsageError(…))` is found by downcasting; errors passed up with `?` are found
     // in the chain.
     let usage = err.downcast_ref::<UsageError>().is_some()

@@ -162,6 +162,23 @@ impl Settings {
         })?))
     }
 
+    /// What the application layer's context is opened with.
+    pub(crate) fn context_settings(&self) -> anyhow::Result<wharf_app::ContextSettings> {
+        Ok(wharf_app::ContextSettings {
+            data_dir: self.data_dir.clone(),
+            database: self.database.clone(),
+            bucket: self.bucket()?,
+            apt: self.apt.clone(),
+            config_path: self.config_path.clone(),
+        })
+    }
+
+    /// Open the application context, acting as the user at this terminal.
+    pub(crate) async fn context(&self) -> anyhow::Result<wharf_app::Context> {
+        Ok(wharf_app::Context::open(self.context_settings()?, wharf_app::Actor::cli(actor()))
+            .await?)
+    }
+
     pub(crate) fn data_dir(&self) -> &Path {
         &self.data_dir
     }

@@ -1,5 +1,6 @@
-//! `wharf run` and `wharf copy`: one action on a node set through `wharf-exec`, printed as
-//! it streams (`node: line`) or gathered like `clush -b`, then one line per distinct failure.
+//! `wharf run` and `wharf copy`: parse the fleet options, call [`wharf_app::fleet`], and
+//! print as it streams (`node: line`) or gathered like `clush -b`, then one line per
+//! distinct failure.
 //!
 //! Exit codes: 0 all nodes succeeded; 3 any node unreachable; otherwise 1 when any node
 //! failed (with `-S`: the largest remote exit code; a timed-out command counts as 124).
@@ -9,23 +10,16 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use serde::Serialize;
-use serde_json::json;
-use wharf_core::config::{KnownHostsPolicy, Transport};
-use wharf_core::inventory::Inventory;
+use wharf_app::fleet::{FleetEvent, FleetRequest};
+use wharf_app::wire::NodeResultView;
 use wharf_core::nodeset::NodeSet;
 use wharf_exec::gather::{failures, gather};
-use wharf_exec::ssh_config::SshConfigFile;
-use wharf_exec::{
-    Action, Event, ExecOptions, FanoutOptions, HostKeyPolicy, HostOverrides, LocalEnv, LocalTarget,
-    NodeResult, Outcome, OutputStream, Pool, SshResolver, Target, TargetTransport,
-};
-use wharf_store::NewAuditEntry;
+use wharf_exec::{Action, ExecOptions, FanoutOptions, LocalEnv, NodeResult, Outcome, OutputStream};
 
 use crate::cli::{CopyArgs, FleetArgs, RunArgs};
 use crate::exit::{FAILURE, SUCCESS, UNREACHABLE, UsageError};
 use crate::output;
-use crate::settings::{Settings, actor, env_vars};
+use crate::settings::{Settings, env_vars};
 
 /// The separator line of gathered output, as `clush -b` prints it.
 const RULE: &str = "----------------";
@@ -33,14 +27,13 @@ const RULE: &str = "----------------";
 const TIMED_OUT_CODE: u8 = 124;
 
 pub(crate) fn run(settings: &Settings, args: &RunArgs) -> anyhow::Result<u8> {
-    let targets = targets(settings, &args.fleet)?;
     let command = args.command.join(" ");
     let gathering = args.gather || args.gather_stderr;
     // Lines are printed as they come, except what -b/-B gathers and --json.
     let stream_lines = !args.fleet.json && !args.gather_stderr;
     let results = execute(
-        targets,
-        Action::Run(command.clone()),
+        settings,
+        Action::Run(command),
         &args.fleet,
         stream_lines,
         |node, stream, line| {
@@ -52,7 +45,6 @@ pub(crate) fn run(settings: &Settings, args: &RunArgs) -> anyhow::Result<u8> {
             }
         },
     )?;
-    record(settings, "fleet.run", &command, &results)?;
     if args.fleet.json {
         print_json(&results)?;
     } else {
@@ -68,11 +60,8 @@ pub(crate) fn copy(settings: &Settings, args: &CopyArgs) -> anyhow::Result<u8> {
     if !args.source.is_file() {
         bail!(UsageError(format!("{} is not a readable file", args.source.display())));
     }
-    let targets = targets(settings, &args.fleet)?;
     let action = Action::Copy { source: args.source.clone(), dest: args.dest.clone() };
-    let results = execute(targets, action, &args.fleet, false, |_, _, _| {})?;
-    let what = format!("{} -> {}", args.source.display(), args.dest);
-    record(settings, "fleet.copy", &what, &results)?;
+    let results = execute(settings, action, &args.fleet, false, |_, _, _| {})?;
     if args.fleet.json {
         print_json(&results)?;
     } else {
@@ -95,121 +84,15 @@ pub(crate) fn copy(settings: &Settings, args: &CopyArgs) -> anyhow::Result<u8> {
     Ok(exit_code(&results, false))
 }
 
-/// One audit entry per run or copy: which nodes, what was done, and how each group of
-/// nodes fared — so the log answers "who ran what where" without the terminal scrollback.
-fn record(
-    settings: &Settings,
-    action: &str,
-    what: &str,
-    results: &[NodeResult],
-) -> anyhow::Result<()> {
-    let fold = |keep: &dyn Fn(&NodeResult) -> bool| {
-        NodeSet::from_names(results.iter().filter(|r| keep(r)).map(|r| r.node.clone())).fold()
-    };
-    let entry = NewAuditEntry {
-        actor: actor(),
-        action: action.to_owned(),
-        target: fold(&|_| true),
-        reason: None,
-        details: json!({
-            "command": what,
-            "nodes": results.len(),
-            "succeeded": fold(&|r| r.outcome.is_success()),
-            "failed": fold(&|r| !r.outcome.is_success() && !matches!(r.outcome, Outcome::Unreachable(_))),
-            "unreachable": fold(&|r| matches!(r.outcome, Outcome::Unreachable(_))),
-        }),
-    };
-    super::runtime()?.block_on(async {
-        settings.open_store().await?.append_audit(entry).await?;
-        Ok(())
-    })
-}
-
-/// Expand `-w` minus `-x` and say how to reach every node.
-fn targets(settings: &Settings, args: &FleetArgs) -> anyhow::Result<Vec<Target>> {
-    let inventory = settings.inventory()?;
-    let expr = args.nodes.join(",");
-    let mut set = inventory.resolve(&expr)?;
-    if !args.exclude.is_empty() {
-        set.difference(&inventory.resolve(&args.exclude.join(","))?);
-    }
-    if set.is_empty() {
-        bail!(UsageError(format!(
-            "node set {expr:?}{} expands to no node; check the names with `wharf nodeset -e`",
-            if args.exclude.is_empty() {
-                String::new()
-            } else {
-                format!(" minus {:?}", args.exclude.join(","))
-            }
-        )));
-    }
-    let resolver = resolver(settings, args)?;
-    set.iter().map(|name| target(&inventory, &resolver, name)).collect()
-}
-
-fn target(inventory: &Inventory, resolver: &SshResolver, name: &str) -> anyhow::Result<Target> {
-    let transport = match inventory.node(name) {
-        Some(node) if node.transport == Transport::Local => {
-            TargetTransport::Local(LocalTarget { root: node.root.as_ref().map(PathBuf::from) })
-        }
-        Some(node) => {
-            let overrides = HostOverrides {
-                // `host` defaults to the name: then ssh_config's HostName still applies.
-                host: (node.host != node.name).then(|| node.host.clone()),
-                port: node.port,
-                user: node.user.clone(),
-            };
-            TargetTransport::Ssh(
-                resolver.resolve(name, &overrides).map_err(|err| UsageError(err.to_string()))?,
-            )
-        }
-        None => {
-            check_host_name(name)?;
-            TargetTransport::Ssh(
-                resolver
-                    .resolve(name, &HostOverrides::default())
-                    .map_err(|err| UsageError(err.to_string()))?,
-            )
-        }
-    };
-    Ok(Target { name: name.to_owned(), transport })
-}
-
-/// A name outside the inventory is a host name: keep it to host-name characters.
-fn check_host_name(name: &str) -> anyhow::Result<()> {
-    let valid = !name.starts_with(['-', '.'])
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if !valid {
-        bail!(UsageError(format!("{name:?} is neither an inventory node nor a valid host name")));
-    }
-    Ok(())
-}
-
-fn resolver(settings: &Settings, args: &FleetArgs) -> anyhow::Result<SshResolver> {
-    let home = std::env::var_os(env_vars::HOME).map_or_else(|| PathBuf::from("/"), PathBuf::from);
-    let config_path = args.ssh_config.clone().unwrap_or_else(|| home.join(".ssh/config"));
-    if args.ssh_config.is_some() && !config_path.is_file() {
-        bail!(UsageError(format!("ssh config {} does not exist", config_path.display())));
-    }
-    let config = SshConfigFile::load(&config_path).map_err(|err| UsageError(err.to_string()))?;
-    let env = LocalEnv {
-        home,
+/// What the application layer needs to know of this machine to reach nodes over SSH.
+fn local_env() -> LocalEnv {
+    LocalEnv {
+        home: std::env::var_os(env_vars::HOME).map_or_else(|| PathBuf::from("/"), PathBuf::from),
         local_user: std::env::var(env_vars::USER).unwrap_or_else(|_| "root".to_owned()),
         agent: std::env::var_os(env_vars::SSH_AUTH_SOCK)
             .filter(|sock| !sock.is_empty())
             .map(PathBuf::from),
-    };
-    let ssh = &settings.config.ssh;
-    Ok(SshResolver {
-        config,
-        env,
-        default_user: ssh.user.clone(),
-        default_policy: match ssh.known_hosts {
-            KnownHostsPolicy::Strict => HostKeyPolicy::Strict,
-            KnownHostsPolicy::AcceptNew => HostKeyPolicy::AcceptNew,
-        },
-        forced_policy: args.accept_new.then_some(HostKeyPolicy::AcceptNew),
-    })
+    }
 }
 
 fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
@@ -218,19 +101,11 @@ fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
     )
 }
 
-/// Run `action` on all targets, calling `on_line` for streamed lines and drawing progress
-/// on a terminal; results come back in node-set order.
-fn execute(
-    targets: Vec<Target>,
-    action: Action,
-    args: &FleetArgs,
-    stream_lines: bool,
-    mut on_line: impl FnMut(&str, OutputStream, &[u8]),
-) -> anyhow::Result<Vec<NodeResult>> {
+fn fanout_options(args: &FleetArgs, stream_lines: bool) -> anyhow::Result<FanoutOptions> {
     if args.fanout == 0 {
         bail!(UsageError("-f 0: the fan-out must be at least 1".to_owned()));
     }
-    let options = FanoutOptions {
+    Ok(FanoutOptions {
         fanout: args.fanout,
         exec: ExecOptions {
             connect_timeout: seconds(args.connect_timeout, "-t")?,
@@ -240,9 +115,29 @@ fn execute(
         stream_lines,
         // One command per node: close each connection as soon as its node is done.
         keep_connections: false,
+    })
+}
+
+/// Resolve the targets, run `action` on them through the application layer, calling
+/// `on_line` for streamed lines and drawing progress on a terminal; results come back in
+/// node-set order.
+fn execute(
+    settings: &Settings,
+    action: Action,
+    args: &FleetArgs,
+    stream_lines: bool,
+    mut on_line: impl FnMut(&str, OutputStream, &[u8]),
+) -> anyhow::Result<Vec<NodeResult>> {
+    let options = fanout_options(args, stream_lines)?;
+    let inventory = settings.inventory()?;
+    let request = FleetRequest {
+        nodes: args.nodes.clone(),
+        exclude: args.exclude.clone(),
+        accept_new: args.accept_new,
+        ssh_config: args.ssh_config.clone(),
     };
-    let order: std::collections::HashMap<String, usize> =
-        targets.iter().enumerate().map(|(idx, target)| (target.name.clone(), idx)).collect();
+    let targets =
+        wharf_app::fleet::targets(&inventory, &settings.config.ssh, &local_env(), &request)?;
     let total = targets.len();
     let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -251,46 +146,38 @@ fn execute(
         .build()
         .context("cannot start the async runtime")?;
     let show_progress = std::io::stderr().is_terminal() && !args.json;
-    let mut results = runtime.block_on(async {
-        let pool = Pool::new();
+    runtime.block_on(async {
+        let ctx = settings.context().await?;
         let (sender, mut receiver) = tokio::sync::mpsc::channel(4096);
-        let run = tokio::spawn({
-            let pool = pool.clone();
-            async move { wharf_exec::fan_out(&pool, targets, action, &options, sender).await }
+        let run = tokio::spawn(async move {
+            wharf_app::fleet::execute(&ctx, targets, action, options, Some(sender)).await
         });
-        let mut results = Vec::with_capacity(total);
-        let mut failed = 0;
+        let (mut n_done, mut n_failed) = (0, 0);
         let mut last_draw = Instant::now();
         while let Some(event) = receiver.recv().await {
             match event {
-                Event::Line { node, stream, line } => {
+                FleetEvent::Line { node, stream, line } => {
                     if show_progress {
                         output::progress(None);
                     }
                     on_line(&node, stream, &line);
                 }
-                Event::Finished(result) => {
-                    failed += usize::from(!result.outcome.is_success());
-                    results.push(result);
+                FleetEvent::Done { outcome, .. } => {
+                    n_done += 1;
+                    n_failed += usize::from(!outcome.is_success());
                 }
             }
             if show_progress && last_draw.elapsed() > Duration::from_millis(100) {
                 last_draw = Instant::now();
-                output::progress(Some(&format!(
-                    "wharf: {}/{total} done, {failed} failed",
-                    results.len()
-                )));
+                output::progress(Some(&format!("wharf: {n_done}/{total} done, {n_failed} failed")));
             }
         }
         if show_progress {
             output::progress(None);
         }
-        let _ = run.await;
-        pool.close().await;
-        results
-    });
-    results.sort_by_key(|result| order.get(&result.node).copied().unwrap_or(usize::MAX));
-    Ok(results)
+        let report = run.await.context("the run task failed")??;
+        Ok(report.results)
+    })
 }
 
 fn print_gathered(results: &[NodeResult], with_stderr: bool) {
@@ -351,68 +238,56 @@ fn exit_code(results: &[NodeResult], max_exit_code: bool) -> u8 {
 }
 
 /// `--json`: one object per node, one per line, in node-set order.
-#[derive(Serialize)]
-struct NodeResultView<'a> {
-    node: &'a str,
-    /// `ok`, `failed`, `timeout` or `unreachable`.
-    status: &'static str,
-    exit_code: Option<u32>,
-    stdout: String,
-    stderr: String,
-    truncated_bytes: u64,
-    started_ms: u128,
-    finished_ms: u128,
-    duration_ms: u128,
-    error: Option<ErrorView<'a>>,
-}
-
-#[derive(Serialize)]
-struct ErrorView<'a> {
-    /// `dns`, `refused`, `timeout`, `auth`, `host-key`, `other`, `command-timeout`,
-    /// `signal` or `failed`.
-    kind: &'a str,
-    message: String,
-}
-
 fn print_json(results: &[NodeResult]) -> anyhow::Result<()> {
     for result in results {
-        let (status, error) = match &result.outcome {
-            Outcome::Exited(0) => ("ok", None),
-            Outcome::Exited(_) => ("failed", None),
-            Outcome::TimedOut(_) => (
-                "timeout",
-                Some(ErrorView { kind: "command-timeout", message: result.outcome.describe() }),
-            ),
-            Outcome::Signalled(_) => {
-                ("failed", Some(ErrorView { kind: "signal", message: result.outcome.describe() }))
-            }
-            Outcome::Failed(message) => {
-                ("failed", Some(ErrorView { kind: "failed", message: message.clone() }))
-            }
-            Outcome::Unreachable(unreachable) => (
-                "unreachable",
-                Some(ErrorView {
-                    kind: match unreachable.reason {
-                        wharf_exec::UnreachableReason::HostKey => "host-key",
-                        wharf_exec::UnreachableReason::Other => "other",
-                        reason => reason.as_str(),
-                    },
-                    message: unreachable.message.clone(),
-                }),
-            ),
-        };
-        output::json_line(&NodeResultView {
-            node: &result.node,
-            status,
-            exit_code: result.outcome.exit_code(),
-            stdout: String::from_utf8_lossy(&result.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&result.stderr).into_owned(),
-            truncated_bytes: result.truncated_bytes,
-            started_ms: result.started.as_millis(),
-            finished_ms: result.finished.as_millis(),
-            duration_ms: result.finished.saturating_sub(result.started).as_millis(),
-            error,
-        })?;
+        output::json_line(&NodeResultView::from(result))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use wharf_exec::{Unreachable, UnreachableReason};
+
+    use super::*;
+
+    fn result(node: &str, outcome: Outcome) -> NodeResult {
+        NodeResult {
+            node: node.to_owned(),
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            truncated_bytes: 0,
+            started: Duration::ZERO,
+            finished: Duration::ZERO,
+            outcome,
+        }
+    }
+
+    #[test]
+    fn exit_codes_follow_clush() {
+        let ok = || result("a", Outcome::Exited(0));
+        let failed = |code| result("b", Outcome::Exited(code));
+        let timed_out = || result("c", Outcome::TimedOut(Duration::from_secs(1)));
+        let unreachable = || {
+            result(
+                "d",
+                Outcome::Unreachable(Unreachable {
+                    reason: UnreachableReason::Refused,
+                    message: "refused".into(),
+                }),
+            )
+        };
+        let check = |results: Vec<NodeResult>, max: bool, expected: u8| {
+            assert_eq!(exit_code(&results, max), expected, "{results:?} -S={max}");
+        };
+        check(vec![ok(), ok()], false, SUCCESS);
+        check(vec![ok(), failed(7)], false, FAILURE);
+        check(vec![ok(), failed(7)], true, 7);
+        check(vec![failed(7), timed_out()], true, TIMED_OUT_CODE);
+        check(vec![ok(), failed(300)], true, u8::MAX);
+        check(vec![failed(2), unreachable()], true, UNREACHABLE);
+        check(vec![ok(), result("e", Outcome::Failed("broken".into()))], true, FAILURE);
+    }
 }

@@ -1,0 +1,34 @@
+//! `wharf-app`: Wharf's application layer — the flows every front end shares. The CLI
+//! calls them today; the HTTP API, ChatOps and the scheduler call the same functions.
+//!
+//! Goals:
+//! - One implementation of each flow (add packages, publish, snapshot, run on a node set…)
+//!   that orchestrates the store, storage, the fleet engine and the repository code, and
+//!   returns a typed report ([`wire`]) — never prints, never picks an exit code.
+//! - One [`Context`]: store, data directory, storage, signing key, `[apt]` settings and
+//!   the acting identity ([`Actor`]: who, and whether through the CLI, an API token, chat
+//!   or a schedule), so every audit entry says who did it and how.
+//! - One error type, [`AppError`], whose [`ErrorKind`] the CLI maps to exit codes and the
+//!   server to HTTP statuses.
+//! - Async where there is I/O, usable from a server handler: CPU-heavy work (reading
+//!   `.deb` files, building indices) runs on blocking threads.
+//!
+//! Non-goals: argument parsing, terminal output, HTTP — those belong to the front ends.
+//!
+//! Tour:
+//! - [`DataLayout`]: the only place that names what is in the data directory.
+//! - [`Context`], [`ContextSettings`], [`Actor`], [`Via`].
+//! - `storage`: package files and published trees, in the data directory or a bucket.
+//! - [`fleet`]: node set → targets → fan-out, with events to print or stream.
+//! - [`wire`]: the JSON shapes of every report (`--json` and the API).
+
+pub mod context;
+pub mod error;
+pub mod fleet;
+pub mod layout;
+pub mod storage;
+pub mod wire;
+
+pub use context::{Actor, Context, ContextSettings, Via};
+pub use error::{AppError, ErrorKind, Result};
+pub use layout::DataLayout;
