@@ -195,17 +195,7 @@ impl Store {
             Backend::Sqlite(store) => store.append_audit(&entry).await?,
             Backend::Postgres(store) => store.append_audit(&entry).await?,
         };
-        Ok(AuditEntry {
-            id: row.id,
-            at: row.at,
-            actor: entry.actor,
-            action: entry.action,
-            target: entry.target,
-            reason: entry.reason,
-            details: entry.details,
-            prev_hash: row.prev_hash,
-            hash: row.hash,
-        })
+        Ok(row.entry_of(&entry))
     }
 
     /// Lists audit entries matching `query`, in id order.
