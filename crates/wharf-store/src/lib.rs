@@ -30,6 +30,7 @@
 //! - `postgres://user:password@host:port/db?…` or `postgresql://…`
 
 pub mod apt;
+pub mod apt_record;
 pub mod audit;
 mod migrate;
 mod postgres;
@@ -41,6 +42,7 @@ pub use apt::{
     AptChange, AptCollectionRow, AptKind, AptMemberDigestRow, AptMemberRow, AptPackageRow,
     AptPublishRow,
 };
+pub use apt_record::{PublishRecord, ReleaseRecord, RepoSettings};
 pub use audit::{
     AuditBreak, AuditBreakKind, AuditEntry, AuditQuery, AuditVerification, NewAuditEntry,
 };
