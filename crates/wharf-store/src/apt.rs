@@ -5,6 +5,10 @@
 //! appear in numeric order and are never repeated, which both SQLite and PostgreSQL bind
 //! the same way. Every membership change bumps the collection's `generation` in the same
 //! transaction, so readers can tell "unchanged since generation N" without reading members.
+//!
+//! Every mutating method takes the audit entry that records it and appends it as the last
+//! statement of the change's transaction (see `apt_commit_audited`): the change and its
+//! entry commit together or not at all.
 
 use serde::{Deserialize, Serialize};
 
