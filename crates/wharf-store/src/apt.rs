@@ -5,8 +5,16 @@
 //! appear in numeric order and are never repeated, which both SQLite and PostgreSQL bind
 //! the same way. Every membership change bumps the collection's `generation` in the same
 //! transaction, so readers can tell "unchanged since generation N" without reading members.
+//!
+//! Every mutating method takes the audit entry that records it and appends it as the last
+//! statement of the change's transaction (see `apt_commit_audited`): the change and its
+//! entry commit together or not at all.
+
+use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
+use crate::apt_record::{PublishRecord, RepoSettings, encode};
+use crate::audit::{AuditEntry, NewAuditEntry};
 
 /// One stored package (a distinct `.deb` content).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,8 +34,7 @@ pub struct AptPackageRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AptCollectionRow {
     pub name: String,
-    /// JSON settings, owned by `wharf-apt`.
-    pub body: String,
+    pub settings: RepoSettings,
     pub generation: i64,
     pub created_at: String,
     pub n_packages: i64,
@@ -58,19 +65,22 @@ pub struct AptMemberDigestRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AptPublishRow {
     pub prefix: String,
-    pub body: String,
+    pub record: PublishRecord,
     pub published_at: String,
 }
 
-/// Which kind of collection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which kind of collection; stored (and serialized) as `repo` or `snapshot`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum AptKind {
     Repo,
     Snapshot,
 }
 
 impl AptKind {
-    pub(crate) fn as_str(self) -> &'static str {
+    /// `"repo"` or `"snapshot"`, as stored.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
         match self {
             AptKind::Repo => "repo",
             AptKind::Snapshot => "snapshot",
@@ -131,6 +141,21 @@ fn parse_member_packages(text: &str) -> Result<Vec<AptMemberRow>, String> {
     Ok(out)
 }
 
+/// Parses a stored record; a body that does not parse is [`StoreError::Corrupt`] naming
+/// what it belongs to (`what`: `repository tools`, `publish at tools`).
+fn decode<T: serde::de::DeserializeOwned>(
+    url: &str,
+    op: &'static str,
+    what: &str,
+    body: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(body).map_err(|err| StoreError::Corrupt {
+        url: url.to_owned(),
+        op,
+        detail: format!("the record of {what} is not readable: {err}"),
+    })
+}
+
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or_default()
 }
@@ -169,21 +194,40 @@ macro_rules! impl_apt {
                 &self,
                 kind: AptKind,
                 name: &str,
-                body: &str,
-            ) -> Result<bool, StoreError> {
+                settings: &RepoSettings,
+                entry: &NewAuditEntry,
+            ) -> Result<Option<AuditEntry>, StoreError> {
                 let op = "create repository";
+                let mut tx = self.pool.begin_with($begin).await.map_err(self.apt_err(op))?;
                 let done = sqlx::query(
                     "INSERT INTO apt_collection (kind, name, body, generation, created_at)
                      VALUES ($1, $2, $3, 0, $4) ON CONFLICT DO NOTHING",
                 )
                 .bind(kind.as_str())
                 .bind(name)
-                .bind(body)
+                .bind(encode(settings))
                 .bind(crate::now_rfc3339())
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(self.apt_err(op))?;
-                Ok(done.rows_affected() == 1)
+                if done.rows_affected() != 1 {
+                    return Ok(None);
+                }
+                self.apt_commit_audited(tx, entry, op).await.map(Some)
+            }
+
+            /// Appends `entry` inside `tx` and commits both. The append comes last: it
+            /// takes the audit lock (PostgreSQL), and nothing holding that lock waits
+            /// for a lock on APT rows, so this order cannot deadlock.
+            async fn apt_commit_audited(
+                &self,
+                mut tx: sqlx::Transaction<'static, $db>,
+                entry: &NewAuditEntry,
+                op: &'static str,
+            ) -> Result<AuditEntry, StoreError> {
+                let row = self.append_audit_in(&mut tx, entry).await?;
+                tx.commit().await.map_err(self.apt_err(op))?;
+                Ok(row.entry_of(entry))
             }
 
             pub(crate) async fn apt_collections(
@@ -205,23 +249,26 @@ macro_rules! impl_apt {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(self.apt_err(op))?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(name, body, generation, created_at, n_packages)| AptCollectionRow {
-                        name,
-                        body,
-                        generation,
-                        created_at,
-                        n_packages,
+                rows.into_iter()
+                    .map(|(name, body, generation, created_at, n_packages)| {
+                        let what = format!("{} {name}", kind.as_str());
+                        Ok(AptCollectionRow {
+                            settings: decode(self.url(), op, &what, &body)?,
+                            name,
+                            generation,
+                            created_at,
+                            n_packages,
+                        })
                     })
-                    .collect())
+                    .collect()
             }
 
             pub(crate) async fn apt_drop_collection(
                 &self,
                 kind: AptKind,
                 name: &str,
-            ) -> Result<bool, StoreError> {
+                entry: &NewAuditEntry,
+            ) -> Result<Option<AuditEntry>, StoreError> {
                 let op = "drop repository";
                 let mut tx = self.pool.begin_with($begin).await.map_err(self.apt_err(op))?;
                 sqlx::query("DELETE FROM apt_member WHERE kind = $1 AND collection = $2")
@@ -236,8 +283,10 @@ macro_rules! impl_apt {
                     .execute(&mut *tx)
                     .await
                     .map_err(self.apt_err(op))?;
-                tx.commit().await.map_err(self.apt_err(op))?;
-                Ok(done.rows_affected() == 1)
+                if done.rows_affected() != 1 {
+                    return Ok(None);
+                }
+                self.apt_commit_audited(tx, entry, op).await.map(Some)
             }
 
             /// Opens the transaction of a membership change and bumps the generation;
@@ -497,25 +546,33 @@ macro_rules! impl_apt {
                 Ok(row.map(|(control,)| control))
             }
 
-            pub(crate) async fn apt_delete_unreferenced(&self) -> Result<Vec<String>, StoreError> {
+            pub(crate) async fn apt_delete_unreferenced(
+                &self,
+                entry: impl FnOnce(&[String]) -> NewAuditEntry,
+            ) -> Result<(Vec<String>, AuditEntry), StoreError> {
                 let op = "delete unreferenced packages";
+                let mut tx = self.pool.begin_with($begin).await.map_err(self.apt_err(op))?;
                 let rows: Vec<(String,)> = sqlx::query_as(
                     "DELETE FROM apt_package
                      WHERE NOT EXISTS (SELECT 1 FROM apt_member m WHERE m.sha256 = apt_package.sha256)
                      RETURNING sha256",
                 )
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await
                 .map_err(self.apt_err(op))?;
-                Ok(rows.into_iter().map(|(sha256,)| sha256).collect())
+                let forgotten: Vec<String> = rows.into_iter().map(|(sha256,)| sha256).collect();
+                let entry = entry(&forgotten);
+                let audited = self.apt_commit_audited(tx, &entry, op).await?;
+                Ok((forgotten, audited))
             }
 
             pub(crate) async fn apt_snapshot(
                 &self,
                 from: &str,
                 name: &str,
-                body: &str,
-            ) -> Result<bool, StoreError> {
+                settings: &RepoSettings,
+                entry: &NewAuditEntry,
+            ) -> Result<Option<AuditEntry>, StoreError> {
                 let op = "create snapshot";
                 let mut tx = self.pool.begin_with($begin).await.map_err(self.apt_err(op))?;
                 let done = sqlx::query(
@@ -523,13 +580,13 @@ macro_rules! impl_apt {
                      VALUES ('snapshot', $1, $2, 1, $3) ON CONFLICT DO NOTHING",
                 )
                 .bind(name)
-                .bind(body)
+                .bind(encode(settings))
                 .bind(crate::now_rfc3339())
                 .execute(&mut *tx)
                 .await
                 .map_err(self.apt_err(op))?;
                 if done.rows_affected() != 1 {
-                    return Ok(false);
+                    return Ok(None);
                 }
                 sqlx::query(
                     "INSERT INTO apt_member (kind, collection, sha256, component)
@@ -541,8 +598,7 @@ macro_rules! impl_apt {
                 .execute(&mut *tx)
                 .await
                 .map_err(self.apt_err(op))?;
-                tx.commit().await.map_err(self.apt_err(op))?;
-                Ok(true)
+                self.apt_commit_audited(tx, entry, op).await.map(Some)
             }
 
             pub(crate) async fn apt_all_packages(&self) -> Result<Vec<AptPackageRow>, StoreError> {
@@ -558,21 +614,23 @@ macro_rules! impl_apt {
             pub(crate) async fn apt_put_publish(
                 &self,
                 prefix: &str,
-                body: &str,
-            ) -> Result<(), StoreError> {
+                record: &PublishRecord,
+                entry: &NewAuditEntry,
+            ) -> Result<AuditEntry, StoreError> {
                 let op = "record publish";
+                let mut tx = self.pool.begin_with($begin).await.map_err(self.apt_err(op))?;
                 sqlx::query(
                     "INSERT INTO apt_publish (prefix, body, published_at) VALUES ($1, $2, $3)
                      ON CONFLICT (prefix) DO UPDATE SET body = excluded.body,
                      published_at = excluded.published_at",
                 )
                 .bind(prefix)
-                .bind(body)
+                .bind(encode(record))
                 .bind(crate::now_rfc3339())
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(self.apt_err(op))?;
-                Ok(())
+                self.apt_commit_audited(tx, entry, op).await
             }
 
             pub(crate) async fn apt_publishes(&self) -> Result<Vec<AptPublishRow>, StoreError> {
@@ -583,20 +641,34 @@ macro_rules! impl_apt {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(self.apt_err(op))?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(prefix, body, published_at)| AptPublishRow { prefix, body, published_at })
-                    .collect())
+                rows.into_iter()
+                    .map(|(prefix, body, published_at)| {
+                        let what = format!("publish at {prefix}");
+                        Ok(AptPublishRow {
+                            record: decode(self.url(), op, &what, &body)?,
+                            prefix,
+                            published_at,
+                        })
+                    })
+                    .collect()
             }
 
-            pub(crate) async fn apt_drop_publish(&self, prefix: &str) -> Result<bool, StoreError> {
+            pub(crate) async fn apt_drop_publish(
+                &self,
+                prefix: &str,
+                entry: &NewAuditEntry,
+            ) -> Result<Option<AuditEntry>, StoreError> {
                 let op = "drop publish";
+                let mut tx = self.pool.begin_with($begin).await.map_err(self.apt_err(op))?;
                 let done = sqlx::query("DELETE FROM apt_publish WHERE prefix = $1")
                     .bind(prefix)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err(self.apt_err(op))?;
-                Ok(done.rows_affected() == 1)
+                if done.rows_affected() != 1 {
+                    return Ok(None);
+                }
+                self.apt_commit_audited(tx, entry, op).await.map(Some)
             }
         }
     };
@@ -656,7 +728,9 @@ impl AptChange {
         }
     }
 
-    /// Makes the change durable and visible; returns the new generation.
+    /// Makes the change durable and visible without an audit entry; returns the new
+    /// generation. Commands use [`AptChange::commit_audited`]; this is for tests and
+    /// tools that record elsewhere.
     pub async fn commit(self) -> Result<i64, StoreError> {
         match self.tx {
             ChangeTx::Sqlite(store, tx) => store.apt_commit_change(tx, self.bulk).await?,
@@ -717,18 +791,21 @@ impl crate::Store {
         dispatch!(self, apt_packages(shas))
     }
 
-    /// Creates an empty repository (`kind` repo) or snapshot shell; `false` if the name is
-    /// taken.
+    /// Creates an empty repository (`kind` repo) or snapshot shell and appends `entry`
+    /// in the same transaction; returns the stored entry, or `None` (and no entry) if the
+    /// name is taken.
     pub async fn apt_create_collection(
         &self,
         kind: AptKind,
         name: &str,
-        body: &str,
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, apt_create_collection(kind, name, body))
+        settings: &RepoSettings,
+        entry: &NewAuditEntry,
+    ) -> Result<Option<AuditEntry>, StoreError> {
+        dispatch!(self, apt_create_collection(kind, name, settings, entry))
     }
 
-    /// All collections of a kind, or the one named.
+    /// All collections of a kind, or the one named. A stored body that does not parse is
+    /// [`StoreError::Corrupt`].
     pub async fn apt_collections(
         &self,
         kind: AptKind,
@@ -737,33 +814,23 @@ impl crate::Store {
         dispatch!(self, apt_collections(kind, name))
     }
 
-    /// Deletes a collection and its membership (packages stay stored); `false` if absent.
-    pub async fn apt_drop_collection(&self, kind: AptKind, name: &str) -> Result<bool, StoreError> {
-        dispatch!(self, apt_drop_collection(kind, name))
-    }
-
-    /// Adds and removes members in one transaction and returns the new generation, or
-    /// `None` when the collection does not exist. Package rows are inserted if new.
-    pub async fn apt_change_members(
+    /// Deletes a collection and its membership (packages stay stored) and appends `entry`
+    /// in the same transaction; returns the stored entry, or `None` (and no entry) if there
+    /// is no such collection.
+    pub async fn apt_drop_collection(
         &self,
         kind: AptKind,
         name: &str,
-        add: &[AptMemberRow],
-        remove: &[String],
-    ) -> Result<Option<i64>, StoreError> {
-        let bulk = add.len() + remove.len() > ROWS_PER_STATEMENT;
-        let Some(mut change) = self.apt_begin_change(kind, name, bulk).await? else {
-            return Ok(None);
-        };
-        change.remove(remove).await?;
-        change.add(add).await?;
-        change.commit().await.map(Some)
+        entry: &NewAuditEntry,
+    ) -> Result<Option<AuditEntry>, StoreError> {
+        dispatch!(self, apt_drop_collection(kind, name, entry))
     }
 
     /// Opens a membership change that is fed in batches — a large `repo add` inserts
     /// while it still reads files — and bumps the generation; `None` when the collection
-    /// does not exist. Nothing is visible to others until [`AptChange::commit`]; dropped
-    /// uncommitted, it changes nothing. `bulk` gives the transaction a larger page cache.
+    /// does not exist. Nothing is visible to others until [`AptChange::commit_audited`];
+    /// dropped uncommitted, it changes nothing. `bulk` gives the transaction a larger page
+    /// cache.
     pub async fn apt_begin_change(
         &self,
         kind: AptKind,
@@ -813,20 +880,28 @@ impl crate::Store {
         dispatch!(self, apt_control(sha256))
     }
 
-    /// Forgets every package that no repository or snapshot contains, in one transaction;
-    /// returns their SHA-256s so the caller can delete the files.
-    pub async fn apt_delete_unreferenced(&self) -> Result<Vec<String>, StoreError> {
-        dispatch!(self, apt_delete_unreferenced())
+    /// Forgets every package that no repository or snapshot contains and appends the
+    /// entry `entry` builds from their SHA-256s, in one transaction (always, even when
+    /// nothing was forgotten: the cleanup itself is recorded). Returns the SHA-256s, so
+    /// the caller can delete the files, and the stored entry.
+    pub async fn apt_delete_unreferenced(
+        &self,
+        entry: impl FnOnce(&[String]) -> NewAuditEntry,
+    ) -> Result<(Vec<String>, AuditEntry), StoreError> {
+        dispatch!(self, apt_delete_unreferenced(entry))
     }
 
-    /// Freezes repository `from` as snapshot `name`; `false` if the snapshot name is taken.
+    /// Freezes repository `from` as snapshot `name` and appends `entry` in the same
+    /// transaction; returns the stored entry, or `None` (and no entry) if the snapshot
+    /// name is taken.
     pub async fn apt_snapshot(
         &self,
         from: &str,
         name: &str,
-        body: &str,
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, apt_snapshot(from, name, body))
+        settings: &RepoSettings,
+        entry: &NewAuditEntry,
+    ) -> Result<Option<AuditEntry>, StoreError> {
+        dispatch!(self, apt_snapshot(from, name, settings, entry))
     }
 
     /// Every stored package, for verification.
@@ -834,18 +909,30 @@ impl crate::Store {
         dispatch!(self, apt_all_packages())
     }
 
-    /// Records (or replaces) the publish at `prefix`.
-    pub async fn apt_put_publish(&self, prefix: &str, body: &str) -> Result<(), StoreError> {
-        dispatch!(self, apt_put_publish(prefix, body))
+    /// Records (or replaces) the publish at `prefix` and appends `entry` in the same
+    /// transaction; returns the stored entry.
+    pub async fn apt_put_publish(
+        &self,
+        prefix: &str,
+        record: &PublishRecord,
+        entry: &NewAuditEntry,
+    ) -> Result<AuditEntry, StoreError> {
+        dispatch!(self, apt_put_publish(prefix, record, entry))
     }
 
-    /// Every publish, by prefix.
+    /// Every publish, by prefix. A stored record that does not parse is
+    /// [`StoreError::Corrupt`].
     pub async fn apt_publishes(&self) -> Result<Vec<AptPublishRow>, StoreError> {
         dispatch!(self, apt_publishes())
     }
 
-    /// Forgets the publish at `prefix`; `false` if absent.
-    pub async fn apt_drop_publish(&self, prefix: &str) -> Result<bool, StoreError> {
-        dispatch!(self, apt_drop_publish(prefix))
+    /// Forgets the publish at `prefix` and appends `entry` in the same transaction;
+    /// returns the stored entry, or `None` (and no entry) if nothing is published there.
+    pub async fn apt_drop_publish(
+        &self,
+        prefix: &str,
+        entry: &NewAuditEntry,
+    ) -> Result<Option<AuditEntry>, StoreError> {
+        dispatch!(self, apt_drop_publish(prefix, entry))
     }
 }

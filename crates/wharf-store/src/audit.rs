@@ -35,6 +35,46 @@ pub struct NewAuditEntry {
     pub details: serde_json::Value,
 }
 
+impl NewAuditEntry {
+    /// An entry without a reason and with empty details (`{}`); add them with
+    /// [`NewAuditEntry::reason`] and [`NewAuditEntry::details`]:
+    ///
+    /// ```
+    /// # use wharf_store::NewAuditEntry;
+    /// let entry = NewAuditEntry::new("alice", "repo.drop", "tools")
+    ///     .reason("replaced by tools2")
+    ///     .details(serde_json::json!({ "forced": false }));
+    /// assert_eq!(entry.reason.as_deref(), Some("replaced by tools2"));
+    /// ```
+    pub fn new(
+        actor: impl Into<String>,
+        action: impl Into<String>,
+        target: impl Into<String>,
+    ) -> Self {
+        NewAuditEntry {
+            actor: actor.into(),
+            action: action.into(),
+            target: target.into(),
+            reason: None,
+            details: serde_json::Value::Object(serde_json::Map::new()),
+        }
+    }
+
+    /// Sets the typed reason of an override or a manual action.
+    #[must_use]
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    /// Sets the details (any JSON; stored canonically).
+    #[must_use]
+    pub fn details(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
+}
+
 /// A stored audit entry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
@@ -162,6 +202,22 @@ impl AuditRow {
             details,
             prev_hash,
             hash,
+        }
+    }
+
+    /// The stored entry this row records for `new` (what it was built from), without
+    /// parsing `details` back.
+    pub(crate) fn entry_of(self, new: &NewAuditEntry) -> AuditEntry {
+        AuditEntry {
+            id: self.id,
+            at: self.at,
+            actor: self.actor,
+            action: self.action,
+            target: self.target,
+            reason: self.reason,
+            details: new.details.clone(),
+            prev_hash: self.prev_hash,
+            hash: self.hash,
         }
     }
 

@@ -10,6 +10,13 @@
 //!   waits (`busy_timeout`) instead of failing with "database is locked".
 //! - A tamper-evident audit log: a SHA-256 hash chain, appended under a lock that spans
 //!   processes, so ids are gap-free and the chain never forks.
+//! - Every change commits with its audit entry: each mutating APT method takes the
+//!   [`NewAuditEntry`] and appends it in the change's own transaction, so a crash leaves
+//!   both or neither, and a refused change (a name taken, nothing to drop) writes none.
+//!   Only [`Store::set_meta`] and [`AptChange::commit`] (kept for tests) write without.
+//! - Stored records are typed here ([`RepoSettings`], [`PublishRecord`]): callers never
+//!   see the JSON text they are stored as, and a record that does not parse is
+//!   [`StoreError::Corrupt`].
 //! - Each backend has its own migrations (`migrations/{sqlite,postgres}/NNNN_name.sql`),
 //!   embedded in the binary and applied by [`Store::open`].
 //!
@@ -19,8 +26,10 @@
 //! Tour:
 //! - [`Store`]: open by URL, then [`Store::append_audit`], [`Store::audit`],
 //!   [`Store::verify_audit`], [`Store::get_meta`] / [`Store::set_meta`].
-//! - [`apt`]: APT repository metadata (packages, repositories, snapshots, publishes).
-//! - [`audit`]: the entry types and the hash chain, pure and unit-tested.
+//! - [`apt`]: APT repository metadata (packages, repositories, snapshots, publishes);
+//!   [`apt_record`]: the records stored for repositories, snapshots and publishes.
+//! - [`audit`]: the entry types (built with [`NewAuditEntry::new`]) and the hash chain,
+//!   pure and unit-tested.
 //! - `sqlite` / `postgres`: one module per backend, each with the same methods.
 //! - [`StoreError`]: what failed, on which (password-redacted) URL, in which operation.
 //!
@@ -30,6 +39,7 @@
 //! - `postgres://user:password@host:port/db?…` or `postgresql://…`
 
 pub mod apt;
+pub mod apt_record;
 pub mod audit;
 mod migrate;
 mod postgres;
@@ -41,6 +51,7 @@ pub use apt::{
     AptChange, AptCollectionRow, AptKind, AptMemberDigestRow, AptMemberRow, AptPackageRow,
     AptPublishRow,
 };
+pub use apt_record::{PublishRecord, ReleaseRecord, RepoSettings};
 pub use audit::{
     AuditBreak, AuditBreakKind, AuditEntry, AuditQuery, AuditVerification, NewAuditEntry,
 };
@@ -195,17 +206,7 @@ impl Store {
             Backend::Sqlite(store) => store.append_audit(&entry).await?,
             Backend::Postgres(store) => store.append_audit(&entry).await?,
         };
-        Ok(AuditEntry {
-            id: row.id,
-            at: row.at,
-            actor: entry.actor,
-            action: entry.action,
-            target: entry.target,
-            reason: entry.reason,
-            details: entry.details,
-            prev_hash: row.prev_hash,
-            hash: row.hash,
-        })
+        Ok(row.entry_of(&entry))
     }
 
     /// Lists audit entries matching `query`, in id order.

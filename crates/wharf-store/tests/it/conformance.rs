@@ -9,7 +9,8 @@ use serde_json::json;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use wharf_store::{
-    AptKind, AptMemberRow, AptPackageRow, AuditBreakKind, AuditQuery, NewAuditEntry, Store,
+    AptKind, AptMemberRow, AptPackageRow, AuditBreakKind, AuditEntry, AuditQuery, NewAuditEntry,
+    PublishRecord, ReleaseRecord, RepoSettings, Store, StoreError,
 };
 
 /// A fresh store plus the means to reopen it and to tamper with it behind its back.
@@ -92,16 +93,13 @@ suite!(
     concurrent_appends_keep_chain,
     apt_repository_story,
     apt_changes_span_many_statements,
+    apt_changes_commit_with_their_audit_entry,
+    apt_failed_audit_append_undoes_the_change,
+    apt_unreadable_records_are_corrupt,
 );
 
 fn entry(actor: &str, action: &str, target: &str) -> NewAuditEntry {
-    NewAuditEntry {
-        actor: actor.into(),
-        action: action.into(),
-        target: target.into(),
-        reason: None,
-        details: json!({}),
-    }
+    NewAuditEntry::new(actor, action, target)
 }
 
 async fn append_n(store: &Store, n: usize) {
@@ -301,23 +299,83 @@ fn apt_member(name: &str, sha256: &str) -> AptMemberRow {
     }
 }
 
+/// Settings of a test repository.
+fn repo_settings(distribution: &str) -> RepoSettings {
+    RepoSettings {
+        distribution: distribution.into(),
+        components: vec!["main".into(), "contrib".into()],
+        architectures: vec!["amd64".into()],
+        comment: Some("tools — ünïcode".into()),
+        from: None,
+    }
+}
+
+fn publish_record(kind: AptKind, source: &str, generation: i64) -> PublishRecord {
+    PublishRecord {
+        kind,
+        source: source.into(),
+        distribution: "stable".into(),
+        generation,
+        settings: repo_settings("stable"),
+        release: ReleaseRecord { origin: "o".into(), label: "l".into(), key: "FPR".into() },
+    }
+}
+
+/// Adds and removes members in one change committed without an audit entry; `None` when
+/// the collection does not exist.
+async fn change_members(
+    store: &Store,
+    kind: AptKind,
+    name: &str,
+    add: &[AptMemberRow],
+    remove: &[String],
+) -> Result<Option<i64>, StoreError> {
+    let bulk = add.len() + remove.len() > 500;
+    let Some(mut change) = store.apt_begin_change(kind, name, bulk).await? else {
+        return Ok(None);
+    };
+    change.remove(remove).await?;
+    change.add(add).await?;
+    change.commit().await.map(Some)
+}
+
+async fn audit_log(store: &Store) -> Vec<AuditEntry> {
+    store.audit(&AuditQuery::default()).await.unwrap()
+}
+
 /// Repositories, members with generations, snapshots and publishes, end to end.
 async fn apt_repository_story(db: &TestDb) {
     let store = &db.store;
-    assert!(store.apt_create_collection(AptKind::Repo, "tools", "{}").await.unwrap());
-    assert!(!store.apt_create_collection(AptKind::Repo, "tools", "{}").await.unwrap());
+    let settings = repo_settings("stable");
+    let create = entry("ci", "repo.create", "tools");
+    assert!(
+        store
+            .apt_create_collection(AptKind::Repo, "tools", &settings, &create)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .apt_create_collection(AptKind::Repo, "tools", &settings, &create)
+            .await
+            .unwrap()
+            .is_none()
+    );
     let add = [apt_member("aa", "sha-a"), apt_member("bb", "sha-b")];
-    assert_eq!(store.apt_change_members(AptKind::Repo, "tools", &add, &[]).await.unwrap(), Some(1));
-    assert_eq!(store.apt_change_members(AptKind::Repo, "nope", &add, &[]).await.unwrap(), None);
+    assert_eq!(change_members(store, AptKind::Repo, "tools", &add, &[]).await.unwrap(), Some(1));
+    assert_eq!(change_members(store, AptKind::Repo, "nope", &add, &[]).await.unwrap(), None);
     let listed = store.apt_collections(AptKind::Repo, None).await.unwrap();
     assert_eq!((listed.len(), listed[0].n_packages, listed[0].generation), (1, 2, 1));
+    assert_eq!(listed[0].settings, settings);
     assert_eq!(store.apt_collections(AptKind::Repo, Some("tools")).await.unwrap().len(), 1);
     assert!(store.apt_collections(AptKind::Repo, Some("other")).await.unwrap().is_empty());
 
-    assert!(store.apt_snapshot("tools", "snap1", "{}").await.unwrap());
-    assert!(!store.apt_snapshot("tools", "snap1", "{}").await.unwrap());
+    let snap = entry("ci", "snapshot.create", "snap1");
+    assert!(store.apt_snapshot("tools", "snap1", &settings, &snap).await.unwrap().is_some());
+    assert!(store.apt_snapshot("tools", "snap1", &settings, &snap).await.unwrap().is_none());
     let removed =
-        store.apt_change_members(AptKind::Repo, "tools", &[], &["sha-a".to_owned()]).await.unwrap();
+        change_members(store, AptKind::Repo, "tools", &[], &["sha-a".to_owned()]).await.unwrap();
     assert_eq!(removed, Some(2));
     let repo: Vec<String> = store
         .apt_members(AptKind::Repo, "tools")
@@ -339,31 +397,54 @@ async fn apt_repository_story(db: &TestDb) {
     assert_eq!(store.apt_control("sha-a").await.unwrap(), Some(add[0].package.control.clone()));
     assert_eq!(store.apt_control("sha-x").await.unwrap(), None);
     // Cleanup forgets only what no repository or snapshot holds.
-    assert!(store.apt_delete_unreferenced().await.unwrap().is_empty());
+    let cleanup = |_: &[String]| entry("ci", "repo.cleanup", "objects");
+    assert!(store.apt_delete_unreferenced(cleanup).await.unwrap().0.is_empty());
 
-    store.apt_put_publish("tools", "{\"v\":1}").await.unwrap();
-    store.apt_put_publish("tools", "{\"v\":2}").await.unwrap();
+    let publish = entry("ci", "publish", "tools");
+    store
+        .apt_put_publish("tools", &publish_record(AptKind::Repo, "tools", 1), &publish)
+        .await
+        .unwrap();
+    store
+        .apt_put_publish("tools", &publish_record(AptKind::Repo, "tools", 2), &publish)
+        .await
+        .unwrap();
     let publishes = store.apt_publishes().await.unwrap();
-    assert_eq!((publishes.len(), publishes[0].body.as_str()), (1, "{\"v\":2}"));
-    assert!(store.apt_drop_publish("tools").await.unwrap());
-    assert!(!store.apt_drop_publish("tools").await.unwrap());
-    assert!(store.apt_drop_collection(AptKind::Repo, "tools").await.unwrap());
+    assert_eq!(publishes.len(), 1);
+    assert_eq!(publishes[0].record, publish_record(AptKind::Repo, "tools", 2));
+    let unpublish = entry("ci", "publish.drop", "tools");
+    assert!(store.apt_drop_publish("tools", &unpublish).await.unwrap().is_some());
+    assert!(store.apt_drop_publish("tools", &unpublish).await.unwrap().is_none());
+    let drop_repo = entry("ci", "repo.drop", "tools");
+    assert!(store.apt_drop_collection(AptKind::Repo, "tools", &drop_repo).await.unwrap().is_some());
     assert!(store.apt_collections(AptKind::Repo, None).await.unwrap().is_empty());
-    assert!(store.apt_drop_collection(AptKind::Snapshot, "snap1").await.unwrap());
-    let mut forgotten = store.apt_delete_unreferenced().await.unwrap();
+    let drop_snap = entry("ci", "snapshot.drop", "snap1");
+    assert!(
+        store.apt_drop_collection(AptKind::Snapshot, "snap1", &drop_snap).await.unwrap().is_some()
+    );
+    let (mut forgotten, _) = store.apt_delete_unreferenced(cleanup).await.unwrap();
     forgotten.sort();
     assert_eq!(forgotten, ["sha-a", "sha-b"]);
     assert!(store.apt_all_packages().await.unwrap().is_empty());
+    assert!(store.verify_audit().await.unwrap().ok);
 }
 
 /// Adds and removals larger than one multi-row statement (500 rows) land whole, in one
 /// generation, and a failure in a later batch leaves nothing of the earlier ones.
 async fn apt_changes_span_many_statements(db: &TestDb) {
     let store = &db.store;
-    assert!(store.apt_create_collection(AptKind::Repo, "big", "{}").await.unwrap());
+    let create = entry("ci", "repo.create", "big");
+    let settings = repo_settings("stable");
+    assert!(
+        store
+            .apt_create_collection(AptKind::Repo, "big", &settings, &create)
+            .await
+            .unwrap()
+            .is_some()
+    );
     let add: Vec<AptMemberRow> =
         (0..1234).map(|i| apt_member(&format!("p{i:04}"), &format!("sha-{i:04}"))).collect();
-    assert_eq!(store.apt_change_members(AptKind::Repo, "big", &add, &[]).await.unwrap(), Some(1));
+    assert_eq!(change_members(store, AptKind::Repo, "big", &add, &[]).await.unwrap(), Some(1));
     assert_eq!(store.apt_member_packages(AptKind::Repo, "big").await.unwrap().len(), 1234);
     let mut shas = store.apt_member_shas(AptKind::Repo, "big").await.unwrap();
     shas.sort();
@@ -385,10 +466,7 @@ async fn apt_changes_span_many_statements(db: &TestDb) {
     assert_eq!(packages.len(), 617, "unknown ones are left out");
     assert_eq!(packages[1], add[2].package);
     let remove: Vec<String> = (0..1234).step_by(2).map(|i| format!("sha-{i:04}")).collect();
-    assert_eq!(
-        store.apt_change_members(AptKind::Repo, "big", &[], &remove).await.unwrap(),
-        Some(2)
-    );
+    assert_eq!(change_members(store, AptKind::Repo, "big", &[], &remove).await.unwrap(), Some(2));
     let left = store.apt_members(AptKind::Repo, "big").await.unwrap();
     assert_eq!(left.len(), 617);
     assert!(left.iter().all(|m| m.package.sha256.ends_with(['1', '3', '5', '7', '9'])));
@@ -417,7 +495,7 @@ async fn apt_changes_span_many_statements(db: &TestDb) {
             )
             .await;
     }
-    assert!(store.apt_change_members(AptKind::Repo, "big", &bad, &[]).await.is_err());
+    assert!(change_members(store, AptKind::Repo, "big", &bad, &[]).await.is_err());
     assert_eq!(store.apt_members(AptKind::Repo, "big").await.unwrap().len(), 617);
     assert_eq!(store.apt_collections(AptKind::Repo, Some("big")).await.unwrap()[0].generation, 2);
 
@@ -449,4 +527,242 @@ async fn apt_changes_span_many_statements(db: &TestDb) {
     assert_eq!(audited.last().unwrap().action, "repo.add");
     assert!(store.verify_audit().await.unwrap().ok);
     assert!(store.apt_begin_change(AptKind::Repo, "nope", false).await.unwrap().is_none());
+}
+
+/// Every APT change commits with its audit entry: the change and the entry appear
+/// together, the method returns the stored entry, and a refused change (a name taken,
+/// nothing to drop) writes none.
+async fn apt_changes_commit_with_their_audit_entry(db: &TestDb) {
+    let store = &db.store;
+    // The entry each call returns is the one the log holds, and the last one.
+    async fn appended(store: &Store, n_before: usize, returned: &AuditEntry) {
+        let log = audit_log(store).await;
+        assert_eq!(log.len(), n_before + 1, "exactly one entry");
+        assert_eq!(log.last(), Some(returned));
+    }
+    let settings = repo_settings("stable");
+    let create = entry("alice", "repo.create", "tools").details(json!({ "components": 2 }));
+    let stored = store
+        .apt_create_collection(AptKind::Repo, "tools", &settings, &create)
+        .await
+        .unwrap()
+        .expect("created");
+    appended(store, 0, &stored).await;
+    assert_eq!((stored.id, stored.action.as_str()), (1, "repo.create"));
+    assert_eq!(stored.details, json!({ "components": 2 }));
+    let listed = store.apt_collections(AptKind::Repo, Some("tools")).await.unwrap();
+    assert_eq!(listed[0].settings, settings, "settings round-trip typed");
+    let taken = entry("alice", "repo.create", "tools");
+    assert_eq!(
+        store
+            .apt_create_collection(AptKind::Snapshot, "x", &settings, &taken)
+            .await
+            .unwrap()
+            .map(|e| e.id),
+        Some(2),
+        "names are per kind"
+    );
+    assert!(
+        store
+            .apt_create_collection(AptKind::Repo, "tools", &settings, &taken)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(audit_log(store).await.len(), 2, "a taken name writes no entry");
+
+    let mut change = store.apt_begin_change(AptKind::Repo, "tools", false).await.unwrap().unwrap();
+    change.add(&[apt_member("aa", "sha-a"), apt_member("bb", "sha-b")]).await.unwrap();
+    assert_eq!(change.commit_audited(&entry("alice", "repo.add", "tools")).await.unwrap(), 1);
+    assert_eq!(audit_log(store).await.len(), 3);
+
+    let snap_settings = RepoSettings { from: Some("tools".into()), ..settings.clone() };
+    let snap = entry("alice", "snapshot.create", "s1");
+    let stored = store.apt_snapshot("tools", "s1", &snap_settings, &snap).await.unwrap().unwrap();
+    appended(store, 3, &stored).await;
+    assert_eq!(store.apt_members(AptKind::Snapshot, "s1").await.unwrap().len(), 2);
+    let listed = store.apt_collections(AptKind::Snapshot, Some("s1")).await.unwrap();
+    assert_eq!(listed[0].settings, snap_settings);
+    assert!(store.apt_snapshot("tools", "s1", &snap_settings, &snap).await.unwrap().is_none());
+    assert_eq!(audit_log(store).await.len(), 4, "a taken snapshot name writes no entry");
+
+    let record = publish_record(AptKind::Snapshot, "s1", 1);
+    let publish = entry("alice", "publish", "web").details(json!({ "kind": "snapshot" }));
+    let stored = store.apt_put_publish("web", &record, &publish).await.unwrap();
+    appended(store, 4, &stored).await;
+    let publishes = store.apt_publishes().await.unwrap();
+    assert_eq!((publishes[0].prefix.as_str(), &publishes[0].record), ("web", &record));
+    // The stored text is what the binary wrote before the record was typed here.
+    let body: String = db.raw.scalar("SELECT body FROM apt_publish WHERE prefix = 'web'").await;
+    assert!(body.contains(r#""kind":"snapshot""#), "{body}");
+    let replaced = publish_record(AptKind::Snapshot, "s1", 2);
+    let stored = store.apt_put_publish("web", &replaced, &publish).await.unwrap();
+    appended(store, 5, &stored).await;
+    assert_eq!(store.apt_publishes().await.unwrap()[0].record.generation, 2);
+
+    let unpublish = entry("alice", "publish.drop", "web");
+    let stored = store.apt_drop_publish("web", &unpublish).await.unwrap().unwrap();
+    appended(store, 6, &stored).await;
+    assert!(store.apt_publishes().await.unwrap().is_empty());
+    assert!(store.apt_drop_publish("web", &unpublish).await.unwrap().is_none());
+    assert_eq!(audit_log(store).await.len(), 7, "nothing to drop writes no entry");
+
+    let drop_repo = entry("alice", "repo.drop", "tools").reason("replaced");
+    let stored =
+        store.apt_drop_collection(AptKind::Repo, "tools", &drop_repo).await.unwrap().unwrap();
+    appended(store, 7, &stored).await;
+    assert_eq!(stored.reason.as_deref(), Some("replaced"));
+    assert!(store.apt_collections(AptKind::Repo, None).await.unwrap().is_empty());
+    assert!(store.apt_drop_collection(AptKind::Repo, "tools", &drop_repo).await.unwrap().is_none());
+    assert!(store.apt_drop_collection(AptKind::Repo, "s1", &drop_repo).await.unwrap().is_none());
+    assert_eq!(audit_log(store).await.len(), 8, "nothing to drop writes no entry");
+
+    // The snapshot still holds both packages: nothing to forget, but the run is recorded.
+    let cleanup = |forgotten: &[String]| {
+        entry("alice", "repo.cleanup", "objects").details(json!({ "packages": forgotten.len() }))
+    };
+    let (forgotten, stored) = store.apt_delete_unreferenced(cleanup).await.unwrap();
+    assert!(forgotten.is_empty());
+    appended(store, 8, &stored).await;
+    assert_eq!(stored.details, json!({ "packages": 0 }));
+    let drop_snap = entry("alice", "snapshot.drop", "s1");
+    store.apt_drop_collection(AptKind::Snapshot, "s1", &drop_snap).await.unwrap().unwrap();
+    let (forgotten, stored) = store.apt_delete_unreferenced(cleanup).await.unwrap();
+    assert_eq!(forgotten.len(), 2);
+    appended(store, 10, &stored).await;
+    assert_eq!(stored.details, json!({ "packages": 2 }));
+    assert!(store.apt_all_packages().await.unwrap().is_empty());
+
+    let report = store.verify_audit().await.unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.n_entries, 11);
+}
+
+/// The entry is appended inside the change's transaction: when the append fails, the
+/// change is undone, for every mutating method.
+async fn apt_failed_audit_append_undoes_the_change(db: &TestDb) {
+    let store = &db.store;
+    let settings = repo_settings("stable");
+    let ok = |action: &str, target: &str| entry("bob", action, target);
+    store
+        .apt_create_collection(AptKind::Repo, "r", &settings, &ok("repo.create", "r"))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut change = store.apt_begin_change(AptKind::Repo, "r", false).await.unwrap().unwrap();
+    change.add(&[apt_member("aa", "sha-a")]).await.unwrap();
+    change.commit_audited(&ok("repo.add", "r")).await.unwrap();
+    store
+        .apt_create_collection(AptKind::Repo, "gone", &settings, &ok("repo.create", "gone"))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut change = store.apt_begin_change(AptKind::Repo, "gone", false).await.unwrap().unwrap();
+    change.add(&[apt_member("zz", "sha-z")]).await.unwrap();
+    change.commit_audited(&ok("repo.add", "gone")).await.unwrap();
+    store
+        .apt_drop_collection(AptKind::Repo, "gone", &ok("repo.drop", "gone"))
+        .await
+        .unwrap()
+        .unwrap();
+    let record = publish_record(AptKind::Repo, "r", 1);
+    store.apt_put_publish("r", &record, &ok("publish", "r")).await.unwrap();
+    let n_entries = audit_log(store).await.len();
+
+    // From here on, every append of a `refused` entry fails inside its transaction.
+    if matches!(db.raw, Raw::Postgres(_)) {
+        db.raw
+            .execute(
+                "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS
+             $$ BEGIN RAISE EXCEPTION 'refused'; END $$",
+            )
+            .await;
+        db.raw
+            .execute(
+                "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log FOR EACH ROW
+             WHEN (NEW.action = 'refused') EXECUTE FUNCTION refuse_audit()",
+            )
+            .await;
+    } else {
+        db.raw
+            .execute(
+                "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log
+             WHEN NEW.action = 'refused' BEGIN SELECT RAISE(ABORT, 'refused'); END",
+            )
+            .await;
+    }
+    let refused = entry("bob", "refused", "x");
+    assert!(store.apt_create_collection(AptKind::Repo, "new", &settings, &refused).await.is_err());
+    assert!(store.apt_collections(AptKind::Repo, Some("new")).await.unwrap().is_empty());
+    assert!(store.apt_snapshot("r", "s", &settings, &refused).await.is_err());
+    assert!(store.apt_collections(AptKind::Snapshot, None).await.unwrap().is_empty());
+    assert!(store.apt_members(AptKind::Snapshot, "s").await.unwrap().is_empty());
+    let newer = publish_record(AptKind::Repo, "r", 2);
+    assert!(store.apt_put_publish("r", &newer, &refused).await.is_err());
+    assert!(store.apt_put_publish("other", &newer, &refused).await.is_err());
+    let publishes = store.apt_publishes().await.unwrap();
+    assert_eq!((publishes.len(), &publishes[0].record), (1, &record));
+    assert!(store.apt_drop_publish("r", &refused).await.is_err());
+    assert_eq!(store.apt_publishes().await.unwrap().len(), 1);
+    assert!(store.apt_drop_collection(AptKind::Repo, "r", &refused).await.is_err());
+    assert_eq!(store.apt_collections(AptKind::Repo, Some("r")).await.unwrap()[0].n_packages, 1);
+    assert!(store.apt_delete_unreferenced(|_| refused.clone()).await.is_err());
+    assert_eq!(store.apt_all_packages().await.unwrap().len(), 2, "sha-z is not forgotten");
+    let mut change = store.apt_begin_change(AptKind::Repo, "r", false).await.unwrap().unwrap();
+    change.remove(&["sha-a".to_owned()]).await.unwrap();
+    assert!(change.commit_audited(&refused).await.is_err());
+    let listed = store.apt_collections(AptKind::Repo, Some("r")).await.unwrap();
+    assert_eq!((listed[0].n_packages, listed[0].generation), (1, 1));
+
+    assert_eq!(audit_log(store).await.len(), n_entries, "no entry without its change");
+    let report = store.verify_audit().await.unwrap();
+    assert!(report.ok, "{report:?}");
+    // The store still works: the next change gets the next id.
+    let (forgotten, stored) =
+        store.apt_delete_unreferenced(|_| ok("repo.cleanup", "objects")).await.unwrap();
+    assert_eq!(
+        (forgotten, stored.id),
+        (vec!["sha-z".to_owned()], i64::try_from(n_entries).unwrap() + 1)
+    );
+    assert!(store.verify_audit().await.unwrap().ok);
+}
+
+/// A stored repository or publish record that does not parse is `Corrupt`, naming it.
+async fn apt_unreadable_records_are_corrupt(db: &TestDb) {
+    let store = &db.store;
+    let settings = repo_settings("stable");
+    store
+        .apt_create_collection(
+            AptKind::Repo,
+            "tools",
+            &settings,
+            &entry("c", "repo.create", "tools"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let record = publish_record(AptKind::Repo, "tools", 0);
+    store.apt_put_publish("web", &record, &entry("c", "publish", "web")).await.unwrap();
+
+    db.raw
+        .execute("UPDATE apt_collection SET body = '{\"distribution\":1}' WHERE name = 'tools'")
+        .await;
+    let err = store.apt_collections(AptKind::Repo, None).await.unwrap_err();
+    let StoreError::Corrupt { detail, .. } = &err else { panic!("{err:?}") };
+    assert!(detail.contains("repo tools"), "{detail}");
+    assert!(store.apt_collections(AptKind::Repo, Some("tools")).await.is_err());
+    assert!(store.apt_collections(AptKind::Snapshot, None).await.unwrap().is_empty());
+
+    db.raw.execute("UPDATE apt_publish SET body = replace(body, '\"repo\"', '\"tree\"')").await;
+    let err = store.apt_publishes().await.unwrap_err();
+    let StoreError::Corrupt { detail, .. } = &err else { panic!("{err:?}") };
+    assert!(detail.contains("publish at web"), "{detail}");
+    db.raw.execute("UPDATE apt_publish SET body = 'not json'").await;
+    assert!(matches!(store.apt_publishes().await, Err(StoreError::Corrupt { .. })));
+
+    // A damaged record can still be dropped, with its entry.
+    let dropped = entry("c", "publish.drop", "web");
+    assert!(store.apt_drop_publish("web", &dropped).await.unwrap().is_some());
+    assert!(store.apt_publishes().await.unwrap().is_empty());
+    assert!(store.verify_audit().await.unwrap().ok);
 }

@@ -11,13 +11,16 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
 
 use anyhow::{Context as _, bail};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 use wharf_apt::deb::{DebPackage, FileDigest};
 use wharf_apt::objects::Objects;
 use wharf_apt::publish::{Delta, PoolMode, PreviousIndices, PublishPackage, PublishRequest};
 use wharf_core::version::Version;
-use wharf_store::{AptChange, AptKind, AptMemberRow, AptPackageRow, NewAuditEntry, Store};
+use wharf_store::{
+    AptChange, AptKind, AptMemberRow, AptPackageRow, NewAuditEntry, PublishRecord, ReleaseRecord,
+    RepoSettings, Store,
+};
 
 use super::storage::Storage;
 use crate::cli::{
@@ -27,40 +30,6 @@ use crate::cli::{
 use crate::exit::{FAILURE, SUCCESS, UsageError};
 use crate::output;
 use crate::settings::{Settings, actor};
-
-/// A repository's settings, stored as the collection body.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-struct RepoSettings {
-    distribution: String,
-    components: Vec<String>,
-    architectures: Vec<String>,
-    comment: Option<String>,
-    /// Snapshots remember where they came from.
-    #[serde(default)]
-    from: Option<String>,
-}
-
-/// What the store remembers about a publish.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-struct PublishRecord {
-    kind: String,
-    source: String,
-    distribution: String,
-    generation: i64,
-    settings: RepoSettings,
-    /// What the `Release` said and who signed it: a change of `[apt]` settings or key
-    /// means publishing again even when the packages did not change.
-    #[serde(default)]
-    release: ReleaseRecord,
-}
-
-/// The `[apt]` settings a publish used.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-struct ReleaseRecord {
-    origin: String,
-    label: String,
-    key: String,
-}
 
 fn kind_name(kind: AptKind) -> &'static str {
     match kind {
@@ -119,16 +88,6 @@ impl Ctx {
         self.objects.tree_dir(&self.data, prefix)
     }
 
-    async fn audit(
-        &self,
-        action: &str,
-        target: &str,
-        details: serde_json::Value,
-    ) -> anyhow::Result<()> {
-        self.store.append_audit(audit_entry(action, target, details)).await?;
-        Ok(())
-    }
-
     async fn collection(
         &self,
         kind: AptKind,
@@ -143,18 +102,13 @@ impl Ctx {
             ))
             .into());
         };
-        let settings: RepoSettings = serde_json::from_str(&row.body)
-            .with_context(|| format!("stored settings of {name} are unreadable"))?;
-        Ok((settings, row.generation, row.n_packages))
+        Ok((row.settings, row.generation, row.n_packages))
     }
 
     async fn published_from(&self, kind: AptKind, name: &str) -> anyhow::Result<Vec<String>> {
         let mut prefixes = Vec::new();
         for row in self.store.apt_publishes().await? {
-            if let Ok(record) = serde_json::from_str::<PublishRecord>(&row.body)
-                && record.kind == kind_key(kind)
-                && record.source == name
-            {
+            if row.record.kind == kind && row.record.source == name {
                 prefixes.push(row.prefix);
             }
         }
@@ -164,21 +118,7 @@ impl Ctx {
 
 /// An audit entry by the current user.
 fn audit_entry(action: &str, target: &str, details: serde_json::Value) -> NewAuditEntry {
-    NewAuditEntry {
-        actor: actor(),
-        action: action.to_owned(),
-        target: target.to_owned(),
-        reason: None,
-        details,
-    }
-}
-
-/// The kind as stored in publish records.
-fn kind_key(kind: AptKind) -> &'static str {
-    match kind {
-        AptKind::Repo => "repo",
-        AptKind::Snapshot => "snapshot",
-    }
+    NewAuditEntry::new(actor(), action, target).details(details)
 }
 
 pub(crate) fn repo(settings: &Settings, command: RepoCommand) -> anyhow::Result<u8> {
@@ -207,11 +147,16 @@ pub(crate) fn repo(settings: &Settings, command: RepoCommand) -> anyhow::Result<
                     from: None,
                 };
                 let _lock = ctx.lock()?;
-                let body = serde_json::to_string(&repo_settings)?;
-                if !ctx.store.apt_create_collection(AptKind::Repo, &args.name, &body).await? {
+                let entry =
+                    audit_entry("repo.create", &args.name, serde_json::to_value(&repo_settings)?);
+                if ctx
+                    .store
+                    .apt_create_collection(AptKind::Repo, &args.name, &repo_settings, &entry)
+                    .await?
+                    .is_none()
+                {
                     bail!(UsageError(format!("repository {:?} already exists", args.name)));
                 }
-                ctx.audit("repo.create", &args.name, serde_json::to_value(&repo_settings)?).await?;
                 output::line(format!("created repository {}", args.name));
                 Ok(SUCCESS)
             }
@@ -618,7 +563,7 @@ struct PackageView {
 async fn list(ctx: &Ctx, kind: AptKind, args: &JsonArgs) -> anyhow::Result<u8> {
     let mut views = Vec::new();
     for row in ctx.store.apt_collections(kind, None).await? {
-        let settings: RepoSettings = serde_json::from_str(&row.body)?;
+        let settings = row.settings;
         views.push(CollectionView {
             published_as: ctx.published_from(kind, &row.name).await?,
             name: row.name,
@@ -729,9 +674,10 @@ async fn drop_collection(ctx: &Ctx, kind: AptKind, args: &DropArgs) -> anyhow::R
             published.join(", ")
         )));
     }
-    ctx.store.apt_drop_collection(kind, &args.name).await?;
     let action = if kind == AptKind::Repo { "repo.drop" } else { "snapshot.drop" };
-    ctx.audit(action, &args.name, json!({ "forced": args.force, "published_as": published }))
+    let details = json!({ "forced": args.force, "published_as": published });
+    ctx.store
+        .apt_drop_collection(kind, &args.name, &audit_entry(action, &args.name, details))
         .await?;
     output::line(format!("dropped {} {}", kind_name(kind), args.name));
     Ok(SUCCESS)
@@ -743,7 +689,14 @@ async fn drop_collection(ctx: &Ctx, kind: AptKind, args: &DropArgs) -> anyhow::R
 /// and leftovers of interrupted adds.
 async fn cleanup(ctx: &Ctx, args: &JsonArgs) -> anyhow::Result<u8> {
     let _lock = ctx.lock()?;
-    let forgotten = ctx.store.apt_delete_unreferenced().await?;
+    // The entry commits with the forgetting, before any file is deleted: it counts the
+    // packages; the files and bytes are only known afterwards (and reported below).
+    let (forgotten, _) = ctx
+        .store
+        .apt_delete_unreferenced(|forgotten| {
+            audit_entry("repo.cleanup", "objects", json!({ "packages": forgotten.len() }))
+        })
+        .await?;
     let mut keep: std::collections::HashSet<String> =
         ctx.store.apt_all_packages().await?.into_iter().map(|p| p.sha256).collect();
     // Local trees serve their pool from the objects (a bucket's trees hold copies).
@@ -756,12 +709,6 @@ async fn cleanup(ctx: &Ctx, args: &JsonArgs) -> anyhow::Result<u8> {
         keep.extend(listed.into_values());
     }
     let (n_files, n_bytes) = ctx.objects.retain(&keep)?;
-    ctx.audit(
-        "repo.cleanup",
-        "objects",
-        json!({ "packages": forgotten.len(), "files": n_files, "bytes": n_bytes }),
-    )
-    .await?;
     if args.json {
         output::json(&json!({ "packages": forgotten.len(), "files": n_files, "bytes": n_bytes }))?;
     } else {
@@ -822,16 +769,19 @@ pub(crate) fn snapshot(settings: &Settings, command: SnapshotCommand) -> anyhow:
                 let (mut repo_settings, generation, n_packages) =
                     ctx.collection(AptKind::Repo, &args.from).await?;
                 repo_settings.from = Some(args.from.clone());
-                let body = serde_json::to_string(&repo_settings)?;
-                if !ctx.store.apt_snapshot(&args.from, &args.name, &body).await? {
-                    bail!(UsageError(format!("snapshot {:?} already exists", args.name)));
-                }
-                ctx.audit(
+                let entry = audit_entry(
                     "snapshot.create",
                     &args.name,
                     json!({ "from": args.from, "generation": generation, "packages": n_packages }),
-                )
-                .await?;
+                );
+                if ctx
+                    .store
+                    .apt_snapshot(&args.from, &args.name, &repo_settings, &entry)
+                    .await?
+                    .is_none()
+                {
+                    bail!(UsageError(format!("snapshot {:?} already exists", args.name)));
+                }
                 output::line(format!(
                     "created snapshot {} of {} ({n_packages} packages)",
                     args.name, args.from
@@ -853,7 +803,8 @@ pub(crate) fn publish(settings: &Settings, args: PublishArgs) -> anyhow::Result<
             Some(PublishCommand::Drop(drop_args)) => {
                 check_name("prefix", &drop_args.prefix)?;
                 let _lock = ctx.lock()?;
-                if !ctx.store.apt_drop_publish(&drop_args.prefix).await? {
+                let entry = audit_entry("publish.drop", &drop_args.prefix, json!({}));
+                if ctx.store.apt_drop_publish(&drop_args.prefix, &entry).await?.is_none() {
                     bail!(UsageError(format!("nothing is published at prefix {:?}", drop_args.prefix)));
                 }
                 ctx.objects.drop_tree(&drop_args.prefix)?;
@@ -862,7 +813,6 @@ pub(crate) fn publish(settings: &Settings, args: PublishArgs) -> anyhow::Result<
                     std::fs::remove_dir_all(&dir)
                         .with_context(|| format!("cannot remove {}", dir.display()))?;
                 }
-                ctx.audit("publish.drop", &drop_args.prefix, json!({})).await?;
                 output::line(format!("dropped publish {}", drop_args.prefix));
                 return Ok(SUCCESS);
             }
@@ -881,7 +831,7 @@ pub(crate) fn publish(settings: &Settings, args: PublishArgs) -> anyhow::Result<
         let label = settings.apt.label(&prefix);
         let now = unix_now()?;
         let record = PublishRecord {
-            kind: kind_key(kind).to_owned(),
+            kind,
             source: source.clone(),
             distribution: repo_settings.distribution.clone(),
             generation,
@@ -899,18 +849,17 @@ pub(crate) fn publish(settings: &Settings, args: PublishArgs) -> anyhow::Result<
         if args.to_dir.is_none() {
             let current = ctx.store.apt_publishes().await?;
             if let Some(row) = current.iter().find(|row| row.prefix == prefix) {
-                let old: Option<PublishRecord> = serde_json::from_str(&row.body).ok();
-                if old.as_ref().is_some_and(|old| old.kind != record.kind || old.source != source) {
-                    let old = old.expect("checked");
+                let old = &row.record;
+                if old.kind != record.kind || old.source != source {
                     bail!(UsageError(format!(
                         "prefix {prefix} already publishes {} {}: choose another --prefix or `wharf publish drop {prefix}`",
-                        old.kind, old.source
+                        old.kind.as_str(), old.source
                     )));
                 }
                 let inrelease = root.join("dists").join(&record.distribution).join("InRelease");
                 // A Release with Valid-Until is renewed by every publish; superseded
                 // files past their grace period are removed by one.
-                if old.as_ref() == Some(&record)
+                if *old == record
                     && inrelease.exists()
                     && settings.apt.valid_for.is_none()
                     && !wharf_apt::publish::expiry_due(&root, now, seconds(settings.apt.grace))
@@ -953,13 +902,12 @@ pub(crate) fn publish(settings: &Settings, args: PublishArgs) -> anyhow::Result<
         let outcome =
             ctx.objects.publish(&request, args.to_dir.is_none().then_some(&prefix), &key)?;
         if args.to_dir.is_none() {
-            ctx.store.apt_put_publish(&prefix, &serde_json::to_string(&record)?).await?;
-            ctx.audit(
+            let entry = audit_entry(
                 "publish",
                 &prefix,
                 json!({ "kind": record.kind, "source": source, "generation": generation, "outcome": outcome }),
-            )
-            .await?;
+            );
+            ctx.store.apt_put_publish(&prefix, &record, &entry).await?;
         }
         output::line(format!(
             "published {} {source} at {}: {} packages, {} indices rewritten, {} unchanged",
@@ -1045,7 +993,7 @@ fn publish_package(row: AptPackageRow, component: String) -> anyhow::Result<Publ
 async fn publish_list(ctx: &Ctx, args: &JsonArgs) -> anyhow::Result<u8> {
     let mut views = Vec::new();
     for row in ctx.store.apt_publishes().await? {
-        let record: PublishRecord = serde_json::from_str(&row.body)?;
+        let record = row.record;
         views.push(json!({
             "prefix": row.prefix,
             "kind": record.kind,
@@ -1109,7 +1057,7 @@ pub(crate) fn health(settings: &Settings, args: &HealthArgs) -> anyhow::Result<u
             });
         }
         for row in ctx.store.apt_publishes().await? {
-            let record: PublishRecord = serde_json::from_str(&row.body)?;
+            let record = &row.record;
             let dists = ctx.public_dir(&row.prefix).join("dists").join(&record.distribution);
             let checked = match ctx.objects.remote() {
                 None => check_release(&mut |rel| {
@@ -1142,10 +1090,9 @@ pub(crate) fn health(settings: &Settings, args: &HealthArgs) -> anyhow::Result<u
                     .read_tree_file(&row.prefix, &format!("dists/{}/Release", record.distribution))
                     .ok(),
             };
-            if let Some(check) =
-                release.and_then(|bytes| String::from_utf8(bytes).ok()).and_then(|release| {
-                    valid_until_check(&release, now, settings, &row.prefix, &record)
-                })
+            if let Some(check) = release
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .and_then(|release| valid_until_check(&release, now, settings, &row.prefix, record))
             {
                 checks.push(check);
             }

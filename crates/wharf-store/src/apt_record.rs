@@ -1,0 +1,80 @@
+//! The records the store keeps about repositories, snapshots and publishes, typed.
+//!
+//! They are stored as JSON text (`apt_collection.body`, `apt_publish.body`); the field
+//! names are the stored format, so renaming one needs a migration. A body that does not
+//! parse is reported as [`crate::StoreError::Corrupt`] naming the collection or prefix.
+
+use serde::{Deserialize, Serialize};
+
+use crate::AptKind;
+
+/// A repository's settings (the body of a repository or snapshot).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoSettings {
+    pub distribution: String,
+    pub components: Vec<String>,
+    pub architectures: Vec<String>,
+    pub comment: Option<String>,
+    /// Snapshots remember the repository they were taken from.
+    #[serde(default)]
+    pub from: Option<String>,
+}
+
+/// What the store remembers about a publish.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishRecord {
+    /// Stored as `"repo"` or `"snapshot"`.
+    pub kind: AptKind,
+    /// The repository or snapshot published.
+    pub source: String,
+    pub distribution: String,
+    /// The source's generation when it was published.
+    pub generation: i64,
+    pub settings: RepoSettings,
+    /// What the `Release` said and who signed it: a change of `[apt]` settings or key
+    /// means publishing again even when the packages did not change.
+    #[serde(default)]
+    pub release: ReleaseRecord,
+}
+
+/// The `[apt]` settings a publish used.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseRecord {
+    pub origin: String,
+    pub label: String,
+    /// Fingerprint of the signing key.
+    pub key: String,
+}
+
+/// JSON text of a record. These types hold only strings, numbers and lists, which
+/// always serialize.
+pub(crate) fn encode<T: Serialize>(record: &T) -> String {
+    serde_json::to_string(record).expect("APT records always serialize")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bodies written by the binary before the records moved here still read, and are
+    /// written back the same way.
+    #[test]
+    fn stored_format_is_unchanged() {
+        let old = r#"{"kind":"snapshot","source":"s1","distribution":"stable","generation":3,
+            "settings":{"distribution":"stable","components":["main"],"architectures":["amd64"],
+            "comment":null}}"#;
+        let record: PublishRecord = serde_json::from_str(old).unwrap();
+        assert_eq!(record.kind, AptKind::Snapshot);
+        assert_eq!(record.settings.from, None);
+        assert_eq!(record.release, ReleaseRecord::default());
+        let written: serde_json::Value = serde_json::from_str(&encode(&record)).unwrap();
+        assert_eq!(written["kind"], "snapshot");
+        assert_eq!(written["settings"]["comment"], serde_json::Value::Null);
+        assert_eq!(written["release"]["key"], "");
+        let repo: PublishRecord =
+            serde_json::from_str(&encode(&PublishRecord { kind: AptKind::Repo, ..record }))
+                .unwrap();
+        assert_eq!(repo.kind, AptKind::Repo);
+        assert!(serde_json::from_str::<PublishRecord>(r#"{"kind":"tree"}"#).is_err());
+    }
+}
