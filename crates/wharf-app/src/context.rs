@@ -2,7 +2,7 @@
 //! settings, the signing key — and who is acting ([`Actor`]). Cheap to clone: a server
 //! keeps one and derives a per-request context with [`Context::acting_as`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use wharf_apt::sign::SigningKey;
@@ -73,13 +73,7 @@ impl Actor {
             };
             map.insert(key.to_owned(), value.clone().into());
         }
-        NewAuditEntry {
-            actor: self.name.clone(),
-            action: action.to_owned(),
-            target: target.to_owned(),
-            reason: None,
-            details,
-        }
+        NewAuditEntry::new(&self.name, action, target).details(details)
     }
 }
 
@@ -178,26 +172,35 @@ impl Context {
         self.actor.entry(action, target, details)
     }
 
-    /// The repository signing key: the one `[apt] signing_key` names (a key apt cannot
-    /// use is a configuration error naming the file, line and why), else the one Wharf
-    /// generated in the data directory, generating it on first use.
+    /// The repository signing key (see [`signing_key`]).
     pub fn signing_key(&self) -> Result<SigningKey> {
-        if let Some(configured) = &self.shared.apt.signing_key {
-            return SigningKey::load_configured(&configured.path).map_err(|err| {
-                let error = ConfigError {
-                    file: self.shared.config_path.clone(),
-                    line: Some(configured.line),
-                    key: Some("apt.signing_key".to_owned()),
-                    message: err.to_string(),
-                };
-                AppError::transparent(ErrorKind::Invalid, error)
-            });
-        }
-        self.layout().create()?;
-        let path = self.layout().generated_key();
-        SigningKey::load_or_generate(&path, "Wharf repository signing key")
-            .or_internal(|| format!("cannot load or generate the signing key {}", path.display()))
+        signing_key(&self.shared.apt, &self.shared.layout, &self.shared.config_path)
     }
+}
+
+/// The repository signing key: the one `[apt] signing_key` names (a key apt cannot use
+/// is a configuration error naming the file `config_path`, the line and why), else the
+/// one Wharf generated in the data directory, generating it on first use. Needs no store.
+pub fn signing_key(
+    apt: &AptSettings,
+    layout: &DataLayout,
+    config_path: &Path,
+) -> Result<SigningKey> {
+    if let Some(configured) = &apt.signing_key {
+        return SigningKey::load_configured(&configured.path).map_err(|err| {
+            let error = ConfigError {
+                file: config_path.to_owned(),
+                line: Some(configured.line),
+                key: Some("apt.signing_key".to_owned()),
+                message: err.to_string(),
+            };
+            AppError::transparent(ErrorKind::Invalid, error)
+        });
+    }
+    layout.create()?;
+    let path = layout.generated_key();
+    SigningKey::load_or_generate(&path, "Wharf repository signing key")
+        .or_internal(|| format!("cannot load or generate the signing key {}", path.display()))
 }
 
 #[cfg(test)]

@@ -19,13 +19,21 @@
 //! - [`DataLayout`]: the only place that names what is in the data directory.
 //! - [`Context`], [`ContextSettings`], [`Actor`], [`Via`].
 //! - `storage`: package files and published trees, in the data directory or a bucket.
+//! - [`repo`] (create, add, remove, drop, snapshot, verify, cleanup), [`publish`],
+//!   [`health`]: the APT repository flows.
 //! - [`fleet`]: node set → targets → fan-out, with events to print or stream.
+//! - [`progress::Progress`]: how long flows report how far they are.
 //! - [`wire`]: the JSON shapes of every report (`--json` and the API).
 
+pub mod audit;
 pub mod context;
 pub mod error;
 pub mod fleet;
+pub mod health;
 pub mod layout;
+pub mod progress;
+pub mod publish;
+pub mod repo;
 pub mod storage;
 pub mod wire;
 

@@ -630,6 +630,7 @@ macro_rules! impl_apt {
                 .execute(&mut *tx)
                 .await
                 .map_err(self.apt_err(op))?;
+                crate::failpoint::hit("store.publish_recorded");
                 self.apt_commit_audited(tx, entry, op).await
             }
 
@@ -741,18 +742,23 @@ impl AptChange {
 
     /// [`AptChange::commit`] with the audit entry that records the change appended in the
     /// same transaction: a crash leaves both or neither.
-    pub async fn commit_audited(self, entry: &crate::NewAuditEntry) -> Result<i64, StoreError> {
-        match self.tx {
+    pub async fn commit_audited(
+        self,
+        entry: &crate::NewAuditEntry,
+    ) -> Result<(i64, crate::AuditEntry), StoreError> {
+        let row = match self.tx {
             ChangeTx::Sqlite(store, mut tx) => {
-                store.append_audit_in(&mut tx, entry).await?;
+                let row = store.append_audit_in(&mut tx, entry).await?;
                 store.apt_commit_change(tx, self.bulk).await?;
+                row
             }
             ChangeTx::Postgres(store, mut tx) => {
-                store.append_audit_in(&mut tx, entry).await?;
+                let row = store.append_audit_in(&mut tx, entry).await?;
                 store.apt_commit_change(tx, self.bulk).await?;
+                row
             }
-        }
-        Ok(self.generation)
+        };
+        Ok((self.generation, row.entry_of(entry)))
     }
 }
 

@@ -41,6 +41,7 @@
 pub mod apt;
 pub mod apt_record;
 pub mod audit;
+pub mod failpoint;
 mod migrate;
 mod postgres;
 mod sqlite;

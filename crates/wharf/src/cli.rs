@@ -105,7 +105,7 @@ pub(crate) struct NodesArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("mode").required(true).args(["expand", "fold", "count"])))]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["expand", "fold", "count", "json"])))]
 pub(crate) struct NodesetArgs {
     /// Print the expansion, names separated by spaces.
     #[arg(short, long)]
@@ -120,6 +120,8 @@ pub(crate) struct NodesetArgs {
     /// stdin, separated by spaces or newlines, as ClusterShell's `nodeset` does.
     #[arg(value_name = "EXPR")]
     pub(crate) exprs: Vec<String>,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -181,6 +183,8 @@ pub(crate) struct LogArgs {
     /// What it is about (a node set, environment or repository).
     #[arg(long, default_value = "fleet")]
     pub(crate) target: String,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
 }
 
 #[derive(Debug, Args)]
@@ -285,6 +289,8 @@ pub(crate) struct RepoCreateArgs {
     /// Free text shown by `repo show` and in the Release file's Description.
     #[arg(long)]
     pub(crate) comment: Option<String>,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
 }
 
 #[derive(Debug, Args)]
@@ -309,6 +315,8 @@ pub(crate) struct RepoAddArgs {
     /// Replace a package with the same name, version and architecture but other content.
     #[arg(long)]
     pub(crate) replace: bool,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
 }
 
 #[derive(Debug, Args)]
@@ -316,6 +324,8 @@ pub(crate) struct RepoRemoveArgs {
     pub(crate) name: String,
     /// `pkg`, `pkg (= version)` or `pkg_version_arch`.
     pub(crate) query: String,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
 }
 
 #[derive(Debug, Args)]
@@ -324,6 +334,8 @@ pub(crate) struct DropArgs {
     /// Drop even while published.
     #[arg(long)]
     pub(crate) force: bool,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -344,6 +356,8 @@ pub(crate) struct SnapshotCreateArgs {
     /// The repository to freeze.
     #[arg(long)]
     pub(crate) from: String,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
 }
 
 #[derive(Debug, Args)]
@@ -363,6 +377,8 @@ pub(crate) struct PublishArgs {
     /// Write a plain tree to this directory instead (for nginx & co.); not recorded.
     #[arg(long, value_name = "DIR", conflicts_with = "prefix")]
     pub(crate) to_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -376,6 +392,8 @@ pub(crate) enum PublishCommand {
 #[derive(Debug, Args)]
 pub(crate) struct PublishDropArgs {
     pub(crate) prefix: String,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,14 +2,12 @@
 //! once, with precedence defaults < file < environment < command line. All environment
 //! variables Wharf reads are named in [`env_vars`].
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::Context as _;
 
 use wharf_apt::sign::SigningKey;
-use wharf_core::config::{AptSettings, Config, ConfigError, ConfigSource};
+use wharf_core::config::{AptSettings, Config, ConfigSource};
 use wharf_core::inventory::Inventory;
-use wharf_store::Store;
 
 use crate::cli::GlobalArgs;
 use crate::exit::UsageError;
@@ -54,9 +52,6 @@ pub(crate) struct Settings {
     pub(crate) apt: AptSettings,
 }
 
-/// Where the signing key lives when `[apt] signing_key` names none (generated on first use).
-pub(crate) const GENERATED_KEY: &str = "keys/signing.asc";
-
 impl Settings {
     /// Read and parse the configuration file named by the global options.
     pub(crate) fn load(global: &GlobalArgs) -> anyhow::Result<Settings> {
@@ -80,11 +75,10 @@ impl Settings {
         let source = ConfigSource::new(&config_path, text);
         let config = source.parse()?;
         let apt = config.apt.resolve(&source)?;
-        let database = global
-            .database
-            .clone()
-            .or_else(|| config.store.database.clone())
-            .unwrap_or_else(|| global.data.join("wharf.db").display().to_string());
+        let database =
+            global.database.clone().or_else(|| config.store.database.clone()).unwrap_or_else(
+                || wharf_app::DataLayout::new(&global.data).database().display().to_string(),
+            );
         let storage = global.storage.clone().or_else(|| config.store.storage.clone());
         Ok(Settings {
             config_path,
@@ -98,52 +92,20 @@ impl Settings {
         })
     }
 
-    /// The repository signing key: the one `[apt] signing_key` names (a key apt cannot use
-    /// is a configuration error naming the file and why), else the one Wharf generated in
-    /// the data directory, generating it on first use.
+    /// The repository signing key (configured, or generated in the data directory),
+    /// without opening the store.
     pub(crate) fn signing_key(&self) -> anyhow::Result<SigningKey> {
-        if let Some(configured) = &self.apt.signing_key {
-            return SigningKey::load_configured(&configured.path).map_err(|err| {
-                ConfigError {
-                    file: self.config_path.clone(),
-                    line: Some(configured.line),
-                    key: Some("apt.signing_key".to_owned()),
-                    message: err.to_string(),
-                }
-                .into()
-            });
-        }
-        std::fs::create_dir_all(&self.data_dir)
-            .with_context(|| format!("cannot create data directory {}", self.data_dir.display()))?;
-        Ok(SigningKey::load_or_generate(
-            &self.data_dir.join(GENERATED_KEY),
-            "Wharf repository signing key",
-        )?)
+        Ok(wharf_app::context::signing_key(&self.apt, &self.layout(), &self.config_path)?)
+    }
+
+    /// The data directory's layout.
+    pub(crate) fn layout(&self) -> wharf_app::DataLayout {
+        wharf_app::DataLayout::new(&self.data_dir)
     }
 
     /// The validated inventory described by the configuration.
     pub(crate) fn inventory(&self) -> anyhow::Result<Inventory> {
         Ok(Inventory::from_config(&self.config, &self.source)?)
-    }
-
-    /// Open the store the settings name, creating the data directory for the SQLite default.
-    pub(crate) async fn open_store(&self) -> anyhow::Result<Store> {
-        if !self.database.contains("://") {
-            std::fs::create_dir_all(&self.data_dir).with_context(|| {
-                format!(
-                    "cannot create data directory {} (pass --data DIR or set {})",
-                    self.data_dir.display(),
-                    env_vars::DATA
-                )
-            })?;
-        }
-        Store::open(&self.database).await.with_context(|| {
-            format!(
-                "cannot open the store (check --database, ${} or [store] database in {})",
-                env_vars::DATABASE,
-                self.config_path.display()
-            )
-        })
     }
 
     /// The bucket `storage` names, or `None` for the data directory. A URL Wharf cannot use
@@ -177,10 +139,6 @@ impl Settings {
     pub(crate) async fn context(&self) -> anyhow::Result<wharf_app::Context> {
         Ok(wharf_app::Context::open(self.context_settings()?, wharf_app::Actor::cli(actor()))
             .await?)
-    }
-
-    pub(crate) fn data_dir(&self) -> &Path {
-        &self.data_dir
     }
 }
 

@@ -519,7 +519,7 @@ async fn apt_changes_span_many_statements(db: &TestDb) {
     change.add(&batch(300)).await.unwrap();
     change.remove(&["sha-0001".to_owned()]).await.unwrap();
     let n_audited = store.audit(&AuditQuery::default()).await.unwrap().len();
-    assert_eq!(change.commit_audited(&entry("ci", "repo.add", "big")).await.unwrap(), 3);
+    assert_eq!(change.commit_audited(&entry("ci", "repo.add", "big")).await.unwrap().0, 3);
     assert_eq!(store.apt_member_shas(AptKind::Repo, "big").await.unwrap().len(), 617 + 600 - 1);
     // The audit entry was committed with the change, on the one chain.
     let audited = store.audit(&AuditQuery::default()).await.unwrap();
@@ -573,7 +573,12 @@ async fn apt_changes_commit_with_their_audit_entry(db: &TestDb) {
 
     let mut change = store.apt_begin_change(AptKind::Repo, "tools", false).await.unwrap().unwrap();
     change.add(&[apt_member("aa", "sha-a"), apt_member("bb", "sha-b")]).await.unwrap();
-    assert_eq!(change.commit_audited(&entry("alice", "repo.add", "tools")).await.unwrap(), 1);
+    let (generation, audited) =
+        change.commit_audited(&entry("alice", "repo.add", "tools")).await.unwrap();
+    assert_eq!(
+        (generation, audited.action.as_str(), audited.target.as_str()),
+        (1, "repo.add", "tools")
+    );
     assert_eq!(audit_log(store).await.len(), 3);
 
     let snap_settings = RepoSettings { from: Some("tools".into()), ..settings.clone() };

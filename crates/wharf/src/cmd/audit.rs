@@ -1,18 +1,17 @@
 //! `wharf audit` and `wharf log`: read, verify and add to the tamper-evident audit log.
 
-use serde_json::json;
-use wharf_store::{AuditEntry, AuditQuery, NewAuditEntry};
+use wharf_store::{AuditEntry, AuditQuery};
 
 use crate::cli::{AuditArgs, LogArgs};
 use crate::exit::{FAILURE, SUCCESS};
 use crate::output;
-use crate::settings::{Settings, actor};
+use crate::settings::Settings;
 
 pub(crate) fn show(settings: &Settings, args: &AuditArgs) -> anyhow::Result<u8> {
     super::runtime()?.block_on(async {
-        let store = settings.open_store().await?;
+        let ctx = settings.context().await?;
         if args.verify {
-            let report = store.verify_audit().await?;
+            let report = wharf_app::audit::verify(&ctx).await?;
             if args.output.json {
                 output::json(&report)?;
             } else if let Some(broken) = &report.first_break {
@@ -36,7 +35,7 @@ pub(crate) fn show(settings: &Settings, args: &AuditArgs) -> anyhow::Result<u8> 
             after_id: None,
             newest: true,
         };
-        let entries = store.audit(&query).await?;
+        let entries = wharf_app::audit::list(&ctx, &query).await?;
         if args.output.json {
             output::json(&entries)?;
         } else {
@@ -72,17 +71,13 @@ fn print_entries(entries: &[AuditEntry]) {
 pub(crate) fn log(settings: &Settings, args: &LogArgs) -> anyhow::Result<u8> {
     let message = args.message.join(" ");
     super::runtime()?.block_on(async {
-        let store = settings.open_store().await?;
-        let entry = store
-            .append_audit(NewAuditEntry {
-                actor: actor(),
-                action: "note".to_owned(),
-                target: args.target.clone(),
-                reason: None,
-                details: json!({ "message": message }),
-            })
-            .await?;
-        output::line(format!("logged #{} at {}", entry.id, entry.at));
+        let ctx = settings.context().await?;
+        let entry = wharf_app::audit::note(&ctx, &args.target, &message).await?;
+        if args.output.json {
+            output::json(&entry)?;
+        } else {
+            output::line(format!("logged #{} at {}", entry.id, entry.at));
+        }
         Ok(SUCCESS)
     })
 }

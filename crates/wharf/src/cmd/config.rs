@@ -68,11 +68,7 @@ pub(crate) fn check(settings: &Settings, args: &JsonArgs) -> anyhow::Result<u8> 
             "configured",
             Some(settings.signing_key()?.describe()),
         ),
-        None => (
-            settings.data_dir().join(crate::settings::GENERATED_KEY).display().to_string(),
-            "generated",
-            None,
-        ),
+        None => (settings.layout().generated_key().display().to_string(), "generated", None),
     };
     let apt_summary = AptSummary {
         origin: apt.origin.clone(),

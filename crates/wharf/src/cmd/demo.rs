@@ -228,12 +228,13 @@ fn promotion_order(inventory: &Inventory) -> Vec<String> {
 /// The bytes the demo repository serves at `pool_path`, as a file: the object its pool
 /// list names when that is a file of its own, else a copy next to the demo.
 fn published_file(data_dir: &Path, pool_path: &str, demo_dir: &Path) -> anyhow::Result<PathBuf> {
-    let tree = data_dir.join("public").join(DEMO_REPOSITORY);
+    let layout = wharf_app::DataLayout::new(data_dir);
+    let tree = layout.public_tree(DEMO_REPOSITORY);
     let list = wharf_apt::publish::read_pool_list(&tree)?;
     let sha256 = list
         .get(pool_path)
         .with_context(|| format!("{pool_path} is not published in {}", tree.display()))?;
-    let objects = wharf_apt::objects::Objects::new(data_dir.join("objects"));
+    let objects = wharf_apt::objects::Objects::new(layout.objects());
     match objects.locate(sha256)? {
         Some(wharf_apt::objects::Location::Loose(path)) => Ok(path),
         Some(location) => {

@@ -7,10 +7,10 @@ mod config;
 mod demo;
 mod nodes;
 mod nodeset;
+mod publish;
 mod repo;
 mod run;
 mod server;
-mod storage;
 mod version;
 
 use crate::cli::{Cli, Command, ConfigCommand};
@@ -34,9 +34,9 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 Command::Copy(args) => run::copy(&settings, &args),
                 Command::Repo(command) => repo::repo(&settings, command),
                 Command::Snapshot(command) => repo::snapshot(&settings, command),
-                Command::Publish(args) => repo::publish(&settings, args),
-                Command::Key(command) => repo::key(&settings, &command),
-                Command::Health(args) => repo::health(&settings, &args),
+                Command::Publish(args) => publish::publish(&settings, args),
+                Command::Key(command) => publish::key(&settings, &command),
+                Command::Health(args) => publish::health(&settings, &args),
                 Command::Server(args) => server::run(&settings, &args),
                 Command::Version(_) => unreachable!("handled above"),
             }

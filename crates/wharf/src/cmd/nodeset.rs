@@ -19,7 +19,9 @@ pub(crate) fn run(settings: &Settings, args: &NodesetArgs) -> anyhow::Result<u8>
         args.exprs.join(",")
     };
     let set = inventory.resolve(&expr)?;
-    if args.count {
+    if args.output.json {
+        output::json(&wharf_app::wire::NodesetView::new(&expr, &set))?;
+    } else if args.count {
         output::line(set.len());
     } else if args.fold {
         output::line(set.fold());

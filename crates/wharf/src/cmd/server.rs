@@ -13,8 +13,8 @@ use crate::settings::Settings;
 pub(crate) fn run(settings: &Settings, args: &ServerArgs) -> anyhow::Result<u8> {
     let listen = args.listen.clone().unwrap_or_else(|| settings.config.server.listen.clone());
     let server_settings = wharf_server::ServerSettings {
-        public_dir: settings.data_dir().join("public"),
-        objects_dir: settings.data_dir().join("objects"),
+        public_dir: settings.layout().public(),
+        objects_dir: settings.layout().objects(),
         database: settings.database.clone(),
         bucket: settings.bucket()?,
     };

@@ -1,10 +1,13 @@
 //! End-to-end tests of the `wharf` binary: real processes, real files, real exit codes.
 
+mod app;
 mod apt;
 mod apt_config;
 mod cli;
+mod crash;
 mod fleet;
 mod hygiene;
+mod memory;
 mod s3;
 mod server;
 mod support;

@@ -1,6 +1,4 @@
-//! The JSON shapes Wharf reports in: what the CLI prints with `--json` and the HTTP API
-//! serves. One place, serde only (no HTTP framework): field names here are a contract —
-//! extend them, never rename. Each type documents its fields; docs/json.md lists them.
+//! Fleet runs: one view per node.
 
 use serde::Serialize;
 use wharf_exec::{NodeResult, Outcome};

@@ -1,0 +1,353 @@
+//! Repositories and snapshots: create, list, show, add (see [`add`]), remove, drop,
+//! verify, cleanup, freeze. Metadata lives in the store, package files in
+//! [`crate::storage::Storage`]. Every flow that changes something holds the data
+//! directory's writer lock for its whole duration (a second writer waits its turn) and
+//! commits its audit entry in the same store transaction as the change.
+
+pub mod add;
+pub mod query;
+
+use std::collections::HashSet;
+
+use serde_json::json;
+use wharf_store::{AptCollectionRow, AptKind, AptMemberRow, RepoSettings};
+
+use crate::context::Context;
+use crate::error::{AppError, Result};
+use crate::wire::{
+    CleanupReport, CollectionView, DropReport, PackageView, RemoveReport, SnapshotReport,
+    VerifyReport,
+};
+pub use add::{AddRequest, add};
+pub use query::PackageQuery;
+
+/// `repository` or `snapshot`, for messages and reports.
+#[must_use]
+pub fn kind_name(kind: AptKind) -> &'static str {
+    match kind {
+        AptKind::Repo => "repository",
+        AptKind::Snapshot => "snapshot",
+    }
+}
+
+/// Names end up in paths and URLs: letters, digits, `.`, `_`, `+`, `-`, starting with a
+/// letter or digit, at most 100 bytes.
+pub fn check_name(what: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::invalid(format!(
+            "invalid {what} {name:?}: use letters, digits, '.', '_', '+' and '-', starting with a letter or digit"
+        )))
+    }
+}
+
+/// What `repo create` asks for.
+#[derive(Debug, Clone)]
+pub struct CreateRequest {
+    pub name: String,
+    pub distribution: String,
+    pub components: Vec<String>,
+    pub architectures: Vec<String>,
+    pub comment: Option<String>,
+}
+
+/// The stored repository or snapshot named `name`, or a not-found error saying where to
+/// look.
+pub(crate) async fn collection(
+    ctx: &Context,
+    kind: AptKind,
+    name: &str,
+) -> Result<AptCollectionRow> {
+    let rows = ctx.store().apt_collections(kind, Some(name)).await?;
+    rows.into_iter().next().ok_or_else(|| {
+        AppError::not_found(format!(
+            "no {} named {name:?} (see `wharf {} list`)",
+            kind_name(kind),
+            if kind == AptKind::Repo { "repo" } else { "snapshot" }
+        ))
+    })
+}
+
+/// The prefixes `name` is published at.
+pub(crate) async fn published_from(
+    ctx: &Context,
+    kind: AptKind,
+    name: &str,
+) -> Result<Vec<String>> {
+    Ok(ctx
+        .store()
+        .apt_publishes()
+        .await?
+        .into_iter()
+        .filter(|row| row.record.kind == kind && row.record.source == name)
+        .map(|row| row.prefix)
+        .collect())
+}
+
+fn view(kind: AptKind, row: AptCollectionRow, published_as: Vec<String>) -> CollectionView {
+    let settings = row.settings;
+    CollectionView {
+        name: row.name,
+        kind: kind_name(kind),
+        distribution: settings.distribution,
+        components: settings.components,
+        architectures: settings.architectures,
+        comment: settings.comment,
+        from: settings.from,
+        packages: row.n_packages,
+        generation: row.generation,
+        created_at: row.created_at,
+        published_as,
+        package_list: None,
+    }
+}
+
+/// Create an empty repository.
+pub async fn create(ctx: &Context, request: CreateRequest) -> Result<CollectionView> {
+    check_name("repository name", &request.name)?;
+    check_name("distribution", &request.distribution)?;
+    for component in &request.components {
+        check_name("component", component)?;
+    }
+    if request.components.is_empty() || request.architectures.is_empty() {
+        return Err(AppError::invalid(
+            "a repository needs at least one component and one architecture",
+        ));
+    }
+    for arch in &request.architectures {
+        wharf_apt::control::check_architecture(arch).map_err(AppError::invalid)?;
+        if arch == "all" {
+            return Err(AppError::invalid(
+                "`all` is not a repository architecture: `all` packages are listed under every architecture",
+            ));
+        }
+    }
+    let settings = RepoSettings {
+        distribution: request.distribution,
+        components: request.components,
+        architectures: request.architectures,
+        comment: request.comment,
+        from: None,
+    };
+    let _lock = ctx.layout().lock_writer().await?;
+    let entry = ctx.entry(
+        "repo.create",
+        &request.name,
+        serde_json::to_value(&settings).unwrap_or_default(),
+    );
+    if ctx
+        .store()
+        .apt_create_collection(AptKind::Repo, &request.name, &settings, &entry)
+        .await?
+        .is_none()
+    {
+        return Err(AppError::conflict(format!("repository {:?} already exists", request.name)));
+    }
+    show(ctx, AptKind::Repo, &request.name, false).await
+}
+
+/// Every repository or snapshot.
+pub async fn list(ctx: &Context, kind: AptKind) -> Result<Vec<CollectionView>> {
+    let publishes = ctx.store().apt_publishes().await?;
+    let rows = ctx.store().apt_collections(kind, None).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let published_as = publishes
+                .iter()
+                .filter(|p| p.record.kind == kind && p.record.source == row.name)
+                .map(|p| p.prefix.clone())
+                .collect();
+            view(kind, row, published_as)
+        })
+        .collect())
+}
+
+/// One repository or snapshot, with its packages when asked.
+pub async fn show(
+    ctx: &Context,
+    kind: AptKind,
+    name: &str,
+    with_packages: bool,
+) -> Result<CollectionView> {
+    let row = collection(ctx, kind, name).await?;
+    let published_as = published_from(ctx, kind, name).await?;
+    let mut view = view(kind, row, published_as);
+    if with_packages {
+        let members = ctx.store().apt_members(kind, name).await?;
+        view.package_list = Some(
+            members
+                .into_iter()
+                .map(|m| PackageView {
+                    name: m.package.name,
+                    version: m.package.version,
+                    architecture: m.package.architecture,
+                    component: m.component,
+                    size: m.package.size,
+                    sha256: m.package.sha256,
+                })
+                .collect(),
+        );
+    }
+    Ok(view)
+}
+
+fn package_id(member: &AptMemberRow) -> String {
+    let package = &member.package;
+    format!("{}_{}_{}", package.name, package.version, package.architecture)
+}
+
+/// Remove the packages `query` matches from a repository. Nothing matching is a report
+/// with nothing removed, not an error.
+pub async fn remove(ctx: &Context, repository: &str, query: &str) -> Result<RemoveReport> {
+    let parsed = PackageQuery::parse(query)?;
+    let _lock = ctx.layout().lock_writer().await?;
+    collection(ctx, AptKind::Repo, repository).await?;
+    let members = ctx.store().apt_members(AptKind::Repo, repository).await?;
+    let matched: Vec<&AptMemberRow> =
+        members.iter().filter(|m| parsed.matches(&m.package)).collect();
+    let mut report = RemoveReport {
+        repository: repository.to_owned(),
+        query: query.to_owned(),
+        removed: matched.iter().map(|m| package_id(m)).collect(),
+        generation: None,
+        audit_id: None,
+    };
+    if matched.is_empty() {
+        return Ok(report);
+    }
+    let shas: Vec<String> = matched.iter().map(|m| m.package.sha256.clone()).collect();
+    let Some(mut change) = ctx.store().apt_begin_change(AptKind::Repo, repository, false).await?
+    else {
+        return Err(AppError::not_found(format!("repository {repository} was dropped meanwhile")));
+    };
+    change.remove(&shas).await?;
+    let entry =
+        ctx.entry("repo.remove", repository, json!({ "query": query, "removed": report.removed }));
+    let (generation, audit) = change.commit_audited(&entry).await?;
+    report.generation = Some(generation);
+    report.audit_id = Some(audit.id);
+    Ok(report)
+}
+
+/// Delete a repository or snapshot (its packages stay stored); refused while published
+/// unless `force`.
+pub async fn drop(ctx: &Context, kind: AptKind, name: &str, force: bool) -> Result<DropReport> {
+    let _lock = ctx.layout().lock_writer().await?;
+    collection(ctx, kind, name).await?;
+    let published_as = published_from(ctx, kind, name).await?;
+    if !published_as.is_empty() && !force {
+        return Err(AppError::conflict(format!(
+            "{} {name} is published as {}: `wharf publish drop PREFIX` first, or pass --force",
+            kind_name(kind),
+            published_as.join(", ")
+        )));
+    }
+    let action = if kind == AptKind::Repo { "repo.drop" } else { "snapshot.drop" };
+    let entry = ctx.entry(action, name, json!({ "forced": force, "published_as": published_as }));
+    let Some(audit) = ctx.store().apt_drop_collection(kind, name, &entry).await? else {
+        return Err(AppError::not_found(format!(
+            "{} {name} was dropped meanwhile",
+            kind_name(kind)
+        )));
+    };
+    Ok(DropReport {
+        kind: kind_name(kind),
+        name: name.to_owned(),
+        forced: force,
+        published_as,
+        audit_id: audit.id,
+    })
+}
+
+/// Freeze repository `from`'s current contents as snapshot `name`.
+pub async fn snapshot(ctx: &Context, name: &str, from: &str) -> Result<SnapshotReport> {
+    check_name("snapshot name", name)?;
+    let _lock = ctx.layout().lock_writer().await?;
+    let row = collection(ctx, AptKind::Repo, from).await?;
+    let mut settings = row.settings;
+    settings.from = Some(from.to_owned());
+    let entry = ctx.entry(
+        "snapshot.create",
+        name,
+        json!({ "from": from, "generation": row.generation, "packages": row.n_packages }),
+    );
+    let Some(audit) = ctx.store().apt_snapshot(from, name, &settings, &entry).await? else {
+        return Err(AppError::conflict(format!("snapshot {name:?} already exists")));
+    };
+    Ok(SnapshotReport {
+        name: name.to_owned(),
+        from: from.to_owned(),
+        generation: row.generation,
+        packages: row.n_packages,
+        audit_id: audit.id,
+    })
+}
+
+/// Read every stored package file back and check it against the SHA-256 the store
+/// recorded. Problems are the report, not an error.
+pub async fn verify(ctx: &Context) -> Result<VerifyReport> {
+    let packages = ctx.store().apt_all_packages().await?;
+    let n_packages = packages.len();
+    let wanted = packages
+        .into_iter()
+        .map(|p| {
+            let what = format!("{} {} ({})", p.name, p.version, p.architecture);
+            (p.sha256, what)
+        })
+        .collect();
+    let problems = ctx.storage().verify(wanted).await?;
+    Ok(VerifyReport { ok: problems.is_empty(), packages: n_packages, problems })
+}
+
+/// Forget packages no repository or snapshot contains, then delete every object the store
+/// no longer names and no published tree's pool list names (a package removed from a
+/// repository is served until the tree is published again and its grace period ends),
+/// and leftovers of interrupted adds.
+pub async fn cleanup(ctx: &Context) -> Result<CleanupReport> {
+    let _lock = ctx.layout().lock_writer().await?;
+    let (forgotten, audit) = ctx
+        .store()
+        .apt_delete_unreferenced(|forgotten| {
+            ctx.entry("repo.cleanup", "objects", json!({ "packages": forgotten.len() }))
+        })
+        .await?;
+    let mut keep: HashSet<String> =
+        ctx.store().apt_all_packages().await?.into_iter().map(|p| p.sha256).collect();
+    // Local trees serve their pool from the objects (a bucket's trees hold copies).
+    if ctx.storage().objects().is_some() {
+        for row in ctx.store().apt_publishes().await? {
+            let tree = ctx.storage().tree_dir(&row.prefix);
+            let listed = wharf_apt::publish::read_pool_list(&tree).map_err(|err| {
+                AppError::internal(format!("cannot read the pool list of {}", tree.display()))
+                    .with_source(err)
+            })?;
+            keep.extend(listed.into_values());
+        }
+    }
+    let (files, bytes) = ctx.storage().retain(keep).await?;
+    Ok(CleanupReport { packages: forgotten.len(), files, bytes, audit_id: audit.id })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_safe_in_paths_and_urls() {
+        for good in ["bookworm-tools", "a", "tools_1.0+b1", "0day"] {
+            assert!(check_name("name", good).is_ok(), "{good}");
+        }
+        let long = "x".repeat(101);
+        for bad in ["", ".hidden", "-flag", "a/b", "a b", "ü", "..", long.as_str()] {
+            let err = check_name("repository name", bad).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::Invalid, "{bad}");
+            assert!(err.to_string().starts_with("invalid repository name"), "{err}");
+        }
+    }
+}

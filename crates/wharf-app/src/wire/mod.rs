@@ -1,0 +1,15 @@
+//! The JSON shapes Wharf reports in: what the CLI prints with `--json` and the HTTP API
+//! serves. One place, serde only (no HTTP framework): field names here are a contract —
+//! extend them, never rename. Every field is documented where it is declared.
+
+mod fleet;
+mod nodeset;
+mod repo;
+
+pub use fleet::{NodeErrorView, NodeResultView};
+pub use nodeset::NodesetView;
+pub use repo::{
+    AddReport, CheckView, CleanupReport, CollectionView, DropReport, HealthReport, PackageView,
+    PublishReport, PublishView, RemoveReport, SnapshotReport, VerifyReport,
+};
+pub use wharf_store::{AuditEntry, AuditVerification};

@@ -1,0 +1,171 @@
+//! Repositories, snapshots, publishes and health.
+
+use serde::Serialize;
+
+/// A repository or snapshot (`repo list`, `snapshot list`, `repo show`, `repo create`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CollectionView {
+    pub name: String,
+    /// `repository` or `snapshot`.
+    pub kind: &'static str,
+    /// Suite and Codename clients put in sources.list.
+    pub distribution: String,
+    pub components: Vec<String>,
+    pub architectures: Vec<String>,
+    pub comment: Option<String>,
+    /// A snapshot's repository.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// How many packages it holds.
+    pub packages: i64,
+    /// Bumped by every change of its contents.
+    pub generation: i64,
+    pub created_at: String,
+    /// Prefixes it is published at.
+    pub published_as: Vec<String>,
+    /// With `--with-packages` (always for a snapshot's `show`): its packages by name,
+    /// architecture and version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package_list: Option<Vec<PackageView>>,
+}
+
+/// One package in a repository or snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PackageView {
+    pub name: String,
+    pub version: String,
+    pub architecture: String,
+    pub component: String,
+    /// Size of the `.deb` in bytes.
+    pub size: i64,
+    pub sha256: String,
+}
+
+/// What `repo add` did. Nothing is added unless every file was accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AddReport {
+    pub repository: String,
+    pub component: String,
+    /// `name_version_arch` of every package added.
+    pub added: Vec<String>,
+    /// SHA-256 of packages replaced (`--replace`).
+    pub replaced: Vec<String>,
+    /// Files whose package was already in the repository with the same content.
+    pub already_present: usize,
+    /// Package files written to storage (new content).
+    pub stored: usize,
+    /// The repository's generation after the change; `null` when nothing changed.
+    pub generation: Option<i64>,
+    /// The audit entry of the change; `null` when nothing changed.
+    pub audit_id: Option<i64>,
+}
+
+/// What `repo remove` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RemoveReport {
+    pub repository: String,
+    pub query: String,
+    /// `name_version_arch` of every package removed; empty when nothing matched.
+    pub removed: Vec<String>,
+    pub generation: Option<i64>,
+    pub audit_id: Option<i64>,
+}
+
+/// What `repo drop`, `snapshot drop` or `publish drop` removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DropReport {
+    /// `repository`, `snapshot` or `publish`.
+    pub kind: &'static str,
+    /// The name, or the prefix of a publish.
+    pub name: String,
+    /// `--force`: dropped although published.
+    pub forced: bool,
+    /// Prefixes it was published at (they keep serving until dropped themselves).
+    pub published_as: Vec<String>,
+    pub audit_id: i64,
+}
+
+/// What `snapshot create` froze.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SnapshotReport {
+    pub name: String,
+    pub from: String,
+    /// The repository's generation the snapshot froze.
+    pub generation: i64,
+    pub packages: i64,
+    pub audit_id: i64,
+}
+
+/// What `publish` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublishReport {
+    /// The prefix under `/apt/`; `null` for `--to-dir`.
+    pub prefix: Option<String>,
+    /// `repository` or `snapshot`.
+    pub kind: &'static str,
+    pub source: String,
+    pub distribution: String,
+    /// The source's generation that was published.
+    pub generation: i64,
+    /// Where clients' files are: a directory, or `s3://…`.
+    pub location: String,
+    /// Nothing had changed since the last publish: nothing was written.
+    pub unchanged: bool,
+    pub packages: usize,
+    pub indices_rewritten: usize,
+    pub indices_unchanged: usize,
+    pub pool_files_added: usize,
+    /// The audit entry; `null` when unchanged or for `--to-dir`.
+    pub audit_id: Option<i64>,
+}
+
+/// A published prefix (`publish list`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublishView {
+    pub prefix: String,
+    /// `repo` or `snapshot`.
+    pub kind: &'static str,
+    pub source: String,
+    pub distribution: String,
+    pub generation: i64,
+    pub published_at: String,
+    /// Where clients' files are: a directory, or `s3://…`.
+    pub path: String,
+}
+
+/// `repo verify`: every stored package file checked against its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    pub ok: bool,
+    /// How many stored packages were checked.
+    pub packages: usize,
+    /// One line per package whose file is missing or different.
+    pub problems: Vec<String>,
+}
+
+/// `repo cleanup`: what was forgotten and deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CleanupReport {
+    /// Packages no repository or snapshot contained, forgotten by the store.
+    pub packages: usize,
+    /// Files deleted from storage, and their bytes.
+    pub files: usize,
+    pub bytes: u64,
+    pub audit_id: i64,
+}
+
+/// `health`: every check and the verdict.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthReport {
+    pub healthy: bool,
+    pub checks: Vec<CheckView>,
+}
+
+/// One health check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckView {
+    /// `repo NAME`, `storage URL`, `publish PREFIX`, `valid-until PREFIX`, `disk`.
+    pub check: String,
+    pub ok: bool,
+    pub detail: String,
+}
