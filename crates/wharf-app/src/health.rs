@@ -210,7 +210,7 @@ mod tests {
         check(date + 6 * 86_400 + 1, None, "tools", false, "`wharf publish tools`");
         check(date + 8 * 86_400 + 1, None, "tools", false, "expired");
         check(
-            date + 3 * 86_400,
+            date + 5 * 86_400,
             Some(16 * 86_400),
             "t2",
             false,
