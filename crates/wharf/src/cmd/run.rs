@@ -392,11 +392,7 @@ fn print_json(results: &[NodeResult]) -> anyhow::Result<()> {
             Outcome::Unreachable(unreachable) => (
                 "unreachable",
                 Some(ErrorView {
-                    kind: match unreachable.reason {
-                        wharf_exec::UnreachableReason::HostKey => "host-key",
-                        wharf_exec::UnreachableReason::Other => "other",
-                        reason => reason.as_str(),
-                    },
+                    kind: unreachable.reason.as_str(),
                     message: unreachable.message.clone(),
                 }),
             ),
