@@ -9,25 +9,10 @@ use std::time::Instant;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
+use crate::event::Event;
 use crate::outcome::{NodeResult, Outcome};
 use crate::pool::{ExecOptions, Pool};
 use crate::target::Target;
-
-/// Which output stream a line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OutputStream {
-    Stdout,
-    Stderr,
-}
-
-/// What a run reports as it goes.
-#[derive(Debug, Clone)]
-pub enum Event {
-    /// One complete line (without its `\n`; a last line may lack one) of kept output.
-    Line { node: Arc<str>, stream: OutputStream, line: Vec<u8> },
-    /// A node is done; its full result.
-    Finished(NodeResult),
-}
 
 /// What to do on every node.
 #[derive(Debug, Clone)]
