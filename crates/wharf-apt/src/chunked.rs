@@ -512,9 +512,11 @@ mod tests {
     fn decompress(compressed: &Compressed) -> (Vec<u8>, Vec<u8>) {
         // One plain xz stream with many blocks: no concatenated-streams flag needed, as
         // apt opens it.
-        let mut decoder = xz2::stream::Stream::new_stream_decoder(u64::MAX, 0).unwrap();
+        let mut decoder = liblzma::stream::Stream::new_stream_decoder(u64::MAX, 0).unwrap();
         let mut xz_plain = Vec::with_capacity(compressed.gz.len() * 20);
-        decoder.process_vec(&compressed.xz, &mut xz_plain, xz2::stream::Action::Finish).unwrap();
+        decoder
+            .process_vec(&compressed.xz, &mut xz_plain, liblzma::stream::Action::Finish)
+            .unwrap();
         let mut gz_plain = Vec::new();
         flate2::read::MultiGzDecoder::new(compressed.gz.as_slice())
             .read_to_end(&mut gz_plain)

@@ -165,7 +165,7 @@ fn read_control_tar(member: &str, content: &[u8]) -> Result<String, String> {
     let reader: Box<dyn Read + '_> = match member {
         "control.tar" => Box::new(content),
         "control.tar.gz" => Box::new(flate2::read::GzDecoder::new(content)),
-        "control.tar.xz" => Box::new(xz2::read::XzDecoder::new(content)),
+        "control.tar.xz" => Box::new(liblzma::read::XzDecoder::new(content)),
         "control.tar.zst" => Box::new(
             ruzstd::decoding::StreamingDecoder::new(content)
                 .map_err(|err| format!("{member}: bad zstd stream: {err}"))?,

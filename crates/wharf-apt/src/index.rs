@@ -56,7 +56,7 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 /// much more time for a few percent.
 #[must_use]
 pub fn xz(data: &[u8]) -> Vec<u8> {
-    let mut encoder = xz2::write::XzEncoder::new(Vec::new(), 1);
+    let mut encoder = liblzma::write::XzEncoder::new(Vec::new(), 1);
     encoder.write_all(data).expect("writing to a Vec cannot fail");
     encoder.finish().expect("writing to a Vec cannot fail")
 }
@@ -69,13 +69,14 @@ pub fn xz(data: &[u8]) -> Vec<u8> {
 pub fn xz_chunk(data: &[u8]) -> Vec<u8> {
     let dict_size =
         u32::try_from(data.len().next_power_of_two()).unwrap_or(u32::MAX).clamp(4096, 1 << 20);
-    let mut options = xz2::stream::LzmaOptions::new_preset(1).expect("preset 1 exists");
+    let mut options = liblzma::stream::LzmaOptions::new_preset(1).expect("preset 1 exists");
     options.dict_size(dict_size);
-    let mut filters = xz2::stream::Filters::new();
+    let mut filters = liblzma::stream::Filters::new();
     filters.lzma2(&options);
-    let stream = xz2::stream::Stream::new_stream_encoder(&filters, xz2::stream::Check::Crc64)
-        .expect("a valid LZMA2 filter chain");
-    let mut encoder = xz2::write::XzEncoder::new_stream(Vec::new(), stream);
+    let stream =
+        liblzma::stream::Stream::new_stream_encoder(&filters, liblzma::stream::Check::Crc64)
+            .expect("a valid LZMA2 filter chain");
+    let mut encoder = liblzma::write::XzEncoder::new_stream(Vec::new(), stream);
     encoder.write_all(data).expect("writing to a Vec cannot fail");
     encoder.finish().expect("writing to a Vec cannot fail")
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::fanout::{Event, OutputStream};
+use crate::event::{Event, OutputStream};
 
 pub(crate) struct Capture {
     node: Arc<str>,

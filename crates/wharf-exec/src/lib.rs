@@ -31,6 +31,7 @@
 //! - `testing` (feature `test-support`): a real `sshd` on 127.0.0.1 for tests.
 
 mod capture;
+mod event;
 mod fanout;
 pub mod gather;
 pub mod known_hosts;
@@ -43,7 +44,8 @@ mod target;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
-pub use fanout::{Action, Event, FanoutOptions, OutputStream, fan_out, run_all};
+pub use event::{Event, OutputStream};
+pub use fanout::{Action, FanoutOptions, fan_out, run_all};
 pub use local::{NODE_ENV, NODE_ROOT_ENV};
 pub use outcome::{NodeResult, Outcome, Unreachable, UnreachableReason};
 pub use pool::{ExecOptions, Pool, Session};

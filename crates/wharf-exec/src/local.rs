@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt as _;
 
 use crate::capture::Capture;
-use crate::fanout::OutputStream;
+use crate::event::OutputStream;
 use crate::outcome::Outcome;
 use crate::target::LocalTarget;
 

@@ -3,11 +3,13 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
-/// Why a node could not be reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
+/// Why a node could not be reached. Spelled one way everywhere — serde, [`as_str`]
+/// and `Display`: `dns`, `refused`, `timeout`, `auth`, `host-key`, `other`.
+///
+/// [`as_str`]: UnreachableReason::as_str
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum UnreachableReason {
     /// The host name does not resolve.
     Dns,
@@ -24,15 +26,28 @@ pub enum UnreachableReason {
 }
 
 impl UnreachableReason {
+    /// The reason's name (kebab-case), as in `--json` output and `unreachable (host-key): …`.
     pub fn as_str(self) -> &'static str {
         match self {
             UnreachableReason::Dns => "dns",
             UnreachableReason::Refused => "refused",
             UnreachableReason::Timeout => "timeout",
             UnreachableReason::Auth => "auth",
-            UnreachableReason::HostKey => "host key",
-            UnreachableReason::Other => "error",
+            UnreachableReason::HostKey => "host-key",
+            UnreachableReason::Other => "other",
         }
+    }
+}
+
+impl std::fmt::Display for UnreachableReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for UnreachableReason {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -86,7 +101,7 @@ impl Outcome {
                 format!("command timed out after {}s, killed", after.as_secs_f64())
             }
             Outcome::Unreachable(unreachable) => {
-                format!("unreachable ({}): {}", unreachable.reason.as_str(), unreachable.message)
+                format!("unreachable ({}): {}", unreachable.reason, unreachable.message)
             }
             Outcome::Failed(message) => format!("failed: {message}"),
         }
@@ -105,4 +120,27 @@ pub struct NodeResult {
     pub started: Duration,
     pub finished: Duration,
     pub outcome: Outcome,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_spelled_one_way() {
+        let reasons = [
+            (UnreachableReason::Dns, "dns"),
+            (UnreachableReason::Refused, "refused"),
+            (UnreachableReason::Timeout, "timeout"),
+            (UnreachableReason::Auth, "auth"),
+            (UnreachableReason::HostKey, "host-key"),
+            (UnreachableReason::Other, "other"),
+        ];
+        for (reason, name) in reasons {
+            assert_eq!(reason.as_str(), name);
+            assert_eq!(reason.to_string(), name);
+        }
+        let outcome = Outcome::Unreachable(Unreachable::new(UnreachableReason::HostKey, "changed"));
+        assert_eq!(outcome.describe(), "unreachable (host-key): changed");
+    }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::capture::Capture;
-use crate::fanout::Event;
+use crate::event::Event;
 use crate::outcome::{NodeResult, Outcome, Unreachable, UnreachableReason};
 use crate::ssh::{self, ChannelOpenError, KeyCache, SshConnection};
 use crate::target::{LocalTarget, Target, TargetTransport};

@@ -18,7 +18,7 @@ use russh::{ChannelMsg, Sig, kex};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
 use crate::capture::Capture;
-use crate::fanout::OutputStream;
+use crate::event::OutputStream;
 use crate::known_hosts::{self, HostKeyStatus};
 use crate::outcome::{Outcome, Unreachable, UnreachableReason};
 use crate::ssh_config::HostKeyPolicy;

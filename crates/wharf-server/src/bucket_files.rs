@@ -5,7 +5,7 @@
 //! `..`, `.`, empty or dot-file segments, no encoded separators), and keys are built only
 //! from those segments below `public/`, so nothing else in the bucket (package objects
 //! under `objects/`) is reachable. Headers, ranges and conditional requests are decided by
-//! `files::plan`, the same code as for local files; the validators are the object's own
+//! `http_file::plan`, the same code as for local files; the validators are the object's own
 //! `ETag` (S3 gives every PUT a new one when the content changes) and its `Last-Modified`
 //! (sent only once the object is two seconds old, as for files). The body is fetched with
 //! `If-Match` on the `ETag` the headers were built from: an object replaced in between (a
@@ -20,7 +20,7 @@ use futures::StreamExt as _;
 use wharf_storage::{Bucket, StorageError};
 
 use crate::error::ApiError;
-use crate::files::{FileMeta, Plan, Validators, plan};
+use crate::http_file::{FileMeta, Plan, Validators, plan};
 
 /// Storage trouble: the client gets 503 and a generic message, the log the cause (which
 /// names the bucket URL and endpoint, never credentials).

@@ -21,8 +21,9 @@
 //! Tour:
 //! - [`Server`]: [`Server::bind`] then [`Server::run`] with a shutdown future, usually
 //!   [`shutdown_signal`].
-//! - `files`: `/apt/…` — path checks, content types, validators, ranges (pure functions,
-//!   unit-tested) and the handler; `bucket_files`: the same from an S3-compatible bucket.
+//! - `files`: `/apt/…` — path checks and the handler; `bucket_files`: the same from an
+//!   S3-compatible bucket; `http_file`: what both send — content types, validators,
+//!   conditional requests, ranges (pure functions, unit-tested).
 //! - `health`: `/healthz` and the lazily (re)connected store.
 //! - [`ApiError`]: the one error type of every endpoint, a stable `code` plus a message.
 //!
@@ -32,6 +33,7 @@ mod bucket_files;
 mod error;
 mod files;
 mod health;
+mod http_file;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 
-
 use wharf_apt::sign::SigningKey;
 use wharf_core::config::{AptSettings, Config, ConfigSource};
 use wharf_core::inventory::Inventory;

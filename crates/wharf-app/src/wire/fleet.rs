@@ -43,17 +43,9 @@ impl From<&NodeResult> for NodeResultView {
             }
             Outcome::Signalled(_) => ("failed", error("signal", result.outcome.describe())),
             Outcome::Failed(message) => ("failed", error("failed", message.clone())),
-            Outcome::Unreachable(unreachable) => (
-                "unreachable",
-                error(
-                    match unreachable.reason {
-                        wharf_exec::UnreachableReason::HostKey => "host-key",
-                        wharf_exec::UnreachableReason::Other => "other",
-                        reason => reason.as_str(),
-                    },
-                    unreachable.message.clone(),
-                ),
-            ),
+            Outcome::Unreachable(unreachable) => {
+                ("unreachable", error(unreachable.reason.as_str(), unreachable.message.clone()))
+            }
         };
         NodeResultView {
             node: result.node.clone(),
