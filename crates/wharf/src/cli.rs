@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::settings::env_vars;
+use crate::env_vars;
 
 /// Wharf: signed APT repositories, fleet execution and staged deployments for Debian
 /// fleets, in one binary.

@@ -1,6 +1,6 @@
 //! Resolves what every command needs — configuration, inventory, data directory, store —
-//! once, with precedence defaults < file < environment < command line. All environment
-//! variables Wharf reads are named in [`env_vars`].
+//! once, with precedence defaults < file < environment < command line. Environment
+//! variable names come from [`crate::env_vars`].
 
 use std::path::{Path, PathBuf};
 
@@ -12,28 +12,8 @@ use wharf_core::inventory::Inventory;
 use wharf_store::Store;
 
 use crate::cli::GlobalArgs;
+use crate::env_vars;
 use crate::exit::UsageError;
-
-/// Every environment variable Wharf reads.
-pub(crate) mod env_vars {
-    pub(crate) const CONFIG: &str = "WHARF_CONFIG";
-    pub(crate) const DATA: &str = "WHARF_DATA";
-    pub(crate) const DATABASE: &str = "WHARF_DATABASE";
-    /// `s3://BUCKET[/PREFIX]`: package files and published trees in a bucket.
-    pub(crate) const STORAGE: &str = "WHARF_STORAGE";
-    /// S3 storage: endpoint, region, credentials (`AWS_ENDPOINT_URL`, `AWS_REGION`,
-    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_ALLOW_HTTP`…),
-    /// read by `object_store`; never logged.
-    pub(crate) const AWS_PREFIX: &str = "AWS_";
-    /// Who is acting, for the audit log (default: `$SUDO_USER`, then `$USER`).
-    pub(crate) const ACTOR: &str = "WHARF_ACTOR";
-    /// `~` in ssh_config paths and the default `~/.ssh/config` (`wharf run`, `wharf copy`).
-    pub(crate) const HOME: &str = "HOME";
-    /// The local user, for ssh_config's `%u` and the default remote user.
-    pub(crate) const USER: &str = "USER";
-    /// The ssh-agent socket; its keys are offered before key files.
-    pub(crate) const SSH_AUTH_SOCK: &str = "SSH_AUTH_SOCK";
-}
 
 /// The default configuration file, relative to the working directory.
 pub(crate) const DEFAULT_CONFIG: &str = "wharf.toml";

@@ -23,9 +23,10 @@ use wharf_exec::{
 use wharf_store::NewAuditEntry;
 
 use crate::cli::{CopyArgs, FleetArgs, RunArgs};
+use crate::env_vars;
 use crate::exit::{FAILURE, SUCCESS, UNREACHABLE, UsageError};
 use crate::output;
-use crate::settings::{Settings, actor, env_vars};
+use crate::settings::{Settings, actor};
 
 /// The separator line of gathered output, as `clush -b` prints it.
 const RULE: &str = "----------------";
