@@ -27,6 +27,17 @@ after = "gstg"
 production = true
 "#;
 
+/// `--version` is clap's: the program's own version, while `wharf version …` compares
+/// Debian versions (below).
+#[test]
+fn dash_dash_version_prints_wharfs_version() {
+    let scratch = Scratch::new();
+    let expected = format!("wharf {}\n", env!("CARGO_PKG_VERSION"));
+    for flag in ["--version", "-V"] {
+        assert_eq!(outcome(&scratch.run(&[flag])), (0, expected.clone(), String::new()), "{flag}");
+    }
+}
+
 #[test]
 fn version_sort_prints_dpkg_order() {
     let scratch = Scratch::new();
