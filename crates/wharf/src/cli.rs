@@ -23,13 +23,17 @@ pub(crate) struct Cli {
 /// Options every command accepts, before or after the subcommand.
 #[derive(Debug, Args)]
 pub(crate) struct GlobalArgs {
-    /// Configuration file [default: ./wharf.toml]. A missing default file means an empty
-    /// configuration; a missing file named here is an error.
-    #[arg(long, global = true, env = env_vars::CONFIG, value_name = "FILE")]
+    /// Configuration file [default: $WHARF_CONFIG, else ./wharf.toml, else
+    /// /etc/wharf/wharf.toml]. Missing default files mean an empty configuration; a missing
+    /// file named here or by $WHARF_CONFIG is an error.
+    // `$WHARF_CONFIG` is read by `Settings::load`, not clap, so `config check` can say
+    // which of the two named the file.
+    #[arg(long, global = true, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
-    /// Data directory: the SQLite store, signing keys and published repositories.
-    #[arg(long, global = true, env = env_vars::DATA, value_name = "DIR", default_value = "wharf-data")]
-    pub(crate) data: PathBuf,
+    /// Data directory: the SQLite store, signing keys and published repositories
+    /// [default: `[store] data` in the config, else ./wharf-data].
+    #[arg(long, global = true, env = env_vars::DATA, value_name = "DIR")]
+    pub(crate) data: Option<PathBuf>,
     /// Database URL (`postgres://…` or a SQLite path) [default: DATA/wharf.db, or
     /// `[store] database` in the config].
     #[arg(long, global = true, env = env_vars::DATABASE, value_name = "URL", hide_env_values = true)]

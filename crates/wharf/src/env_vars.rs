@@ -2,7 +2,11 @@
 //! `settings` both use these; this module depends on nothing, so neither depends on the
 //! other for them.
 
+/// The configuration file, when `--config` names none.
 pub(crate) const CONFIG: &str = "WHARF_CONFIG";
+/// Replaces `/etc/wharf/wharf.toml`, the last place a configuration file is looked for.
+/// Not in `--help`: for tests, which must not read the machine's own configuration.
+pub(crate) const SYSTEM_CONFIG: &str = "WHARF_SYSTEM_CONFIG";
 pub(crate) const DATA: &str = "WHARF_DATA";
 pub(crate) const DATABASE: &str = "WHARF_DATABASE";
 /// `s3://BUCKET[/PREFIX]`: package files and published trees in a bucket.
