@@ -85,6 +85,10 @@ pub(crate) enum Command {
     Health(HealthArgs),
     /// Serve published repositories over HTTP (`/apt/PREFIX/…`) and `/healthz`.
     Server(ServerArgs),
+    /// Print a shell completion script for bash, zsh or fish.
+    Completions(CompletionsArgs),
+    /// Print the man page of wharf (roff), or write one page per command with --out.
+    Man(ManArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -405,4 +409,26 @@ pub(crate) struct ServerArgs {
     /// `listening on http://ADDR`.
     #[arg(long, value_name = "ADDR")]
     pub(crate) listen: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub(crate) shell: CompletionShell,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ManArgs {
+    /// Write `wharf.1` and one page per subcommand (`wharf-repo-add.1`, …) into this
+    /// directory instead of printing `wharf.1`.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: Option<PathBuf>,
 }

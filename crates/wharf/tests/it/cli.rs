@@ -38,6 +38,47 @@ fn dash_dash_version_prints_wharfs_version() {
     }
 }
 
+/// Completion scripts for each shell, generated without any configuration (even a broken
+/// one), naming the subcommands.
+#[test]
+fn completions_for_bash_zsh_and_fish() {
+    let scratch = Scratch::new();
+    scratch.config("this is not toml");
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, script, stderr) = outcome(&scratch.run(&["completions", shell]));
+        assert_eq!(code, 0, "{shell}: {stderr}");
+        assert!(script.lines().count() > 50, "{shell}: {script}");
+        for word in ["repo", "snapshot", "publish", "nodeset", "distribution"] {
+            assert!(script.contains(word), "{shell} script lacks {word}");
+        }
+    }
+    let script = scratch.wharf(&["completions", "bash"]).output().unwrap().stdout;
+    let path = scratch.path().join("wharf.bash");
+    std::fs::write(&path, script).unwrap();
+    let check = std::process::Command::new("bash").arg("-n").arg(&path).output().unwrap();
+    assert!(check.status.success(), "bash -n: {}", String::from_utf8_lossy(&check.stderr));
+    let (code, _, stderr) = outcome(&scratch.run(&["completions", "tcsh"]));
+    assert_eq!(code, 2, "{stderr}");
+}
+
+#[test]
+fn man_page_of_wharf_and_its_subcommands() {
+    let scratch = Scratch::new();
+    scratch.config("this is not toml");
+    let (code, page, stderr) = outcome(&scratch.run(&["man"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(page.contains(".TH wharf 1"), "{page}");
+    assert!(page.contains(".SH SUBCOMMANDS"), "{page}");
+    assert!(page.lines().any(|line| line == "wharf\\-repo(1)"), "the repo subcommand: {page}");
+
+    let (code, stdout, stderr) = outcome(&scratch.run(&["man", "--out", "man1"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("wrote "), "{stdout}");
+    let repo_add = std::fs::read_to_string(scratch.path().join("man1/wharf-repo-add.1")).unwrap();
+    assert!(repo_add.contains(".TH wharf-repo-add 1"), "{repo_add}");
+    assert!(scratch.path().join("man1/wharf.1").is_file());
+}
+
 #[test]
 fn version_sort_prints_dpkg_order() {
     let scratch = Scratch::new();
