@@ -71,6 +71,25 @@ pub struct StoreConfig {
     /// S3-compatible storage (endpoint and credentials from `AWS_*` variables). Absent: the
     /// data directory.
     pub storage: Option<String>,
+    /// The data directory (SQLite store, keys, published trees), relative to the
+    /// configuration file's directory: see [`StoreConfig::data_dir`].
+    pub data: Option<Spanned<String>>,
+}
+
+impl StoreConfig {
+    /// `[store] data`, resolved against the configuration file's directory; `None` when
+    /// the file sets none. An empty value is an error naming the line.
+    pub fn data_dir(&self, source: &ConfigSource) -> Result<Option<PathBuf>, ConfigError> {
+        let Some(data) = &self.data else { return Ok(None) };
+        if data.get_ref().trim().is_empty() {
+            return Err(source.error(
+                Some(data.span()),
+                Some("store.data"),
+                "is empty: name a directory (or leave the key out for ./wharf-data)",
+            ));
+        }
+        Ok(Some(PathBuf::from(source.resolve_path(data.get_ref()))))
+    }
 }
 
 /// `[ssh]`: defaults for every SSH node.
@@ -504,6 +523,7 @@ impl ConfigSource {
         })?;
         // Values with a syntax of their own are checked here, so every command refuses them.
         config.apt.resolve(self)?;
+        config.store.data_dir(self)?;
         Ok(config)
     }
 }
@@ -565,6 +585,26 @@ mod tests {
         assert_eq!(source.resolve_path("nodes/web01"), "/etc/wharf/nodes/web01");
         assert_eq!(source.resolve_path("/srv/web01"), "/srv/web01");
         assert_eq!(ConfigSource::new("wharf.toml", "").resolve_path("nodes/a"), "nodes/a");
+    }
+
+    #[test]
+    fn store_data_resolves_against_the_config_file() {
+        let data = |file: &str, text: &str| {
+            let source = ConfigSource::new(file, text);
+            source.parse()?.store.data_dir(&source)
+        };
+        assert_eq!(data("/etc/wharf/wharf.toml", ""), Ok(None));
+        assert_eq!(
+            data("/etc/wharf/wharf.toml", "[store]\ndata = \"/var/lib/wharf\"\n"),
+            Ok(Some(PathBuf::from("/var/lib/wharf")))
+        );
+        assert_eq!(
+            data("/etc/wharf/wharf.toml", "[store]\ndata = \"state\"\n"),
+            Ok(Some(PathBuf::from("/etc/wharf/state")))
+        );
+        assert_eq!(data("wharf.toml", "[store]\ndata = \"state\"\n"), Ok(Some("state".into())));
+        let err = data("wharf.toml", "[store]\ndatabase = \"x.db\"\ndata = \" \"\n").unwrap_err();
+        assert_eq!((err.line, err.key.as_deref()), (Some(3), Some("store.data")), "{err}");
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::settings::env_vars;
+use crate::env_vars;
 
 /// Wharf: signed APT repositories, fleet execution and staged deployments for Debian
 /// fleets, in one binary.
@@ -13,6 +13,14 @@ use crate::settings::env_vars;
 /// --data). Exit codes: 0 ok, 1 failure, 2 usage or config error, 3 node unreachable.
 #[derive(Debug, Parser)]
 #[command(name = "wharf", version, propagate_version = true, max_term_width = 100)]
+#[command(after_help = concat!(
+    "Examples:\n",
+    "  # Is the configuration valid, and which file and data directory are used?\n",
+    "  wharf config check\n",
+    "  wharf --config /etc/wharf/wharf.toml nodes @canary\n",
+    "  wharf run -w @role:web -b -- uname -r\n",
+    "  wharf repo add bookworm-tools ./build/*.deb && wharf publish bookworm-tools",
+))]
 pub(crate) struct Cli {
     #[command(flatten)]
     pub(crate) global: GlobalArgs,
@@ -23,13 +31,17 @@ pub(crate) struct Cli {
 /// Options every command accepts, before or after the subcommand.
 #[derive(Debug, Args)]
 pub(crate) struct GlobalArgs {
-    /// Configuration file [default: ./wharf.toml]. A missing default file means an empty
-    /// configuration; a missing file named here is an error.
-    #[arg(long, global = true, env = env_vars::CONFIG, value_name = "FILE")]
+    /// Configuration file [default: $WHARF_CONFIG, else ./wharf.toml, else
+    /// /etc/wharf/wharf.toml]. Missing default files mean an empty configuration; a missing
+    /// file named here or by $WHARF_CONFIG is an error.
+    // `$WHARF_CONFIG` is read by `Settings::load`, not clap, so `config check` can say
+    // which of the two named the file.
+    #[arg(long, global = true, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
-    /// Data directory: the SQLite store, signing keys and published repositories.
-    #[arg(long, global = true, env = env_vars::DATA, value_name = "DIR", default_value = "wharf-data")]
-    pub(crate) data: PathBuf,
+    /// Data directory: the SQLite store, signing keys and published repositories
+    /// [default: `[store] data` in the config, else ./wharf-data].
+    #[arg(long, global = true, env = env_vars::DATA, value_name = "DIR")]
+    pub(crate) data: Option<PathBuf>,
     /// Database URL (`postgres://…` or a SQLite path) [default: DATA/wharf.db, or
     /// `[store] database` in the config].
     #[arg(long, global = true, env = env_vars::DATABASE, value_name = "URL", hide_env_values = true)]
@@ -48,44 +60,163 @@ pub(crate) struct GlobalArgs {
 pub(crate) enum Command {
     /// Check wharf.toml and print a summary of the fleet it describes.
     #[command(subcommand)]
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf config check\n",
+        "  wharf config check --json\n",
+        "  wharf --config etc/fleet.toml config check",
+    ))]
     Config(ConfigCommand),
     /// List nodes with their address and labels.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf nodes\n",
+        "  wharf nodes @canary\n",
+        "  wharf nodes 'web[01-04]' --json\n",
+        "  wharf nodes @role:db",
+    ))]
     Nodes(NodesArgs),
     /// Expand, fold or count node sets (ClusterShell's `nodeset`, with Wharf's groups).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf nodeset -e 'web[01-04]'\n",
+        "  wharf nodeset -f web01 web02 web03 db1\n",
+        "  wharf nodeset -c '@production!@role:db'\n",
+        "  wharf nodeset -e @canary | tr ' ' '\\n'",
+    ))]
     Nodeset(NodesetArgs),
     /// Compare and sort Debian package versions exactly as dpkg does.
     #[command(subcommand)]
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf version compare 1.0~rc1 lt 1.0\n",
+        "  wharf version sort < versions.txt\n",
+        "  wharf version sort -r < versions.txt",
+    ))]
     Version(VersionCommand),
     /// Show the audit log, or verify that it has not been tampered with.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf audit\n",
+        "  wharf audit --action deploy --target gprd -n 20\n",
+        "  wharf audit --action repo.add --json\n",
+        "  wharf audit --verify",
+    ))]
     Audit(AuditArgs),
     /// Record an operator note in the audit log ("!log" for the fleet).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf log restarted puma by hand\n",
+        "  wharf log --target web01 \"restarted puma by hand\"\n",
+        "  wharf log --target gprd deploys paused during the incident",
+    ))]
     Log(LogArgs),
     /// Write a demo configuration with a local fleet and walk through it.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf demo\n",
+        "  wharf demo --dir /tmp/wharf-demo",
+    ))]
     Demo(DemoArgs),
     /// Run a command on a node set over SSH, in parallel (`clush -w NODESET [-b] CMD`).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf run -w @canary -b -- uptime\n",
+        "  # Twenty web nodes but web07, eight at a time, each given five minutes\n",
+        "  wharf run -w 'web[01-20]' -x web07 -f 8 -u 300 -- sudo systemctl restart puma\n",
+        "  wharf run -w @role:db --json -- df -h /var/lib/postgresql",
+    ))]
     Run(RunArgs),
     /// Copy a file to every node of a node set (SFTP).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf copy -w @canary ./puma.rb /etc/gitlab/puma.rb\n",
+        "  wharf copy -w 'web[01-04]' -x web02 motd /etc/motd\n",
+        "  wharf copy -w @role:web --accept-new -f 16 ./ca.pem /usr/local/share/ca-certificates/acme.crt",
+    ))]
     Copy(CopyArgs),
     /// Create, fill and inspect APT repositories.
     #[command(subcommand)]
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf repo create bookworm-tools --distribution bookworm\n",
+        "  wharf repo add bookworm-tools ./build/*.deb\n",
+        "  wharf repo show bookworm-tools --with-packages\n",
+        "  wharf repo list",
+    ))]
     Repo(RepoCommand),
     /// Freeze a repository's contents under a name, to publish later.
     #[command(subcommand)]
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf snapshot create tools-2024-06-01 --from bookworm-tools\n",
+        "  wharf snapshot list\n",
+        "  wharf publish --snapshot tools-2024-06-01 --prefix bookworm-tools",
+    ))]
     Snapshot(SnapshotCommand),
     /// Publish a repository or snapshot as a signed APT tree (`publish list|drop` too).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf publish bookworm-tools\n",
+        "  # Serve a frozen snapshot under the repository's usual prefix\n",
+        "  wharf publish --snapshot tools-2024-06-01 --prefix bookworm-tools\n",
+        "  # A plain tree for nginx, not recorded\n",
+        "  wharf publish bookworm-tools --to-dir /var/www/apt/bookworm-tools\n",
+        "  wharf publish list",
+    ))]
     Publish(PublishArgs),
     /// The repository signing key.
     #[command(subcommand)]
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf key export\n",
+        "  wharf key export > /usr/share/keyrings/acme-archive.asc",
+    ))]
     Key(KeyCommand),
     /// Check repositories, publishes and free disk space; exit 1 when unhealthy.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf health\n",
+        "  wharf health --min-free-percent 5\n",
+        "  wharf health --json",
+    ))]
     Health(HealthArgs),
     /// Serve published repositories over HTTP (`/apt/PREFIX/…`) and `/healthz`.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf server\n",
+        "  wharf server --listen 0.0.0.0:8440\n",
+        "  wharf --data /var/lib/wharf server --listen '[::]:8440'",
+    ))]
     Server(ServerArgs),
+    /// Print a shell completion script for bash, zsh or fish.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf completions bash > /etc/bash_completion.d/wharf\n",
+        "  wharf completions zsh > \"${fpath[1]}/_wharf\"\n",
+        "  wharf completions fish > ~/.config/fish/completions/wharf.fish",
+    ))]
+    Completions(CompletionsArgs),
+    /// Print the man page of wharf (roff), or write one page per command with --out.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf man > wharf.1\n",
+        "  wharf man --out /usr/local/share/man/man1\n",
+        "  wharf man | man -l -",
+    ))]
+    Man(ManArgs),
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ConfigCommand {
     /// Validate the configuration; exit 2 naming file, line and key when it is wrong.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf config check\n",
+        "  # Which file, data directory and [apt] settings are in effect, for scripts\n",
+        "  wharf config check --json\n",
+        "  wharf --config /etc/wharf/wharf.toml config check",
+    ))]
     Check(JsonArgs),
 }
 
@@ -127,8 +258,20 @@ pub(crate) struct NodesetArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum VersionCommand {
     /// Read versions from stdin, one a line, and print them in ascending dpkg order.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf version sort < versions.txt\n",
+        "  # Newest first\n",
+        "  wharf version sort -r < versions.txt",
+    ))]
     Sort(VersionSortArgs),
     /// `A OP B` with OP one of lt le eq ne ge gt: exit 0 when true, 1 when false.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf version compare 1.0~rc1 lt 1.0\n",
+        "  wharf version compare 2:1.0-1 ge 1:9.9 && echo upgrade\n",
+        "  wharf version compare 0:1.0 eq 1.0",
+    ))]
     Compare(VersionCompareArgs),
 }
 
@@ -257,20 +400,68 @@ pub(crate) struct CopyArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum RepoCommand {
     /// Create an empty repository.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf repo create bookworm-tools --distribution bookworm\n",
+        "  wharf repo create bookworm-tools --distribution bookworm --architectures amd64,arm64\n",
+        "  wharf repo create trixie-tools --distribution trixie --component main,contrib\n",
+        "  wharf repo create bookworm-tools --distribution bookworm --comment \"Internal tools for Debian 12\"",
+    ))]
     Create(RepoCreateArgs),
     /// List repositories.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf repo list\n",
+        "  wharf repo list --json",
+    ))]
     List(JsonArgs),
     /// Show one repository's settings (and packages with --with-packages).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf repo show bookworm-tools\n",
+        "  wharf repo show bookworm-tools --with-packages\n",
+        "  wharf repo show bookworm-tools --with-packages --json",
+    ))]
     Show(RepoShowArgs),
     /// Add `.deb` files or directories (searched recursively); all or nothing.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf repo add bookworm-tools ./build/*.deb\n",
+        "  # Every .deb under ./debs/, into the contrib component\n",
+        "  wharf repo add bookworm-tools ./debs/ --component contrib\n",
+        "  # A rebuilt package with the same name, version and architecture\n",
+        "  wharf repo add bookworm-tools foo_1.2-1_amd64.deb --replace",
+    ))]
     Add(RepoAddArgs),
     /// Remove packages: `pkg`, `pkg (= version)` or `pkg_version_arch`.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf repo remove bookworm-tools foo\n",
+        "  wharf repo remove bookworm-tools 'foo (= 1.2-1)'\n",
+        "  wharf repo remove bookworm-tools foo_1.2-1_amd64",
+    ))]
     Remove(RepoRemoveArgs),
     /// Delete a repository (its packages stay stored); refused while published.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf repo drop bookworm-tools\n",
+        "  # Even while it is published\n",
+        "  wharf repo drop bookworm-tools --force",
+    ))]
     Drop(DropArgs),
     /// Check every stored package file against the SHA-256 the store recorded.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf repo verify\n",
+        "  wharf repo verify --json",
+    ))]
     Verify(JsonArgs),
     /// Delete stored packages that no repository or snapshot contains (files and metadata).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf repo cleanup\n",
+        "  wharf repo cleanup --json",
+    ))]
     Cleanup(JsonArgs),
 }
 
@@ -341,12 +532,32 @@ pub(crate) struct DropArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum SnapshotCommand {
     /// Freeze a repository's current contents.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf snapshot create tools-2024-06-01 --from bookworm-tools\n",
+        "  wharf snapshot create before-upgrade --from bookworm-tools",
+    ))]
     Create(SnapshotCreateArgs),
     /// List snapshots.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf snapshot list\n",
+        "  wharf snapshot list --json",
+    ))]
     List(JsonArgs),
     /// Show one snapshot (packages included).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf snapshot show tools-2024-06-01\n",
+        "  wharf snapshot show tools-2024-06-01 --json",
+    ))]
     Show(RepoShowArgs),
     /// Delete a snapshot; refused while published.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf snapshot drop tools-2024-06-01\n",
+        "  wharf snapshot drop tools-2024-06-01 --force",
+    ))]
     Drop(DropArgs),
 }
 
@@ -384,8 +595,18 @@ pub(crate) struct PublishArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum PublishCommand {
     /// List published prefixes.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf publish list\n",
+        "  wharf publish list --json",
+    ))]
     List(JsonArgs),
     /// Remove a published tree.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf publish drop bookworm-tools\n",
+        "  wharf publish drop tools-staging",
+    ))]
     Drop(PublishDropArgs),
 }
 
@@ -399,6 +620,12 @@ pub(crate) struct PublishDropArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum KeyCommand {
     /// Print the public signing key, ASCII-armored, for clients' `signed-by=`.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf key export\n",
+        "  # For clients: deb [signed-by=/usr/share/keyrings/acme-archive.asc] …\n",
+        "  wharf key export > /usr/share/keyrings/acme-archive.asc",
+    ))]
     Export,
 }
 
@@ -419,4 +646,127 @@ pub(crate) struct ServerArgs {
     /// `listening on http://ADDR`.
     #[arg(long, value_name = "ADDR")]
     pub(crate) listen: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub(crate) shell: CompletionShell,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ManArgs {
+    /// Write `wharf.1` and one page per subcommand (`wharf-repo-add.1`, …) into this
+    /// directory instead of printing `wharf.1`.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    /// The words of one example as the shell would pass them: whitespace-separated, with
+    /// '…' and "…" quoting; it ends at the first unquoted `|`, `>`, `<`, `&&` or `;`, which
+    /// belong to the shell. Globs stay literal (clap takes `./build/*.deb` as a path).
+    fn shell_words(line: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut word: Option<String> = None;
+        let mut quote = None;
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), c) => word.get_or_insert_default().push(c),
+                (None, '\'' | '"') => {
+                    quote = Some(c);
+                    word.get_or_insert_default();
+                }
+                (None, c) if c.is_whitespace() => words.extend(word.take()),
+                (None, '|' | '>' | '<' | ';' | '&') if word.is_none() => break,
+                (None, c) => word.get_or_insert_default().push(c),
+            }
+        }
+        assert!(quote.is_none(), "unbalanced quotes in {line:?}");
+        words.extend(word);
+        words
+    }
+
+    #[test]
+    fn shell_words_split_like_sh() {
+        assert_eq!(
+            shell_words("wharf nodes 'web[01-04]' --json"),
+            ["wharf", "nodes", "web[01-04]", "--json"]
+        );
+        assert_eq!(shell_words("wharf log \"a b\"  c"), ["wharf", "log", "a b", "c"]);
+        assert_eq!(shell_words("wharf key export > /tmp/k.asc"), ["wharf", "key", "export"]);
+        assert_eq!(shell_words("wharf a && wharf b"), ["wharf", "a"]);
+        assert_eq!(
+            shell_words("wharf nodeset -e @x | tr ' ' '\\n'"),
+            ["wharf", "nodeset", "-e", "@x"]
+        );
+    }
+
+    /// Every command and subcommand has an `Examples:` section in its help, and every
+    /// example in it (a line starting with `wharf `) parses; at least one of them runs the
+    /// command it documents.
+    #[test]
+    fn every_command_has_examples_that_parse() {
+        fn walk(command: &clap::Command, path: &mut Vec<String>, checked: &mut usize) {
+            let name = path.join(" ");
+            let help = command.get_after_help().map(|help| help.to_string()).unwrap_or_default();
+            assert!(help.starts_with("Examples:\n"), "`{name} --help` has no Examples section");
+            let examples: Vec<&str> =
+                help.lines().map(str::trim).filter(|line| line.starts_with("wharf ")).collect();
+            assert!(examples.len() >= 2, "`{name}` has {} examples, want 2–4", examples.len());
+            let mut documents_itself = false;
+            for example in examples {
+                let words = shell_words(example);
+                if let Err(err) = Cli::try_parse_from(&words) {
+                    panic!("example of `{name}` does not parse: {example}\n{err}");
+                }
+                // The subcommand path the example runs, e.g. ["wharf", "repo", "add"].
+                let matches = Cli::command().get_matches_from(&words);
+                let mut ran = vec!["wharf".to_owned()];
+                let mut current = &matches;
+                while let Some((sub, sub_matches)) = current.subcommand() {
+                    ran.push(sub.to_owned());
+                    current = sub_matches;
+                }
+                documents_itself |= ran.starts_with(path);
+                *checked += 1;
+            }
+            assert!(documents_itself, "no example of `{name}` runs `{name}`");
+            for sub in command.get_subcommands() {
+                path.push(sub.get_name().to_owned());
+                walk(sub, path, checked);
+                path.pop();
+            }
+        }
+        let mut checked = 0;
+        walk(&Cli::command(), &mut vec!["wharf".to_owned()], &mut checked);
+        assert!(checked > 70, "only {checked} examples checked");
+    }
+
+    /// Example lines stay on one line of `--help` at the maximum width clap wraps to.
+    #[test]
+    fn examples_fit_the_help_width() {
+        fn walk(command: &clap::Command) {
+            let help = command.get_after_help().map(|help| help.to_string()).unwrap_or_default();
+            for line in help.lines() {
+                assert!(line.chars().count() <= 100, "too wide for --help: {line}");
+            }
+            command.get_subcommands().for_each(walk);
+        }
+        walk(&Cli::command());
+    }
 }

@@ -7,6 +7,7 @@
 
 mod cli;
 mod cmd;
+mod env_vars;
 mod exit;
 mod output;
 mod progress;

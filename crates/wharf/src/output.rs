@@ -77,6 +77,85 @@ pub(crate) fn progress(text: Option<&str>) {
     let _ = stderr.flush();
 }
 
+/// A progress bar for long work (`repo add`, `publish`): drawn on stderr, and only when the
+/// caller enables it (not with `--json`) and stderr is a terminal; otherwise every method
+/// does nothing, so pipes, logs and JSON output never see it. The bar is erased when it
+/// finishes or is dropped, so the command's own summary line follows on a clean line.
+pub(crate) struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    /// A bar counting `total` units of `what` (e.g. "packages"), or a spinner when the
+    /// total is unknown (0), drawn when `enabled` and stderr is a terminal.
+    pub(crate) fn new(total: u64, what: &str, enabled: bool) -> Progress {
+        use std::io::IsTerminal as _;
+        Progress::drawn_if(total, what, enabled && io::stderr().is_terminal())
+    }
+
+    fn drawn_if(total: u64, what: &str, draw: bool) -> Progress {
+        if !draw {
+            return Progress { bar: None };
+        }
+        if total == 0 {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                None,
+                indicatif::ProgressDrawTarget::stderr(),
+            )
+            .with_style(
+                indicatif::ProgressStyle::with_template("{prefix} {spinner} {elapsed} {wide_msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            )
+            .with_prefix(what.to_owned());
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            return Progress { bar: Some(bar) };
+        }
+        let style = indicatif::ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} ({eta} left) {wide_msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(total),
+            indicatif::ProgressDrawTarget::stderr(),
+        )
+        .with_style(style)
+        .with_prefix(what.to_owned());
+        Progress { bar: Some(bar) }
+    }
+
+    /// `n` more units done.
+    pub(crate) fn inc(&self, n: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(n);
+        }
+    }
+
+    /// Done: erase the bar.
+    pub(crate) fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+
+    /// Whether a bar is drawn at all.
+    #[cfg(test)]
+    pub(crate) fn is_drawn(&self) -> bool {
+        self.bar.is_some()
+    }
+}
+
+impl Drop for Progress {
+    /// An error path that never called `finish` leaves no half-drawn bar behind the error.
+    fn drop(&mut self) {
+        if let Some(bar) = &self.bar
+            && !bar.is_finished()
+        {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 /// A warning for the operator, on stderr.
 pub(crate) fn warn(text: impl std::fmt::Display) {
     eprintln!("warning: {text}");
@@ -88,5 +167,36 @@ pub(crate) fn error(err: &anyhow::Error) {
     let _ = writeln!(stderr, "error: {err}");
     for cause in err.chain().skip(1) {
         let _ = writeln!(stderr, "  caused by: {cause}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Disabled (`--json`), or stderr not a terminal (as under the test runner): nothing is
+    /// drawn and every call is a no-op.
+    #[test]
+    fn progress_is_a_no_op_unless_enabled_on_a_terminal() {
+        let disabled = Progress::new(10, "packages", false);
+        assert!(!disabled.is_drawn());
+        disabled.inc(3);
+        disabled.finish();
+
+        let not_a_terminal = Progress::drawn_if(10, "packages", false);
+        assert!(!not_a_terminal.is_drawn());
+        not_a_terminal.inc(10);
+        drop(not_a_terminal);
+    }
+
+    #[test]
+    fn progress_counts_when_drawn() {
+        let progress = Progress::drawn_if(5, "packages", true);
+        assert!(progress.is_drawn());
+        progress.inc(2);
+        let bar = progress.bar.as_ref().unwrap();
+        assert_eq!((bar.position(), bar.length()), (2, Some(5)));
+        progress.finish();
+        assert!(progress.bar.as_ref().unwrap().is_finished());
     }
 }

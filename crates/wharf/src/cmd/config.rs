@@ -6,12 +6,16 @@ use wharf_core::config::format_duration;
 use crate::cli::JsonArgs;
 use crate::exit::SUCCESS;
 use crate::output;
-use crate::settings::Settings;
+use crate::settings::{ConfigOrigin, SYSTEM_CONFIG, Settings};
 
 #[derive(Serialize)]
 struct ConfigSummary<'a> {
     file: String,
     found: bool,
+    /// How the file was chosen: `flag`, `env`, `cwd`, `system` or `none`.
+    config_source: ConfigOrigin,
+    /// The data directory in use (`--data`, `$WHARF_DATA`, `[store] data` or the default).
+    data_dir: String,
     nodes: usize,
     groups: Vec<GroupSummary<'a>>,
     environments: Vec<EnvironmentSummary<'a>>,
@@ -85,6 +89,8 @@ pub(crate) fn check(settings: &Settings, args: &JsonArgs) -> anyhow::Result<u8> 
     let summary = ConfigSummary {
         file: settings.config_path.display().to_string(),
         found: settings.config_found,
+        config_source: settings.config_origin,
+        data_dir: settings.data_dir.display().to_string(),
         nodes: inventory.all().len(),
         groups: inventory
             .groups()
@@ -112,7 +118,12 @@ pub(crate) fn check(settings: &Settings, args: &JsonArgs) -> anyhow::Result<u8> 
         return Ok(SUCCESS);
     }
     if !summary.found {
-        output::warn(format!("{} not found: checking the empty configuration", summary.file));
+        output::warn(format!(
+            "no configuration file (no --config or ${}, no ./{} or {}): checking the empty configuration",
+            crate::env_vars::CONFIG,
+            crate::settings::DEFAULT_CONFIG,
+            SYSTEM_CONFIG
+        ));
     }
     output::line(format!(
         "{}: ok — {} nodes, {} groups, {} environments, {} services",
@@ -122,6 +133,8 @@ pub(crate) fn check(settings: &Settings, args: &JsonArgs) -> anyhow::Result<u8> 
         summary.environments.len(),
         summary.services
     ));
+    output::line(format!("  config file: {} ({})", summary.file, summary.config_source.describe()));
+    output::line(format!("  data directory: {}", summary.data_dir));
     for group in &summary.groups {
         output::line(format!("  group @{:<16} {:>4}  {}", group.name, group.count, group.nodes));
     }

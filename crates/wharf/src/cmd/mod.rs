@@ -5,6 +5,7 @@
 mod audit;
 mod config;
 mod demo;
+mod generate;
 mod nodes;
 mod nodeset;
 mod publish;
@@ -21,6 +22,8 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         // Commands that need no configuration run even when wharf.toml is broken.
         Command::Version(command) => version::run(command),
+        Command::Completions(args) => generate::completions(&args),
+        Command::Man(args) => generate::man(&args),
         command => {
             let settings = Settings::load(&cli.global)?;
             match command {
@@ -38,7 +41,9 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 Command::Key(command) => publish::key(&settings, &command),
                 Command::Health(args) => publish::health(&settings, &args),
                 Command::Server(args) => server::run(&settings, &args),
-                Command::Version(_) => unreachable!("handled above"),
+                Command::Version(_) | Command::Completions(_) | Command::Man(_) => {
+                    unreachable!("handled above")
+                }
             }
         }
     }

@@ -17,9 +17,10 @@ use wharf_exec::gather::{failures, gather};
 use wharf_exec::{Action, ExecOptions, FanoutOptions, LocalEnv, NodeResult, Outcome, OutputStream};
 
 use crate::cli::{CopyArgs, FleetArgs, RunArgs};
+use crate::env_vars;
 use crate::exit::{FAILURE, SUCCESS, UNREACHABLE, UsageError};
 use crate::output;
-use crate::settings::{Settings, env_vars};
+use crate::settings::Settings;
 
 /// The separator line of gathered output, as `clush -b` prints it.
 const RULE: &str = "----------------";

@@ -27,6 +27,58 @@ after = "gstg"
 production = true
 "#;
 
+/// `--version` is clap's: the program's own version, while `wharf version …` compares
+/// Debian versions (below).
+#[test]
+fn dash_dash_version_prints_wharfs_version() {
+    let scratch = Scratch::new();
+    let expected = format!("wharf {}\n", env!("CARGO_PKG_VERSION"));
+    for flag in ["--version", "-V"] {
+        assert_eq!(outcome(&scratch.run(&[flag])), (0, expected.clone(), String::new()), "{flag}");
+    }
+}
+
+/// Completion scripts for each shell, generated without any configuration (even a broken
+/// one), naming the subcommands.
+#[test]
+fn completions_for_bash_zsh_and_fish() {
+    let scratch = Scratch::new();
+    scratch.config("this is not toml");
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, script, stderr) = outcome(&scratch.run(&["completions", shell]));
+        assert_eq!(code, 0, "{shell}: {stderr}");
+        assert!(script.lines().count() > 50, "{shell}: {script}");
+        for word in ["repo", "snapshot", "publish", "nodeset", "distribution"] {
+            assert!(script.contains(word), "{shell} script lacks {word}");
+        }
+    }
+    let script = scratch.wharf(&["completions", "bash"]).output().unwrap().stdout;
+    let path = scratch.path().join("wharf.bash");
+    std::fs::write(&path, script).unwrap();
+    let check = std::process::Command::new("bash").arg("-n").arg(&path).output().unwrap();
+    assert!(check.status.success(), "bash -n: {}", String::from_utf8_lossy(&check.stderr));
+    let (code, _, stderr) = outcome(&scratch.run(&["completions", "tcsh"]));
+    assert_eq!(code, 2, "{stderr}");
+}
+
+#[test]
+fn man_page_of_wharf_and_its_subcommands() {
+    let scratch = Scratch::new();
+    scratch.config("this is not toml");
+    let (code, page, stderr) = outcome(&scratch.run(&["man"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(page.contains(".TH wharf 1"), "{page}");
+    assert!(page.contains(".SH SUBCOMMANDS"), "{page}");
+    assert!(page.lines().any(|line| line == "wharf\\-repo(1)"), "the repo subcommand: {page}");
+
+    let (code, stdout, stderr) = outcome(&scratch.run(&["man", "--out", "man1"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("wrote "), "{stdout}");
+    let repo_add = std::fs::read_to_string(scratch.path().join("man1/wharf-repo-add.1")).unwrap();
+    assert!(repo_add.contains(".TH wharf-repo-add 1"), "{repo_add}");
+    assert!(scratch.path().join("man1/wharf.1").is_file());
+}
+
 #[test]
 fn version_sort_prints_dpkg_order() {
     let scratch = Scratch::new();
@@ -86,6 +138,10 @@ fn config_check_summarises_fleet() {
     assert_eq!(code, 0);
     let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(summary["nodes"], 6);
+    assert_eq!(
+        (&summary["file"], &summary["config_source"]),
+        (&"wharf.toml".into(), &"cwd".into())
+    );
     assert_eq!(summary["environments"][1]["after"], "gstg");
 }
 
@@ -95,6 +151,75 @@ fn explicit_missing_config_is_usage_error() {
     let (code, _, stderr) = outcome(&scratch.run(&["nodes", "--config", "nope.toml"]));
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("nope.toml"), "{stderr}");
+}
+
+/// `config check --json` in the scratch directory with `env` and `extra` arguments.
+fn config_summary(scratch: &Scratch, env: &[(&str, &str)], extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["config", "check", "--json"];
+    args.extend_from_slice(extra);
+    let output = scratch.wharf(&args).envs(env.iter().copied()).output().unwrap();
+    let (code, stdout, stderr) = outcome(&output);
+    assert_eq!(code, 0, "{stderr}");
+    serde_json::from_str(&stdout).unwrap()
+}
+
+/// Config discovery as ansible and clush do it: --config, $WHARF_CONFIG, ./wharf.toml,
+/// the system file; `[store] data` relative to the file, below --data and $WHARF_DATA.
+#[test]
+fn config_discovery_and_data_dir_from_the_file() {
+    let scratch = Scratch::new();
+    let fields = |summary: &serde_json::Value| {
+        ["file", "found", "config_source", "data_dir"].map(|key| summary[key].to_string())
+    };
+    let none = config_summary(&scratch, &[], &[]);
+    assert_eq!(fields(&none), ["\"wharf.toml\"", "false", "\"none\"", "\"wharf-data\""]);
+
+    let system = scratch.system_config();
+    std::fs::create_dir_all(system.parent().unwrap()).unwrap();
+    std::fs::write(&system, "[store]\ndata = \"/var/lib/wharf-test\"\n").unwrap();
+    let from_system = config_summary(&scratch, &[], &[]);
+    assert_eq!(from_system["config_source"], "system");
+    assert_eq!(from_system["file"], system.display().to_string());
+    assert_eq!(from_system["data_dir"], "/var/lib/wharf-test");
+
+    std::fs::create_dir(scratch.path().join("etc")).unwrap();
+    std::fs::write(scratch.path().join("etc/fleet.toml"), "[store]\ndata = \"state\"\n").unwrap();
+    let env = [("WHARF_CONFIG", "etc/fleet.toml")];
+    let from_env = config_summary(&scratch, &env, &[]);
+    assert_eq!(fields(&from_env), ["\"etc/fleet.toml\"", "true", "\"env\"", "\"etc/state\""]);
+    assert_eq!(from_env["database"], "etc/state/wharf.db");
+    let overridden = config_summary(&scratch, &env, &["--data", "elsewhere"]);
+    assert_eq!(overridden["data_dir"], "elsewhere");
+    let overridden = config_summary(&scratch, &[("WHARF_DATA", "env-data")], &[]);
+    assert_eq!(overridden["data_dir"], "env-data");
+
+    scratch.config("");
+    assert_eq!(config_summary(&scratch, &[], &[])["config_source"], "cwd");
+    let from_flag = config_summary(&scratch, &env, &["--config", "etc/fleet.toml"]);
+    assert_eq!(from_flag["config_source"], "flag");
+
+    // The store goes where the file says, and nothing is created in ./wharf-data.
+    let output = scratch.wharf(&["log", "x"]).envs(env).output().unwrap();
+    let (code, _, stderr) = outcome(&output);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(scratch.path().join("etc/state/wharf.db").is_file());
+    assert!(!scratch.path().join("wharf-data").exists());
+
+    let (code, stdout, _) =
+        outcome(&scratch.run(&["config", "check", "--config", "etc/fleet.toml"]));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("  config file: etc/fleet.toml (named by --config)\n"), "{stdout}");
+    assert!(stdout.contains("  data directory: etc/state\n"), "{stdout}");
+}
+
+#[test]
+fn missing_file_named_by_wharf_config_is_usage_error() {
+    let scratch = Scratch::new();
+    scratch.config("");
+    let output = scratch.wharf(&["nodes"]).env("WHARF_CONFIG", "nope.toml").output().unwrap();
+    let (code, _, stderr) = outcome(&output);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("nope.toml (named by $WHARF_CONFIG)"), "{stderr}");
 }
 
 #[test]
@@ -190,6 +315,7 @@ fn concurrent_processes_share_one_data_dir() {
                 .env_remove("WHARF_DATA")
                 .env_remove("WHARF_CONFIG")
                 .env_remove("WHARF_DATABASE")
+                .env("WHARF_SYSTEM_CONFIG", scratch.system_config())
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::piped())
                 .spawn()

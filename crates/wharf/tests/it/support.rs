@@ -32,6 +32,12 @@ impl Scratch {
         path
     }
 
+    /// What stands in for `/etc/wharf/wharf.toml` (`$WHARF_SYSTEM_CONFIG`), so tests never
+    /// read the machine's own configuration. It does not exist unless a test writes it.
+    pub(crate) fn system_config(&self) -> PathBuf {
+        self.path().join("system/wharf.toml")
+    }
+
     /// A `wharf` command running in the scratch directory with a clean environment.
     pub(crate) fn wharf(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_wharf"));
@@ -42,6 +48,7 @@ impl Scratch {
             .env_remove("WHARF_DATA")
             .env_remove("WHARF_DATABASE")
             .env_remove("WHARF_STORAGE")
+            .env("WHARF_SYSTEM_CONFIG", self.system_config())
             .env("WHARF_ACTOR", "tester");
         command.envs(self.env.iter().map(|(key, value)| (key, value)));
         command
