@@ -4,7 +4,7 @@
 //! |---|---|
 //! | 0 | success |
 //! | 1 | failure: the command ran and something failed (a check, a node, a comparison that is false) |
-//! | 2 | usage or configuration error: bad arguments, bad `wharf.toml`, invalid version or node set |
+//! | 2 | usage or configuration error: bad arguments, bad `wharf.toml`, invalid version or node set, a name that does not exist or is taken, a change refused in the current state |
 //! | 3 | one or more nodes were unreachable |
 //!
 //! Keep this table in sync with README.md ("Exit codes").

@@ -65,3 +65,26 @@ fn readme_command_table_matches_help() {
     offered.sort();
     assert_eq!(documented, offered, "README.md's command table vs `wharf --help`");
 }
+
+/// Every wire type the application layer reports in is listed in docs/json.md, so the
+/// JSON contract is documented where operators look.
+#[test]
+fn every_wire_type_is_documented() {
+    let docs = std::fs::read_to_string(workspace_root().join("docs/json.md")).unwrap();
+    let mut files = Vec::new();
+    rust_files(&workspace_root().join("crates/wharf-app/src/wire"), &mut files);
+    let mut types = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        types.extend(
+            text.lines()
+                .filter_map(|line| line.trim_start().strip_prefix("pub struct "))
+                .filter_map(|rest| rest.split([' ', '{', '(', '<']).next())
+                .map(str::to_owned),
+        );
+    }
+    assert!(types.len() >= 10, "found only {types:?}");
+    let missing: Vec<&String> =
+        types.iter().filter(|name| !docs.contains(&format!("`{name}`"))).collect();
+    assert!(missing.is_empty(), "wire types missing from docs/json.md: {missing:?}");
+}
