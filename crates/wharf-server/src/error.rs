@@ -61,6 +61,33 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// An application-layer failure as the API answers it: the kind picks the status and the
+/// stable code; the caller's own mistakes (invalid, not found, conflict) show their
+/// message, Wharf's failures (unavailable, internal) only a generic one, the cause chain
+/// going to the log.
+impl From<wharf_app::AppError> for ApiError {
+    fn from(err: wharf_app::AppError) -> ApiError {
+        let kind = err.kind();
+        let status =
+            StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if kind.is_caller_error() {
+            return ApiError::new(status, kind.code(), err.to_string());
+        }
+        let mut chain = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            chain.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        ApiError {
+            status,
+            code: kind.code(),
+            message: format!("{}; see the server log", kind.code().replace('_', " ")),
+            internal: Some(chain),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let Some(internal) = &self.internal {
@@ -72,5 +99,32 @@ impl IntoResponse for ApiError {
         }
         let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
         (self.status, Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wharf_app::{AppError, ErrorKind};
+
+    use super::*;
+
+    #[test]
+    fn application_errors_map_to_statuses_and_codes() {
+        let check = |err: AppError, status: u16, code: &str, client_sees_message: bool| {
+            let message = err.to_string();
+            let api = ApiError::from(err);
+            assert_eq!((api.status().as_u16(), api.code()), (status, code));
+            assert_eq!(api.message == message, client_sees_message, "{api}");
+        };
+        check(AppError::invalid("invalid prefix \"..\""), 400, "invalid", true);
+        check(AppError::not_found("no repository named \"x\""), 404, "not_found", true);
+        check(AppError::conflict("repository \"x\" already exists"), 409, "conflict", true);
+        let secret = AppError::unavailable("cannot open the store /var/lib/wharf/wharf.db");
+        check(secret, 503, "unavailable", false);
+        let internal = AppError::new(ErrorKind::Internal, "cannot write /var/lib/wharf/x")
+            .with_source(std::io::Error::other("disk full"));
+        let api = ApiError::from(internal);
+        assert_eq!(api.internal.as_deref(), Some("cannot write /var/lib/wharf/x: disk full"));
+        assert!(!api.message.contains("/var/lib"), "{api}");
     }
 }
