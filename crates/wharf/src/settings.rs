@@ -34,6 +34,17 @@ pub(crate) enum ConfigOrigin {
 }
 
 impl ConfigOrigin {
+    /// `flag`, `env`, `cwd`, `system` or `none`, as `config check --json` says it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ConfigOrigin::Flag => "flag",
+            ConfigOrigin::Env => "env",
+            ConfigOrigin::Cwd => "cwd",
+            ConfigOrigin::System => "system",
+            ConfigOrigin::None => "none",
+        }
+    }
+
     /// How the file was chosen, in words for `config check`.
     pub(crate) fn describe(self) -> &'static str {
         match self {

@@ -2,10 +2,12 @@
 //! serves. One place, serde only (no HTTP framework): field names here are a contract —
 //! extend them, never rename. Every field is documented where it is declared.
 
+mod config;
 mod fleet;
 mod nodeset;
 mod repo;
 
+pub use config::{AptSummary, ConfigSummary, EnvironmentSummary, GroupSummary};
 pub use fleet::{NodeErrorView, NodeResultView};
 pub use nodeset::NodesetView;
 pub use repo::{
