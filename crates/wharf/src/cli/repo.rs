@@ -1,0 +1,249 @@
+//! Options of the APT repository commands: `repo`, `snapshot`, `publish`, `key` and `health`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::JsonArgs;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RepoCommand {
+    /// Create an empty repository.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf repo create bookworm-tools --distribution bookworm\n",
+        "  wharf repo create bookworm-tools --distribution bookworm --architectures amd64,arm64\n",
+        "  wharf repo create trixie-tools --distribution trixie --component main,contrib\n",
+        "  wharf repo create bookworm-tools --distribution bookworm --comment \"Internal tools for Debian 12\"",
+    ))]
+    Create(RepoCreateArgs),
+    /// List repositories.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf repo list\n",
+        "  wharf repo list --json",
+    ))]
+    List(JsonArgs),
+    /// Show one repository's settings (and packages with --with-packages).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf repo show bookworm-tools\n",
+        "  wharf repo show bookworm-tools --with-packages\n",
+        "  wharf repo show bookworm-tools --with-packages --json",
+    ))]
+    Show(RepoShowArgs),
+    /// Add `.deb` files or directories (searched recursively); all or nothing.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf repo add bookworm-tools ./build/*.deb\n",
+        "  # Every .deb under ./debs/, into the contrib component\n",
+        "  wharf repo add bookworm-tools ./debs/ --component contrib\n",
+        "  # A rebuilt package with the same name, version and architecture\n",
+        "  wharf repo add bookworm-tools foo_1.2-1_amd64.deb --replace",
+    ))]
+    Add(RepoAddArgs),
+    /// Remove packages: `pkg`, `pkg (= version)` or `pkg_version_arch`.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf repo remove bookworm-tools foo\n",
+        "  wharf repo remove bookworm-tools 'foo (= 1.2-1)'\n",
+        "  wharf repo remove bookworm-tools foo_1.2-1_amd64",
+    ))]
+    Remove(RepoRemoveArgs),
+    /// Delete a repository (its packages stay stored); refused while published.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf repo drop bookworm-tools\n",
+        "  # Even while it is published\n",
+        "  wharf repo drop bookworm-tools --force",
+    ))]
+    Drop(DropArgs),
+    /// Check every stored package file against the SHA-256 the store recorded.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf repo verify\n",
+        "  wharf repo verify --json",
+    ))]
+    Verify(JsonArgs),
+    /// Delete stored packages that no repository or snapshot contains (files and metadata).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf repo cleanup\n",
+        "  wharf repo cleanup --json",
+    ))]
+    Cleanup(JsonArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RepoCreateArgs {
+    pub(crate) name: String,
+    /// Distribution (Suite and Codename) clients put in sources.list, e.g. `bookworm`.
+    #[arg(long)]
+    pub(crate) distribution: String,
+    /// Components, comma-separated.
+    #[arg(long, default_value = "main", value_delimiter = ',')]
+    pub(crate) component: Vec<String>,
+    /// Architectures, comma-separated (`all` packages are listed under each).
+    #[arg(long, default_value = "amd64", value_delimiter = ',')]
+    pub(crate) architectures: Vec<String>,
+    /// Free text shown by `repo show` and in the Release file's Description.
+    #[arg(long)]
+    pub(crate) comment: Option<String>,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RepoShowArgs {
+    pub(crate) name: String,
+    /// List the packages too.
+    #[arg(long)]
+    pub(crate) with_packages: bool,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RepoAddArgs {
+    pub(crate) name: String,
+    /// `.deb` files or directories.
+    #[arg(required = true)]
+    pub(crate) paths: Vec<PathBuf>,
+    /// Component to add to [default: the repository's first].
+    #[arg(long)]
+    pub(crate) component: Option<String>,
+    /// Replace a package with the same name, version and architecture but other content.
+    #[arg(long)]
+    pub(crate) replace: bool,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RepoRemoveArgs {
+    pub(crate) name: String,
+    /// `pkg`, `pkg (= version)` or `pkg_version_arch`.
+    pub(crate) query: String,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DropArgs {
+    pub(crate) name: String,
+    /// Drop even while published.
+    #[arg(long)]
+    pub(crate) force: bool,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SnapshotCommand {
+    /// Freeze a repository's current contents.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf snapshot create tools-2024-06-01 --from bookworm-tools\n",
+        "  wharf snapshot create before-upgrade --from bookworm-tools",
+    ))]
+    Create(SnapshotCreateArgs),
+    /// List snapshots.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf snapshot list\n",
+        "  wharf snapshot list --json",
+    ))]
+    List(JsonArgs),
+    /// Show one snapshot (packages included).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf snapshot show tools-2024-06-01\n",
+        "  wharf snapshot show tools-2024-06-01 --json",
+    ))]
+    Show(RepoShowArgs),
+    /// Delete a snapshot; refused while published.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf snapshot drop tools-2024-06-01\n",
+        "  wharf snapshot drop tools-2024-06-01 --force",
+    ))]
+    Drop(DropArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SnapshotCreateArgs {
+    pub(crate) name: String,
+    /// The repository to freeze.
+    #[arg(long)]
+    pub(crate) from: String,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct PublishArgs {
+    #[command(subcommand)]
+    pub(crate) command: Option<PublishCommand>,
+    /// The repository to publish.
+    #[arg(required_unless_present = "snapshot", conflicts_with = "snapshot")]
+    pub(crate) repo: Option<String>,
+    /// Publish a snapshot instead of a repository.
+    #[arg(long)]
+    pub(crate) snapshot: Option<String>,
+    /// Prefix under /apt/ [default: the repository or snapshot name].
+    #[arg(long)]
+    pub(crate) prefix: Option<String>,
+    /// Write a plain tree to this directory instead (for nginx & co.); not recorded.
+    #[arg(long, value_name = "DIR", conflicts_with = "prefix")]
+    pub(crate) to_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PublishCommand {
+    /// List published prefixes.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf publish list\n",
+        "  wharf publish list --json",
+    ))]
+    List(JsonArgs),
+    /// Remove a published tree.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf publish drop bookworm-tools\n",
+        "  wharf publish drop tools-staging",
+    ))]
+    Drop(PublishDropArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PublishDropArgs {
+    pub(crate) prefix: String,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeyCommand {
+    /// Print the public signing key, ASCII-armored, for clients' `signed-by=`.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf key export\n",
+        "  # For clients: deb [signed-by=/usr/share/keyrings/acme-archive.asc] …\n",
+        "  wharf key export > /usr/share/keyrings/acme-archive.asc",
+    ))]
+    Export,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HealthArgs {
+    /// Minimum free disk space on the data directory's filesystem, in percent [default:
+    /// `[apt] min_free_percent`, else 10].
+    #[arg(long)]
+    pub(crate) min_free_percent: Option<f64>,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
+}
