@@ -4,6 +4,7 @@
 #
 #   bash bench/apt.sh                 # 2,000 and 20,000 packages
 #   SIZES="500" bash bench/apt.sh     # a quick run
+#   WHARF=/tmp/old/wharf bash bench/apt.sh   # another build of wharf
 #
 # Everything is written under one temporary directory, removed at the end (KEEP=1 keeps it).
 # Needs root for `apt-get install` when aptly, reprepro or gpg are missing.
@@ -25,9 +26,13 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-echo "building wharf (release)" >&2
-cargo build --release --locked -p wharf -q
-WHARF="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/wharf"
+# WHARF=/path/to/wharf measures that binary instead of building this checkout (to compare
+# two builds side by side: run the script once with each).
+if [ -z "${WHARF:-}" ]; then
+  echo "building wharf (release)" >&2
+  cargo build --release --locked -p wharf -q
+  WHARF="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/wharf"
+fi
 
 WORK=$(mktemp -d /tmp/wharf-bench-apt.XXXXXX)
 if [ "${KEEP:-0}" = 1 ]; then echo "keeping $WORK" >&2; else trap 'rm -rf "$WORK"' EXIT; fi

@@ -24,8 +24,11 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-cargo build --release --quiet -p wharf
-WHARF=$(realpath "${CARGO_TARGET_DIR:-target}/release/wharf")
+# WHARF=/path/to/wharf measures that binary instead of building this checkout.
+if [ -z "${WHARF:-}" ]; then
+  cargo build --release --quiet -p wharf
+  WHARF=$(realpath "${CARGO_TARGET_DIR:-target}/release/wharf")
+fi
 
 USER_NAME=wharftest
 id "$USER_NAME" >/dev/null 2>&1 || useradd -m -s /bin/sh "$USER_NAME"
