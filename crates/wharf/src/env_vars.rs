@@ -19,7 +19,10 @@ pub(crate) const AWS_PREFIX: &str = "AWS_";
 pub(crate) const ACTOR: &str = "WHARF_ACTOR";
 /// `~` in ssh_config paths and the default `~/.ssh/config` (`wharf run`, `wharf copy`).
 pub(crate) const HOME: &str = "HOME";
-/// The local user, for ssh_config's `%u` and the default remote user.
+/// The local user, for ssh_config's `%u` and the default remote user; the audit log's
+/// actor when neither `$WHARF_ACTOR` nor `$SUDO_USER` is set.
 pub(crate) const USER: &str = "USER";
+/// Who ran `sudo wharf …`: the audit log's actor unless `$WHARF_ACTOR` is set.
+pub(crate) const SUDO_USER: &str = "SUDO_USER";
 /// The ssh-agent socket; its keys are offered before key files.
 pub(crate) const SSH_AUTH_SOCK: &str = "SSH_AUTH_SOCK";

@@ -210,7 +210,7 @@ impl Settings {
 
 /// Who is running this command, for the audit log.
 pub(crate) fn actor() -> String {
-    [env_vars::ACTOR, "SUDO_USER", "USER"]
+    [env_vars::ACTOR, env_vars::SUDO_USER, env_vars::USER]
         .iter()
         .find_map(|var| std::env::var(var).ok().filter(|value| !value.is_empty()))
         .unwrap_or_else(|| "unknown".to_owned())

@@ -19,8 +19,9 @@ pub(crate) use repo::*;
 /// Wharf: signed APT repositories, fleet execution and staged deployments for Debian
 /// fleets, in one binary.
 ///
-/// Without --server, commands work on the local data directory (SQLite and files under
-/// --data). Exit codes: 0 ok, 1 failure, 2 usage or config error, 3 node unreachable.
+/// Commands work on the local data directory (SQLite and files under --data) through the
+/// same application layer the server uses. Exit codes: 0 ok, 1 failure, 2 usage or config
+/// error, 3 node unreachable.
 #[derive(Debug, Parser)]
 #[command(name = "wharf", version, propagate_version = true, max_term_width = 100)]
 #[command(after_help = concat!(

@@ -324,6 +324,8 @@ fn apt_update_during_publishes_never_sees_a_mix() {
                     .arg(&data)
                     .current_dir(&dir)
                     .env("WHARF_ACTOR", "tester")
+                    // Never the machine's own /etc/wharf/wharf.toml.
+                    .env("WHARF_SYSTEM_CONFIG", dir.join("no-system-config.toml"))
                     .output()
                     .unwrap();
                 assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
