@@ -27,12 +27,14 @@ pub(crate) const SQLITE: &[Migration] = &[
     migration!("sqlite", 1, "0001_init"),
     migration!("sqlite", 2, "0002_apt"),
     migration!("sqlite", 3, "0003_apt_name"),
+    migration!("sqlite", 4, "0004_guards"),
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
     migration!("postgres", 1, "0001_init"),
     migration!("postgres", 2, "0002_apt"),
     migration!("postgres", 3, "0003_apt_name"),
+    migration!("postgres", 4, "0004_guards"),
 ];
 
 #[cfg(test)]

@@ -5,6 +5,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::guard::{
+    guard_holds_and_maintenance, guard_leases_one_deploy_per_environment,
+    guard_locks_are_never_silently_replaced,
+};
 use serde_json::json;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
@@ -96,6 +100,9 @@ suite!(
     apt_changes_commit_with_their_audit_entry,
     apt_failed_audit_append_undoes_the_change,
     apt_unreadable_records_are_corrupt,
+    guard_locks_are_never_silently_replaced,
+    guard_holds_and_maintenance,
+    guard_leases_one_deploy_per_environment,
 );
 
 fn entry(actor: &str, action: &str, target: &str) -> NewAuditEntry {
@@ -125,7 +132,7 @@ async fn open_twice_is_idempotent(db: &TestDb) {
     let third = Store::open(&db.url).await.unwrap();
     third.close().await;
     let n_migrations = db.raw.scalar_i64("SELECT COUNT(*) FROM schema_migrations").await;
-    assert_eq!(n_migrations, 3);
+    assert_eq!(n_migrations, 4);
 }
 
 async fn append_list_filter_limit(db: &TestDb) {

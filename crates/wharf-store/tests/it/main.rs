@@ -4,5 +4,6 @@
 //! file) lives in [`sqlite`].
 
 mod conformance;
+mod guard;
 mod postgres;
 mod sqlite;
