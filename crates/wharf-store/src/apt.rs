@@ -143,7 +143,7 @@ fn parse_member_packages(text: &str) -> Result<Vec<AptMemberRow>, String> {
 
 /// Parses a stored record; a body that does not parse is [`StoreError::Corrupt`] naming
 /// what it belongs to (`what`: `repository tools`, `publish at tools`).
-fn decode<T: serde::de::DeserializeOwned>(
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
     url: &str,
     op: &'static str,
     what: &str,

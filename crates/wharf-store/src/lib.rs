@@ -26,6 +26,7 @@
 //! Tour:
 //! - [`Store`]: open by URL, then [`Store::append_audit`], [`Store::audit`],
 //!   [`Store::verify_audit`], [`Store::get_meta`] / [`Store::set_meta`].
+//! - [`deploy`]: deploy records, node results per stage, events to announce.
 //! - [`guard`]: environment locks, package holds, nodes in maintenance, deploy leases.
 //! - [`apt`]: APT repository metadata (packages, repositories, snapshots, publishes);
 //!   [`apt_record`]: the records stored for repositories, snapshots and publishes.
@@ -42,6 +43,7 @@
 pub mod apt;
 pub mod apt_record;
 pub mod audit;
+pub mod deploy;
 pub mod failpoint;
 pub mod guard;
 mod migrate;

@@ -28,6 +28,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     migration!("sqlite", 2, "0002_apt"),
     migration!("sqlite", 3, "0003_apt_name"),
     migration!("sqlite", 4, "0004_guards"),
+    migration!("sqlite", 5, "0005_deploys"),
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -35,6 +36,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     migration!("postgres", 2, "0002_apt"),
     migration!("postgres", 3, "0003_apt_name"),
     migration!("postgres", 4, "0004_guards"),
+    migration!("postgres", 5, "0005_deploys"),
 ];
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::deploy::deploy_records_story;
 use crate::guard::{
     guard_holds_and_maintenance, guard_leases_one_deploy_per_environment,
     guard_locks_are_never_silently_replaced,
@@ -103,6 +104,7 @@ suite!(
     guard_locks_are_never_silently_replaced,
     guard_holds_and_maintenance,
     guard_leases_one_deploy_per_environment,
+    deploy_records_story,
 );
 
 fn entry(actor: &str, action: &str, target: &str) -> NewAuditEntry {
@@ -132,7 +134,7 @@ async fn open_twice_is_idempotent(db: &TestDb) {
     let third = Store::open(&db.url).await.unwrap();
     third.close().await;
     let n_migrations = db.raw.scalar_i64("SELECT COUNT(*) FROM schema_migrations").await;
-    assert_eq!(n_migrations, 4);
+    assert_eq!(n_migrations, 5);
 }
 
 async fn append_list_filter_limit(db: &TestDb) {

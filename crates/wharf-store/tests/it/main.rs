@@ -4,6 +4,7 @@
 //! file) lives in [`sqlite`].
 
 mod conformance;
+mod deploy;
 mod guard;
 mod postgres;
 mod sqlite;
