@@ -15,6 +15,9 @@ pub enum ErrorKind {
     /// The request is valid but refused in the current state: the name is taken, the
     /// repository is published, the content differs. Nothing changed.
     Conflict,
+    /// A guard rail refused it: a lock, a hold, a window, a gate. The message names the
+    /// guard and what lifts it. Nothing changed.
+    Refused,
     /// Something Wharf depends on does not answer: the database, the bucket.
     Unavailable,
     /// Wharf itself failed: I/O, corrupt data, a bug.
@@ -30,6 +33,7 @@ impl ErrorKind {
             ErrorKind::Invalid => "invalid",
             ErrorKind::NotFound => "not_found",
             ErrorKind::Conflict => "conflict",
+            ErrorKind::Refused => "refused",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal",
         }
@@ -41,7 +45,7 @@ impl ErrorKind {
         match self {
             ErrorKind::Invalid => 400,
             ErrorKind::NotFound => 404,
-            ErrorKind::Conflict => 409,
+            ErrorKind::Conflict | ErrorKind::Refused => 409,
             ErrorKind::Unavailable => 503,
             ErrorKind::Internal => 500,
         }
@@ -50,7 +54,10 @@ impl ErrorKind {
     /// Whether the caller caused it (and can fix it by asking differently).
     #[must_use]
     pub fn is_caller_error(self) -> bool {
-        matches!(self, ErrorKind::Invalid | ErrorKind::NotFound | ErrorKind::Conflict)
+        matches!(
+            self,
+            ErrorKind::Invalid | ErrorKind::NotFound | ErrorKind::Conflict | ErrorKind::Refused
+        )
     }
 }
 
@@ -91,6 +98,11 @@ impl AppError {
 
     pub fn conflict(message: impl Into<String>) -> AppError {
         AppError::new(ErrorKind::Conflict, message)
+    }
+
+    /// Refused by a guard rail: say which and what lifts it.
+    pub fn refused(message: impl Into<String>) -> AppError {
+        AppError::new(ErrorKind::Refused, message)
     }
 
     pub fn unavailable(message: impl Into<String>) -> AppError {
@@ -222,6 +234,7 @@ mod tests {
         check(ErrorKind::Invalid, "invalid", 400, true);
         check(ErrorKind::NotFound, "not_found", 404, true);
         check(ErrorKind::Conflict, "conflict", 409, true);
+        check(ErrorKind::Refused, "refused", 409, true);
         check(ErrorKind::Unavailable, "unavailable", 503, false);
         check(ErrorKind::Internal, "internal", 500, false);
     }

@@ -21,6 +21,7 @@
 //! - `storage`: package files and published trees, in the data directory or a bucket.
 //! - [`repo`] (create, add, remove, drop, snapshot, verify, cleanup), [`publish`],
 //!   [`health`]: the APT repository flows.
+//! - [`guard`]: environment locks and nodes in maintenance.
 //! - [`fleet`]: node set → targets → fan-out, with events to print or stream.
 //! - [`progress::Progress`]: how long flows report how far they are.
 //! - [`wire`]: the JSON shapes of every report (`--json` and the API).
@@ -29,6 +30,7 @@ pub mod audit;
 pub mod context;
 pub mod error;
 pub mod fleet;
+pub mod guard;
 pub mod health;
 pub mod layout;
 pub mod progress;

@@ -162,7 +162,7 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// The current UTC time as RFC 3339 with milliseconds, `2026-11-25T12:54:59.123Z`.
-fn now_rfc3339() -> String {
+pub fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc();
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",

@@ -6,6 +6,7 @@
 //! | 1 | failure: the command ran and something failed (a check, a node, a comparison that is false) |
 //! | 2 | usage or configuration error: bad arguments, bad `wharf.toml`, invalid version or node set, a name that does not exist or is taken, a change refused in the current state |
 //! | 3 | one or more nodes were unreachable |
+//! | 4 | refused by a guard rail (a lock held by someone else, …); the message names the guard and what lifts it; nothing was changed |
 //!
 //! Keep this table in sync with README.md ("Exit codes").
 
@@ -23,6 +24,8 @@ pub(crate) const FAILURE: u8 = 1;
 pub(crate) const USAGE: u8 = 2;
 /// One or more nodes could not be reached.
 pub(crate) const UNREACHABLE: u8 = 3;
+/// A guard rail refused the request.
+pub(crate) const REFUSED: u8 = 4;
 
 /// An error the user caused by what they typed or wrote: exits with [`USAGE`].
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +47,11 @@ fn code_for(err: &anyhow::Error) -> u8 {
     // The application layer says what kind of failure it is: the caller's (exit 2,
     // nothing changed) or Wharf's and its dependencies' (exit 1).
     if let Some(app) = err.chain().find_map(|cause| cause.downcast_ref::<wharf_app::AppError>()) {
-        return if app.kind().is_caller_error() { USAGE } else { FAILURE };
+        return match app.kind() {
+            wharf_app::ErrorKind::Refused => REFUSED,
+            kind if kind.is_caller_error() => USAGE,
+            _ => FAILURE,
+        };
     }
     // `.context(UsageError(…))` is found by downcasting; errors passed up with `?` are found
     // in the chain.
@@ -56,4 +63,27 @@ fn code_for(err: &anyhow::Error) -> u8 {
                 || cause.is::<VersionError>()
         });
     if usage { USAGE } else { FAILURE }
+}
+
+#[cfg(test)]
+mod tests {
+    use wharf_app::{AppError, ErrorKind};
+
+    use super::*;
+
+    #[test]
+    fn application_error_kinds_pick_the_exit_code() {
+        let check = |kind: ErrorKind, expected: u8| {
+            let err = anyhow::Error::new(AppError::new(kind, "x")).context("while doing y");
+            assert_eq!(code_for(&err), expected, "{kind:?}");
+        };
+        check(ErrorKind::Invalid, USAGE);
+        check(ErrorKind::NotFound, USAGE);
+        check(ErrorKind::Conflict, USAGE);
+        check(ErrorKind::Refused, REFUSED);
+        check(ErrorKind::Unavailable, FAILURE);
+        check(ErrorKind::Internal, FAILURE);
+        assert_eq!(code_for(&anyhow::Error::new(UsageError("bad flag".into()))), USAGE);
+        assert_eq!(code_for(&anyhow::anyhow!("disk full")), FAILURE);
+    }
 }

@@ -4,14 +4,17 @@
 
 mod config;
 mod fleet;
+mod guard;
 mod nodeset;
 mod repo;
 
 pub use config::{AptSummary, ConfigSummary, EnvironmentSummary, GroupSummary};
 pub use fleet::{NodeErrorView, NodeResultView};
+pub use guard::{LockReport, MaintenanceReport, UnlockReport};
 pub use nodeset::NodesetView;
 pub use repo::{
     AddReport, CheckView, CleanupReport, CollectionView, DropReport, HealthReport, PackageView,
     PublishReport, PublishView, RemoveReport, SnapshotReport, VerifyReport,
 };
+pub use wharf_store::guard::{EnvLock, Maintenance};
 pub use wharf_store::{AuditEntry, AuditVerification};

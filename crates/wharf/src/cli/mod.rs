@@ -9,11 +9,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::env_vars;
 
 mod fleet;
+mod guard;
 mod repo;
 #[cfg(test)]
 mod tests;
 
 pub(crate) use fleet::*;
+pub(crate) use guard::*;
 pub(crate) use repo::*;
 
 /// Wharf: signed APT repositories, fleet execution and staged deployments for Debian
@@ -200,6 +202,38 @@ pub(crate) enum Command {
         "  wharf --data /var/lib/wharf server --listen '[::]:8440'",
     ))]
     Server(ServerArgs),
+    /// Lock an environment (or all): deploys there are refused until it is unlocked.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf lock gprd --reason \"incident #123\"\n",
+        "  # Someone else's lock is only taken over with a reason\n",
+        "  wharf lock gprd --reason \"hotfix\" --steal \"alice is offline, approved by bob\"\n",
+        "  wharf lock --all --reason \"year-end freeze\"",
+    ))]
+    Lock(LockArgs),
+    /// Lift an environment's lock (or the global one).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf unlock gprd\n",
+        "  wharf unlock --all",
+    ))]
+    Unlock(UnlockArgs),
+    /// List the locks: environment, who holds it, since when and why.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf locks\n",
+        "  wharf locks --json",
+    ))]
+    Locks(JsonArgs),
+    /// Put nodes in maintenance, take them out, list them.
+    #[command(subcommand)]
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf maintenance start web07 --reason \"disk replacement\"\n",
+        "  wharf maintenance list\n",
+        "  wharf maintenance stop web07",
+    ))]
+    Maintenance(MaintenanceCommand),
     /// Print a shell completion script for bash, zsh or fish.
     #[command(after_help = concat!(
         "Examples:\n",

@@ -6,6 +6,7 @@ mod audit;
 mod config;
 mod demo;
 mod generate;
+mod guard;
 mod nodes;
 mod nodeset;
 mod publish;
@@ -41,6 +42,10 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 Command::Key(command) => publish::key(&settings, &command),
                 Command::Health(args) => publish::health(&settings, &args),
                 Command::Server(args) => server::run(&settings, &args),
+                Command::Lock(args) => guard::lock(&settings, &args),
+                Command::Unlock(args) => guard::unlock(&settings, &args),
+                Command::Locks(args) => guard::locks(&settings, &args),
+                Command::Maintenance(command) => guard::maintenance(&settings, &command),
                 Command::Version(_) | Command::Completions(_) | Command::Man(_) => {
                     unreachable!("handled above")
                 }

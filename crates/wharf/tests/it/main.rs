@@ -6,6 +6,7 @@ mod apt_config;
 mod cli;
 mod crash;
 mod fleet;
+mod guard;
 mod hygiene;
 mod memory;
 mod s3;

@@ -1,0 +1,230 @@
+//! Guard-rail state operators set by hand: environment locks (`wharf lock`) and nodes in
+//! maintenance (`wharf maintenance`). Locks are never silently replaced: locking over
+//! someone else's lock is refused unless stolen with a reason, and both the lock and the
+//! theft are on record.
+
+use serde_json::json;
+use wharf_core::inventory::Inventory;
+use wharf_core::nodeset::NodeSet;
+use wharf_store::guard::{ALL_ENVIRONMENTS, EnvLock, LockOutcome, Maintenance};
+
+use crate::context::Context;
+use crate::error::{AppError, Result};
+use crate::wire::{LockReport, MaintenanceReport, UnlockReport};
+
+/// Which environment a lock is about: one by name, or all (`--all`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockScope {
+    Environment(String),
+    All,
+}
+
+impl LockScope {
+    /// The store's name for it (`*` for all), checked against the inventory.
+    fn environment(&self, inventory: &Inventory) -> Result<String> {
+        match self {
+            LockScope::All => Ok(ALL_ENVIRONMENTS.to_owned()),
+            LockScope::Environment(name) => {
+                if inventory.environments().iter().any(|env| env.name == *name) {
+                    Ok(name.clone())
+                } else {
+                    let known: Vec<&str> =
+                        inventory.environments().iter().map(|env| env.name.as_str()).collect();
+                    Err(AppError::not_found(format!(
+                        "no environment named {name:?} (known: {})",
+                        if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                    )))
+                }
+            }
+        }
+    }
+}
+
+fn required(what: &str, text: &str) -> Result<String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(AppError::invalid(format!("{what} must say why: give a non-empty reason")));
+    }
+    Ok(text.to_owned())
+}
+
+/// How a refusal names a lock: `gprd is locked by alice since 10:02 UTC ("incident #123")`.
+#[must_use]
+pub fn describe_lock(lock: &EnvLock) -> String {
+    let what = if lock.environment == ALL_ENVIRONMENTS {
+        "every environment is".to_owned()
+    } else {
+        format!("{} is", lock.environment)
+    };
+    // `2026-12-01T10:02:00.000Z` → `2026-12-01 10:02 UTC`.
+    let since = match (lock.since.get(..10), lock.since.get(11..16)) {
+        (Some(day), Some(time)) => format!("{day} {time} UTC"),
+        _ => lock.since.clone(),
+    };
+    format!("{what} locked by {} since {since} ({:?})", lock.holder, lock.reason)
+}
+
+/// Lock an environment (or all). Someone else's lock is refused unless `steal` gives a
+/// reason; the acting identity's own lock is renewed.
+pub async fn lock(
+    ctx: &Context,
+    inventory: &Inventory,
+    scope: &LockScope,
+    reason: &str,
+    steal: Option<&str>,
+) -> Result<LockReport> {
+    let environment = scope.environment(inventory)?;
+    let reason = required("a lock", reason)?;
+    let steal = steal.map(|why| required("--steal", why)).transpose()?;
+    let holder = ctx.actor().name.clone();
+    let previous = ctx.store().locks().await?.into_iter().find(|l| l.environment == environment);
+    let stolen_from = previous.filter(|l| l.holder != holder).map(|l| l.holder);
+    let action = if stolen_from.is_some() { "lock.steal" } else { "lock" };
+    let mut entry = ctx.entry(
+        action,
+        &environment,
+        json!({ "lock_reason": reason, "stolen_from": stolen_from }),
+    );
+    entry.reason = Some(steal.clone().unwrap_or_else(|| reason.clone()));
+    let lock = EnvLock {
+        environment: environment.clone(),
+        holder: holder.clone(),
+        reason: reason.clone(),
+        since: wharf_store::now_rfc3339(),
+        until: None,
+    };
+    match ctx.store().lock_environment(&lock, steal.is_some(), &entry).await? {
+        LockOutcome::Locked(audit) => Ok(LockReport {
+            environment,
+            holder,
+            reason,
+            since: lock.since,
+            stolen_from: if steal.is_some() { stolen_from } else { None },
+            audit_id: audit.id,
+        }),
+        LockOutcome::HeldBy(held) => Err(AppError::refused(format!(
+            "{}; wharf lock {} --steal REASON to take it over, or ask {} to unlock it",
+            describe_lock(&held),
+            if held.environment == ALL_ENVIRONMENTS {
+                "--all".to_owned()
+            } else {
+                held.environment.clone()
+            },
+            held.holder
+        ))),
+    }
+}
+
+/// Unlock an environment (or the global lock).
+pub async fn unlock(
+    ctx: &Context,
+    inventory: &Inventory,
+    scope: &LockScope,
+) -> Result<UnlockReport> {
+    let environment = scope.environment(inventory)?;
+    let previous = ctx.store().locks().await?.into_iter().find(|l| l.environment == environment);
+    let entry = ctx.entry(
+        "unlock",
+        &environment,
+        json!({ "was_locked_by": previous.as_ref().map(|l| l.holder.clone()) }),
+    );
+    match ctx.store().unlock_environment(&environment, &entry).await? {
+        Some(audit) => Ok(UnlockReport {
+            environment,
+            was_locked_by: previous.map(|l| l.holder).unwrap_or_default(),
+            audit_id: audit.id,
+        }),
+        None => Err(AppError::not_found(format!(
+            "{} is not locked (see `wharf locks`)",
+            if environment == ALL_ENVIRONMENTS { "the global lock" } else { environment.as_str() }
+        ))),
+    }
+}
+
+/// Every lock.
+pub async fn locks(ctx: &Context) -> Result<Vec<EnvLock>> {
+    Ok(ctx.store().locks().await?)
+}
+
+/// The inventory nodes `expr` names; a name outside the inventory is refused.
+fn inventory_nodes(inventory: &Inventory, expr: &str) -> Result<NodeSet> {
+    let set = inventory.resolve(expr)?;
+    if set.is_empty() {
+        return Err(AppError::invalid(format!("node set {expr:?} matches no node")));
+    }
+    if let Some(unknown) = set.iter().find(|name| inventory.node(name).is_none()) {
+        return Err(AppError::not_found(format!(
+            "{unknown} is not an inventory node; maintenance is for nodes in wharf.toml"
+        )));
+    }
+    Ok(set)
+}
+
+/// Put nodes in maintenance: deploys to their environments fail the `maintenance` check
+/// until they leave it.
+pub async fn start_maintenance(
+    ctx: &Context,
+    inventory: &Inventory,
+    expr: &str,
+    reason: &str,
+) -> Result<MaintenanceReport> {
+    let set = inventory_nodes(inventory, expr)?;
+    let reason = required("maintenance", reason)?;
+    let nodes: Vec<String> = set.iter().map(str::to_owned).collect();
+    let mut entry = ctx.entry("maintenance.start", &set.fold(), json!({ "nodes": nodes.len() }));
+    entry.reason = Some(reason.clone());
+    let holder = ctx.actor().name.clone();
+    let since = wharf_store::now_rfc3339();
+    let audit = ctx.store().start_maintenance(&nodes, &holder, &reason, &since, &entry).await?;
+    Ok(MaintenanceReport { nodes: set.fold(), count: nodes.len(), audit_id: audit.id })
+}
+
+/// Take nodes out of maintenance.
+pub async fn stop_maintenance(
+    ctx: &Context,
+    inventory: &Inventory,
+    expr: &str,
+) -> Result<MaintenanceReport> {
+    let set = inventory_nodes(inventory, expr)?;
+    let current: Vec<String> =
+        ctx.store().maintenance().await?.into_iter().map(|m| m.node).collect();
+    let leaving: Vec<String> =
+        set.iter().filter(|n| current.iter().any(|c| c == n)).map(str::to_owned).collect();
+    let folded = NodeSet::from_names(leaving.iter().cloned()).fold();
+    let entry = ctx.entry("maintenance.stop", &folded, json!({ "nodes": leaving.len() }));
+    match ctx.store().stop_maintenance(&leaving, &entry).await? {
+        Some(audit) => {
+            Ok(MaintenanceReport { nodes: folded, count: leaving.len(), audit_id: audit.id })
+        }
+        None => Err(AppError::not_found(format!(
+            "no node of {} is in maintenance (see `wharf maintenance list`)",
+            set.fold()
+        ))),
+    }
+}
+
+/// Every node in maintenance.
+pub async fn maintenance(ctx: &Context) -> Result<Vec<Maintenance>> {
+    Ok(ctx.store().maintenance().await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_name_the_holder_time_and_reason() {
+        let lock = |environment: &str| EnvLock {
+            environment: environment.into(),
+            holder: "alice".into(),
+            reason: "incident #123".into(),
+            since: "2026-12-01T10:02:31.125Z".into(),
+            until: None,
+        };
+        assert_eq!(
+            describe_lock(&lock("gprd")),
+            "gprd is locked by alice since 2026-12-01 10:02 UTC (\"incident #123\")"
+        );
+        assert!(describe_lock(&lock("*")).starts_with("every environment is locked by alice"));
+    }
+}
