@@ -11,5 +11,15 @@
 //!
 //! Non-goals: I/O of any kind here; scheduling (the server's scheduler starts deploys).
 //!
-//! Tour: modules arrive with the deployment issue — windows, pipelines and plans, command
-//! templates.
+//! Tour:
+//! - [`command`]: every remote step as a shell command. `[commands]` templates (checked at
+//!   load by [`wharf_core::template`], resolved per environment by
+//!   [`wharf_core::config::Config::commands_for`]) are expanded by [`command::expand`] with
+//!   typed values — [`command::PackageName`], [`wharf_core::version::Version`],
+//!   [`command::UnitName`], [`command::NodeName`], [`command::Reason`] — each validated
+//!   first and then single-quoted by [`command::shell_quote`]. The result, a
+//!   [`command::ShellCommand`], is what the fleet engine runs with `sh -c`.
+//!
+//! Windows, pipelines and plans arrive with the rest of the deployment issue.
+
+pub mod command;
