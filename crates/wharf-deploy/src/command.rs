@@ -319,7 +319,7 @@ pub fn expand(template: &Template, values: &Values<'_>) -> Result<ShellCommand, 
 
 /// The command of step `key` in `templates`, expanded; `Ok(None)` when the step has no
 /// command (no default and none configured, or configured as `""`).
-pub fn command(
+pub fn expand_step(
     templates: &CommandTemplates,
     key: CommandKey,
     values: &Values<'_>,

@@ -14,7 +14,7 @@
 //! Tour:
 //! - [`command`]: every remote step as a shell command. `[commands]` templates (checked at
 //!   load by [`wharf_core::template`], resolved per environment by
-//!   [`wharf_core::config::Config::commands_for`]) are expanded by [`command::expand`] with
+//!   [`wharf_core::config::Config::commands_for`]) are expanded by [`command::expand`] (or [`command::expand_step`]) with
 //!   typed values — [`command::PackageName`], [`wharf_core::version::Version`],
 //!   [`command::UnitName`], [`command::NodeName`], [`command::Reason`] — each validated
 //!   first and then single-quoted by [`command::shell_quote`]. The result, a

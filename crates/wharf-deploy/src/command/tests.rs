@@ -101,8 +101,8 @@ fn expansion_table() {
 #[test]
 fn steps_without_a_command_expand_to_none() {
     let defaults = CommandTemplates::defaults();
-    assert_eq!(command(&defaults, CommandKey::Reconfigure, &Values::default()), Ok(None));
-    let holds = command(&defaults, CommandKey::Holds, &Values::default()).unwrap().unwrap();
+    assert_eq!(expand_step(&defaults, CommandKey::Reconfigure, &Values::default()), Ok(None));
+    let holds = expand_step(&defaults, CommandKey::Holds, &Values::default()).unwrap().unwrap();
     assert_eq!(holds.to_string(), "apt-mark showhold");
 }
 
@@ -115,7 +115,7 @@ fn a_missing_value_is_an_error_not_an_empty_word() {
         (CommandKey::Version, Placeholder::Package),
         (CommandKey::Restart, Placeholder::Unit),
     ] {
-        let err = command(&defaults, key, &Values::default()).unwrap_err();
+        let err = expand_step(&defaults, key, &Values::default()).unwrap_err();
         assert_eq!(err, ExpandError { key, placeholder });
     }
     let reason = template(CommandKey::MaintenanceStart, "puppet agent --disable {reason}");
@@ -265,7 +265,7 @@ fn default_version_command_prints_nothing_for_a_package_that_is_not_installed() 
     let defaults = CommandTemplates::defaults();
     let version = |name: &str| {
         let package: PackageName = name.parse().unwrap();
-        let line = command(
+        let line = expand_step(
             &defaults,
             CommandKey::Version,
             &Values { package: Some(&package), ..Values::default() },
