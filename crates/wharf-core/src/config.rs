@@ -34,6 +34,8 @@ pub struct Config {
     pub environments: Vec<EnvironmentConfig>,
     #[serde(default)]
     pub services: Vec<ServiceConfig>,
+    #[serde(default)]
+    pub commands: CommandsConfig,
 }
 
 /// `[server]`: where `wharf server` listens and how nodes reach it.
@@ -407,6 +409,9 @@ pub struct EnvironmentConfig {
     pub repository: Option<String>,
     #[serde(default)]
     pub packages: Vec<String>,
+    /// Overrides `[commands]` for this environment.
+    #[serde(default)]
+    pub commands: CommandsConfig,
 }
 
 /// `[[services]]`: what runs on nodes and how to restart it.
@@ -524,6 +529,7 @@ impl ConfigSource {
         // Values with a syntax of their own are checked here, so every command refuses them.
         config.apt.resolve(self)?;
         config.store.data_dir(self)?;
+        config.check_commands(self)?;
         Ok(config)
     }
 }
@@ -532,6 +538,106 @@ impl Config {
     /// Parse `text`, naming `file` in errors.
     pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         ConfigSource::new(file, text).parse()
+    }
+}
+
+// ---- [commands] ----------------------------------------------------------------------
+
+use crate::template::{CommandKey, CommandTemplates, Template};
+
+/// `[commands]`, and `commands = { … }` of an `[[environments]]` entry: the shell templates
+/// of each remote step (see [`crate::template`]). Absent keys fall back to `[commands]`, then
+/// to the Debian default; `""` means "no command for this step".
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandsConfig {
+    pub install: Option<Spanned<String>>,
+    pub version: Option<Spanned<String>>,
+    pub hold: Option<Spanned<String>>,
+    pub unhold: Option<Spanned<String>>,
+    pub holds: Option<Spanned<String>>,
+    pub stop: Option<Spanned<String>>,
+    pub start: Option<Spanned<String>>,
+    pub restart: Option<Spanned<String>>,
+    pub status: Option<Spanned<String>>,
+    pub reconfigure: Option<Spanned<String>>,
+    pub maintenance_start: Option<Spanned<String>>,
+    pub maintenance_stop: Option<Spanned<String>>,
+}
+
+impl CommandsConfig {
+    /// The value written for `key`, if any.
+    #[must_use]
+    pub fn get(&self, key: CommandKey) -> Option<&Spanned<String>> {
+        match key {
+            CommandKey::Install => self.install.as_ref(),
+            CommandKey::Version => self.version.as_ref(),
+            CommandKey::Hold => self.hold.as_ref(),
+            CommandKey::Unhold => self.unhold.as_ref(),
+            CommandKey::Holds => self.holds.as_ref(),
+            CommandKey::Stop => self.stop.as_ref(),
+            CommandKey::Start => self.start.as_ref(),
+            CommandKey::Restart => self.restart.as_ref(),
+            CommandKey::Status => self.status.as_ref(),
+            CommandKey::Reconfigure => self.reconfigure.as_ref(),
+            CommandKey::MaintenanceStart => self.maintenance_start.as_ref(),
+            CommandKey::MaintenanceStop => self.maintenance_stop.as_ref(),
+        }
+    }
+
+    /// Lay the written keys over `base`; `prefix` (`commands`,
+    /// `environments.NAME.commands`) names the key in errors.
+    fn apply(
+        &self,
+        base: &mut CommandTemplates,
+        prefix: &str,
+        source: &ConfigSource,
+    ) -> Result<(), ConfigError> {
+        for key in CommandKey::ALL {
+            let Some(value) = self.get(key) else { continue };
+            let text = value.get_ref();
+            let template = if text.trim().is_empty() {
+                None
+            } else {
+                let parsed = Template::parse(key, text).map_err(|why| {
+                    source.error(Some(value.span()), Some(&format!("{prefix}.{key}")), why)
+                })?;
+                Some(parsed)
+            };
+            base.set(key, template);
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// The command templates of environment `env` (`None`: `[commands]` and the defaults
+    /// only). Errors name the key and line of a bad template; [`ConfigSource::parse`] has
+    /// already refused those, so after a successful parse this only fails for an unknown
+    /// environment name.
+    pub fn commands_for(
+        &self,
+        env: Option<&str>,
+        source: &ConfigSource,
+    ) -> Result<CommandTemplates, ConfigError> {
+        let mut templates = CommandTemplates::defaults();
+        self.commands.apply(&mut templates, "commands", source)?;
+        if let Some(name) = env {
+            let Some(entry) = self.environments.iter().find(|e| e.name.get_ref() == name) else {
+                return Err(source.error(None, None, format!("no environment named {name:?}")));
+            };
+            let prefix = format!("environments.{name}.commands");
+            entry.commands.apply(&mut templates, &prefix, source)?;
+        }
+        Ok(templates)
+    }
+
+    fn check_commands(&self, source: &ConfigSource) -> Result<(), ConfigError> {
+        self.commands_for(None, source)?;
+        for env in &self.environments {
+            self.commands_for(Some(env.name.get_ref()), source)?;
+        }
+        Ok(())
     }
 }
 

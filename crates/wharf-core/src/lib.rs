@@ -4,9 +4,11 @@
 //! - [`version`]: Debian package versions, ordered exactly as `dpkg --compare-versions`.
 //! - [`nodeset`]: ClusterShell node-set expressions (`web[01-10]`, `@group`, `a,b!c`).
 //! - [`config`]: the `wharf.toml` schema, parsed with errors that name file, line and key.
+//! - [`template`]: `[commands]` templates — placeholders, per-key checks, Debian defaults.
 //! - [`inventory`]: the resolved fleet — nodes, groups, labels, environments, services.
 
 pub mod config;
 pub mod inventory;
 pub mod nodeset;
+pub mod template;
 pub mod version;
