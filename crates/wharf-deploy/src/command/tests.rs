@@ -1,3 +1,5 @@
+//! Tests of command templates: expansion tables, validation, and hostile values through a real `sh -c`.
+
 use std::process::Command;
 
 use super::*;
