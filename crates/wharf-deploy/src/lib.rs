@@ -11,5 +11,14 @@
 //!
 //! Non-goals: I/O of any kind here; scheduling (the server's scheduler starts deploys).
 //!
-//! Tour: modules arrive with the deployment issue — windows, pipelines and plans, command
-//! templates.
+//! Tour:
+//! - [`window`]: change-lock windows. A [`window::Window`] comes from a `[[windows]]`
+//!   entry (cron `start` + `end`, cron `start` + `duration`, or dated `from` + `until`, each
+//!   in its own IANA time zone); [`window::Window::is_open`] and
+//!   [`window::Window::opening`] answer "open now?" and "when next?" for `wharf windows`,
+//!   and [`window::open_windows`] lists the windows that refuse a given deploy. Cron
+//!   times are wall-clock times, daylight saving included: a time skipped by a gap fires
+//!   at the end of the gap, a repeated one at its first occurrence.
+//! - Still to come with the deployment issue: pipelines and plans, command templates.
+
+pub mod window;
