@@ -19,7 +19,14 @@
 //!   [`command::UnitName`], [`command::NodeName`], [`command::Reason`] — each validated
 //!   first and then single-quoted by [`command::shell_quote`]. The result, a
 //!   [`command::ShellCommand`], is what the fleet engine runs with `sh -c`.
-//!
-//! Windows, pipelines and plans arrive with the rest of the deployment issue.
+//! - [`window`]: change-lock windows. A [`window::Window`] comes from a `[[windows]]`
+//!   entry (cron `start` + `end`, cron `start` + `duration`, or dated `from` + `until`, each
+//!   in its own IANA time zone); [`window::Window::is_open`] and
+//!   [`window::Window::opening`] answer "open now?" and "when next?" for `wharf windows`,
+//!   and [`window::open_windows`] lists the windows that refuse a given deploy. Cron
+//!   times are wall-clock times, daylight saving included: a time skipped by a gap fires
+//!   at the end of the gap, a repeated one at its first occurrence.
+//! - Still to come with the deployment issue: pipelines and plans.
 
 pub mod command;
+pub mod window;
