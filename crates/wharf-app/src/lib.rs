@@ -21,7 +21,8 @@
 //! - `storage`: package files and published trees, in the data directory or a bucket.
 //! - [`repo`] (create, add, remove, drop, snapshot, verify, cleanup), [`publish`],
 //!   [`health`]: the APT repository flows.
-//! - [`guard`]: environment locks and nodes in maintenance.
+//! - [`guard`]: environment locks and nodes in maintenance; [`windows`]: change-lock
+//!   windows as of a moment.
 //! - [`fleet`]: node set → targets → fan-out, with events to print or stream.
 //! - [`progress::Progress`]: how long flows report how far they are.
 //! - [`wire`]: the JSON shapes of every report (`--json` and the API).
@@ -37,6 +38,7 @@ pub mod progress;
 pub mod publish;
 pub mod repo;
 pub mod storage;
+pub mod windows;
 pub mod wire;
 
 pub use context::{Actor, Context, ContextSettings, Via};

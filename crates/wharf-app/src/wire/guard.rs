@@ -31,3 +31,25 @@ pub struct MaintenanceReport {
     pub count: usize,
     pub audit_id: i64,
 }
+
+/// A change-lock window as of a moment (`wharf windows [--at TIME]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WindowView {
+    pub name: String,
+    /// Whether it is open at the moment asked about.
+    pub open: bool,
+    /// `automated` (refuses only automated deploys) or `all`.
+    pub applies_to: &'static str,
+    /// The environments it covers; `["*"]`: all.
+    pub environments: Vec<String>,
+    /// Its IANA time zone.
+    pub timezone: String,
+    pub reason: Option<String>,
+    /// The current opening, or else the next, in UTC (RFC 3339); `null` once a dated
+    /// window is over.
+    pub opens_at: Option<String>,
+    pub closes_at: Option<String>,
+    /// The same instants in the window's own zone, `2026-12-24 18:00 CET`.
+    pub opens_local: Option<String>,
+    pub closes_local: Option<String>,
+}

@@ -10,7 +10,7 @@ mod repo;
 
 pub use config::{AptSummary, ConfigSummary, EnvironmentSummary, GroupSummary};
 pub use fleet::{NodeErrorView, NodeResultView};
-pub use guard::{LockReport, MaintenanceReport, UnlockReport};
+pub use guard::{LockReport, MaintenanceReport, UnlockReport, WindowView};
 pub use nodeset::NodesetView;
 pub use repo::{
     AddReport, CheckView, CleanupReport, CollectionView, DropReport, HealthReport, PackageView,

@@ -77,3 +77,15 @@ pub(crate) struct MaintenanceStopArgs {
     #[command(flatten)]
     pub(crate) output: JsonArgs,
 }
+
+#[derive(Debug, Args)]
+pub(crate) struct WindowsArgs {
+    /// The moment to ask about, RFC 3339 (`2026-12-24T18:00:00Z`) [default: now].
+    #[arg(long, value_name = "TIME")]
+    pub(crate) at: Option<String>,
+    /// Only windows covering this environment.
+    #[arg(long = "env", value_name = "ENV")]
+    pub(crate) environment: Option<String>,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
+}

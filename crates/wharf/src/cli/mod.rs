@@ -225,6 +225,15 @@ pub(crate) enum Command {
         "  wharf locks --json",
     ))]
     Locks(JsonArgs),
+    /// Change-lock windows: which are open, and when each next opens and closes.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf windows\n",
+        "  # Will the weekend window block an automated deploy on Christmas Eve?\n",
+        "  wharf windows --env gprd --at 2026-12-24T18:00:00Z\n",
+        "  wharf windows --json",
+    ))]
+    Windows(WindowsArgs),
     /// Put nodes in maintenance, take them out, list them.
     #[command(subcommand)]
     #[command(after_help = concat!(

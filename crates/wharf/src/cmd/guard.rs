@@ -1,10 +1,10 @@
-//! `wharf lock|unlock|locks` and `wharf maintenance …`: parse, call
-//! [`wharf_app::guard`], render. A lock held by someone else is a refusal (exit 4).
+//! `wharf lock|unlock|locks`, `wharf windows` and `wharf maintenance …`: parse, call
+//! [`wharf_app::guard`] or [`wharf_app::windows`], render. A lock held by someone else is a refusal (exit 4).
 
 use wharf_app::guard::LockScope;
 
 use super::repo::render;
-use crate::cli::{JsonArgs, LockArgs, MaintenanceCommand, UnlockArgs};
+use crate::cli::{JsonArgs, LockArgs, MaintenanceCommand, UnlockArgs, WindowsArgs};
 use crate::output;
 use crate::settings::Settings;
 
@@ -109,5 +109,49 @@ pub(crate) fn maintenance(settings: &Settings, command: &MaintenanceCommand) -> 
                 })
             }
         }
+    })
+}
+
+pub(crate) fn windows(settings: &Settings, args: &WindowsArgs) -> anyhow::Result<u8> {
+    let inventory = settings.inventory()?;
+    let now = match &args.at {
+        Some(text) => wharf_app::windows::parse_instant(text)?,
+        None => wharf_app::windows::now(),
+    };
+    let views = wharf_app::windows::windows(
+        &settings.config,
+        &settings.source,
+        &inventory,
+        args.environment.as_deref(),
+        now,
+    )?;
+    render(args.output.json, &views, || {
+        let rows: Vec<Vec<String>> = views
+            .iter()
+            .map(|w| {
+                let dash = || "-".to_owned();
+                vec![
+                    w.name.clone(),
+                    if w.open { "OPEN" } else { "closed" }.to_owned(),
+                    w.opens_local.clone().unwrap_or_else(dash),
+                    w.closes_local.clone().unwrap_or_else(dash),
+                    w.closes_at.clone().unwrap_or_else(dash),
+                    w.applies_to.to_owned(),
+                    w.environments.join(","),
+                ]
+            })
+            .collect();
+        output::table(
+            &[
+                "WINDOW",
+                "STATE",
+                "OPENS (LOCAL)",
+                "CLOSES (LOCAL)",
+                "CLOSES (UTC)",
+                "APPLIES TO",
+                "ENVIRONMENTS",
+            ],
+            &rows,
+        );
     })
 }

@@ -45,6 +45,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 Command::Lock(args) => guard::lock(&settings, &args),
                 Command::Unlock(args) => guard::unlock(&settings, &args),
                 Command::Locks(args) => guard::locks(&settings, &args),
+                Command::Windows(args) => guard::windows(&settings, &args),
                 Command::Maintenance(command) => guard::maintenance(&settings, &command),
                 Command::Version(_) | Command::Completions(_) | Command::Man(_) => {
                     unreachable!("handled above")

@@ -112,3 +112,60 @@ fn maintenance_is_recorded_and_listed() {
     let audit = ok(&scratch, &["audit", "--action", "maintenance", "--json"]);
     assert_eq!(audit.matches("\"maintenance.").count(), 2, "{audit}");
 }
+
+/// `wharf windows --at` answers for any moment, in the window's zone and UTC: the weekend
+/// window of seed 001 on a Saturday and a Tuesday, and a one-off year-end freeze.
+#[test]
+fn windows_say_when_they_open_and_close() {
+    let scratch = Scratch::new();
+    scratch.config(&format!(
+        "{CONFIG}{}",
+        r#"
+[[windows]]
+name = "weekend"
+start = "0 23 * * fri"
+end = "0 7 * * mon"
+timezone = "Europe/Amsterdam"
+environments = ["gprd"]
+reason = "no automated production deploys over the weekend"
+
+[[windows]]
+name = "year-end"
+from = "2026-12-20T00:00:00Z"
+until = "2027-01-04T00:00:00Z"
+applies_to = "all"
+"#
+    ));
+    let at = |time: &str, env: &str| -> Vec<serde_json::Value> {
+        let mut args = vec!["windows", "--json", "--at", time];
+        if !env.is_empty() {
+            args.extend(["--env", env]);
+        }
+        serde_json::from_str(&ok(&scratch, &args)).unwrap()
+    };
+    // Saturday 5 December 2026, noon UTC: the weekend window is open since Friday 23:00
+    // Amsterdam time (22:00 UTC, CET) and closes Monday 07:00 (06:00 UTC).
+    let saturday = at("2026-12-05T12:00:00Z", "gprd");
+    let weekend = &saturday[0];
+    assert_eq!(
+        (weekend["name"].as_str(), weekend["open"].as_bool()),
+        (Some("weekend"), Some(true))
+    );
+    assert_eq!(weekend["opens_at"], "2026-12-04T22:00:00Z");
+    assert_eq!(weekend["closes_at"], "2026-12-07T06:00:00Z");
+    assert_eq!(weekend["closes_local"], "2026-12-07 07:00 CET");
+    assert_eq!(saturday[1]["open"], false, "year-end has not begun");
+    // Tuesday: closed, and it says when it next opens. gstg is not covered by it.
+    let tuesday = at("2026-12-08T12:00:00Z", "gprd");
+    assert_eq!(
+        (tuesday[0]["open"].as_bool(), tuesday[0]["opens_at"].as_str()),
+        (Some(false), Some("2026-12-11T22:00:00Z"))
+    );
+    let christmas = at("2026-12-24T18:00:00Z", "gstg");
+    let names: Vec<&str> = christmas.iter().map(|w| w["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["year-end"]);
+    assert_eq!(at("2026-12-24T18:00:00Z", "")[1]["open"], true);
+    let (code, _, stderr) = outcome(&scratch.run(&["windows", "--at", "tomorrow"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("RFC 3339"), "{stderr}");
+}
