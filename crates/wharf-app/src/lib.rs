@@ -21,7 +21,7 @@
 //! - `storage`: package files and published trees, in the data directory or a bucket.
 //! - [`repo`] (create, add, remove, drop, snapshot, verify, cleanup), [`publish`],
 //!   [`health`]: the APT repository flows.
-//! - [`guard`]: environment locks and nodes in maintenance; [`windows`]: change-lock
+//! - [`guard`]: environment locks and nodes in maintenance; [`hold`]: package holds; [`windows`]: change-lock
 //!   windows as of a moment.
 //! - [`fleet`]: node set → targets → fan-out, with events to print or stream.
 //! - [`progress::Progress`]: how long flows report how far they are.
@@ -33,6 +33,7 @@ pub mod error;
 pub mod fleet;
 pub mod guard;
 pub mod health;
+pub mod hold;
 pub mod layout;
 pub mod progress;
 pub mod publish;

@@ -224,6 +224,7 @@ pub struct Pin {
 pub struct Values<'a> {
     /// `{packages}` and `{package_names}`.
     pub packages: &'a [Pin],
+    /// `{package}`; also `{package_names}` when `packages` is empty (`hold` of one package).
     pub package: Option<&'a PackageName>,
     pub version: Option<&'a Version>,
     pub unit: Option<&'a UnitName>,
@@ -291,6 +292,10 @@ pub fn expand(template: &Template, values: &Values<'_>) -> Result<ShellCommand, 
         let words: Vec<String> = match placeholder {
             Placeholder::Packages => {
                 values.packages.iter().map(|pin| format!("{}={}", pin.name, pin.version)).collect()
+            }
+            // A hold or unhold names packages without versions: the one `package`.
+            Placeholder::PackageNames if values.packages.is_empty() => {
+                values.package.map(ToString::to_string).into_iter().collect()
             }
             Placeholder::PackageNames => {
                 values.packages.iter().map(|pin| pin.name.to_string()).collect()

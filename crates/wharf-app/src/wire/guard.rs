@@ -53,3 +53,17 @@ pub struct WindowView {
     pub opens_local: Option<String>,
     pub closes_local: Option<String>,
 }
+
+/// What `wharf hold` or `wharf unhold` did: the record, then the nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HoldReport {
+    pub environment: String,
+    pub package: String,
+    /// The hold's reason (`null` for an unhold).
+    pub reason: Option<String>,
+    /// Nodes where the `hold`/`unhold` command succeeded, folded.
+    pub succeeded: String,
+    /// Nodes where it did not, each with its result.
+    pub failed: Vec<crate::wire::NodeResultView>,
+    pub audit_id: i64,
+}

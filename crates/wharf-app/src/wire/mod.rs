@@ -10,11 +10,11 @@ mod repo;
 
 pub use config::{AptSummary, ConfigSummary, EnvironmentSummary, GroupSummary};
 pub use fleet::{NodeErrorView, NodeResultView};
-pub use guard::{LockReport, MaintenanceReport, UnlockReport, WindowView};
+pub use guard::{HoldReport, LockReport, MaintenanceReport, UnlockReport, WindowView};
 pub use nodeset::NodesetView;
 pub use repo::{
     AddReport, CheckView, CleanupReport, CollectionView, DropReport, HealthReport, PackageView,
     PublishReport, PublishView, RemoveReport, SnapshotReport, VerifyReport,
 };
-pub use wharf_store::guard::{EnvLock, Maintenance};
+pub use wharf_store::guard::{EnvLock, Maintenance, PackageHold};
 pub use wharf_store::{AuditEntry, AuditVerification};

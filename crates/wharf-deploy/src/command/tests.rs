@@ -109,6 +109,17 @@ fn steps_without_a_command_expand_to_none() {
 }
 
 #[test]
+fn a_hold_names_its_one_package() {
+    let defaults = CommandTemplates::defaults();
+    let package: PackageName = "gitlab-ee".parse().unwrap();
+    let values = Values { package: Some(&package), ..Values::default() };
+    let hold = expand_step(&defaults, CommandKey::Hold, &values).unwrap().unwrap();
+    assert_eq!(hold.to_string(), "apt-mark hold 'gitlab-ee'");
+    let unhold = expand_step(&defaults, CommandKey::Unhold, &values).unwrap().unwrap();
+    assert_eq!(unhold.to_string(), "apt-mark unhold 'gitlab-ee'");
+}
+
+#[test]
 fn a_missing_value_is_an_error_not_an_empty_word() {
     let defaults = CommandTemplates::defaults();
     for (key, placeholder) in [

@@ -89,3 +89,26 @@ pub(crate) struct WindowsArgs {
     #[command(flatten)]
     pub(crate) output: JsonArgs,
 }
+
+#[derive(Debug, Args)]
+pub(crate) struct HoldArgs {
+    /// The package to hold (deploys of it to ENV are refused until unheld).
+    pub(crate) package: String,
+    /// The environment whose nodes hold it.
+    #[arg(long = "env", value_name = "ENV", required = true)]
+    pub(crate) environment: String,
+    /// Why, shown in refused deploys and `wharf holds`.
+    #[arg(long, required = true)]
+    pub(crate) reason: String,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UnholdArgs {
+    pub(crate) package: String,
+    #[arg(long = "env", value_name = "ENV", required = true)]
+    pub(crate) environment: String,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
+}

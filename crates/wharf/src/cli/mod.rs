@@ -225,6 +225,30 @@ pub(crate) enum Command {
         "  wharf locks --json",
     ))]
     Locks(JsonArgs),
+    /// Hold a package on an environment: no deploys of it there, `apt-mark hold` on nodes.
+    ///
+    /// The hold is recorded first (deploys of the package to ENV are refused from then on),
+    /// then run on every node with the `hold` command (`apt-mark hold` by default).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf hold gitlab-ce --env dev --reason \"nightly 11.9 breaks login, see #4567\"\n",
+        "  wharf hold gitlab-ee --env gprd --reason \"incident #123\" --json",
+    ))]
+    Hold(HoldArgs),
+    /// Release a hold: the record, then the nodes' holds (`apt-mark unhold`).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf unhold gitlab-ce --env dev\n",
+        "  wharf unhold gitlab-ee --env gprd --json",
+    ))]
+    Unhold(UnholdArgs),
+    /// List the recorded holds: environment, package, who, since when and why.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf holds\n",
+        "  wharf holds --json",
+    ))]
+    Holds(JsonArgs),
     /// Change-lock windows: which are open, and when each next opens and closes.
     #[command(after_help = concat!(
         "Examples:\n",

@@ -4,7 +4,9 @@
 use wharf_app::guard::LockScope;
 
 use super::repo::render;
-use crate::cli::{JsonArgs, LockArgs, MaintenanceCommand, UnlockArgs, WindowsArgs};
+use crate::cli::{
+    HoldArgs, JsonArgs, LockArgs, MaintenanceCommand, UnholdArgs, UnlockArgs, WindowsArgs,
+};
 use crate::output;
 use crate::settings::Settings;
 
@@ -153,5 +155,84 @@ pub(crate) fn windows(settings: &Settings, args: &WindowsArgs) -> anyhow::Result
             ],
             &rows,
         );
+    })
+}
+
+/// What a hold needs to reach the environment's nodes: the run defaults.
+fn hold_fleet<'a>(
+    settings: &'a Settings,
+    inventory: &'a wharf_core::inventory::Inventory,
+    env: &'a wharf_exec::LocalEnv,
+    options: &'a wharf_exec::FanoutOptions,
+) -> wharf_app::hold::Fleet<'a> {
+    wharf_app::hold::Fleet {
+        config: &settings.config,
+        source: &settings.source,
+        inventory,
+        env,
+        options,
+    }
+}
+
+fn render_hold(
+    json: bool,
+    report: &wharf_app::wire::HoldReport,
+    results: &[wharf_exec::NodeResult],
+    done: &str,
+) -> anyhow::Result<u8> {
+    render(json, report, || {
+        output::line(format!("{done} {} on {}", report.package, report.environment));
+        if !report.succeeded.is_empty() {
+            output::line(format!("  nodes: {}", report.succeeded));
+        }
+        super::run::print_failures(results);
+    })?;
+    Ok(super::run::exit_code(results, false))
+}
+
+pub(crate) fn hold(settings: &Settings, args: &HoldArgs) -> anyhow::Result<u8> {
+    let inventory = settings.inventory()?;
+    let (env, options) = (super::run::local_env(), wharf_exec::FanoutOptions::default());
+    super::runtime()?.block_on(async {
+        let ctx = settings.context().await?;
+        let fleet = hold_fleet(settings, &inventory, &env, &options);
+        let (report, results) =
+            wharf_app::hold::hold(&ctx, fleet, &args.environment, &args.package, &args.reason)
+                .await?;
+        render_hold(args.output.json, &report, &results, "held")
+    })
+}
+
+pub(crate) fn unhold(settings: &Settings, args: &UnholdArgs) -> anyhow::Result<u8> {
+    let inventory = settings.inventory()?;
+    let (env, options) = (super::run::local_env(), wharf_exec::FanoutOptions::default());
+    super::runtime()?.block_on(async {
+        let ctx = settings.context().await?;
+        let fleet = hold_fleet(settings, &inventory, &env, &options);
+        let (report, results) =
+            wharf_app::hold::unhold(&ctx, fleet, &args.environment, &args.package).await?;
+        render_hold(args.output.json, &report, &results, "unheld")
+    })
+}
+
+pub(crate) fn holds(settings: &Settings, args: &JsonArgs) -> anyhow::Result<u8> {
+    super::runtime()?.block_on(async {
+        let ctx = settings.context().await?;
+        let holds = wharf_app::hold::holds(&ctx).await?;
+        render(args.json, &holds, || {
+            let rows: Vec<Vec<String>> = holds
+                .iter()
+                .map(|h| {
+                    vec![
+                        h.environment.clone(),
+                        h.package.clone(),
+                        h.holder.clone(),
+                        h.since.clone(),
+                        h.reason.clone(),
+                    ]
+                })
+                .collect();
+            output::table(&["ENVIRONMENT", "PACKAGE", "BY", "SINCE", "REASON"], &rows);
+        })
     })
 }

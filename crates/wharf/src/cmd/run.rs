@@ -86,7 +86,7 @@ pub(crate) fn copy(settings: &Settings, args: &CopyArgs) -> anyhow::Result<u8> {
 }
 
 /// What the application layer needs to know of this machine to reach nodes over SSH.
-fn local_env() -> LocalEnv {
+pub(crate) fn local_env() -> LocalEnv {
     LocalEnv {
         home: std::env::var_os(env_vars::HOME).map_or_else(|| PathBuf::from("/"), PathBuf::from),
         local_user: std::env::var(env_vars::USER).unwrap_or_else(|_| "root".to_owned()),
@@ -200,7 +200,7 @@ fn print_gathered(results: &[NodeResult], with_stderr: bool) {
 }
 
 /// `wharf: NODES (N): what went wrong`, one line per distinct failure, then truncations.
-fn print_failures(results: &[NodeResult]) {
+pub(crate) fn print_failures(results: &[NodeResult]) {
     for (nodes, description) in failures(results) {
         output::err_line(format!(
             "wharf: {} ({}): {description}",
@@ -216,7 +216,7 @@ fn print_failures(results: &[NodeResult]) {
     }
 }
 
-fn exit_code(results: &[NodeResult], max_exit_code: bool) -> u8 {
+pub(crate) fn exit_code(results: &[NodeResult], max_exit_code: bool) -> u8 {
     if results.iter().any(|result| matches!(result.outcome, Outcome::Unreachable(_))) {
         return UNREACHABLE;
     }

@@ -169,3 +169,55 @@ applies_to = "all"
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("RFC 3339"), "{stderr}");
 }
+
+/// A hold is recorded, then run on the environment's nodes with the configured `hold`
+/// command (here writing into each local node's root, never the host's dpkg); a second
+/// hold is refused, an unhold releases both.
+#[test]
+fn holds_are_recorded_then_run_on_the_nodes() {
+    let scratch = Scratch::new();
+    scratch.config(&format!(
+        "{}{}",
+        CONFIG.replace("transport = \"local\"", "transport = \"local\"\nroot = \"nodes/{name}\""),
+        r#"
+[commands]
+hold = "printf '%s\n' {package_names} >> \"$WHARF_NODE_ROOT/held\""
+unhold = "rm -f \"$WHARF_NODE_ROOT/held\""
+"#
+    ));
+    for node in ["web01", "web02", "web03", "web04"] {
+        std::fs::create_dir_all(scratch.path().join("nodes").join(node)).unwrap();
+    }
+    let (code, stdout, stderr) = as_actor(
+        &scratch,
+        "dana",
+        &["hold", "gitlab-ce", "--env", "gprd", "--reason", "nightly breaks login"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("held gitlab-ce on gprd") && stdout.contains("web[02-04]"), "{stdout}");
+    for node in ["web02", "web03", "web04"] {
+        let held =
+            std::fs::read_to_string(scratch.path().join("nodes").join(node).join("held")).unwrap();
+        assert_eq!(held, "gitlab-ce\n", "{node}");
+    }
+    assert!(!scratch.path().join("nodes/web01/held").exists(), "gstg's node is not gprd's");
+    let (code, _, stderr) =
+        as_actor(&scratch, "eve", &["hold", "gitlab-ce", "--env", "gprd", "--reason", "again"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("already held on gprd by dana"), "{stderr}");
+    let (code, _, stderr) =
+        as_actor(&scratch, "eve", &["hold", "../etc", "--env", "gprd", "--reason", "x"]);
+    assert_eq!(code, 2, "{stderr}");
+    let holds: Vec<serde_json::Value> =
+        serde_json::from_str(&ok(&scratch, &["holds", "--json"])).unwrap();
+    assert_eq!((holds.len(), holds[0]["reason"].as_str()), (1, Some("nightly breaks login")));
+    assert!(
+        ok(&scratch, &["unhold", "gitlab-ce", "--env", "gprd"])
+            .contains("unheld gitlab-ce on gprd")
+    );
+    assert!(!scratch.path().join("nodes/web02/held").exists());
+    let audit = ok(&scratch, &["audit", "--json", "-n", "100"]);
+    for action in ["\"hold\"", "\"unhold\"", "\"fleet.run\""] {
+        assert!(audit.contains(action), "{action} in {audit}");
+    }
+}

@@ -1,0 +1,156 @@
+//! `wharf hold|unhold|holds`: a package held on an environment is recorded first — from
+//! then on deploys of it there are refused — and then held on the environment's nodes with
+//! the configured `hold` command (`apt-mark hold` by default), as in seed 000's runbook
+//! for a broken nightly. Node failures are reported with the nodes named; the record
+//! stays, so the guard holds even where a node could not be reached.
+
+use serde_json::json;
+use wharf_core::config::{Config, ConfigSource};
+use wharf_core::inventory::Inventory;
+use wharf_core::nodeset::NodeSet;
+use wharf_core::template::CommandKey;
+use wharf_deploy::command::{PackageName, Reason, Values, expand_step};
+use wharf_exec::{Action, FanoutOptions, LocalEnv, NodeResult};
+use wharf_store::guard::PackageHold;
+
+use crate::context::Context;
+use crate::error::{AppError, Result};
+use crate::fleet::FleetRequest;
+use crate::wire::HoldReport;
+
+/// Where and how to reach the nodes of a hold.
+#[derive(Debug, Clone, Copy)]
+pub struct Fleet<'a> {
+    pub config: &'a Config,
+    pub source: &'a ConfigSource,
+    pub inventory: &'a Inventory,
+    pub env: &'a LocalEnv,
+    pub options: &'a FanoutOptions,
+}
+
+fn environment_nodes(inventory: &Inventory, environment: &str) -> Result<Vec<String>> {
+    inventory
+        .environments()
+        .iter()
+        .find(|env| env.name == environment)
+        .map(|env| env.nodes.clone())
+        .ok_or_else(|| AppError::not_found(format!("no environment named {environment:?}")))
+}
+
+fn package_name(text: &str) -> Result<PackageName> {
+    text.parse()
+        .map_err(|err: wharf_deploy::command::ValueError| AppError::invalid(err.to_string()))
+}
+
+/// Run the `key` command for `package` on the environment's nodes, if the step has one.
+async fn run_step(
+    ctx: &Context,
+    fleet: Fleet<'_>,
+    environment: &str,
+    nodes: &[String],
+    key: CommandKey,
+    values: &Values<'_>,
+) -> Result<Vec<NodeResult>> {
+    let templates = fleet.config.commands_for(Some(environment), fleet.source)?;
+    let Some(command) =
+        expand_step(&templates, key, values).map_err(|err| AppError::internal(err.to_string()))?
+    else {
+        return Ok(Vec::new());
+    };
+    let request = FleetRequest { nodes: vec![nodes.join(",")], ..FleetRequest::default() };
+    let targets = crate::fleet::targets(fleet.inventory, &fleet.config.ssh, fleet.env, &request)?;
+    let action = Action::Run(command.into_string());
+    let report = crate::fleet::execute(ctx, targets, action, fleet.options.clone(), None).await?;
+    Ok(report.results)
+}
+
+fn report(
+    environment: &str,
+    package: &str,
+    reason: Option<String>,
+    results: Vec<NodeResult>,
+    audit_id: i64,
+) -> HoldReport {
+    let fold = |keep: &dyn Fn(&NodeResult) -> bool| {
+        NodeSet::from_names(results.iter().filter(|r| keep(r)).map(|r| r.node.clone())).fold()
+    };
+    HoldReport {
+        environment: environment.to_owned(),
+        package: package.to_owned(),
+        reason,
+        succeeded: fold(&|r| r.outcome.is_success()),
+        failed: results
+            .iter()
+            .filter(|r| !r.outcome.is_success())
+            .map(crate::wire::NodeResultView::from)
+            .collect(),
+        audit_id,
+    }
+}
+
+/// Hold `package` on `environment`: recorded (refused if already held), then held on
+/// every node of the environment.
+pub async fn hold(
+    ctx: &Context,
+    fleet: Fleet<'_>,
+    environment: &str,
+    package: &str,
+    reason: &str,
+) -> Result<(HoldReport, Vec<NodeResult>)> {
+    let nodes = environment_nodes(fleet.inventory, environment)?;
+    let name = package_name(package)?;
+    let why: Reason = reason
+        .parse()
+        .map_err(|_| AppError::invalid("a hold must say why: give a non-empty --reason"))?;
+    let existing = ctx.store().holds().await?;
+    if let Some(held) =
+        existing.iter().find(|h| h.environment == environment && h.package == package)
+    {
+        return Err(AppError::conflict(format!(
+            "{package} is already held on {environment} by {} since {} ({:?}); `wharf unhold {package} --env {environment}` first",
+            held.holder, held.since, held.reason
+        )));
+    }
+    let record = PackageHold {
+        environment: environment.to_owned(),
+        package: package.to_owned(),
+        holder: ctx.actor().name.clone(),
+        reason: reason.trim().to_owned(),
+        since: wharf_store::now_rfc3339(),
+    };
+    let mut entry = ctx.entry("hold", environment, json!({ "package": package }));
+    entry.reason = Some(record.reason.clone());
+    let Some(audit) = ctx.store().hold_package(&record, &entry).await? else {
+        return Err(AppError::conflict(format!("{package} was held on {environment} meanwhile")));
+    };
+    let values = Values { package: Some(&name), reason: Some(&why), ..Values::default() };
+    let results = run_step(ctx, fleet, environment, &nodes, CommandKey::Hold, &values).await?;
+    let report = report(environment, package, Some(record.reason), results.clone(), audit.id);
+    Ok((report, results))
+}
+
+/// Unhold `package` on `environment`: the record goes, then the nodes' holds.
+pub async fn unhold(
+    ctx: &Context,
+    fleet: Fleet<'_>,
+    environment: &str,
+    package: &str,
+) -> Result<(HoldReport, Vec<NodeResult>)> {
+    let nodes = environment_nodes(fleet.inventory, environment)?;
+    let name = package_name(package)?;
+    let entry = ctx.entry("unhold", environment, json!({ "package": package }));
+    let Some(audit) = ctx.store().unhold_package(environment, package, &entry).await? else {
+        return Err(AppError::not_found(format!(
+            "{package} is not held on {environment} (see `wharf holds`)"
+        )));
+    };
+    let values = Values { package: Some(&name), ..Values::default() };
+    let results = run_step(ctx, fleet, environment, &nodes, CommandKey::Unhold, &values).await?;
+    let report = report(environment, package, None, results.clone(), audit.id);
+    Ok((report, results))
+}
+
+/// Every recorded hold.
+pub async fn holds(ctx: &Context) -> Result<Vec<PackageHold>> {
+    Ok(ctx.store().holds().await?)
+}
