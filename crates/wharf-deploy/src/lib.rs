@@ -11,5 +11,28 @@
 //!
 //! Non-goals: I/O of any kind here; scheduling (the server's scheduler starts deploys).
 //!
-//! Tour: modules arrive with the deployment issue — windows, pipelines and plans, command
-//! templates.
+//! Tour, in the order a deploy meets them:
+//! - [`pipeline`]: `[[pipelines]]` from `wharf.toml` checked against the inventory into
+//!   [`Pipelines`] (errors name the line), plus the built-in `upgrade` (prepare → tiers
+//!   lowest first → the fleet in 25% batches → restart → verify) and `rollback` (prepare
+//!   → the fleet → the tiers last, highest first, each waiting for an operator).
+//! - [`gate`]: the guards — [`gate::promotion_gate`], [`gate::downgrade`],
+//!   [`gate::rollback_target`], [`gate::deploy_lock`], [`gate::lock`], [`gate::hold`] —
+//!   each a [`Refusal`] naming the guard and what lifts it, or a go.
+//! - [`plan()`]: a pipeline met with an environment — each stage's nodes (intersected with
+//!   the environment), batches, services, and whether it runs, waits or is skipped.
+//! - [`amount`]: counts and percentages of nodes; [`batches`] and [`exceeds`] (a stage's
+//!   failure limit).
+//!
+//! The raw configuration (`PipelineConfig`, `StageConfig`, `StageKind`, `StageWhen`) lives
+//! in `wharf_core::config` with the rest of the file's schema; its meaning lives here.
+
+pub mod amount;
+pub mod gate;
+pub mod pipeline;
+pub mod plan;
+
+pub use amount::{Amount, batches, exceeds};
+pub use gate::{DeployOutcome, GuardKind, Hold, Lock, Refusal, RollbackTarget};
+pub use pipeline::{Action, Pipeline, Pipelines, ServiceSelector, Stage};
+pub use plan::{DeployRequest, Plan, PlanError, PlannedStage, StageRun, plan};
