@@ -39,6 +39,8 @@ pub struct Environment {
     pub production: bool,
     pub repository: Option<String>,
     pub packages: Vec<String>,
+    /// A canary environment runs `when = "canary-only"` stages.
+    pub canary: bool,
 }
 
 /// A service: systemd units of one kind on a set of nodes.
@@ -192,6 +194,7 @@ impl Inventory {
                 production: env.production,
                 repository: env.repository.clone(),
                 packages: env.packages.clone(),
+                canary: env.canary,
             });
         }
         for env in &config.environments {

@@ -11,7 +11,7 @@
 //!
 //! Non-goals: I/O of any kind here; scheduling (the server's scheduler starts deploys).
 //!
-//! Tour:
+//! Tour, in the order a deploy meets them:
 //! - [`command`]: every remote step as a shell command. `[commands]` templates (checked at
 //!   load by [`wharf_core::template`], resolved per environment by
 //!   [`wharf_core::config::Config::commands_for`]) are expanded by [`command::expand`] (or [`command::expand_step`]) with
@@ -26,7 +26,29 @@
 //!   and [`window::open_windows`] lists the windows that refuse a given deploy. Cron
 //!   times are wall-clock times, daylight saving included: a time skipped by a gap fires
 //!   at the end of the gap, a repeated one at its first occurrence.
-//! - Still to come with the deployment issue: pipelines and plans.
+//! - [`pipeline`]: `[[pipelines]]` from `wharf.toml` checked against the inventory into
+//!   [`Pipelines`] (errors name the line), plus the built-in `upgrade` (prepare → tiers
+//!   lowest first → the fleet in 25% batches → restart → verify) and `rollback` (prepare
+//!   → the fleet → the tiers last, highest first, each waiting for an operator).
+//! - [`gate`]: the guards — [`gate::promotion_gate`], [`gate::downgrade`],
+//!   [`gate::rollback_target`], [`gate::deploy_lock`], [`gate::lock`], [`gate::hold`] —
+//!   each a [`Refusal`] naming the guard and what lifts it, or a go.
+//! - [`plan()`]: a pipeline met with an environment — each stage's nodes (intersected with
+//!   the environment), batches, services, and whether it runs, waits or is skipped.
+//! - [`amount`]: counts and percentages of nodes; [`batches`] and [`exceeds`] (a stage's
+//!   failure limit).
+//!
+//! The raw configuration (`PipelineConfig`, `StageConfig`, `StageKind`, `StageWhen`) lives
+//! in `wharf_core::config` with the rest of the file's schema; its meaning lives here.
 
+pub mod amount;
 pub mod command;
+pub mod gate;
+pub mod pipeline;
+pub mod plan;
 pub mod window;
+
+pub use amount::{Amount, batches, exceeds};
+pub use gate::{DeployOutcome, GuardKind, Hold, Lock, Refusal, RollbackTarget};
+pub use pipeline::{Action, Pipeline, Pipelines, ServiceSelector, Stage};
+pub use plan::{DeployRequest, Plan, PlanError, PlannedStage, StageRun, plan};

@@ -169,9 +169,12 @@ impl Settings {
         wharf_app::DataLayout::new(&self.data_dir)
     }
 
-    /// The validated inventory described by the configuration.
+    /// The validated inventory described by the configuration. Its pipelines are checked
+    /// too, so a bad `[[pipelines]]` stage stops every command, not just `deploy`.
     pub(crate) fn inventory(&self) -> anyhow::Result<Inventory> {
-        Ok(Inventory::from_config(&self.config, &self.source)?)
+        let inventory = Inventory::from_config(&self.config, &self.source)?;
+        wharf_deploy::Pipelines::resolve(&self.config, &self.source, &inventory)?;
+        Ok(inventory)
     }
 
     /// The bucket `storage` names, or `None` for the data directory. A URL Wharf cannot use
