@@ -8,7 +8,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use time::OffsetDateTime;
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use wharf_core::inventory::Environment;
 use wharf_core::version::Version;
 
@@ -66,7 +67,7 @@ pub struct DeployOutcome {
     pub succeeded: bool,
     /// The point-of-no-return stage that ran (e.g. `post-deploy migrations`), if any.
     pub ran_point_of_no_return: Option<String>,
-    pub finished_at: OffsetDateTime,
+    pub finished_at: Timestamp,
 }
 
 impl DeployOutcome {
@@ -94,7 +95,7 @@ pub struct Lock {
     pub environment: Option<String>,
     pub holder: String,
     pub reason: String,
-    pub since: OffsetDateTime,
+    pub since: Timestamp,
 }
 
 /// A package held in an environment: deploys there leave it alone until `unhold`.
@@ -104,7 +105,7 @@ pub struct Hold {
     pub environment: String,
     pub holder: String,
     pub reason: String,
-    pub since: OffsetDateTime,
+    pub since: Timestamp,
 }
 
 /// A reason given with an override flag: present and not blank.
@@ -113,10 +114,10 @@ fn reason(value: Option<&str>) -> Option<&str> {
 }
 
 /// `10:02 UTC` today, `2026-11-30 10:02 UTC` otherwise.
-fn since(at: OffsetDateTime, now: OffsetDateTime) -> String {
-    let at = at.to_offset(time::UtcOffset::UTC);
+fn since(at: Timestamp, now: Timestamp) -> String {
+    let at = at.to_zoned(TimeZone::UTC);
     let clock = format!("{:02}:{:02} UTC", at.hour(), at.minute());
-    if at.date() == now.to_offset(time::UtcOffset::UTC).date() {
+    if at.date() == now.to_zoned(TimeZone::UTC).date() {
         clock
     } else {
         format!("{} {clock}", at.date())
@@ -273,7 +274,7 @@ fn lock_on<'a>(environment: &str, locks: &'a [Lock]) -> Option<&'a Lock> {
         .or_else(|| locks.iter().find(|lock| lock.environment.is_none()))
 }
 
-fn describe_lock(lock: &Lock, now: OffsetDateTime) -> String {
+fn describe_lock(lock: &Lock, now: Timestamp) -> String {
     let what = lock.environment.as_deref().unwrap_or("every environment");
     format!(
         "{what} is locked by {} since {} ({:?})",
@@ -284,7 +285,7 @@ fn describe_lock(lock: &Lock, now: OffsetDateTime) -> String {
 }
 
 /// Deploy lock: a lock stops every deploy, automated or not, whoever holds it.
-pub fn deploy_lock(environment: &str, locks: &[Lock], now: OffsetDateTime) -> Result<(), Refusal> {
+pub fn deploy_lock(environment: &str, locks: &[Lock], now: Timestamp) -> Result<(), Refusal> {
     let Some(lock) = lock_on(environment, locks) else { return Ok(()) };
     let lift = match &lock.environment {
         Some(env) => format!("wharf unlock {env}"),
@@ -301,7 +302,7 @@ pub fn lock(
     actor: &str,
     locks: &[Lock],
     steal: Option<&str>,
-    now: OffsetDateTime,
+    now: Timestamp,
 ) -> Result<(), Refusal> {
     let Some(held) = locks.iter().find(|lock| lock.environment.as_deref() == environment) else {
         return Ok(());
@@ -323,7 +324,7 @@ pub fn hold(
     environment: &str,
     packages: &[String],
     holds: &[Hold],
-    now: OffsetDateTime,
+    now: Timestamp,
 ) -> Result<(), Refusal> {
     let Some(held) = holds
         .iter()
@@ -347,13 +348,19 @@ pub fn hold(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::datetime;
 
     fn v(text: &str) -> Version {
         text.parse().unwrap()
     }
 
-    const NOW: OffsetDateTime = datetime!(2026-12-01 12:00 UTC);
+    /// The injected clock of every test: 2026-12-01 12:00 UTC.
+    fn now() -> Timestamp {
+        at("2026-12-01T12:00:00Z")
+    }
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
 
     fn outcome(
         env: &str,
@@ -367,7 +374,7 @@ mod tests {
             packages: BTreeMap::from([("gitlab-ee".to_owned(), v(version))]),
             succeeded,
             ran_point_of_no_return: pnr.map(str::to_owned),
-            finished_at: NOW.replace_hour(hour).unwrap(),
+            finished_at: at(&format!("2026-12-01T{hour:02}:00:00Z")),
         }
     }
 
@@ -577,7 +584,7 @@ mod tests {
         );
     }
 
-    fn lock_at(env: Option<&str>, holder: &str, since: OffsetDateTime) -> Lock {
+    fn lock_at(env: Option<&str>, holder: &str, since: Timestamp) -> Lock {
         Lock {
             environment: env.map(str::to_owned),
             holder: holder.to_owned(),
@@ -589,12 +596,12 @@ mod tests {
     #[test]
     fn lock_table() {
         use GuardKind::Lock as L;
-        let today = datetime!(2026-12-01 10:02 UTC);
-        let yesterday = datetime!(2026-11-30 23:59 +01:00);
+        let today = at("2026-12-01T10:02:00Z");
+        let yesterday = at("2026-11-30T23:59:00+01:00");
         let locks =
             [lock_at(Some("gprd"), "alice", today), lock_at(Some("gstg"), "bob", yesterday)];
         let deploy =
-            |env: &str, locks: &[Lock]| deploy_lock(env, locks, NOW).map(|()| "ok".to_owned());
+            |env: &str, locks: &[Lock]| deploy_lock(env, locks, now()).map(|()| "ok".to_owned());
         check(
             "locked",
             deploy("gprd", &locks),
@@ -614,7 +621,7 @@ mod tests {
             )),
         );
         check("free", deploy("gprd-cny", &locks), Ok("ok"));
-        let global = [lock_at(None, "carol", datetime!(2026-11-29 08:00 UTC))];
+        let global = [lock_at(None, "carol", at("2026-11-29T08:00:00Z"))];
         check(
             "global",
             deploy("gprd-cny", &global),
@@ -625,7 +632,7 @@ mod tests {
             )),
         );
         let relock = |env: Option<&str>, actor: &str, steal: Option<&str>| {
-            lock(env, actor, &locks, steal, NOW).map(|()| "ok".to_owned())
+            lock(env, actor, &locks, steal, now()).map(|()| "ok".to_owned())
         };
         check("own lock", relock(Some("gprd"), "alice", None), Ok("ok"));
         check(
@@ -654,7 +661,7 @@ mod tests {
         check("unlocked env", relock(Some("gprd-cny"), "bob", None), Ok("ok"));
         check(
             "global over global",
-            lock(None, "dave", &global, None, NOW).map(|()| String::new()),
+            lock(None, "dave", &global, None, now()).map(|()| String::new()),
             Err((
                 L,
                 "every environment is locked by carol since 2026-11-29 08:00 UTC (\"incident #123\")",
@@ -670,10 +677,10 @@ mod tests {
             environment: "dev".to_owned(),
             holder: "alice".to_owned(),
             reason: "nightly broke sidekiq".to_owned(),
-            since: datetime!(2026-12-01 07:40 UTC),
+            since: at("2026-12-01T07:40:00Z"),
         }];
         let run = |env: &str, pkg: &str| {
-            hold(env, &[pkg.to_owned()], &holds, NOW).map(|()| "ok".to_owned())
+            hold(env, &[pkg.to_owned()], &holds, now()).map(|()| "ok".to_owned())
         };
         check(
             "held",
