@@ -21,6 +21,7 @@
 //! - `storage`: package files and published trees, in the data directory or a bucket.
 //! - [`repo`] (create, add, remove, drop, snapshot, verify, cleanup), [`publish`],
 //!   [`health`]: the APT repository flows.
+//! - [`deploy`]: `deploy --dry-run` — the plan and every guard's answer.
 //! - [`guard`]: environment locks and nodes in maintenance; [`hold`]: package holds; [`windows`]: change-lock
 //!   windows as of a moment.
 //! - [`fleet`]: node set → targets → fan-out, with events to print or stream.
@@ -29,6 +30,7 @@
 
 pub mod audit;
 pub mod context;
+pub mod deploy;
 pub mod error;
 pub mod fleet;
 pub mod guard;

@@ -3,12 +3,14 @@
 //! extend them, never rename. Every field is documented where it is declared.
 
 mod config;
+mod deploy;
 mod fleet;
 mod guard;
 mod nodeset;
 mod repo;
 
 pub use config::{AptSummary, ConfigSummary, EnvironmentSummary, GroupSummary};
+pub use deploy::{DryRunReport, PlannedStageView, RefusalView};
 pub use fleet::{NodeErrorView, NodeResultView};
 pub use guard::{HoldReport, LockReport, MaintenanceReport, UnlockReport, WindowView};
 pub use nodeset::NodesetView;

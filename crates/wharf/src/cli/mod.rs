@@ -202,6 +202,18 @@ pub(crate) enum Command {
         "  wharf --data /var/lib/wharf server --listen '[::]:8440'",
     ))]
     Server(ServerArgs),
+    /// Deploy a version to an environment through its pipeline (today: --dry-run only).
+    ///
+    /// --dry-run plans the environment's pipeline for its nodes and asks every guard —
+    /// locks, holds, change-lock windows, the promotion gate — exiting 4 if one refuses.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf deploy 11.8.0-ee.0 gstg --dry-run\n",
+        "  wharf deploy gprd 11.8.0-ee.0 --dry-run --json\n",
+        "  wharf deploy 11.8.0-ee.0 gprd --dry-run --ignore-production-checks \"hotfix, canary skipped\"\n",
+        "  wharf deploy 11.8.0-ee.0 gprd --dry-run --automated --at 2026-12-05T12:00:00Z",
+    ))]
+    Deploy(DeployArgs),
     /// Lock an environment (or all): deploys there are refused until it is unlocked.
     #[command(after_help = concat!(
         "Examples:\n",

@@ -42,6 +42,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 Command::Key(command) => publish::key(&settings, &command),
                 Command::Health(args) => publish::health(&settings, &args),
                 Command::Server(args) => server::run(&settings, &args),
+                Command::Deploy(args) => guard::deploy(&settings, &args),
                 Command::Lock(args) => guard::lock(&settings, &args),
                 Command::Unlock(args) => guard::unlock(&settings, &args),
                 Command::Locks(args) => guard::locks(&settings, &args),

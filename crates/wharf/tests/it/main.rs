@@ -5,6 +5,7 @@ mod apt;
 mod apt_config;
 mod cli;
 mod crash;
+mod deploy;
 mod fleet;
 mod guard;
 mod hygiene;
