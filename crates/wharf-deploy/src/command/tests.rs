@@ -271,10 +271,8 @@ fn lists_are_one_word_per_item_in_a_real_shell() {
 
 #[test]
 fn default_version_command_prints_nothing_for_a_package_that_is_not_installed() {
-    if Command::new("dpkg-query").arg("--version").output().is_err() {
-        eprintln!("skipped: no dpkg-query on this machine");
-        return;
-    }
+    // Fail, never skip, without the real component (Debian package dpkg).
+    Command::new("dpkg-query").arg("--version").output().expect("dpkg-query (Debian package dpkg)");
     let defaults = CommandTemplates::defaults();
     let version = |name: &str| {
         let package: PackageName = name.parse().unwrap();
