@@ -22,8 +22,9 @@
 //! - [`repo`] (create, add, remove, drop, snapshot, verify, cleanup), [`publish`],
 //!   [`health`]: the APT repository flows.
 //! - [`deploy`]: `deploy --dry-run` — the plan and every guard's answer.
-//! - [`guard`]: environment locks and nodes in maintenance; [`hold`]: package holds; [`windows`]: change-lock
-//!   windows as of a moment.
+//! - [`guard`]: environment locks and nodes in maintenance; [`hold`]: package holds;
+//!   [`windows`]: change-lock windows as of a moment.
+//! - [`audit`]: notes, the log, and its chain's verification.
 //! - [`fleet`]: node set → targets → fan-out, with events to print or stream.
 //! - [`progress::Progress`]: how long flows report how far they are.
 //! - [`wire`]: the JSON shapes of every report (`--json` and the API).
