@@ -409,7 +409,7 @@ async fn download_pool(bucket: &Bucket, job: &PublishJob) -> Result<()> {
 
 /// Stores package files while `repo add` reads them, so no file stays in memory past its
 /// turn: from the data directory's reader threads into one pack per thread (durable and
-/// visible only at [`ObjectSink::finish`]), or PUT to the bucket, [`CONCURRENCY`] at a
+/// visible only at [`ObjectSink::finish`]), or PUT to the bucket, 16 at a
 /// time. Dropped unfinished, nothing it wrote locally counts; objects already in a bucket
 /// are unreferenced until `repo cleanup`.
 #[derive(Debug)]

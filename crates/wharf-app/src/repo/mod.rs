@@ -1,4 +1,4 @@
-//! Repositories and snapshots: create, list, show, add (see [`add`]), remove, drop,
+//! Repositories and snapshots: create, list, show, add (see [`mod@add`]), remove, drop,
 //! verify, cleanup, freeze. Metadata lives in the store, package files in
 //! [`crate::storage::Storage`]. Every flow that changes something holds the data
 //! directory's writer lock for its whole duration (a second writer waits its turn) and
