@@ -214,7 +214,8 @@ mod tests {
             if target.name == "boom" {
                 panic!("injected into {}", target.name);
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            // Let the other nodes' tasks interleave with this one, without waiting on a clock.
+            tokio::task::yield_now().await;
             NodeResult {
                 node: target.name,
                 stdout: b"ok\n".to_vec(),

@@ -186,10 +186,6 @@ where
 macro_rules! impl_apt {
     ($store:ty, $db:ty, $begin:literal, $big_cache:literal, $normal_cache:literal) => {
         impl $store {
-            fn apt_err(&self, op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
-                move |source| StoreError::Query { url: self.url().to_owned(), op, source }
-            }
-
             pub(crate) async fn apt_create_collection(
                 &self,
                 kind: AptKind,
@@ -198,7 +194,7 @@ macro_rules! impl_apt {
                 entry: &NewAuditEntry,
             ) -> Result<Option<AuditEntry>, StoreError> {
                 let op = "create repository";
-                let mut tx = self.pool.begin_with($begin).await.map_err(self.apt_err(op))?;
+                let mut tx = self.pool.begin_with($begin).await.map_err(self.query_err(op))?;
                 let done = sqlx::query(
                     "INSERT INTO apt_collection (kind, name, body, generation, created_at)
                      VALUES ($1, $2, $3, 0, $4) ON CONFLICT DO NOTHING",
@@ -209,25 +205,11 @@ macro_rules! impl_apt {
                 .bind(crate::now_rfc3339())
                 .execute(&mut *tx)
                 .await
-                .map_err(self.apt_err(op))?;
+                .map_err(self.query_err(op))?;
                 if done.rows_affected() != 1 {
                     return Ok(None);
                 }
-                self.apt_commit_audited(tx, entry, op).await.map(Some)
-            }
-
-            /// Appends `entry` inside `tx` and commits both. The append comes last: it
-            /// takes the audit lock (PostgreSQL), and nothing holding that lock waits
-            /// for a lock on APT rows, so this order cannot deadlock.
-            async fn apt_commit_audited(
-                &self,
-                mut tx: sqlx::Transaction<'static, $db>,
-                entry: &NewAuditEntry,
-                op: &'static str,
-            ) -> Result<AuditEntry, StoreError> {
-                let row = self.append_audit_in(&mut tx, entry).await?;
-                tx.commit().await.map_err(self.apt_err(op))?;
-                Ok(row.entry_of(entry))
+                self.commit_audited(tx, entry, op).await.map(Some)
             }
 
             pub(crate) async fn apt_collections(
@@ -248,7 +230,7 @@ macro_rules! impl_apt {
                 .bind(name)
                 .fetch_all(&self.pool)
                 .await
-                .map_err(self.apt_err(op))?;
+                .map_err(self.query_err(op))?;
                 rows.into_iter()
                     .map(|(name, body, generation, created_at, n_packages)| {
                         let what = format!("{} {name}", kind.as_str());
@@ -270,23 +252,23 @@ macro_rules! impl_apt {
                 entry: &NewAuditEntry,
             ) -> Result<Option<AuditEntry>, StoreError> {
                 let op = "drop repository";
-                let mut tx = self.pool.begin_with($begin).await.map_err(self.apt_err(op))?;
+                let mut tx = self.pool.begin_with($begin).await.map_err(self.query_err(op))?;
                 sqlx::query("DELETE FROM apt_member WHERE kind = $1 AND collection = $2")
                     .bind(kind.as_str())
                     .bind(name)
                     .execute(&mut *tx)
                     .await
-                    .map_err(self.apt_err(op))?;
+                    .map_err(self.query_err(op))?;
                 let done = sqlx::query("DELETE FROM apt_collection WHERE kind = $1 AND name = $2")
                     .bind(kind.as_str())
                     .bind(name)
                     .execute(&mut *tx)
                     .await
-                    .map_err(self.apt_err(op))?;
+                    .map_err(self.query_err(op))?;
                 if done.rows_affected() != 1 {
                     return Ok(None);
                 }
-                self.apt_commit_audited(tx, entry, op).await.map(Some)
+                self.commit_audited(tx, entry, op).await.map(Some)
             }
 
             /// Opens the transaction of a membership change and bumps the generation;
@@ -298,7 +280,7 @@ macro_rules! impl_apt {
                 bulk: bool,
             ) -> Result<Option<(sqlx::Transaction<'static, $db>, i64)>, StoreError> {
                 let op = "change repository contents";
-                let mut tx = self.pool.begin_with($begin).await.map_err(self.apt_err(op))?;
+                let mut tx = self.pool.begin_with($begin).await.map_err(self.query_err(op))?;
                 let generation: Option<i64> = sqlx::query_scalar(
                     "UPDATE apt_collection SET generation = generation + 1
                      WHERE kind = $1 AND name = $2 RETURNING generation",
@@ -307,12 +289,12 @@ macro_rules! impl_apt {
                 .bind(name)
                 .fetch_optional(&mut *tx)
                 .await
-                .map_err(self.apt_err(op))?;
+                .map_err(self.query_err(op))?;
                 let Some(generation) = generation else {
                     return Ok(None);
                 };
                 if bulk {
-                    sqlx::query($big_cache).execute(&mut *tx).await.map_err(self.apt_err(op))?;
+                    sqlx::query($big_cache).execute(&mut *tx).await.map_err(self.query_err(op))?;
                 }
                 Ok(Some((tx, generation)))
             }
@@ -338,7 +320,7 @@ macro_rules! impl_apt {
                     query.push_bind(name);
                     query.push(" AND sha256 IN (");
                     push_list(&mut query, chunk);
-                    query.build().execute(&mut **tx).await.map_err(self.apt_err(op))?;
+                    query.build().execute(&mut **tx).await.map_err(self.query_err(op))?;
                 }
                 for chunk in add.chunks(ROWS_PER_STATEMENT) {
                     let mut query = sqlx::QueryBuilder::<$db>::new(
@@ -358,7 +340,7 @@ macro_rules! impl_apt {
                             .push_bind(&now);
                     });
                     query.push(" ON CONFLICT DO NOTHING");
-                    query.build().execute(&mut **tx).await.map_err(self.apt_err(op))?;
+                    query.build().execute(&mut **tx).await.map_err(self.query_err(op))?;
                     let mut query = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO apt_member (kind, collection, sha256, component) ",
                     );
@@ -369,7 +351,7 @@ macro_rules! impl_apt {
                             .push_bind(&member.component);
                     });
                     query.push(" ON CONFLICT DO NOTHING");
-                    query.build().execute(&mut **tx).await.map_err(self.apt_err(op))?;
+                    query.build().execute(&mut **tx).await.map_err(self.query_err(op))?;
                 }
                 Ok(())
             }
@@ -381,9 +363,9 @@ macro_rules! impl_apt {
             ) -> Result<(), StoreError> {
                 let op = "change repository contents";
                 if bulk {
-                    sqlx::query($normal_cache).execute(&mut *tx).await.map_err(self.apt_err(op))?;
+                    sqlx::query($normal_cache).execute(&mut *tx).await.map_err(self.query_err(op))?;
                 }
-                tx.commit().await.map_err(self.apt_err(op))
+                tx.commit().await.map_err(self.query_err(op))
             }
 
             pub(crate) async fn apt_members(
@@ -406,7 +388,7 @@ macro_rules! impl_apt {
                         .bind(name)
                         .fetch_all(&self.pool)
                         .await
-                        .map_err(self.apt_err(op))?;
+                        .map_err(self.query_err(op))?;
                 Ok(rows
                     .into_iter()
                     .map(|(a, b, c, d, e, f, g, h, component)| AptMemberRow {
@@ -438,7 +420,7 @@ macro_rules! impl_apt {
                 .bind(name)
                 .fetch_one(&self.pool)
                 .await
-                .map_err(self.apt_err(op))?;
+                .map_err(self.query_err(op))?;
                 parse_member_packages(row.0.as_deref().unwrap_or_default()).map_err(|detail| {
                     StoreError::Corrupt { url: self.url().to_owned(), op, detail }
                 })
@@ -459,7 +441,7 @@ macro_rules! impl_apt {
                 .bind(name)
                 .fetch_one(&self.pool)
                 .await
-                .map_err(self.apt_err(op))?;
+                .map_err(self.query_err(op))?;
                 row.0
                     .as_deref()
                     .unwrap_or_default()
@@ -496,7 +478,7 @@ macro_rules! impl_apt {
                     query.push(" AND p.name IN (");
                     push_list(&mut query, chunk);
                     let rows: Vec<(String, String, String, String, i64, String, String, String)> =
-                        query.build_query_as().fetch_all(&self.pool).await.map_err(self.apt_err(op))?;
+                        query.build_query_as().fetch_all(&self.pool).await.map_err(self.query_err(op))?;
                     out.extend(rows.into_iter().map(
                         |(sha256, name, version, architecture, size, md5, sha1, component)| {
                             AptMemberDigestRow {
@@ -529,7 +511,7 @@ macro_rules! impl_apt {
                     ));
                     push_list(&mut query, chunk);
                     let rows: Vec<PackageTuple> =
-                        query.build_query_as().fetch_all(&self.pool).await.map_err(self.apt_err(op))?;
+                        query.build_query_as().fetch_all(&self.pool).await.map_err(self.query_err(op))?;
                     out.extend(rows.into_iter().map(package_from));
                 }
                 Ok(out)
@@ -542,7 +524,7 @@ macro_rules! impl_apt {
                         .bind(sha256)
                         .fetch_optional(&self.pool)
                         .await
-                        .map_err(self.apt_err(op))?;
+                        .map_err(self.query_err(op))?;
                 Ok(row.map(|(control,)| control))
             }
 
@@ -551,7 +533,7 @@ macro_rules! impl_apt {
                 entry: impl FnOnce(&[String]) -> NewAuditEntry,
             ) -> Result<(Vec<String>, AuditEntry), StoreError> {
                 let op = "delete unreferenced packages";
-                let mut tx = self.pool.begin_with($begin).await.map_err(self.apt_err(op))?;
+                let mut tx = self.pool.begin_with($begin).await.map_err(self.query_err(op))?;
                 let rows: Vec<(String,)> = sqlx::query_as(
                     "DELETE FROM apt_package
                      WHERE NOT EXISTS (SELECT 1 FROM apt_member m WHERE m.sha256 = apt_package.sha256)
@@ -559,10 +541,10 @@ macro_rules! impl_apt {
                 )
                 .fetch_all(&mut *tx)
                 .await
-                .map_err(self.apt_err(op))?;
+                .map_err(self.query_err(op))?;
                 let forgotten: Vec<String> = rows.into_iter().map(|(sha256,)| sha256).collect();
                 let entry = entry(&forgotten);
-                let audited = self.apt_commit_audited(tx, &entry, op).await?;
+                let audited = self.commit_audited(tx, &entry, op).await?;
                 Ok((forgotten, audited))
             }
 
@@ -574,7 +556,7 @@ macro_rules! impl_apt {
                 entry: &NewAuditEntry,
             ) -> Result<Option<AuditEntry>, StoreError> {
                 let op = "create snapshot";
-                let mut tx = self.pool.begin_with($begin).await.map_err(self.apt_err(op))?;
+                let mut tx = self.pool.begin_with($begin).await.map_err(self.query_err(op))?;
                 let done = sqlx::query(
                     "INSERT INTO apt_collection (kind, name, body, generation, created_at)
                      VALUES ('snapshot', $1, $2, 1, $3) ON CONFLICT DO NOTHING",
@@ -584,7 +566,7 @@ macro_rules! impl_apt {
                 .bind(crate::now_rfc3339())
                 .execute(&mut *tx)
                 .await
-                .map_err(self.apt_err(op))?;
+                .map_err(self.query_err(op))?;
                 if done.rows_affected() != 1 {
                     return Ok(None);
                 }
@@ -597,8 +579,8 @@ macro_rules! impl_apt {
                 .bind(from)
                 .execute(&mut *tx)
                 .await
-                .map_err(self.apt_err(op))?;
-                self.apt_commit_audited(tx, entry, op).await.map(Some)
+                .map_err(self.query_err(op))?;
+                self.commit_audited(tx, entry, op).await.map(Some)
             }
 
             pub(crate) async fn apt_all_packages(&self) -> Result<Vec<AptPackageRow>, StoreError> {
@@ -607,7 +589,7 @@ macro_rules! impl_apt {
                 let rows: Vec<PackageTuple> = sqlx::query_as(sql)
                     .fetch_all(&self.pool)
                     .await
-                    .map_err(self.apt_err(op))?;
+                    .map_err(self.query_err(op))?;
                 Ok(rows.into_iter().map(package_from).collect())
             }
 
@@ -618,7 +600,7 @@ macro_rules! impl_apt {
                 entry: &NewAuditEntry,
             ) -> Result<AuditEntry, StoreError> {
                 let op = "record publish";
-                let mut tx = self.pool.begin_with($begin).await.map_err(self.apt_err(op))?;
+                let mut tx = self.pool.begin_with($begin).await.map_err(self.query_err(op))?;
                 sqlx::query(
                     "INSERT INTO apt_publish (prefix, body, published_at) VALUES ($1, $2, $3)
                      ON CONFLICT (prefix) DO UPDATE SET body = excluded.body,
@@ -629,9 +611,9 @@ macro_rules! impl_apt {
                 .bind(crate::now_rfc3339())
                 .execute(&mut *tx)
                 .await
-                .map_err(self.apt_err(op))?;
+                .map_err(self.query_err(op))?;
                 crate::failpoint::hit("store.publish_recorded");
-                self.apt_commit_audited(tx, entry, op).await
+                self.commit_audited(tx, entry, op).await
             }
 
             pub(crate) async fn apt_publishes(&self) -> Result<Vec<AptPublishRow>, StoreError> {
@@ -641,7 +623,7 @@ macro_rules! impl_apt {
                 )
                 .fetch_all(&self.pool)
                 .await
-                .map_err(self.apt_err(op))?;
+                .map_err(self.query_err(op))?;
                 rows.into_iter()
                     .map(|(prefix, body, published_at)| {
                         let what = format!("publish at {prefix}");
@@ -660,16 +642,16 @@ macro_rules! impl_apt {
                 entry: &NewAuditEntry,
             ) -> Result<Option<AuditEntry>, StoreError> {
                 let op = "drop publish";
-                let mut tx = self.pool.begin_with($begin).await.map_err(self.apt_err(op))?;
+                let mut tx = self.pool.begin_with($begin).await.map_err(self.query_err(op))?;
                 let done = sqlx::query("DELETE FROM apt_publish WHERE prefix = $1")
                     .bind(prefix)
                     .execute(&mut *tx)
                     .await
-                    .map_err(self.apt_err(op))?;
+                    .map_err(self.query_err(op))?;
                 if done.rows_affected() != 1 {
                     return Ok(None);
                 }
-                self.apt_commit_audited(tx, entry, op).await.map(Some)
+                self.commit_audited(tx, entry, op).await.map(Some)
             }
         }
     };
@@ -760,15 +742,6 @@ impl AptChange {
         };
         Ok((self.generation, row.entry_of(entry)))
     }
-}
-
-macro_rules! dispatch {
-    ($self:ident, $method:ident ( $($arg:expr),* )) => {
-        match &$self.backend {
-            crate::Backend::Sqlite(store) => store.$method($($arg),*).await,
-            crate::Backend::Postgres(store) => store.$method($($arg),*).await,
-        }
-    };
 }
 
 impl crate::Store {

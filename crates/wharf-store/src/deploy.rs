@@ -161,17 +161,13 @@ type NodeTuple = (i64, String, String, Option<i64>, String, String, Option<Strin
 macro_rules! impl_deploy {
     ($store:ty, $db:ty, $begin:literal) => {
         impl $store {
-            fn deploy_err(&self, op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
-                move |source| StoreError::Query { url: self.url().to_owned(), op, source }
-            }
-
             pub(crate) async fn create_deploy(
                 &self,
                 record: &DeployRecord,
                 entry: impl FnOnce(i64) -> NewAuditEntry,
             ) -> Result<(i64, AuditEntry), StoreError> {
                 let op = "create deploy";
-                let mut tx = self.pool.begin_with($begin).await.map_err(self.deploy_err(op))?;
+                let mut tx = self.pool.begin_with($begin).await.map_err(self.query_err(op))?;
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO deploy (environment, state, started_at, finished_at, body)
                      VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -183,10 +179,10 @@ macro_rules! impl_deploy {
                 .bind(encode(record))
                 .fetch_one(&mut *tx)
                 .await
-                .map_err(self.deploy_err(op))?;
+                .map_err(self.query_err(op))?;
                 let entry = entry(id);
                 let row = self.append_audit_in(&mut tx, &entry).await?;
-                tx.commit().await.map_err(self.deploy_err(op))?;
+                tx.commit().await.map_err(self.query_err(op))?;
                 Ok((id, row.entry_of(&entry)))
             }
 
@@ -197,7 +193,7 @@ macro_rules! impl_deploy {
                 entry: Option<&NewAuditEntry>,
             ) -> Result<Option<AuditEntry>, StoreError> {
                 let op = "update deploy";
-                let mut tx = self.pool.begin_with($begin).await.map_err(self.deploy_err(op))?;
+                let mut tx = self.pool.begin_with($begin).await.map_err(self.query_err(op))?;
                 let done = sqlx::query(
                     "UPDATE deploy SET state = $1, finished_at = $2, body = $3 WHERE id = $4",
                 )
@@ -207,7 +203,7 @@ macro_rules! impl_deploy {
                 .bind(id)
                 .execute(&mut *tx)
                 .await
-                .map_err(self.deploy_err(op))?;
+                .map_err(self.query_err(op))?;
                 if done.rows_affected() != 1 {
                     return Err(StoreError::Corrupt {
                         url: self.url().to_owned(),
@@ -219,7 +215,7 @@ macro_rules! impl_deploy {
                     Some(entry) => Some(self.append_audit_in(&mut tx, entry).await?.entry_of(entry)),
                     None => None,
                 };
-                tx.commit().await.map_err(self.deploy_err(op))?;
+                tx.commit().await.map_err(self.query_err(op))?;
                 Ok(audited)
             }
 
@@ -242,7 +238,7 @@ macro_rules! impl_deploy {
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await
-                .map_err(self.deploy_err(op))?;
+                .map_err(self.query_err(op))?;
                 rows.into_iter()
                     .map(|(id, body)| {
                         let record = decode(self.url(), op, &format!("deploy {id}"), &body)?;
@@ -274,7 +270,7 @@ macro_rules! impl_deploy {
                 .bind(&run.finished_at)
                 .execute(&self.pool)
                 .await
-                .map_err(self.deploy_err("record node result"))?;
+                .map_err(self.query_err("record node result"))?;
                 Ok(())
             }
 
@@ -286,7 +282,7 @@ macro_rules! impl_deploy {
                 .bind(deploy_id)
                 .fetch_all(&self.pool)
                 .await
-                .map_err(self.deploy_err("list node results"))?;
+                .map_err(self.query_err("list node results"))?;
                 Ok(rows
                     .into_iter()
                     .map(|(stage, node, state, exit_code, output_tail, started_at, finished_at)| {
@@ -311,7 +307,7 @@ macro_rules! impl_deploy {
                 .bind(body.to_string())
                 .fetch_one(&self.pool)
                 .await
-                .map_err(self.deploy_err("append deploy event"))
+                .map_err(self.query_err("append deploy event"))
             }
 
             pub(crate) async fn deploy_events(
@@ -328,7 +324,7 @@ macro_rules! impl_deploy {
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await
-                .map_err(self.deploy_err(op))?;
+                .map_err(self.query_err(op))?;
                 rows.into_iter()
                     .map(|(id, deploy_id, at, kind, body)| {
                         let body = decode(self.url(), op, &format!("deploy event {id}"), &body)?;
@@ -342,15 +338,6 @@ macro_rules! impl_deploy {
 
 impl_deploy!(crate::sqlite::SqliteStore, sqlx::Sqlite, "BEGIN IMMEDIATE");
 impl_deploy!(crate::postgres::PgStore, sqlx::Postgres, "BEGIN");
-
-macro_rules! dispatch {
-    ($self:ident, $method:ident ( $($arg:expr),* )) => {
-        match &$self.backend {
-            crate::Backend::Sqlite(store) => store.$method($($arg),*).await,
-            crate::Backend::Postgres(store) => store.$method($($arg),*).await,
-        }
-    };
-}
 
 impl crate::Store {
     /// Record a new deploy; its id is given to `entry` to build the audit entry that

@@ -72,21 +72,6 @@ fn lock_from((environment, holder, reason, since, until): LockTuple) -> EnvLock 
 macro_rules! impl_guard {
     ($store:ty, $db:ty, $begin:literal) => {
         impl $store {
-            fn guard_err(&self, op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
-                move |source| StoreError::Query { url: self.url().to_owned(), op, source }
-            }
-
-            async fn guard_commit(
-                &self,
-                mut tx: sqlx::Transaction<'static, $db>,
-                entry: &NewAuditEntry,
-                op: &'static str,
-            ) -> Result<AuditEntry, StoreError> {
-                let row = self.append_audit_in(&mut tx, entry).await?;
-                tx.commit().await.map_err(self.guard_err(op))?;
-                Ok(row.entry_of(entry))
-            }
-
             pub(crate) async fn lock_environment(
                 &self,
                 lock: &EnvLock,
@@ -94,7 +79,7 @@ macro_rules! impl_guard {
                 entry: &NewAuditEntry,
             ) -> Result<LockOutcome, StoreError> {
                 let op = "lock environment";
-                let mut tx = self.pool.begin_with($begin).await.map_err(self.guard_err(op))?;
+                let mut tx = self.pool.begin_with($begin).await.map_err(self.query_err(op))?;
                 let current: Option<LockTuple> = sqlx::query_as(
                     "SELECT environment, holder, reason, since, until FROM env_lock
                      WHERE environment = $1",
@@ -102,7 +87,7 @@ macro_rules! impl_guard {
                 .bind(&lock.environment)
                 .fetch_optional(&mut *tx)
                 .await
-                .map_err(self.guard_err(op))?;
+                .map_err(self.query_err(op))?;
                 if let Some(current) = current.map(lock_from)
                     && current.holder != lock.holder
                     && !steal
@@ -122,8 +107,8 @@ macro_rules! impl_guard {
                 .bind(&lock.until)
                 .execute(&mut *tx)
                 .await
-                .map_err(self.guard_err(op))?;
-                self.guard_commit(tx, entry, op).await.map(LockOutcome::Locked)
+                .map_err(self.query_err(op))?;
+                self.commit_audited(tx, entry, op).await.map(LockOutcome::Locked)
             }
 
             pub(crate) async fn unlock_environment(
@@ -132,16 +117,16 @@ macro_rules! impl_guard {
                 entry: &NewAuditEntry,
             ) -> Result<Option<AuditEntry>, StoreError> {
                 let op = "unlock environment";
-                let mut tx = self.pool.begin_with($begin).await.map_err(self.guard_err(op))?;
+                let mut tx = self.pool.begin_with($begin).await.map_err(self.query_err(op))?;
                 let done = sqlx::query("DELETE FROM env_lock WHERE environment = $1")
                     .bind(environment)
                     .execute(&mut *tx)
                     .await
-                    .map_err(self.guard_err(op))?;
+                    .map_err(self.query_err(op))?;
                 if done.rows_affected() == 0 {
                     return Ok(None);
                 }
-                self.guard_commit(tx, entry, op).await.map(Some)
+                self.commit_audited(tx, entry, op).await.map(Some)
             }
 
             pub(crate) async fn locks(&self) -> Result<Vec<EnvLock>, StoreError> {
@@ -151,7 +136,7 @@ macro_rules! impl_guard {
                 )
                 .fetch_all(&self.pool)
                 .await
-                .map_err(self.guard_err("list locks"))?;
+                .map_err(self.query_err("list locks"))?;
                 Ok(rows.into_iter().map(lock_from).collect())
             }
 
@@ -161,7 +146,7 @@ macro_rules! impl_guard {
                 entry: &NewAuditEntry,
             ) -> Result<Option<AuditEntry>, StoreError> {
                 let op = "hold package";
-                let mut tx = self.pool.begin_with($begin).await.map_err(self.guard_err(op))?;
+                let mut tx = self.pool.begin_with($begin).await.map_err(self.query_err(op))?;
                 let done = sqlx::query(
                     "INSERT INTO package_hold (environment, package, holder, reason, since)
                      VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
@@ -173,11 +158,11 @@ macro_rules! impl_guard {
                 .bind(&hold.since)
                 .execute(&mut *tx)
                 .await
-                .map_err(self.guard_err(op))?;
+                .map_err(self.query_err(op))?;
                 if done.rows_affected() == 0 {
                     return Ok(None);
                 }
-                self.guard_commit(tx, entry, op).await.map(Some)
+                self.commit_audited(tx, entry, op).await.map(Some)
             }
 
             pub(crate) async fn unhold_package(
@@ -187,7 +172,7 @@ macro_rules! impl_guard {
                 entry: &NewAuditEntry,
             ) -> Result<Option<AuditEntry>, StoreError> {
                 let op = "unhold package";
-                let mut tx = self.pool.begin_with($begin).await.map_err(self.guard_err(op))?;
+                let mut tx = self.pool.begin_with($begin).await.map_err(self.query_err(op))?;
                 let done = sqlx::query(
                     "DELETE FROM package_hold WHERE environment = $1 AND package = $2",
                 )
@@ -195,11 +180,11 @@ macro_rules! impl_guard {
                 .bind(package)
                 .execute(&mut *tx)
                 .await
-                .map_err(self.guard_err(op))?;
+                .map_err(self.query_err(op))?;
                 if done.rows_affected() == 0 {
                     return Ok(None);
                 }
-                self.guard_commit(tx, entry, op).await.map(Some)
+                self.commit_audited(tx, entry, op).await.map(Some)
             }
 
             pub(crate) async fn holds(&self) -> Result<Vec<PackageHold>, StoreError> {
@@ -209,7 +194,7 @@ macro_rules! impl_guard {
                 )
                 .fetch_all(&self.pool)
                 .await
-                .map_err(self.guard_err("list holds"))?;
+                .map_err(self.query_err("list holds"))?;
                 Ok(rows
                     .into_iter()
                     .map(|(environment, package, holder, reason, since)| PackageHold {
@@ -231,7 +216,7 @@ macro_rules! impl_guard {
                 entry: &NewAuditEntry,
             ) -> Result<AuditEntry, StoreError> {
                 let op = "start maintenance";
-                let mut tx = self.pool.begin_with($begin).await.map_err(self.guard_err(op))?;
+                let mut tx = self.pool.begin_with($begin).await.map_err(self.query_err(op))?;
                 for node in nodes {
                     sqlx::query(
                         "INSERT INTO node_maintenance (node, holder, reason, since)
@@ -245,9 +230,9 @@ macro_rules! impl_guard {
                     .bind(since)
                     .execute(&mut *tx)
                     .await
-                    .map_err(self.guard_err(op))?;
+                    .map_err(self.query_err(op))?;
                 }
-                self.guard_commit(tx, entry, op).await
+                self.commit_audited(tx, entry, op).await
             }
 
             pub(crate) async fn stop_maintenance(
@@ -256,20 +241,20 @@ macro_rules! impl_guard {
                 entry: &NewAuditEntry,
             ) -> Result<Option<AuditEntry>, StoreError> {
                 let op = "stop maintenance";
-                let mut tx = self.pool.begin_with($begin).await.map_err(self.guard_err(op))?;
+                let mut tx = self.pool.begin_with($begin).await.map_err(self.query_err(op))?;
                 let mut n_stopped = 0;
                 for node in nodes {
                     let done = sqlx::query("DELETE FROM node_maintenance WHERE node = $1")
                         .bind(node)
                         .execute(&mut *tx)
                         .await
-                        .map_err(self.guard_err(op))?;
+                        .map_err(self.query_err(op))?;
                     n_stopped += done.rows_affected();
                 }
                 if n_stopped == 0 {
                     return Ok(None);
                 }
-                self.guard_commit(tx, entry, op).await.map(Some)
+                self.commit_audited(tx, entry, op).await.map(Some)
             }
 
             pub(crate) async fn maintenance(&self) -> Result<Vec<Maintenance>, StoreError> {
@@ -278,7 +263,7 @@ macro_rules! impl_guard {
                 )
                 .fetch_all(&self.pool)
                 .await
-                .map_err(self.guard_err("list maintenance"))?;
+                .map_err(self.query_err("list maintenance"))?;
                 Ok(rows
                     .into_iter()
                     .map(|(node, holder, reason, since)| Maintenance { node, holder, reason, since })
@@ -291,7 +276,7 @@ macro_rules! impl_guard {
                 now_ms: i64,
             ) -> Result<Result<(), Lease>, StoreError> {
                 let op = "acquire deploy lease";
-                let mut tx = self.pool.begin_with($begin).await.map_err(self.guard_err(op))?;
+                let mut tx = self.pool.begin_with($begin).await.map_err(self.query_err(op))?;
                 // Taken when absent or expired, or already this deploy's: one statement,
                 // so two processes racing for it cannot both win.
                 let done = sqlx::query(
@@ -309,9 +294,9 @@ macro_rules! impl_guard {
                 .bind(lease.deploy_id)
                 .execute(&mut *tx)
                 .await
-                .map_err(self.guard_err(op))?;
+                .map_err(self.query_err(op))?;
                 if done.rows_affected() == 1 {
-                    tx.commit().await.map_err(self.guard_err(op))?;
+                    tx.commit().await.map_err(self.query_err(op))?;
                     return Ok(Ok(()));
                 }
                 let (environment, deploy_id, owner, expires_ms): (String, i64, String, i64) =
@@ -322,7 +307,7 @@ macro_rules! impl_guard {
                     .bind(&lease.environment)
                     .fetch_one(&mut *tx)
                     .await
-                    .map_err(self.guard_err(op))?;
+                    .map_err(self.query_err(op))?;
                 Ok(Err(Lease { environment, deploy_id, owner, expires_ms }))
             }
 
@@ -340,7 +325,7 @@ macro_rules! impl_guard {
                 .bind(&lease.owner)
                 .execute(&self.pool)
                 .await
-                .map_err(self.guard_err("renew deploy lease"))?;
+                .map_err(self.query_err("renew deploy lease"))?;
                 Ok(done.rows_affected() == 1)
             }
 
@@ -356,7 +341,7 @@ macro_rules! impl_guard {
                 .bind(deploy_id)
                 .execute(&self.pool)
                 .await
-                .map_err(self.guard_err("release deploy lease"))?;
+                .map_err(self.query_err("release deploy lease"))?;
                 Ok(done.rows_affected() == 1)
             }
         }
@@ -365,15 +350,6 @@ macro_rules! impl_guard {
 
 impl_guard!(crate::sqlite::SqliteStore, sqlx::Sqlite, "BEGIN IMMEDIATE");
 impl_guard!(crate::postgres::PgStore, sqlx::Postgres, "BEGIN");
-
-macro_rules! dispatch {
-    ($self:ident, $method:ident ( $($arg:expr),* )) => {
-        match &$self.backend {
-            crate::Backend::Sqlite(store) => store.$method($($arg),*).await,
-            crate::Backend::Postgres(store) => store.$method($($arg),*).await,
-        }
-    };
-}
 
 impl crate::Store {
     /// Lock an environment. Someone else's lock is kept (and returned) unless `steal`;

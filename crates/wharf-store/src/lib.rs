@@ -40,6 +40,17 @@
 //! - a plain filesystem path: `/var/lib/wharf/wharf.db`, `./wharf.db`
 //! - `postgres://user:password@host:port/db?…` or `postgresql://…`
 
+/// `dispatch!(self, method(args))`: call the backend's own `method`. Every `Store` method
+/// that is the same for both backends is one line through it.
+macro_rules! dispatch {
+    ($self:ident, $method:ident ( $($arg:expr),* )) => {
+        match &$self.backend {
+            crate::Backend::Sqlite(store) => store.$method($($arg),*).await,
+            crate::Backend::Postgres(store) => store.$method($($arg),*).await,
+        }
+    };
+}
+
 pub mod apt;
 pub mod apt_record;
 pub mod audit;

@@ -82,7 +82,10 @@ impl SqliteStore {
         &self.url
     }
 
-    fn query_err(&self, op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+    pub(crate) fn query_err(
+        &self,
+        op: &'static str,
+    ) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
         move |source| StoreError::Query { url: self.url.clone(), op, source }
     }
 
@@ -141,6 +144,20 @@ impl SqliteStore {
         let row = self.append_audit_in(&mut tx, entry).await?;
         tx.commit().await.map_err(self.query_err(op))?;
         Ok(row)
+    }
+
+    /// Appends `entry` inside `tx` and commits both: the change and its audit entry exist
+    /// together or not at all. The append comes last: it takes the audit lock, and nothing
+    /// holding that lock waits for a lock on other rows, so this order cannot deadlock.
+    pub(crate) async fn commit_audited(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+        entry: &NewAuditEntry,
+        op: &'static str,
+    ) -> Result<crate::AuditEntry, StoreError> {
+        let row = self.append_audit_in(&mut tx, entry).await?;
+        tx.commit().await.map_err(self.query_err(op))?;
+        Ok(row.entry_of(entry))
     }
 
     /// Appends to the chain inside `tx` (which must be able to write): the entry exists
