@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use tokio::sync::mpsc;
-use wharf_core::config::Transport;
+use wharf_core::config::{Config, ConfigSource, Transport};
 use wharf_core::config::{KnownHostsPolicy, SshConfig};
 use wharf_core::inventory::{Inventory, Node};
 use wharf_core::nodeset::NodeSet;
@@ -21,6 +21,17 @@ use wharf_store::AuditEntry;
 
 use crate::context::Context;
 use crate::error::{AppError, Result};
+
+/// Where and how to reach an environment's nodes: what a hold, a deploy or a status check
+/// needs to run commands on them.
+#[derive(Debug, Clone, Copy)]
+pub struct Fleet<'a> {
+    pub config: &'a Config,
+    pub source: &'a ConfigSource,
+    pub inventory: &'a Inventory,
+    pub env: &'a LocalEnv,
+    pub options: &'a FanoutOptions,
+}
 
 /// Which nodes, and how to reach them.
 #[derive(Debug, Clone, Default)]
@@ -176,15 +187,32 @@ pub async fn execute(
 ) -> Result<FleetReport> {
     let (audit_action, what) = match &action {
         Action::Run(command) => ("fleet.run", command.clone()),
+        Action::RunEach(commands) => ("fleet.run", format!("{} per-node commands", commands.len())),
         Action::Copy { source, dest } => ("fleet.copy", format!("{} -> {dest}", source.display())),
     };
+    let pool = Pool::new();
+    let results = fan_out(&pool, targets, action, &options, events.as_ref()).await;
+    pool.close().await;
+    let audit = ctx.store().append_audit(run_entry(ctx, audit_action, &what, &results)).await?;
+    Ok(FleetReport { results, audit })
+}
+
+/// Run `action` on every target over `pool` — a deploy keeps one pool for all its stages,
+/// so each node's connection is opened once — and return the results in target order.
+/// No audit entry: the caller audits what the run was for.
+pub async fn fan_out(
+    pool: &Pool,
+    targets: Vec<Target>,
+    action: Action,
+    options: &FanoutOptions,
+    events: Option<&mpsc::Sender<FleetEvent>>,
+) -> Vec<NodeResult> {
     let order: HashMap<String, usize> =
         targets.iter().enumerate().map(|(idx, target)| (target.name.clone(), idx)).collect();
     let n_targets = targets.len();
-    let pool = Pool::new();
     let (sender, mut receiver) = mpsc::channel(4096);
     let run = tokio::spawn({
-        let pool = pool.clone();
+        let (pool, options) = (pool.clone(), options.clone());
         async move { wharf_exec::fan_out(&pool, targets, action, &options, sender).await }
     });
     let mut results = Vec::with_capacity(n_targets);
@@ -198,19 +226,16 @@ pub async fn execute(
                 done
             }
         };
-        if let Some(events) = &events {
+        if let Some(events) = events {
             // A front end that stopped listening does not stop the run.
             let _ = events.send(forward).await;
         }
     }
-    drop(events);
     if let Err(err) = run.await {
         tracing::error!("the fan-out task failed: {err}");
     }
-    pool.close().await;
     results.sort_by_key(|result| order.get(&result.node).copied().unwrap_or(usize::MAX));
-    let audit = ctx.store().append_audit(run_entry(ctx, audit_action, &what, &results)).await?;
-    Ok(FleetReport { results, audit })
+    results
 }
 
 /// One audit entry per run or copy: which nodes, what was done, and how each group of

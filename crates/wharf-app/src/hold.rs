@@ -5,28 +5,17 @@
 //! stays, so the guard holds even where a node could not be reached.
 
 use serde_json::json;
-use wharf_core::config::{Config, ConfigSource};
 use wharf_core::inventory::Inventory;
 use wharf_core::nodeset::NodeSet;
 use wharf_core::template::CommandKey;
 use wharf_deploy::command::{PackageName, Reason, Values, expand_step};
-use wharf_exec::{Action, FanoutOptions, LocalEnv, NodeResult};
+use wharf_exec::{Action, NodeResult};
 use wharf_store::guard::PackageHold;
 
 use crate::context::Context;
 use crate::error::{AppError, Result};
-use crate::fleet::FleetRequest;
+use crate::fleet::{Fleet, FleetRequest};
 use crate::wire::HoldReport;
-
-/// Where and how to reach the nodes of a hold.
-#[derive(Debug, Clone, Copy)]
-pub struct Fleet<'a> {
-    pub config: &'a Config,
-    pub source: &'a ConfigSource,
-    pub inventory: &'a Inventory,
-    pub env: &'a LocalEnv,
-    pub options: &'a FanoutOptions,
-}
 
 fn environment_nodes(inventory: &Inventory, environment: &str) -> Result<Vec<String>> {
     inventory

@@ -26,6 +26,7 @@
 //!   [`windows`]: change-lock windows as of a moment.
 //! - [`audit`]: notes, the log, and its chain's verification.
 //! - [`fleet`]: node set → targets → fan-out, with events to print or stream.
+//! - [`versions`]: what each node has installed of a list of packages.
 //! - [`progress::Progress`]: how long flows report how far they are.
 //! - [`wire`]: the JSON shapes of every report (`--json` and the API).
 
@@ -42,6 +43,7 @@ pub mod progress;
 pub mod publish;
 pub mod repo;
 pub mod storage;
+pub mod versions;
 pub mod windows;
 pub mod wire;
 

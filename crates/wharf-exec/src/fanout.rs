@@ -19,6 +19,9 @@ use crate::target::Target;
 pub enum Action {
     /// Run a command line (the remote login shell interprets it, as with `ssh host CMD`).
     Run(String),
+    /// Run each node's own command line, by node name (a deploy's `{node}` templates); a
+    /// node missing from the map fails without running anything.
+    RunEach(HashMap<String, String>),
     /// Copy a local file to a path on every node.
     Copy { source: PathBuf, dest: String },
 }
@@ -76,6 +79,21 @@ pub async fn fan_out(
                     pool.exec_streaming(&target, command, &options.exec, line_events, run_start)
                         .await
                 }
+                Action::RunEach(commands) => match commands.get(&target.name) {
+                    Some(command) => {
+                        pool.exec_streaming(&target, command, &options.exec, line_events, run_start)
+                            .await
+                    }
+                    None => NodeResult {
+                        node: target.name.clone(),
+                        stdout: Vec::new(),
+                        stderr: Vec::new(),
+                        truncated_bytes: 0,
+                        started: run_start.elapsed(),
+                        finished: run_start.elapsed(),
+                        outcome: Outcome::Failed("no command was given for this node".to_owned()),
+                    },
+                },
                 Action::Copy { source, dest } => {
                     pool.copy_at(&target, source, dest, &options.exec, run_start).await
                 }

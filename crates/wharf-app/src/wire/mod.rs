@@ -10,7 +10,10 @@ mod nodeset;
 mod repo;
 
 pub use config::{AptSummary, ConfigSummary, EnvironmentSummary, GroupSummary};
-pub use deploy::{DryRunReport, PlannedStageView, RefusalView};
+pub use deploy::{
+    DeployView, DryRunReport, NodeCountsView, OverrideView, PlannedStageView, RefusalView,
+    StageView,
+};
 pub use fleet::{NodeErrorView, NodeResultView};
 pub use guard::{HoldReport, LockReport, MaintenanceReport, UnlockReport, WindowView};
 pub use nodeset::NodesetView;

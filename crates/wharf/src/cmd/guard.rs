@@ -166,8 +166,8 @@ fn hold_fleet<'a>(
     inventory: &'a wharf_core::inventory::Inventory,
     env: &'a wharf_exec::LocalEnv,
     options: &'a wharf_exec::FanoutOptions,
-) -> wharf_app::hold::Fleet<'a> {
-    wharf_app::hold::Fleet {
+) -> wharf_app::fleet::Fleet<'a> {
+    wharf_app::fleet::Fleet {
         config: &settings.config,
         source: &settings.source,
         inventory,
