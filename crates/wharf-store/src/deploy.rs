@@ -90,6 +90,9 @@ pub struct StageRecord {
     pub point_of_no_return: bool,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    /// Who let a `when = "manual"` stage go ahead (`wharf approve`).
+    #[serde(default)]
+    pub approved_by: Option<String>,
 }
 
 /// A deploy: the record `wharf show ID --json` prints (see docs/deploy.md).
@@ -119,6 +122,12 @@ pub struct DeployRecord {
     /// The issue or change request it belongs to.
     #[serde(default)]
     pub issue: Option<String>,
+    /// `--downgrade`: installs may go to older versions.
+    #[serde(default)]
+    pub downgrade: bool,
+    /// `--hold`: hold the packages once deployed.
+    #[serde(default)]
+    pub hold: bool,
 }
 
 /// A stored deploy.
@@ -247,31 +256,56 @@ macro_rules! impl_deploy {
                     .collect()
             }
 
-            pub(crate) async fn record_node(
+            pub(crate) async fn record_nodes(
                 &self,
                 deploy_id: i64,
-                run: &NodeRun,
+                runs: &[NodeRun],
             ) -> Result<(), StoreError> {
-                sqlx::query(
-                    "INSERT INTO deploy_node
-                     (deploy_id, stage, node, state, exit_code, output_tail, started_at, finished_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                     ON CONFLICT (deploy_id, stage, node) DO UPDATE SET state = excluded.state,
-                     exit_code = excluded.exit_code, output_tail = excluded.output_tail,
-                     started_at = excluded.started_at, finished_at = excluded.finished_at",
+                let op = "record node results";
+                let mut tx = self.pool.begin_with($begin).await.map_err(self.query_err(op))?;
+                for run in runs {
+                    sqlx::query(
+                        "INSERT INTO deploy_node
+                         (deploy_id, stage, node, state, exit_code, output_tail, started_at, finished_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                         ON CONFLICT (deploy_id, stage, node) DO UPDATE SET state = excluded.state,
+                         exit_code = excluded.exit_code, output_tail = excluded.output_tail,
+                         started_at = excluded.started_at, finished_at = excluded.finished_at",
+                    )
+                    .bind(deploy_id)
+                    .bind(run.stage)
+                    .bind(&run.node)
+                    .bind(&run.state)
+                    .bind(run.exit_code)
+                    .bind(&run.output_tail)
+                    .bind(&run.started_at)
+                    .bind(&run.finished_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.query_err(op))?;
+                }
+                tx.commit().await.map_err(self.query_err(op))
+            }
+
+            pub(crate) async fn events_of_deploy(
+                &self,
+                deploy_id: i64,
+            ) -> Result<Vec<DeployEvent>, StoreError> {
+                let op = "list a deploy's events";
+                let rows: Vec<(i64, i64, String, String, String)> = sqlx::query_as(
+                    "SELECT id, deploy_id, at, kind, body FROM deploy_event WHERE deploy_id = $1
+                     ORDER BY id",
                 )
                 .bind(deploy_id)
-                .bind(run.stage)
-                .bind(&run.node)
-                .bind(&run.state)
-                .bind(run.exit_code)
-                .bind(&run.output_tail)
-                .bind(&run.started_at)
-                .bind(&run.finished_at)
-                .execute(&self.pool)
+                .fetch_all(&self.pool)
                 .await
-                .map_err(self.query_err("record node result"))?;
-                Ok(())
+                .map_err(self.query_err(op))?;
+                rows.into_iter()
+                    .map(|(id, deploy_id, at, kind, body)| {
+                        let body = decode(self.url(), op, &format!("deploy event {id}"), &body)?;
+                        Ok(DeployEvent { id, deploy_id, at, kind, body })
+                    })
+                    .collect()
             }
 
             pub(crate) async fn deploy_nodes(&self, deploy_id: i64) -> Result<Vec<NodeRun>, StoreError> {
@@ -377,7 +411,17 @@ impl crate::Store {
 
     /// Record (or update) one node's result in one stage.
     pub async fn record_node(&self, deploy_id: i64, run: &NodeRun) -> Result<(), StoreError> {
-        dispatch!(self, record_node(deploy_id, run))
+        dispatch!(self, record_nodes(deploy_id, std::slice::from_ref(run)))
+    }
+
+    /// Record (or update) several node results in one transaction.
+    pub async fn record_nodes(&self, deploy_id: i64, runs: &[NodeRun]) -> Result<(), StoreError> {
+        dispatch!(self, record_nodes(deploy_id, runs))
+    }
+
+    /// Every event of one deploy, oldest first.
+    pub async fn events_of_deploy(&self, deploy_id: i64) -> Result<Vec<DeployEvent>, StoreError> {
+        dispatch!(self, events_of_deploy(deploy_id))
     }
 
     /// Every node result of a deploy, by stage and node.

@@ -329,6 +329,25 @@ macro_rules! impl_guard {
                 Ok(done.rows_affected() == 1)
             }
 
+            pub(crate) async fn leases(&self) -> Result<Vec<Lease>, StoreError> {
+                let rows: Vec<(String, i64, String, i64)> = sqlx::query_as(
+                    "SELECT environment, deploy_id, owner, expires_ms FROM deploy_lease
+                     ORDER BY environment",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.query_err("list deploy leases"))?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(environment, deploy_id, owner, expires_ms)| Lease {
+                        environment,
+                        deploy_id,
+                        owner,
+                        expires_ms,
+                    })
+                    .collect())
+            }
+
             pub(crate) async fn release_lease(
                 &self,
                 environment: &str,
@@ -442,6 +461,12 @@ impl crate::Store {
     /// longer this owner's (it expired and was taken over).
     pub async fn renew_lease(&self, lease: &Lease) -> Result<bool, StoreError> {
         dispatch!(self, renew_lease(lease))
+    }
+
+    /// Every deploy lease, expired or not: who runs what, for finding deploys whose
+    /// owner is gone.
+    pub async fn leases(&self) -> Result<Vec<Lease>, StoreError> {
+        dispatch!(self, leases())
     }
 
     /// Give the lease up; `false` when this deploy did not hold it.

@@ -33,11 +33,14 @@ fn record(environment: &str, version: &str) -> DeployRecord {
             point_of_no_return: false,
             started_at: Some("2026-12-01T10:00:01.000Z".into()),
             finished_at: None,
+            approved_by: None,
         }],
         started_at: "2026-12-01T10:00:00.000Z".into(),
         finished_at: None,
         reason: None,
         issue: Some("https://gitlab.example/issues/123".into()),
+        downgrade: false,
+        hold: false,
     }
 }
 
@@ -92,9 +95,9 @@ pub(crate) async fn deploy_records_story(db: &TestDb) {
         started_at: "2026-12-01T10:00:02.000Z".into(),
         finished_at: (state != "running").then(|| "2026-12-01T10:00:09.000Z".into()),
     };
-    store.record_node(id, &run("web02", "running")).await.unwrap();
+    store.record_nodes(id, &[run("web01", "running"), run("web02", "running")]).await.unwrap();
     store.record_node(id, &run("web01", "succeeded")).await.unwrap();
-    store.record_node(id, &run("web02", "succeeded")).await.unwrap();
+    store.record_nodes(id, &[run("web02", "succeeded")]).await.unwrap();
     let runs = store.deploy_nodes(id).await.unwrap();
     assert_eq!(runs, [run("web01", "succeeded"), run("web02", "succeeded")]);
     assert!(store.deploy_nodes(other).await.unwrap().is_empty());
@@ -108,6 +111,8 @@ pub(crate) async fn deploy_records_story(db: &TestDb) {
     assert_eq!(events.iter().map(|e| e.id).collect::<Vec<_>>(), [first, second]);
     assert_eq!(events[0].body["version"], "11.8.0-ee.0");
     assert_eq!(store.deploy_events(first, 10).await.unwrap().len(), 1, "resumes after an id");
+    let ours = store.events_of_deploy(id).await.unwrap();
+    assert_eq!(ours.iter().map(|e| e.id).collect::<Vec<_>>(), [first], "one deploy's events");
 
     let actions: Vec<String> =
         store.audit(&AuditQuery::default()).await.unwrap().into_iter().map(|e| e.action).collect();

@@ -165,6 +165,7 @@ pub(crate) async fn guard_leases_one_deploy_per_environment(db: &TestDb) {
     assert!(store.acquire_lease(&lease(2, 3_000), 1_999).await.unwrap().is_err());
     // Deploy 1 stopped renewing (killed): once expired, deploy 2 takes over.
     assert_eq!(store.acquire_lease(&lease(2, 3_000), 2_000).await.unwrap(), Ok(()));
+    assert_eq!(store.leases().await.unwrap(), [lease(2, 3_000)], "the lease is listed");
     assert!(!store.renew_lease(&lease(1, 4_000)).await.unwrap(), "no longer deploy 1's");
     assert!(!store.release_lease("gstg", 1).await.unwrap());
     assert!(store.release_lease("gstg", 2).await.unwrap());
