@@ -31,6 +31,7 @@
 //! - [`wire`]: the JSON shapes of every report (`--json` and the API).
 
 pub mod audit;
+pub mod checks;
 pub mod context;
 pub mod deploy;
 pub mod error;

@@ -151,3 +151,13 @@ impl From<&DeployRow> for DeployView {
         }
     }
 }
+
+/// What `wharf deploy`, `rollback`, `resume`, `approve` and `cancel` print with `--json`:
+/// the deploy (its fields at the top level) and the guards that refused it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeployResult {
+    #[serde(flatten)]
+    pub deploy: DeployView,
+    /// Empty unless a guard refused the deploy before it ran.
+    pub refusals: Vec<RefusalView>,
+}

@@ -11,8 +11,8 @@ mod repo;
 
 pub use config::{AptSummary, ConfigSummary, EnvironmentSummary, GroupSummary};
 pub use deploy::{
-    DeployView, DryRunReport, NodeCountsView, OverrideView, PlannedStageView, RefusalView,
-    StageView,
+    DeployResult, DeployView, DryRunReport, NodeCountsView, OverrideView, PlannedStageView,
+    RefusalView, StageView,
 };
 pub use fleet::{NodeErrorView, NodeResultView};
 pub use guard::{HoldReport, LockReport, MaintenanceReport, UnlockReport, WindowView};

@@ -112,30 +112,3 @@ pub(crate) struct UnholdArgs {
     #[command(flatten)]
     pub(crate) output: JsonArgs,
 }
-
-#[derive(Debug, Args)]
-pub(crate) struct DeployArgs {
-    /// The version and the environment, in either order (`11.8.0-ee.0 gstg`).
-    #[arg(num_args = 2, value_names = ["VERSION", "ENV"], required = true)]
-    pub(crate) words: Vec<String>,
-    /// Show the plan and every guard's answer; change nothing.
-    #[arg(long)]
-    pub(crate) dry_run: bool,
-    /// Run this pipeline instead of the environment's.
-    #[arg(long, value_name = "NAME")]
-    pub(crate) pipeline: Option<String>,
-    /// Lift the promotion gate (and production-only checks), saying why.
-    #[arg(long, value_name = "REASON")]
-    pub(crate) ignore_production_checks: Option<String>,
-    /// Record failing prepare checks as warnings instead of refusing.
-    #[arg(long)]
-    pub(crate) allow_precheck_failure: bool,
-    /// Started by CI or a timer: change-lock windows for automated deploys apply.
-    #[arg(long)]
-    pub(crate) automated: bool,
-    /// Ask the guards as of this moment, RFC 3339 [default: now].
-    #[arg(long, value_name = "TIME")]
-    pub(crate) at: Option<String>,
-    #[command(flatten)]
-    pub(crate) output: JsonArgs,
-}

@@ -8,12 +8,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::env_vars;
 
+mod deploys;
 mod fleet;
 mod guard;
 mod repo;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use deploys::*;
 pub(crate) use fleet::*;
 pub(crate) use guard::*;
 pub(crate) use repo::*;
@@ -202,18 +204,49 @@ pub(crate) enum Command {
         "  wharf --data /var/lib/wharf server --listen '[::]:8440'",
     ))]
     Server(ServerArgs),
-    /// Deploy a version to an environment through its pipeline (today: --dry-run only).
+    /// Deploy a version to an environment through its pipeline, under its guard rails.
     ///
-    /// --dry-run plans the environment's pipeline for its nodes and asks every guard —
-    /// locks, holds, change-lock windows, the promotion gate — exiting 4 if one refuses.
+    /// Plans the environment's pipeline for its nodes and asks every guard — locks, holds,
+    /// change-lock windows, the promotion gate, downgrades, another deploy running — then
+    /// runs the stages, recording each node's result. Exit codes: 0 succeeded, 1 failed,
+    /// 3 nodes unreachable, 4 refused by a guard (--dry-run reports the same).
     #[command(after_help = concat!(
         "Examples:\n",
-        "  wharf deploy 11.8.0-ee.0 gstg --dry-run\n",
+        "  wharf deploy 11.8.0-ee.0 gstg\n",
         "  wharf deploy gprd 11.8.0-ee.0 --dry-run --json\n",
-        "  wharf deploy 11.8.0-ee.0 gprd --dry-run --ignore-production-checks \"hotfix, canary skipped\"\n",
-        "  wharf deploy 11.8.0-ee.0 gprd --dry-run --automated --at 2026-12-05T12:00:00Z",
+        "  wharf deploy 11.8.0-ee.0 gprd --ignore-production-checks \"hotfix, canary skipped\" --yes\n",
+        "  wharf deploy gitlab-ce=16.1.0-ce.0 dev --downgrade --hold --issue https://gitlab.example/i/123",
     ))]
     Deploy(DeployArgs),
+    /// Roll an environment back to its previous successful version (rollback pipeline).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf rollback gprd\n",
+        "  wharf rollback gprd --to 11.7.0-ee.0 --reviewed-by bob\n",
+        "  wharf rollback gprd --force \"migration is backward compatible\"",
+    ))]
+    Rollback(RollbackArgs),
+    /// Continue an interrupted deploy; nodes that finished are not run again.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf resume 42\n",
+        "  wharf resume 42 --json",
+    ))]
+    Resume(ResumeArgs),
+    /// Let a deploy waiting at a manual stage go on.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf approve 42\n",
+        "  wharf approve 42 tier-1",
+    ))]
+    Approve(ApproveArgs),
+    /// Cancel a deploy: a waiting or interrupted one at once, a running one after its batch.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf cancel 42 --reason \"wrong version\"\n",
+        "  wharf cancel 42 --reason \"incident #123\" --json",
+    ))]
+    Cancel(CancelArgs),
     /// Lock an environment (or all): deploys there are refused until it is unlocked.
     #[command(after_help = concat!(
         "Examples:\n",

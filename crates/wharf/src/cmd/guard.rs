@@ -5,10 +5,8 @@ use wharf_app::guard::LockScope;
 
 use super::repo::render;
 use crate::cli::{
-    DeployArgs, HoldArgs, JsonArgs, LockArgs, MaintenanceCommand, UnholdArgs, UnlockArgs,
-    WindowsArgs,
+    HoldArgs, JsonArgs, LockArgs, MaintenanceCommand, UnholdArgs, UnlockArgs, WindowsArgs,
 };
-use crate::exit::{REFUSED, SUCCESS, UsageError};
 use crate::output;
 use crate::settings::Settings;
 
@@ -236,71 +234,5 @@ pub(crate) fn holds(settings: &Settings, args: &JsonArgs) -> anyhow::Result<u8> 
                 .collect();
             output::table(&["ENVIRONMENT", "PACKAGE", "BY", "SINCE", "REASON"], &rows);
         })
-    })
-}
-
-pub(crate) fn deploy(settings: &Settings, args: &DeployArgs) -> anyhow::Result<u8> {
-    if !args.dry_run {
-        anyhow::bail!(UsageError(
-            "running deploys is not built yet: `wharf deploy VERSION ENV --dry-run` shows the plan and every guard's answer".into()
-        ));
-    }
-    let inventory = settings.inventory()?;
-    let (version, environment) =
-        wharf_app::deploy::version_and_environment(&inventory, &args.words[0], &args.words[1])?;
-    let now = match &args.at {
-        Some(text) => wharf_app::windows::parse_instant(text)?,
-        None => wharf_app::windows::now(),
-    };
-    let request = wharf_app::deploy::DeployRequest {
-        version,
-        environment,
-        pipeline: args.pipeline.clone(),
-        ignore_production_checks: args.ignore_production_checks.clone(),
-        allow_precheck_failure: args.allow_precheck_failure,
-        automated: args.automated,
-    };
-    super::runtime()?.block_on(async {
-        let ctx = settings.context().await?;
-        let report = wharf_app::deploy::dry_run(
-            &ctx,
-            &settings.config,
-            &settings.source,
-            &inventory,
-            &request,
-            now,
-        )
-        .await?;
-        render(args.output.json, &report, || {
-            output::line(format!(
-                "deploy {} of {} to {} with pipeline {} (dry run)",
-                report.version,
-                report.packages.join(", "),
-                report.environment,
-                report.pipeline
-            ));
-            let rows: Vec<Vec<String>> = report
-                .stages
-                .iter()
-                .map(|s| {
-                    vec![
-                        s.name.clone(),
-                        s.kind.clone(),
-                        s.run.to_owned(),
-                        format!("{} ({})", s.nodes, s.count),
-                        s.batches.to_string(),
-                        s.note.clone().unwrap_or_default(),
-                    ]
-                })
-                .collect();
-            output::table(&["STAGE", "KIND", "RUN", "NODES", "BATCHES", "NOTE"], &rows);
-            for refusal in &report.refusals {
-                output::err_line(format!(
-                    "refused ({}): {}; {}",
-                    refusal.guard, refusal.message, refusal.lift
-                ));
-            }
-        })?;
-        Ok(if report.refusals.is_empty() { SUCCESS } else { REFUSED })
     })
 }

@@ -5,6 +5,7 @@
 mod audit;
 mod config;
 mod demo;
+mod deploy;
 mod generate;
 mod guard;
 mod nodes;
@@ -42,7 +43,11 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 Command::Key(command) => publish::key(&settings, &command),
                 Command::Health(args) => publish::health(&settings, &args),
                 Command::Server(args) => server::run(&settings, &args),
-                Command::Deploy(args) => guard::deploy(&settings, &args),
+                Command::Deploy(args) => deploy::deploy(&settings, &args),
+                Command::Rollback(args) => deploy::rollback(&settings, &args),
+                Command::Resume(args) => deploy::resume(&settings, &args),
+                Command::Approve(args) => deploy::approve(&settings, &args),
+                Command::Cancel(args) => deploy::cancel(&settings, &args),
                 Command::Lock(args) => guard::lock(&settings, &args),
                 Command::Unlock(args) => guard::unlock(&settings, &args),
                 Command::Locks(args) => guard::locks(&settings, &args),

@@ -1,0 +1,102 @@
+//! Arguments of `wharf deploy`, `rollback`, `resume`, `approve` and `cancel`.
+
+use clap::Args;
+
+use super::JsonArgs;
+
+#[derive(Debug, Args)]
+pub(crate) struct DeployArgs {
+    /// VERSION and ENV in either order (`11.8.0-ee.0 gstg`), or PKG=VERSION words and ENV.
+    #[arg(num_args = 2.., value_names = ["VERSION", "ENV"], required = true)]
+    pub(crate) words: Vec<String>,
+    /// Show the plan and every guard's answer; change nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Run this pipeline instead of the environment's.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) pipeline: Option<String>,
+    /// Lift the promotion gate (and production-only checks), saying why.
+    #[arg(long, value_name = "REASON")]
+    pub(crate) ignore_production_checks: Option<String>,
+    /// Record failing prepare checks as warnings instead of refusing.
+    #[arg(long)]
+    pub(crate) allow_precheck_failure: bool,
+    /// Install an older version than the one running: stop, install, reconfigure, start,
+    /// verify.
+    #[arg(long)]
+    pub(crate) downgrade: bool,
+    /// Hold the packages on the environment once deployed (`apt-mark hold`).
+    #[arg(long)]
+    pub(crate) hold: bool,
+    /// The issue this deploy belongs to, quoted in its announcements.
+    #[arg(long, value_name = "URL")]
+    pub(crate) issue: Option<String>,
+    /// Started by CI or a timer: change-lock windows for automated deploys apply.
+    #[arg(long)]
+    pub(crate) automated: bool,
+    /// Do not ask for confirmation before deploying to a production environment.
+    #[arg(long, short = 'y')]
+    pub(crate) yes: bool,
+    /// Ask the guards as of this moment, RFC 3339 [default: now].
+    #[arg(long, value_name = "TIME")]
+    pub(crate) at: Option<String>,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RollbackArgs {
+    /// The environment to roll back.
+    #[arg(value_name = "ENV")]
+    pub(crate) environment: String,
+    /// Go back to this successful version instead of the previous one.
+    #[arg(long, value_name = "VERSION")]
+    pub(crate) to: Option<String>,
+    /// Who reviewed going back more than one version (required then).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) reviewed_by: Option<String>,
+    /// Leave a version whose deploy ran a point-of-no-return stage, saying why.
+    #[arg(long, value_name = "REASON")]
+    pub(crate) force: Option<String>,
+    /// The issue this rollback belongs to.
+    #[arg(long, value_name = "URL")]
+    pub(crate) issue: Option<String>,
+    /// Started by CI or a timer: change-lock windows for automated deploys apply.
+    #[arg(long)]
+    pub(crate) automated: bool,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ResumeArgs {
+    /// The interrupted deploy (`wharf history` lists them).
+    #[arg(value_name = "ID")]
+    pub(crate) id: i64,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ApproveArgs {
+    /// The deploy waiting at a manual stage.
+    #[arg(value_name = "ID")]
+    pub(crate) id: i64,
+    /// The stage it waits at (a check that you approve what you think you approve).
+    #[arg(value_name = "STAGE")]
+    pub(crate) stage: Option<String>,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CancelArgs {
+    /// The deploy to cancel.
+    #[arg(value_name = "ID")]
+    pub(crate) id: i64,
+    /// Why, recorded in the audit log and the deploy.
+    #[arg(long, value_name = "REASON", required = true)]
+    pub(crate) reason: String,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
+}
