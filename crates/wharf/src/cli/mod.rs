@@ -8,12 +8,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::env_vars;
 
+mod deploys;
 mod fleet;
 mod guard;
 mod repo;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use deploys::*;
 pub(crate) use fleet::*;
 pub(crate) use guard::*;
 pub(crate) use repo::*;
@@ -279,6 +281,8 @@ pub(crate) enum Command {
         "  wharf maintenance stop web07",
     ))]
     Maintenance(MaintenanceCommand),
+    #[command(flatten)]
+    Deploys(DeploysCommand),
     /// Print a shell completion script for bash, zsh or fish.
     #[command(after_help = concat!(
         "Examples:\n",
