@@ -203,7 +203,7 @@ fn expected_versions(
                 None => counts.push((version, 1)),
             }
         }
-        counts.sort_by(|a, b| b.1.cmp(&a.1));
+        counts.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
         let majority = match counts.as_slice() {
             [(version, _)] => Some(version.clone()),
             [(version, first), (_, second), ..] if first > second => Some(version.clone()),
@@ -287,16 +287,7 @@ pub async fn show(ctx: &Context, id: i64) -> Result<DeployDetail> {
         .deploy_nodes(id)
         .await?
         .into_iter()
-        .map(|run| NodeRunView {
-            stage_name: stage_name(run.stage),
-            stage: run.stage,
-            node: run.node,
-            state: run.state,
-            exit_code: run.exit_code,
-            output_tail: run.output_tail,
-            started_at: run.started_at,
-            finished_at: run.finished_at,
-        })
+        .map(|run| NodeRunView { stage_name: stage_name(run.stage), run })
         .collect();
     let mut events = Vec::new();
     let mut after = 0;

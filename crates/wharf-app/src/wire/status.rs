@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use wharf_store::deploy::NodeRun;
 use wharf_store::guard::{EnvLock, Maintenance, PackageHold};
 
 use super::DeployView;
@@ -88,21 +89,14 @@ pub struct DeployDetail {
     pub events: Vec<DeployEventView>,
 }
 
-/// One node's result in one stage of a deploy.
+/// One node's result in one stage of a deploy: the store's [`NodeRun`] (`stage`, `node`,
+/// `state`, `exit_code`, `output_tail`, `started_at`, `finished_at`) and the stage's name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NodeRunView {
-    /// The stage's index in `deploy.stages`.
-    pub stage: i64,
-    /// That stage's name (`null` if the record has no such stage).
+    #[serde(flatten)]
+    pub run: NodeRun,
+    /// The name of stage `stage` (`null` if the record has no such stage).
     pub stage_name: Option<String>,
-    pub node: String,
-    /// `running`, `succeeded`, `failed`, `skipped`.
-    pub state: String,
-    pub exit_code: Option<i64>,
-    /// The last lines of its output.
-    pub output_tail: String,
-    pub started_at: String,
-    pub finished_at: Option<String>,
 }
 
 /// Something that happened to a deploy (what notifiers announce).

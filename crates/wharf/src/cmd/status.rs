@@ -245,9 +245,11 @@ fn print_detail(detail: &DeployDetail) {
             .collect();
         output::table(&["  STAGE", "KIND", "STATE", "OK/FAILED/SKIPPED", "STARTED", "TOOK"], &rows);
     }
-    for node in detail.nodes.iter().filter(|n| n.state == "failed") {
+    for (node, stage_name) in
+        detail.nodes.iter().filter(|n| n.run.state == "failed").map(|n| (&n.run, &n.stage_name))
+    {
         let code = node.exit_code.map(|c| format!(", exit {c}")).unwrap_or_default();
-        let stage = node.stage_name.clone().unwrap_or_else(|| format!("stage {}", node.stage));
+        let stage = stage_name.clone().unwrap_or_else(|| format!("stage {}", node.stage));
         output::line(format!("  FAILED {} in {stage}{code}", node.node));
         for line in node.output_tail.lines() {
             output::line(format!("    | {line}"));
