@@ -43,6 +43,7 @@ pub mod layout;
 pub mod progress;
 pub mod publish;
 pub mod repo;
+pub mod status;
 pub mod storage;
 pub mod versions;
 pub mod windows;

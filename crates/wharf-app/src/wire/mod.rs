@@ -8,6 +8,7 @@ mod fleet;
 mod guard;
 mod nodeset;
 mod repo;
+mod status;
 
 pub use config::{AptSummary, ConfigSummary, EnvironmentSummary, GroupSummary};
 pub use deploy::{
@@ -20,6 +21,10 @@ pub use nodeset::NodesetView;
 pub use repo::{
     AddReport, CheckView, CleanupReport, CollectionView, DropReport, HealthReport, PackageView,
     PublishReport, PublishView, RemoveReport, SnapshotReport, VerifyReport,
+};
+pub use status::{
+    DeployDetail, DeployEventView, DeployedVersion, DisagreeingNodeView, EnvironmentStatus,
+    NodeRunView, OpenWindowView, RunningDeployView,
 };
 pub use wharf_store::guard::{EnvLock, Maintenance, PackageHold};
 pub use wharf_store::{AuditEntry, AuditVerification};

@@ -312,6 +312,8 @@ pub(crate) enum Command {
         "  wharf maintenance stop web07",
     ))]
     Maintenance(MaintenanceCommand),
+    #[command(flatten)]
+    Deploys(DeploysCommand),
     /// Print a shell completion script for bash, zsh or fish.
     #[command(after_help = concat!(
         "Examples:\n",

@@ -14,6 +14,7 @@ mod publish;
 mod repo;
 mod run;
 mod server;
+mod status;
 mod version;
 
 use crate::cli::{Cli, Command, ConfigCommand};
@@ -56,6 +57,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 Command::Unhold(args) => guard::unhold(&settings, &args),
                 Command::Holds(args) => guard::holds(&settings, &args),
                 Command::Maintenance(command) => guard::maintenance(&settings, &command),
+                Command::Deploys(command) => status::run(&settings, &command),
                 Command::Version(_) | Command::Completions(_) | Command::Man(_) => {
                     unreachable!("handled above")
                 }

@@ -12,4 +12,5 @@ mod hygiene;
 mod memory;
 mod s3;
 mod server;
+mod status;
 mod support;
