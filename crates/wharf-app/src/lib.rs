@@ -24,12 +24,15 @@
 //! - [`deploy`]: `deploy --dry-run` — the plan and every guard's answer.
 //! - [`guard`]: environment locks and nodes in maintenance; [`hold`]: package holds;
 //!   [`windows`]: change-lock windows as of a moment.
+//! - [`checks`]: the configured prepare checks (`[[checks]]`: haproxy, alertmanager,
+//!   http, command) run for an environment, each a pass or fail with evidence.
 //! - [`audit`]: notes, the log, and its chain's verification.
 //! - [`fleet`]: node set → targets → fan-out, with events to print or stream.
 //! - [`progress::Progress`]: how long flows report how far they are.
 //! - [`wire`]: the JSON shapes of every report (`--json` and the API).
 
 pub mod audit;
+pub mod checks;
 pub mod context;
 pub mod deploy;
 pub mod error;

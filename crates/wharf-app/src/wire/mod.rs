@@ -2,6 +2,7 @@
 //! serves. One place, serde only (no HTTP framework): field names here are a contract —
 //! extend them, never rename. Every field is documented where it is declared.
 
+mod check;
 mod config;
 mod deploy;
 mod fleet;
@@ -9,6 +10,7 @@ mod guard;
 mod nodeset;
 mod repo;
 
+pub use check::CheckOutcome;
 pub use config::{AptSummary, ConfigSummary, EnvironmentSummary, GroupSummary};
 pub use deploy::{DryRunReport, PlannedStageView, RefusalView};
 pub use fleet::{NodeErrorView, NodeResultView};
