@@ -91,9 +91,9 @@ pub async fn http_until(
     let mut attempts = 0u32;
     let why = loop {
         attempts += 1;
-        let left = deadline.saturating_duration_since(Instant::now());
-        let why = match get(url, left.max(Duration::from_millis(1))).await {
-            Ok(answer) => match mismatch(&answer, expect_status, expect_body) {
+        let why = match tokio::time::timeout_at(deadline, get(url, timeout)).await {
+            Err(_) => format!("cannot reach {url_shown}: no answer within {}", human(timeout)),
+            Ok(Ok(answer)) => match mismatch(&answer, expect_status, expect_body) {
                 None => {
                     let elapsed = started.elapsed().as_millis();
                     let said = format!(
@@ -104,7 +104,7 @@ pub async fn http_until(
                 }
                 Some(why) => format!("GET {url_shown} answered {why}"),
             },
-            Err(err) => format!("cannot reach {url_shown}: {err}"),
+            Ok(Err(err)) => format!("cannot reach {url_shown}: {err}"),
         };
         let left = deadline.saturating_duration_since(Instant::now());
         if left < POLL {
