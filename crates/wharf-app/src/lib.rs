@@ -24,6 +24,8 @@
 //! - [`deploy`]: `deploy --dry-run` — the plan and every guard's answer.
 //! - [`guard`]: environment locks and nodes in maintenance; [`hold`]: package holds;
 //!   [`windows`]: change-lock windows as of a moment.
+//! - [`checks`]: the configured prepare checks (`[[checks]]`: haproxy, alertmanager,
+//!   http, command) run for an environment, each a pass or fail with evidence.
 //! - [`audit`]: notes, the log, and its chain's verification.
 //! - [`fleet`]: node set → targets → fan-out, with events to print or stream.
 //! - [`versions`]: what each node has installed of a list of packages.

@@ -46,7 +46,7 @@ pub mod testing;
 
 pub use event::{Event, OutputStream};
 pub use fanout::{Action, FanoutOptions, fan_out, run_all};
-pub use local::{NODE_ENV, NODE_ROOT_ENV};
+pub use local::{NODE_ENV, NODE_ROOT_ENV, kill_group};
 pub use outcome::{NodeResult, Outcome, Unreachable, UnreachableReason};
 pub use pool::{ExecOptions, Pool, Session};
 pub use ssh_config::HostKeyPolicy;

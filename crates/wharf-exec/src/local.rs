@@ -84,8 +84,9 @@ pub(crate) async fn exec(
     }
 }
 
-/// SIGKILL the whole process group (the command and everything it started).
-fn kill_group(pid: Option<u32>) {
+/// SIGKILL the whole process group led by `pid` (a command started with
+/// `process_group(0)`, and everything it started).
+pub fn kill_group(pid: Option<u32>) {
     let Some(pid) = pid else { return };
     // `kill` with a negative pid signals the group; no unsafe code needed.
     let _ = std::process::Command::new("kill")

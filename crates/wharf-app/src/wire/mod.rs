@@ -2,6 +2,7 @@
 //! serves. One place, serde only (no HTTP framework): field names here are a contract —
 //! extend them, never rename. Every field is documented where it is declared.
 
+mod check;
 mod config;
 mod deploy;
 mod fleet;
@@ -10,6 +11,7 @@ mod nodeset;
 mod repo;
 mod status;
 
+pub use check::CheckOutcome;
 pub use config::{AptSummary, ConfigSummary, EnvironmentSummary, GroupSummary};
 pub use deploy::{
     DeployResult, DeployView, DryRunReport, NodeCountsView, OverrideView, PlannedStageView,

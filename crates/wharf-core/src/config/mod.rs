@@ -7,6 +7,7 @@
 //! [`Inventory`](crate::inventory::Inventory) is built from a [`Config`].
 
 mod apt;
+mod checks;
 mod commands;
 mod pipelines;
 mod windows;
@@ -21,6 +22,9 @@ use serde::Deserialize;
 pub use toml::Spanned;
 
 pub use apt::{AptConfig, AptSettings, ConfiguredPath};
+pub use checks::{
+    CheckConfig, CheckKind, CheckSettings, CheckSpec, ENVIRONMENT_PLACEHOLDER, HaproxyStats,
+};
 pub use commands::CommandsConfig;
 pub use pipelines::{AmountValue, PipelineConfig, StageConfig, StageKind, StageWhen};
 pub use windows::{AppliesTo, WindowConfig, WindowSchedule, WindowSettings};
@@ -51,6 +55,8 @@ pub struct Config {
     pub windows: Vec<WindowConfig>,
     #[serde(default)]
     pub pipelines: Vec<PipelineConfig>,
+    #[serde(default)]
+    pub checks: Vec<CheckConfig>,
 }
 
 /// `[server]`: where `wharf server` listens and how nodes reach it.
@@ -390,6 +396,7 @@ impl ConfigSource {
         config.store.data_dir(self)?;
         config.check_commands(self)?;
         config.resolve_windows(self)?;
+        config.resolve_checks(self)?;
         Ok(config)
     }
 }
@@ -398,6 +405,31 @@ impl Config {
     /// Parse `text`, naming `file` in errors.
     pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         ConfigSource::new(file, text).parse()
+    }
+
+    /// The `environments` list of a `[[windows]]` or `[[checks]]` entry: `None` (every
+    /// environment) when absent or `["*"]`; an empty list, or a name no `[[environments]]`
+    /// entry has, is an error at `key`.
+    pub(super) fn environment_list(
+        &self,
+        source: &ConfigSource,
+        list: Option<&Spanned<Vec<String>>>,
+        key: &str,
+    ) -> Result<Option<Vec<String>>, ConfigError> {
+        let Some(list) = list else { return Ok(None) };
+        let names = list.get_ref();
+        if names.iter().any(|env| env == "*") {
+            return Ok(None);
+        }
+        let fail = |why: String| source.error(Some(list.span()), Some(key), why);
+        if names.is_empty() {
+            return Err(fail("is empty: name environments, or leave it out for all".to_owned()));
+        }
+        let known = |env: &String| self.environments.iter().any(|e| e.name.get_ref() == env);
+        if let Some(unknown) = names.iter().find(|env| !known(env)) {
+            return Err(fail(format!("no [[environments]] entry is named {unknown:?}")));
+        }
+        Ok(Some(names.clone()))
     }
 }
 

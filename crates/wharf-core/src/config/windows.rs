@@ -212,14 +212,8 @@ impl Config {
                 let why = "is defined twice: window names must be unique";
                 return Err(source.error(Some(window.name.span()), Some(&key), why));
             }
-            let known = |env: &String| self.environments.iter().any(|e| e.name.get_ref() == env);
-            if let (Some(envs), Some(span)) = (&settings.environments, &window.environments)
-                && let Some(unknown) = envs.iter().find(|env| !known(env))
-            {
-                let key = format!("windows.{}.environments", settings.name);
-                let why = format!("no [[environments]] entry is named {unknown:?}");
-                return Err(source.error(Some(span.span()), Some(&key), why));
-            }
+            let key = format!("windows.{}.environments", settings.name);
+            self.environment_list(source, window.environments.as_ref(), &key)?;
             windows.push(settings);
         }
         Ok(windows)

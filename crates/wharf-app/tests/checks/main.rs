@@ -1,0 +1,9 @@
+//! The configured prepare checks against the real components they ask: a real `haproxy`
+//! and a real `prometheus-alertmanager` (started and killed by the tests), a tiny local
+//! HTTP server, and `sh`.
+
+mod alertmanager;
+mod command;
+mod haproxy;
+mod http;
+mod support;
