@@ -115,9 +115,8 @@ impl Engine<'_> {
                 return self.stop(state, why).await;
             }
             first = false;
-            if stage.run == StageRun::AwaitApproval
-                && self.record.stages[index].approved_by.is_none()
-            {
+            let awaits = stage.run == StageRun::AwaitApproval || stage.step == Step::Manual;
+            if awaits && self.record.stages[index].approved_by.is_none() {
                 self.record.stages[index].state = "waiting".to_owned();
                 let why = format!(
                     "stage {} waits for approval: `wharf approve {} {}`",

@@ -110,6 +110,12 @@ pub async fn reap(ctx: &Context) -> Result<Vec<i64>> {
         }
         let lease = leases.iter().find(|l| l.deploy_id == row.id);
         let gone = match lease {
+            // Recorded, lease not taken yet: gone only once that has taken too long.
+            None if row.record.state == DeployState::Planned => {
+                super::instant(&row.record.started_at).as_millisecond()
+                    + i64::try_from(LEASE_TTL.as_millis()).unwrap_or(30_000)
+                    <= now
+            }
             None => true,
             Some(lease) => owner_alive(&lease.owner) == Some(false) || lease.expires_ms <= now,
         };
@@ -216,7 +222,8 @@ pub(crate) async fn start_as(
         pipeline,
         packages: prepared.packages.iter().map(|(p, v)| (p.clone(), v.to_string())).collect(),
         previous: prepared.previous.iter().map(|(p, v)| (p.clone(), v.to_string())).collect(),
-        state: if refusals.is_empty() { DeployState::Running } else { DeployState::Refused },
+        // `planned` until the lease is taken: a concurrent `reap` leaves it alone meanwhile.
+        state: if refusals.is_empty() { DeployState::Planned } else { DeployState::Refused },
         started_by: ctx.actor().name.clone(),
         via: ctx.actor().via.kind().to_owned(),
         automated: request.automated,
@@ -279,6 +286,9 @@ pub(crate) async fn start_as(
         ctx.store().update_deploy(id, &record, Some(&entry)).await?;
         return report(ctx, id, vec![refusal]).await;
     }
+    let mut record = record;
+    record.state = DeployState::Running;
+    ctx.store().update_deploy(id, &record, None).await?;
     announce_start(ctx, id, &record).await?;
     run(session, id, record, exec).await
 }

@@ -10,6 +10,7 @@ mod fleet;
 mod guard;
 mod hygiene;
 mod memory;
+mod rollout;
 mod s3;
 mod server;
 mod status;
