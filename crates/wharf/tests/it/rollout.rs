@@ -546,7 +546,7 @@ reason = "year-end freeze"
 "#,
     );
     let path = scratch.path().join("wharf.toml");
-    let source = ConfigSource::new(&path, &std::fs::read_to_string(&path).unwrap());
+    let source = ConfigSource::new(&path, std::fs::read_to_string(&path).unwrap());
     let config = source.parse().unwrap();
     let inventory = Inventory::from_config(&config, &source).unwrap();
     let layout = DataLayout::new(scratch.path().join("wharf-data"));
