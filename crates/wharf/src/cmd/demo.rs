@@ -64,6 +64,21 @@ production = true
 repository = "bookworm-demo"
 packages = ["hello-wharf"]
 
+# Demo nodes are directories: packages go into each node's own dpkg database with
+# `dpkg --root` (from the package the demo built; a real fleet's default `install` runs
+# apt-get against the repository `wharf server` serves), and services "restart" by writing
+# a line under the node's root.
+[commands]
+install = "for p in {packages}; do dpkg --force-not-root --root=\"$WHARF_NODE_ROOT\" --log=/dev/null -i \"$WHARF_NODE_ROOT/../../debs/${{p%%=*}}_${{p#*=}}_all.deb\" >/dev/null || exit 1; done"
+version = "dpkg-query --admindir=\"$WHARF_NODE_ROOT/var/lib/dpkg\" -W -f='${{Version}}' {package} 2>/dev/null || true"
+restart = "echo restart {unit} >> \"$WHARF_NODE_ROOT/services.log\""
+stop = "echo stop {unit} >> \"$WHARF_NODE_ROOT/services.log\""
+start = "echo start {unit} >> \"$WHARF_NODE_ROOT/services.log\""
+status = "echo status {unit} >> \"$WHARF_NODE_ROOT/services.log\""
+hold = "echo {package_names} >> \"$WHARF_NODE_ROOT/held\""
+unhold = "rm -f \"$WHARF_NODE_ROOT/held\""
+holds = "cat \"$WHARF_NODE_ROOT/held\" 2>/dev/null || true"
+
 [[services]]
 name = "gitaly"
 kind = "rpc"
@@ -81,6 +96,8 @@ nodes = "@role:web"
 /// The demo's package, built with `dpkg-deb` and shipped through a repository.
 const DEMO_PACKAGE: &str = "hello-wharf";
 const DEMO_VERSION: &str = "1.0-1";
+/// The version the tour publishes next, deploys and rolls back.
+const DEMO_NEXT: &str = "1.1-1";
 const DEMO_REPOSITORY: &str = "bookworm-demo";
 /// Where canary nodes receive the package, under each node's root.
 const DEMO_DEST: &str = "/var/cache/wharf/hello-wharf_1.0-1_all.deb";
@@ -102,7 +119,11 @@ pub(crate) fn run(_settings: &Settings, args: &DemoArgs) -> anyhow::Result<u8> {
         if let Some(root) = &node.root {
             let cache = Path::new(root).join(DEMO_DEST.trim_start_matches('/'));
             let cache = cache.parent().unwrap_or(Path::new(root));
+            let dpkg = Path::new(root).join("var/lib/dpkg");
             std::fs::create_dir_all(cache)
+                .and_then(|()| std::fs::create_dir_all(dpkg.join("info")))
+                .and_then(|()| std::fs::create_dir_all(dpkg.join("updates")))
+                .and_then(|()| std::fs::write(dpkg.join("status"), ""))
                 .with_context(|| format!("cannot create node root {root}"))?;
         }
     }
@@ -120,19 +141,20 @@ pub(crate) fn run(_settings: &Settings, args: &DemoArgs) -> anyhow::Result<u8> {
         output::line(format!("   {expr:<28} → {} ({} nodes)", set.fold(), set.len()));
     }
 
-    let deb = build_package(&dir.join("debs"))?;
+    let deb = build_package(&dir.join("debs"), DEMO_VERSION)?;
     output::line(format!("3. built {} with dpkg-deb", deb.display()));
 
     let config = config_path.display().to_string();
     let data = data_dir.display().to_string();
-    let wharf = |title: &str, args: &[&str]| -> anyhow::Result<()> {
+    let wharf_expecting = |expect: u8, title: &str, args: &[&str]| -> anyhow::Result<()> {
         output::line(format!("\n$ wharf {}   # {title}", args.join(" ")));
         let argv =
             ["wharf", "--config", &config, "--data", &data].into_iter().chain(args.iter().copied());
         let code = super::dispatch(crate::cli::Cli::try_parse_from(argv)?)?;
-        anyhow::ensure!(code == SUCCESS, "demo step `wharf {}` exited with {code}", args.join(" "));
+        anyhow::ensure!(code == expect, "demo step `wharf {}` exited with {code}", args.join(" "));
         Ok(())
     };
+    let wharf = |title: &str, args: &[&str]| wharf_expecting(SUCCESS, title, args);
     let deb_arg = deb.display().to_string();
     wharf(
         "a signed APT repository",
@@ -152,6 +174,32 @@ pub(crate) fn run(_settings: &Settings, args: &DemoArgs) -> anyhow::Result<u8> {
     )?;
     let inspect = format!("dpkg-deb --field \"$WHARF_NODE_ROOT{DEMO_DEST}\" Package Version");
     wharf("what arrived, gathered like clush -b", &["run", "-w", "@canary", "-b", "--", &inspect])?;
+
+    for env in ["gstg", "gprd-cny", "gprd"] {
+        wharf(
+            "through the pipeline, under its guard rails",
+            &["deploy", DEMO_VERSION, env, "--yes"],
+        )?;
+    }
+    let next = build_package(&dir.join("debs"), DEMO_NEXT)?.display().to_string();
+    wharf("the next version", &["repo", "add", DEMO_REPOSITORY, &next])?;
+    wharf("published before any node may get it", &["publish", DEMO_REPOSITORY])?;
+    wharf_expecting(
+        crate::exit::REFUSED,
+        "production before canary: the promotion gate refuses (exit 4)",
+        &["deploy", DEMO_NEXT, "gprd", "--yes"],
+    )?;
+    for env in ["gstg", "gprd-cny", "gprd"] {
+        wharf("staging, canary, production", &["deploy", DEMO_NEXT, env, "--yes"])?;
+    }
+    let query =
+        "dpkg-query --admindir=\"$WHARF_NODE_ROOT/var/lib/dpkg\" -W -f='${Version}\\n' hello-wharf";
+    wharf("what runs where, gathered", &["run", "-w", "@production", "-b", "--", query])?;
+    wharf("back to the previous version: the fleet, then Gitaly by hand", &["rollback", "gprd"])?;
+    // Deploys 1–3 shipped 1.0, 4 was refused, 5–7 shipped 1.1: the rollback is deploy 8.
+    wharf("the Gitaly tier goes back once approved", &["approve", "8"])?;
+    wharf("where each environment stands", &["status"])?;
+    wharf("the record of the rollback", &["history", "gprd", "-n", "3"])?;
     wharf("who did what", &["audit", "-n", "5"])?;
     wharf("the audit log's hash chain", &["audit", "--verify"])?;
 
@@ -183,9 +231,9 @@ fn reset(dir: &Path, config_path: &Path, data_dir: &Path) -> anyhow::Result<()> 
     }
 }
 
-/// Build `hello-wharf_1.0-1_all.deb` with `dpkg-deb`, which every Debian machine has.
-fn build_package(out_dir: &Path) -> anyhow::Result<PathBuf> {
-    let tree = out_dir.join("tree");
+/// Build `hello-wharf_VERSION_all.deb` with `dpkg-deb`, which every Debian machine has.
+fn build_package(out_dir: &Path, version: &str) -> anyhow::Result<PathBuf> {
+    let tree = out_dir.join(format!("tree-{version}"));
     let debian = tree.join("DEBIAN");
     let doc = tree.join("usr/share/doc").join(DEMO_PACKAGE);
     std::fs::create_dir_all(&debian)
@@ -194,13 +242,13 @@ fn build_package(out_dir: &Path) -> anyhow::Result<PathBuf> {
     std::fs::write(
         debian.join("control"),
         format!(
-            "Package: {DEMO_PACKAGE}\nVersion: {DEMO_VERSION}\nArchitecture: all\n\
+            "Package: {DEMO_PACKAGE}\nVersion: {version}\nArchitecture: all\n\
              Maintainer: Wharf Demo <demo@wharf.invalid>\nSection: misc\nPriority: optional\n\
              Description: greeting shipped by the Wharf demo\n a package with nothing but a README.\n"
         ),
     )?;
     std::fs::write(doc.join("README"), "Shipped by wharf demo.\n")?;
-    let deb = out_dir.join(format!("{DEMO_PACKAGE}_{DEMO_VERSION}_all.deb"));
+    let deb = out_dir.join(format!("{DEMO_PACKAGE}_{version}_all.deb"));
     let output = std::process::Command::new("dpkg-deb")
         .args(["--root-owner-group", "--build"])
         .arg(&tree)

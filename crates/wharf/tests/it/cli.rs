@@ -347,7 +347,8 @@ fn concurrent_processes_share_one_data_dir() {
 }
 
 /// The README's first command: the demo builds a package, publishes it, ships it to the
-/// canary nodes and reads it back there; a second run starts over cleanly.
+/// canary nodes and reads it back there, deploys 1.0 and 1.1 through staging, canary and
+/// production (production before canary refused), rolls back; a second run starts over.
 #[test]
 fn demo_ships_a_package_to_the_canary_nodes() {
     let scratch = Scratch::new();
@@ -360,9 +361,25 @@ fn demo_ships_a_package_to_the_canary_nodes() {
             ),
             "{stdout}"
         );
-        assert!(stdout.contains("audit log ok: 5 entries"), "round {round}: {stdout}");
+        assert!(stderr.contains("refused (promotion-gate): gprd accepts only"), "{stderr}");
+        assert!(
+            stdout.contains("deploy 8 of hello-wharf 1.0-1 to gprd (rollback): succeeded"),
+            "round {round}: {stdout}"
+        );
+        assert!(stdout.contains("audit log ok: 25 entries"), "round {round}: {stdout}");
     }
     let demo = scratch.path().join("wharf-demo");
+    let installed = |node: &str| {
+        let admindir = demo.join("nodes").join(node).join("var/lib/dpkg");
+        let out = std::process::Command::new("dpkg-query")
+            .arg(format!("--admindir={}", admindir.display()))
+            .args(["-W", "-f=${Version}", "hello-wharf"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(installed("stg-web01"), "1.1-1", "staging kept 1.1");
+    assert_eq!(installed("gitaly02"), "1.0-1", "production rolled back, Gitaly too");
     assert!(demo.join("nodes/web01/var/cache/wharf/hello-wharf_1.0-1_all.deb").is_file());
     assert!(!demo.join("nodes/web03/var/cache/wharf/hello-wharf_1.0-1_all.deb").exists());
 
