@@ -9,10 +9,12 @@
 //!
 //! - [`dry_run`]: the plan and the guards' answers, nothing recorded.
 //! - `stages`: a plan (or a downgrade) as the steps the engine runs.
-//! - `engine`: runs stages — batches through the fleet, verification, failure limits.
+//! - `engine`: runs stages in order — checks, waits, approvals, holds, interruptions;
+//!   `batches`: a stage on nodes, batch by batch, verified, with its failure limit.
 //! - `prechecks`: the built-in checks (package published, fleet versions, maintenance)
 //!   and the configured ones.
-//! - [`lifecycle`]: start, resume, approve, cancel, and finding deploys whose owner died.
+//! - [`lifecycle`]: start; `paused`: resume, approve, cancel; `lease`: one deploy per
+//!   environment, and finding deploys whose owner died ([`reap`]).
 //! - [`rollback`]: which version to go back to, and the rollback pipeline.
 
 use std::collections::BTreeMap;
@@ -33,15 +35,20 @@ use crate::context::Context;
 use crate::error::{AppError, Result};
 use crate::wire::RefusalView;
 
+mod batches;
 mod dry_run;
 mod engine;
+mod lease;
 pub mod lifecycle;
+mod paused;
 mod prechecks;
 pub mod rollback;
 mod stages;
 
 pub use dry_run::dry_run;
-pub use lifecycle::{DeployReport, Notice, Session, approve, cancel, reap, resume, start};
+pub use lease::reap;
+pub use lifecycle::{DeployReport, Notice, Session, start};
+pub use paused::{approve, cancel, resume};
 pub use rollback::{RollbackRequest, rollback};
 
 /// The clock a deploy reads: windows are checked against it when the deploy starts and
