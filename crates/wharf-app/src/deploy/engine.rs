@@ -261,8 +261,6 @@ impl Engine<'_> {
                 .any(|o| o.kind == "ignore-production-checks"),
         };
         let results = prechecks::run(self.ctx, self.fleet, &self.pool, &scope).await?;
-        let failed: Vec<String> =
-            results.iter().filter(|r| !r.passed).map(prechecks::CheckResult::describe).collect();
         for result in &results {
             let mark = if result.passed { "ok" } else { "FAILED" };
             self.notice(!result.passed, format!("  check {}: {mark}", result.name));
@@ -273,18 +271,23 @@ impl Engine<'_> {
                 "name": r.name, "passed": r.passed, "evidence": r.evidence })).collect::<Vec<_>>() }),
         )
         .await?;
+        // A check already failing before the deploy, and allowed then, is a warning again
+        // after the changes: --allow-precheck-failure would mean nothing otherwise.
+        let allowed_before =
+            |name: &str| self.record.warnings.iter().any(|w| w.starts_with(&format!("{name}: ")));
+        let (allowed, failed): (Vec<_>, Vec<_>) = results
+            .iter()
+            .filter(|r| !r.passed)
+            .partition(|r| stage.failure_allowed || allowed_before(&r.name));
+        for result in allowed {
+            let failure = result.describe();
+            self.notice(true, format!("warning: {failure}"));
+            self.record.warnings.push(format!("{failure} (allowed: --allow-precheck-failure)"));
+        }
         if failed.is_empty() {
             return Ok(StageEnd::Succeeded);
         }
-        if stage.failure_allowed {
-            for failure in &failed {
-                self.record
-                    .warnings
-                    .push(format!("{} (allowed: --allow-precheck-failure)", failure));
-                self.notice(true, format!("warning: {failure}"));
-            }
-            return Ok(StageEnd::Succeeded);
-        }
+        let failed: Vec<String> = failed.iter().map(|r| r.describe()).collect();
         let why = format!("check failed: {}", failed.join("; "));
         if precheck {
             Ok(StageEnd::Refused(format!("{why} (to go ahead anyway: --allow-precheck-failure)")))

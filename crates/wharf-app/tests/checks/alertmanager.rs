@@ -7,14 +7,14 @@ use std::process::Command;
 
 use crate::support::{Daemon, environment, free_port, only, require, run};
 
-struct Alertmanager {
+pub(crate) struct Alertmanager {
     _daemon: Daemon,
     _dir: tempfile::TempDir,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Alertmanager {
-    fn start() -> Alertmanager {
+    pub(crate) fn start() -> Alertmanager {
         let binary = require("prometheus-alertmanager", "prometheus-alertmanager");
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("alertmanager.yml");
@@ -44,12 +44,12 @@ impl Alertmanager {
         assert!(status.is_success(), "POST {path}: {status}: {}", response.text().await.unwrap());
     }
 
-    async fn alert(&self, name: &str, env: &str, severity: &str) {
+    pub(crate) async fn alert(&self, name: &str, env: &str, severity: &str) {
         let labels = format!(r#"{{"alertname":"{name}","env":"{env}","severity":"{severity}"}}"#);
         self.post("/api/v2/alerts", format!(r#"[{{"labels":{labels}}}]"#)).await;
     }
 
-    async fn silence(&self, env: &str) {
+    pub(crate) async fn silence(&self, env: &str) {
         let now = jiff::Timestamp::now();
         let end = now + jiff::SignedDuration::from_hours(1);
         let json = format!(

@@ -9,15 +9,16 @@ use std::process::Command;
 
 use crate::support::{Daemon, environment, free_port, only, require, run};
 
-struct Haproxy {
+pub(crate) struct Haproxy {
     _daemon: Daemon,
     _up: TcpListener,
     dir: tempfile::TempDir,
-    stats_port: u16,
+    pub(crate) stats_port: u16,
 }
 
 impl Haproxy {
-    fn start() -> Haproxy {
+    /// Backend `web`: `web01` up, `web02` at a closed port (DOWN).
+    pub(crate) fn start() -> Haproxy {
         let binary = require("haproxy", "haproxy");
         let dir = tempfile::tempdir().unwrap();
         let up = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -47,7 +48,7 @@ impl Haproxy {
         Haproxy { _daemon: daemon, _up: up, dir, stats_port }
     }
 
-    fn socket(&self) -> PathBuf {
+    pub(crate) fn socket(&self) -> PathBuf {
         self.dir.path().join("admin.sock")
     }
 }
