@@ -4,6 +4,8 @@
 //! for a broken nightly. Node failures are reported with the nodes named; the record
 //! stays, so the guard holds even where a node could not be reached.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde_json::json;
 use wharf_core::inventory::Inventory;
 use wharf_core::nodeset::NodeSet;
@@ -15,7 +17,7 @@ use wharf_store::guard::PackageHold;
 use crate::context::Context;
 use crate::error::{AppError, Result};
 use crate::fleet::{Fleet, FleetRequest};
-use crate::wire::HoldReport;
+use crate::wire::{HoldDisagreement, HoldReport, HoldsCheck};
 
 fn environment_nodes(inventory: &Inventory, environment: &str) -> Result<Vec<String>> {
     inventory
@@ -142,4 +144,68 @@ pub async fn unhold(
 /// Every recorded hold.
 pub async fn holds(ctx: &Context) -> Result<Vec<PackageHold>> {
     Ok(ctx.store().holds().await?)
+}
+
+/// `wharf holds --check`: ask every environment's nodes what they hold (the `holds`
+/// command, `apt-mark showhold` by default) and name the nodes that disagree with the
+/// recorded holds. A node is expected to hold what is recorded on any environment it is in,
+/// and judged only on the packages those environments deploy or hold — holds operators
+/// keep for other packages are not Wharf's business.
+pub async fn check(ctx: &Context, fleet: Fleet<'_>) -> Result<HoldsCheck> {
+    let holds = ctx.store().holds().await?;
+    let environments = fleet.inventory.environments();
+    // Node → (expected holds, packages judged).
+    let mut judged: BTreeMap<&str, (BTreeSet<&str>, BTreeSet<&str>)> = BTreeMap::new();
+    for environment in environments {
+        for node in &environment.nodes {
+            let (expected, relevant) = judged.entry(node.as_str()).or_default();
+            for hold in holds.iter().filter(|h| h.environment == environment.name) {
+                expected.insert(hold.package.as_str());
+                relevant.insert(hold.package.as_str());
+            }
+            relevant.extend(environment.packages.iter().map(String::as_str));
+        }
+    }
+    let mut asked = BTreeSet::new();
+    let mut disagreeing = Vec::new();
+    for environment in environments {
+        let nodes: Vec<String> = environment
+            .nodes
+            .iter()
+            .filter(|n| judged.get(n.as_str()).is_some_and(|(_, r)| !r.is_empty()))
+            .filter(|n| asked.insert(n.as_str()))
+            .cloned()
+            .collect();
+        if nodes.is_empty() {
+            continue;
+        }
+        let values = Values::default();
+        let results =
+            run_step(ctx, fleet, &environment.name, &nodes, CommandKey::Holds, &values).await?;
+        for result in results {
+            let Some((expected, relevant)) = judged.get(result.node.as_str()) else { continue };
+            let disagreement = |not_held, unrecorded, error| HoldDisagreement {
+                node: result.node.clone(),
+                environment: environment.name.clone(),
+                not_held,
+                unrecorded,
+                error,
+            };
+            if !result.outcome.is_success() {
+                disagreeing.push(disagreement(vec![], vec![], Some(result.outcome.describe())));
+                continue;
+            }
+            let stdout = String::from_utf8_lossy(&result.stdout);
+            let held: BTreeSet<&str> =
+                stdout.split_whitespace().filter(|p| relevant.contains(p)).collect();
+            let not_held: Vec<String> =
+                expected.difference(&held).map(|p| (*p).to_owned()).collect();
+            let unrecorded: Vec<String> =
+                held.difference(expected).map(|p| (*p).to_owned()).collect();
+            if !not_held.is_empty() || !unrecorded.is_empty() {
+                disagreeing.push(disagreement(not_held, unrecorded, None));
+            }
+        }
+    }
+    Ok(HoldsCheck { holds, disagreeing_nodes: disagreeing })
 }

@@ -67,3 +67,25 @@ pub struct HoldReport {
     pub failed: Vec<crate::wire::NodeResultView>,
     pub audit_id: i64,
 }
+
+/// `wharf holds --check`: the recorded holds, and every node whose `holds` command
+/// disagrees with them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HoldsCheck {
+    pub holds: Vec<wharf_store::guard::PackageHold>,
+    pub disagreeing_nodes: Vec<HoldDisagreement>,
+}
+
+/// A node whose held packages (among its environment's packages and recorded holds) are
+/// not the recorded ones, or that could not be asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HoldDisagreement {
+    pub node: String,
+    pub environment: String,
+    /// Recorded as held on its environment, not held on the node.
+    pub not_held: Vec<String>,
+    /// Held on the node, not recorded (`wharf hold` it, or release it on the node).
+    pub unrecorded: Vec<String>,
+    /// Why the node could not be asked; the lists are empty then.
+    pub error: Option<String>,
+}

@@ -18,7 +18,10 @@ pub use deploy::{
     RefusalView, StageView,
 };
 pub use fleet::{NodeErrorView, NodeResultView};
-pub use guard::{HoldReport, LockReport, MaintenanceReport, UnlockReport, WindowView};
+pub use guard::{
+    HoldDisagreement, HoldReport, HoldsCheck, LockReport, MaintenanceReport, UnlockReport,
+    WindowView,
+};
 pub use nodeset::NodesetView;
 pub use repo::{
     AddReport, CheckView, CleanupReport, CollectionView, DropReport, HealthReport, PackageView,

@@ -112,3 +112,12 @@ pub(crate) struct UnholdArgs {
     #[command(flatten)]
     pub(crate) output: JsonArgs,
 }
+
+#[derive(Debug, Args)]
+pub(crate) struct HoldsArgs {
+    /// Also ask the nodes what they hold, and name those that disagree with the record.
+    #[arg(long)]
+    pub(crate) check: bool,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
+}

@@ -288,12 +288,18 @@ pub(crate) enum Command {
     ))]
     Unhold(UnholdArgs),
     /// List the recorded holds: environment, package, who, since when and why.
+    ///
+    /// --check also asks every environment's nodes what they hold (the `holds` command,
+    /// `apt-mark showhold` by default) and names the nodes that disagree with the record,
+    /// among the packages Wharf deploys there. Exit 1 when one does, 3 when one cannot be
+    /// asked.
     #[command(after_help = concat!(
         "Examples:\n",
         "  wharf holds\n",
-        "  wharf holds --json",
+        "  wharf holds --check\n",
+        "  wharf holds --check --json",
     ))]
-    Holds(JsonArgs),
+    Holds(HoldsArgs),
     /// Change-lock windows: which are open, and when each next opens and closes.
     #[command(after_help = concat!(
         "Examples:\n",

@@ -5,7 +5,8 @@ use wharf_app::guard::LockScope;
 
 use super::repo::render;
 use crate::cli::{
-    HoldArgs, JsonArgs, LockArgs, MaintenanceCommand, UnholdArgs, UnlockArgs, WindowsArgs,
+    HoldArgs, HoldsArgs, JsonArgs, LockArgs, MaintenanceCommand, UnholdArgs, UnlockArgs,
+    WindowsArgs,
 };
 use crate::output;
 use crate::settings::Settings;
@@ -215,11 +216,19 @@ pub(crate) fn unhold(settings: &Settings, args: &UnholdArgs) -> anyhow::Result<u
     })
 }
 
-pub(crate) fn holds(settings: &Settings, args: &JsonArgs) -> anyhow::Result<u8> {
+pub(crate) fn holds(settings: &Settings, args: &HoldsArgs) -> anyhow::Result<u8> {
+    let inventory = settings.inventory()?;
+    let (env, options) = (super::run::local_env(), wharf_exec::FanoutOptions::default());
     super::runtime()?.block_on(async {
         let ctx = settings.context().await?;
-        let holds = wharf_app::hold::holds(&ctx).await?;
-        render(args.json, &holds, || {
+        let (holds, check) = if args.check {
+            let fleet = hold_fleet(settings, &inventory, &env, &options);
+            let check = wharf_app::hold::check(&ctx, fleet).await?;
+            (check.holds.clone(), Some(check))
+        } else {
+            (wharf_app::hold::holds(&ctx).await?, None)
+        };
+        let human = || {
             let rows: Vec<Vec<String>> = holds
                 .iter()
                 .map(|h| {
@@ -233,6 +242,31 @@ pub(crate) fn holds(settings: &Settings, args: &JsonArgs) -> anyhow::Result<u8> 
                 })
                 .collect();
             output::table(&["ENVIRONMENT", "PACKAGE", "BY", "SINCE", "REASON"], &rows);
+        };
+        let Some(check) = check else { return render(args.output.json, &holds, human) };
+        render(args.output.json, &check, || {
+            human();
+            for node in &check.disagreeing_nodes {
+                let what = match &node.error {
+                    Some(error) => format!("cannot be asked: {error}"),
+                    None => format!(
+                        "not held: {}; held but not recorded: {}",
+                        list(&node.not_held),
+                        list(&node.unrecorded)
+                    ),
+                };
+                output::err_line(format!("wharf: {} ({}): {what}", node.node, node.environment));
+            }
+        })?;
+        let unreachable = check.disagreeing_nodes.iter().any(|n| n.error.is_some());
+        Ok(match (unreachable, check.disagreeing_nodes.is_empty()) {
+            (true, _) => crate::exit::UNREACHABLE,
+            (false, false) => crate::exit::FAILURE,
+            (false, true) => crate::exit::SUCCESS,
         })
     })
+}
+
+fn list(items: &[String]) -> String {
+    if items.is_empty() { "-".to_owned() } else { items.join(", ") }
 }

@@ -21,6 +21,7 @@ install = "[ ! -e \"$WHARF_NODE_ROOT/broken\" ] || {{ echo 'E: dpkg was interrup
 version = "cat \"$WHARF_NODE_ROOT/v-\"{package} 2>/dev/null || true"
 hold = "printf '%s\n' {package_names} >> \"$WHARF_NODE_ROOT/held\""
 unhold = "rm -f \"$WHARF_NODE_ROOT/held\""
+holds = "cat \"$WHARF_NODE_ROOT/held\" 2>/dev/null || true"
 stop = "echo stop {unit} >> \"$WHARF_NODE_ROOT/services\""
 start = "echo start {unit} >> \"$WHARF_NODE_ROOT/services\""
 status = "echo status {unit} >> \"$WHARF_NODE_ROOT/services\""
@@ -314,6 +315,25 @@ fn a_downgrade_stops_installs_reconfigures_starts_verifies_and_holds() {
         texts.contains(&"Downgrade completed. The package has also been put on hold."),
         "{texts:?}"
     );
+    // The nodes agree with the record; then one forgets its hold, another holds unasked.
+    let (code, stdout, stderr) = wharf(&scratch, &["holds", "--check", "--json"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(json(&stdout)["disagreeing_nodes"], serde_json::json!([]));
+    std::fs::remove_file(scratch.path().join("roots/web01/held")).unwrap();
+    std::fs::write(scratch.path().join("roots/web02/held"), "app\nlinux-image-amd64\n").unwrap();
+    let (code, stdout, stderr) = wharf(&scratch, &["holds", "--check", "--json"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let nodes = &json(&stdout)["disagreeing_nodes"];
+    assert_eq!(
+        (nodes[0]["node"].as_str(), nodes[0]["not_held"][0].as_str()),
+        (Some("web01"), Some("app"))
+    );
+    assert_eq!(
+        (nodes[1]["node"].as_str(), &nodes[1]["unrecorded"]),
+        (Some("web02"), &serde_json::json!(["app"])),
+        "a hold of a package Wharf does not deploy there is not its business"
+    );
+    std::fs::remove_file(scratch.path().join("roots/web02/held")).unwrap();
     // Held: the next deploy is refused until unheld.
     assert_eq!(deploy(&scratch, &["16.3.0", "staging"]).0, 4);
     assert_eq!(wharf(&scratch, &["unhold", "app", "--env", "staging"]).0, 0);
