@@ -629,3 +629,36 @@ reason = "year-end freeze"
         assert_eq!(std::fs::read_to_string(&installs).unwrap(), "web01\n", "install not repeated");
     });
 }
+
+#[test]
+fn an_unreachable_node_fails_the_deploy_with_exit_3_naming_it() {
+    let scratch = scratch(
+        r#"
+[[nodes]]
+names = "ghost"
+host = "127.0.0.1"
+port = 1
+
+[[environments]]
+name = "mixed"
+nodes = "web01,ghost"
+packages = ["app"]
+"#,
+    );
+    // The precheck already cannot read ghost's version: refused unless allowed.
+    let (code, _, stderr) = deploy(&scratch, &["1.0", "mixed"]);
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("ghost") && stderr.contains("unreachable"), "{stderr}");
+    let (code, stdout, stderr) =
+        deploy(&scratch, &["1.0", "mixed", "--allow-precheck-failure", "--json"]);
+    assert_eq!(code, 3, "{stdout}{stderr}");
+    let result = json(&stdout);
+    assert_eq!(result["state"], "failed");
+    assert!(result["reason"].as_str().unwrap().contains("ghost"), "{result}");
+    assert!(
+        result["warnings"][0].as_str().unwrap().starts_with("fleet-version: ghost"),
+        "{result}"
+    );
+    // Batches of 25% in node-set order: ghost's batch failed, web01's never started.
+    assert_eq!(read(&scratch, "web01", "installs"), "", "no batch after the failure");
+}
