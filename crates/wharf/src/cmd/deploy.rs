@@ -91,7 +91,6 @@ fn finish(json: bool, report: DeployReport) -> anyhow::Result<u8> {
         "succeeded" | "waiting" => SUCCESS,
         "refused" => REFUSED,
         "failed" if !report.unreachable.is_empty() => UNREACHABLE,
-        "cancelled" if report.refusals.is_empty() => SUCCESS,
         _ => FAILURE,
     };
     let result = DeployResult { deploy: deploy.clone(), refusals: report.refusals.clone() };
@@ -276,7 +275,9 @@ pub(crate) fn approve(settings: &Settings, args: &ApproveArgs) -> anyhow::Result
 
 pub(crate) fn cancel(settings: &Settings, args: &CancelArgs) -> anyhow::Result<u8> {
     let flow = Flow::new(settings)?;
+    // The cancel itself succeeded: exit 0 (the cancelled deploy's own command exits 1).
     flow.run(settings, args.output.json, None, async |session| {
         wharf_app::deploy::cancel(session.ctx, args.id, &args.reason).await
     })
+    .map(|_| SUCCESS)
 }

@@ -662,3 +662,29 @@ packages = ["app"]
     // Batches of 25% in node-set order: ghost's batch failed, web01's never started.
     assert_eq!(read(&scratch, "web01", "installs"), "", "no batch after the failure");
 }
+
+#[test]
+fn cancelling_a_running_deploy_stops_it_before_its_next_batch() {
+    let scratch = scratch("");
+    set_slow(&scratch, "0.4");
+    let child = scratch
+        .wharf(&["deploy", "--yes", "--json", "1.0", "big"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait (bounded) until the first batch has started on its nodes.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while read(&scratch, "web01", "installs").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (code, stdout, stderr) =
+        wharf(&scratch, &["cancel", "1", "--reason", "wrong version", "--json"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let output = child.wait_with_output().unwrap();
+    let result = json(&String::from_utf8_lossy(&output.stdout));
+    assert_eq!(output.status.code(), Some(1), "{result}");
+    assert_eq!(result["state"], "cancelled");
+    assert!(result["reason"].as_str().unwrap().contains("wrong version"), "{result}");
+    assert!(read(&scratch, "web20", "installs").is_empty(), "the last batch never started");
+}
