@@ -3,14 +3,20 @@
 //! someone else's lock is refused unless stolen with a reason, and both the lock and the
 //! theft are on record.
 
+use std::collections::HashMap;
+
 use serde_json::json;
 use wharf_core::inventory::Inventory;
 use wharf_core::nodeset::NodeSet;
+use wharf_core::template::CommandKey;
+use wharf_deploy::command::{NodeName, Reason, ValueError, Values, expand_step};
+use wharf_exec::{Action, NodeResult};
 use wharf_store::guard::{ALL_ENVIRONMENTS, EnvLock, LockOutcome, Maintenance};
 
 use crate::context::Context;
 use crate::error::{AppError, Result};
-use crate::wire::{LockReport, MaintenanceReport, UnlockReport};
+use crate::fleet::{Fleet, FleetRequest};
+use crate::wire::{LockReport, MaintenanceReport, NodeResultView, UnlockReport};
 
 /// Which environment a lock is about: one by name, or all (`--all`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,15 +166,52 @@ fn inventory_nodes(inventory: &Inventory, expr: &str) -> Result<NodeSet> {
     Ok(set)
 }
 
-/// Put nodes in maintenance: deploys to their environments fail the `maintenance` check
-/// until they leave it.
+/// Run the `maintenance_start` or `maintenance_stop` command (none by default; e.g. stop
+/// cron and `puppet agent --disable {reason}`, seed 003) on the nodes, each with its own
+/// `{node}`; no command configured, nothing runs.
+async fn maintenance_command(
+    ctx: &Context,
+    fleet: Fleet<'_>,
+    key: CommandKey,
+    nodes: &[String],
+    reason: Option<&str>,
+) -> Result<Vec<NodeResult>> {
+    let templates = fleet.config.commands_for(None, fleet.source)?;
+    let reason: Option<Reason> = reason
+        .map(|r| r.parse().map_err(|e: ValueError| AppError::invalid(e.to_string())))
+        .transpose()?;
+    let mut commands = HashMap::new();
+    for node in nodes {
+        let name: NodeName =
+            node.parse().map_err(|e: ValueError| AppError::invalid(e.to_string()))?;
+        let values = Values { node: Some(&name), reason: reason.as_ref(), ..Values::default() };
+        match expand_step(&templates, key, &values) {
+            Ok(Some(command)) => {
+                commands.insert(node.clone(), command.into_string());
+            }
+            Ok(None) => return Ok(Vec::new()),
+            Err(err) => return Err(AppError::internal(err.to_string())),
+        }
+    }
+    let request = FleetRequest { nodes: vec![nodes.join(",")], ..FleetRequest::default() };
+    let targets = crate::fleet::targets(fleet.inventory, &fleet.config.ssh, fleet.env, &request)?;
+    let action = Action::RunEach(commands);
+    Ok(crate::fleet::execute(ctx, targets, action, fleet.options.clone(), None).await?.results)
+}
+
+fn failures(results: &[NodeResult]) -> Vec<NodeResultView> {
+    results.iter().filter(|r| !r.outcome.is_success()).map(NodeResultView::from).collect()
+}
+
+/// Put nodes in maintenance: recorded first — deploys to their environments fail the
+/// `maintenance` check from then on — then the `maintenance_start` command on them.
 pub async fn start_maintenance(
     ctx: &Context,
-    inventory: &Inventory,
+    fleet: Fleet<'_>,
     expr: &str,
     reason: &str,
-) -> Result<MaintenanceReport> {
-    let set = inventory_nodes(inventory, expr)?;
+) -> Result<(MaintenanceReport, Vec<NodeResult>)> {
+    let set = inventory_nodes(fleet.inventory, expr)?;
     let reason = required("maintenance", reason)?;
     let nodes: Vec<String> = set.iter().map(str::to_owned).collect();
     let mut entry = ctx.entry("maintenance.start", &set.fold(), json!({ "nodes": nodes.len() }));
@@ -176,16 +219,25 @@ pub async fn start_maintenance(
     let holder = ctx.actor().name.clone();
     let since = wharf_store::now_rfc3339();
     let audit = ctx.store().start_maintenance(&nodes, &holder, &reason, &since, &entry).await?;
-    Ok(MaintenanceReport { nodes: set.fold(), count: nodes.len(), audit_id: audit.id })
+    let results =
+        maintenance_command(ctx, fleet, CommandKey::MaintenanceStart, &nodes, Some(&reason))
+            .await?;
+    let report = MaintenanceReport {
+        nodes: set.fold(),
+        count: nodes.len(),
+        audit_id: audit.id,
+        failed: failures(&results),
+    };
+    Ok((report, results))
 }
 
-/// Take nodes out of maintenance.
+/// Take nodes out of maintenance, then run `maintenance_stop` on them.
 pub async fn stop_maintenance(
     ctx: &Context,
-    inventory: &Inventory,
+    fleet: Fleet<'_>,
     expr: &str,
-) -> Result<MaintenanceReport> {
-    let set = inventory_nodes(inventory, expr)?;
+) -> Result<(MaintenanceReport, Vec<NodeResult>)> {
+    let set = inventory_nodes(fleet.inventory, expr)?;
     let current: Vec<String> =
         ctx.store().maintenance().await?.into_iter().map(|m| m.node).collect();
     let leaving: Vec<String> =
@@ -194,7 +246,16 @@ pub async fn stop_maintenance(
     let entry = ctx.entry("maintenance.stop", &folded, json!({ "nodes": leaving.len() }));
     match ctx.store().stop_maintenance(&leaving, &entry).await? {
         Some(audit) => {
-            Ok(MaintenanceReport { nodes: folded, count: leaving.len(), audit_id: audit.id })
+            let results =
+                maintenance_command(ctx, fleet, CommandKey::MaintenanceStop, &leaving, None)
+                    .await?;
+            let report = MaintenanceReport {
+                nodes: folded,
+                count: leaving.len(),
+                audit_id: audit.id,
+                failed: failures(&results),
+            };
+            Ok((report, results))
         }
         None => Err(AppError::not_found(format!(
             "no node of {} is in maintenance (see `wharf maintenance list`)",

@@ -30,6 +30,9 @@ pub struct MaintenanceReport {
     pub nodes: String,
     pub count: usize,
     pub audit_id: i64,
+    /// Nodes where the `maintenance_start`/`maintenance_stop` command failed (the record
+    /// stands either way).
+    pub failed: Vec<super::NodeResultView>,
 }
 
 /// A change-lock window as of a moment (`wharf windows [--at TIME]`).

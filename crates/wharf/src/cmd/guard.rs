@@ -69,30 +69,32 @@ pub(crate) fn locks(settings: &Settings, args: &JsonArgs) -> anyhow::Result<u8> 
 
 pub(crate) fn maintenance(settings: &Settings, command: &MaintenanceCommand) -> anyhow::Result<u8> {
     let inventory = settings.inventory()?;
+    let (env, options) = (super::run::local_env(), wharf_exec::FanoutOptions::default());
     super::runtime()?.block_on(async {
         let ctx = settings.context().await?;
+        let fleet = node_fleet(settings, &inventory, &env, &options);
         match command {
             MaintenanceCommand::Start(args) => {
-                let report = wharf_app::guard::start_maintenance(
-                    &ctx,
-                    &inventory,
-                    &args.nodeset,
-                    &args.reason,
-                )
-                .await?;
+                let (report, results) =
+                    wharf_app::guard::start_maintenance(&ctx, fleet, &args.nodeset, &args.reason)
+                        .await?;
                 render(args.output.json, &report, || {
                     output::line(format!("{} ({}): in maintenance", report.nodes, report.count));
-                })
+                    super::run::print_failures(&results);
+                })?;
+                Ok(super::run::exit_code(&results, false))
             }
             MaintenanceCommand::Stop(args) => {
-                let report =
-                    wharf_app::guard::stop_maintenance(&ctx, &inventory, &args.nodeset).await?;
+                let (report, results) =
+                    wharf_app::guard::stop_maintenance(&ctx, fleet, &args.nodeset).await?;
                 render(args.output.json, &report, || {
                     output::line(format!(
                         "{} ({}): out of maintenance",
                         report.nodes, report.count
                     ));
-                })
+                    super::run::print_failures(&results);
+                })?;
+                Ok(super::run::exit_code(&results, false))
             }
             MaintenanceCommand::List(args) => {
                 let nodes = wharf_app::guard::maintenance(&ctx).await?;
@@ -159,8 +161,8 @@ pub(crate) fn windows(settings: &Settings, args: &WindowsArgs) -> anyhow::Result
     })
 }
 
-/// What a hold needs to reach the environment's nodes: the run defaults.
-fn hold_fleet<'a>(
+/// How holds and maintenance reach nodes: the configuration and `wharf run`'s defaults.
+fn node_fleet<'a>(
     settings: &'a Settings,
     inventory: &'a wharf_core::inventory::Inventory,
     env: &'a wharf_exec::LocalEnv,
@@ -196,7 +198,7 @@ pub(crate) fn hold(settings: &Settings, args: &HoldArgs) -> anyhow::Result<u8> {
     let (env, options) = (super::run::local_env(), wharf_exec::FanoutOptions::default());
     super::runtime()?.block_on(async {
         let ctx = settings.context().await?;
-        let fleet = hold_fleet(settings, &inventory, &env, &options);
+        let fleet = node_fleet(settings, &inventory, &env, &options);
         let (report, results) =
             wharf_app::hold::hold(&ctx, fleet, &args.environment, &args.package, &args.reason)
                 .await?;
@@ -209,7 +211,7 @@ pub(crate) fn unhold(settings: &Settings, args: &UnholdArgs) -> anyhow::Result<u
     let (env, options) = (super::run::local_env(), wharf_exec::FanoutOptions::default());
     super::runtime()?.block_on(async {
         let ctx = settings.context().await?;
-        let fleet = hold_fleet(settings, &inventory, &env, &options);
+        let fleet = node_fleet(settings, &inventory, &env, &options);
         let (report, results) =
             wharf_app::hold::unhold(&ctx, fleet, &args.environment, &args.package).await?;
         render_hold(args.output.json, &report, &results, "unheld")
@@ -222,7 +224,7 @@ pub(crate) fn holds(settings: &Settings, args: &HoldsArgs) -> anyhow::Result<u8>
     super::runtime()?.block_on(async {
         let ctx = settings.context().await?;
         let (holds, check) = if args.check {
-            let fleet = hold_fleet(settings, &inventory, &env, &options);
+            let fleet = node_fleet(settings, &inventory, &env, &options);
             let check = wharf_app::hold::check(&ctx, fleet).await?;
             (check.holds.clone(), Some(check))
         } else {

@@ -22,6 +22,8 @@ version = "cat \"$WHARF_NODE_ROOT/v-\"{package} 2>/dev/null || true"
 hold = "printf '%s\n' {package_names} >> \"$WHARF_NODE_ROOT/held\""
 unhold = "rm -f \"$WHARF_NODE_ROOT/held\""
 holds = "cat \"$WHARF_NODE_ROOT/held\" 2>/dev/null || true"
+maintenance_start = "echo paused {reason} > \"$WHARF_NODE_ROOT/maintenance\""
+maintenance_stop = "rm \"$WHARF_NODE_ROOT/maintenance\""
 stop = "echo stop {unit} >> \"$WHARF_NODE_ROOT/services\""
 start = "echo start {unit} >> \"$WHARF_NODE_ROOT/services\""
 status = "echo status {unit} >> \"$WHARF_NODE_ROOT/services\""
@@ -228,6 +230,10 @@ reason = "year-end freeze"
         if !setup.is_empty() {
             assert_eq!(wharf(&scratch, &setup).0, 0, "{setup:?}");
         }
+        if setup.first() == Some(&"maintenance") {
+            // `maintenance_start` ran on the node (seed 003: puppet and cron paused).
+            assert_eq!(read(&scratch, "web01", "maintenance"), "paused disk swap\n");
+        }
         let (code, stdout, stderr) = deploy(&scratch, &args);
         assert_eq!(code, 4, "{args:?} must be refused: {stdout}{stderr}");
         assert!(stderr.contains(guard) && stderr.contains(lift), "{args:?}: {stderr}");
@@ -241,6 +247,7 @@ reason = "year-end freeze"
         }
     }
     assert_eq!(read(&scratch, "web01", "installs"), "web01\n", "no refused deploy installed");
+    assert_eq!(read(&scratch, "web01", "maintenance"), "", "maintenance_stop ran");
     // Every refusal is on record.
     let (_, stdout, _) = wharf(&scratch, &["history", "staging", "--json"]);
     let refused =
