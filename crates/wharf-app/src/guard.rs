@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use jiff::Timestamp;
 use serde_json::json;
 use wharf_core::inventory::Inventory;
 use wharf_core::nodeset::NodeSet;
@@ -67,23 +68,59 @@ pub fn describe_lock(lock: &EnvLock) -> String {
         (Some(day), Some(time)) => format!("{day} {time} UTC"),
         _ => lock.since.clone(),
     };
-    format!("{what} locked by {} since {since} ({:?})", lock.holder, lock.reason)
+    let until = lock.until.as_ref().map(|u| format!(" until {u}")).unwrap_or_default();
+    format!("{what} locked by {} since {since}{until} ({:?})", lock.holder, lock.reason)
 }
 
-/// Lock an environment (or all). Someone else's lock is refused unless `steal` gives a
-/// reason; the acting identity's own lock is renewed.
+/// `2026-12-01T10:02:31.125Z`: how the store writes instants, so that text order is time
+/// order.
+pub fn stamp(at: Timestamp) -> String {
+    let at = at.to_zoned(jiff::tz::TimeZone::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        at.year(),
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.millisecond()
+    )
+}
+
+/// The locks in force at `now`: a lock past its `until` is gone.
+pub async fn active_locks(ctx: &Context, now: Timestamp) -> Result<Vec<EnvLock>> {
+    let now = stamp(now);
+    Ok(ctx
+        .store()
+        .locks()
+        .await?
+        .into_iter()
+        .filter(|l| l.until.as_ref().is_none_or(|until| *until > now))
+        .collect())
+}
+
+/// Lock an environment (or all), until unlocked or until `until`. Someone else's lock is
+/// refused unless `steal` gives a reason; the acting identity's own lock is renewed.
 pub async fn lock(
     ctx: &Context,
     inventory: &Inventory,
     scope: &LockScope,
     reason: &str,
     steal: Option<&str>,
+    until: Option<Timestamp>,
 ) -> Result<LockReport> {
     let environment = scope.environment(inventory)?;
     let reason = required("a lock", reason)?;
     let steal = steal.map(|why| required("--steal", why)).transpose()?;
+    let now = Timestamp::now();
+    if let Some(until) = until
+        && until <= now
+    {
+        return Err(AppError::invalid(format!("--until {until} is in the past")));
+    }
     let holder = ctx.actor().name.clone();
-    let previous = ctx.store().locks().await?.into_iter().find(|l| l.environment == environment);
+    let previous = active_locks(ctx, now).await?.into_iter().find(|l| l.environment == environment);
     let stolen_from = previous.filter(|l| l.holder != holder).map(|l| l.holder);
     let action = if stolen_from.is_some() { "lock.steal" } else { "lock" };
     let mut entry = ctx.entry(
@@ -96,8 +133,8 @@ pub async fn lock(
         environment: environment.clone(),
         holder: holder.clone(),
         reason: reason.clone(),
-        since: wharf_store::now_rfc3339(),
-        until: None,
+        since: stamp(now),
+        until: until.map(stamp),
     };
     match ctx.store().lock_environment(&lock, steal.is_some(), &entry).await? {
         LockOutcome::Locked(audit) => Ok(LockReport {
@@ -105,6 +142,7 @@ pub async fn lock(
             holder,
             reason,
             since: lock.since,
+            until: lock.until,
             stolen_from: if steal.is_some() { stolen_from } else { None },
             audit_id: audit.id,
         }),
@@ -149,7 +187,7 @@ pub async fn unlock(
 
 /// Every lock.
 pub async fn locks(ctx: &Context) -> Result<Vec<EnvLock>> {
-    Ok(ctx.store().locks().await?)
+    active_locks(ctx, Timestamp::now()).await
 }
 
 /// The inventory nodes `expr` names; a name outside the inventory is refused.

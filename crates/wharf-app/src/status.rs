@@ -66,7 +66,7 @@ pub async fn status(
         None => fleet.inventory.environments().iter().collect(),
     };
     let shared = Shared {
-        locks: ctx.store().locks().await?,
+        locks: crate::guard::active_locks(ctx, now).await?,
         holds: ctx.store().holds().await?,
         maintenance: ctx.store().maintenance().await?,
         windows: Window::from_config(fleet.config, fleet.source)?,

@@ -88,8 +88,12 @@ macro_rules! impl_guard {
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(self.query_err(op))?;
+                // A lock past its `until` is gone: replaced without stealing. Both times are
+                // written by Wharf as `YYYY-MM-DDTHH:MM:SS.mmmZ`, so text order is time order.
+                let expired = |l: &EnvLock| l.until.as_ref().is_some_and(|until| *until <= lock.since);
                 if let Some(current) = current.map(lock_from)
                     && current.holder != lock.holder
+                    && !expired(&current)
                     && !steal
                 {
                     return Ok(LockOutcome::HeldBy(current));

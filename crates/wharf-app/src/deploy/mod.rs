@@ -191,10 +191,9 @@ pub(crate) fn outcome(row: &DeployRow) -> DeployOutcome {
 /// The guards' view of the store: locks, holds, and the outcome of every finished deploy.
 pub(crate) async fn guard_state(
     ctx: &Context,
+    now: Timestamp,
 ) -> Result<(Vec<Lock>, Vec<Hold>, Vec<DeployOutcome>)> {
-    let locks = ctx
-        .store()
-        .locks()
+    let locks = crate::guard::active_locks(ctx, now)
         .await?
         .into_iter()
         .map(|l| Lock {
@@ -309,7 +308,7 @@ pub(crate) async fn prepare<'a>(
         .map_err(|err| AppError::invalid(err.to_string()))?;
     plan.packages = packages.keys().cloned().collect();
 
-    let (locks, holds, history) = guard_state(ctx).await?;
+    let (locks, holds, history) = guard_state(ctx, now).await?;
     let previous = current_versions(&history, &environment.name);
     let names: Vec<String> = packages.keys().cloned().collect();
     let mut decisions = vec![

@@ -32,7 +32,7 @@ pub async fn rollback(session: &Session<'_>, request: &RollbackRequest) -> Resul
     let ctx = session.ctx;
     let environment = environment_named(session.fleet.inventory, &request.environment)?;
     let to: Option<Version> = request.to.as_deref().map(parse_version).transpose()?;
-    let (_, _, history) = guard_state(ctx).await?;
+    let (_, _, history) = guard_state(ctx, (session.clock)()).await?;
     let target = gate::rollback_target(
         &environment.name,
         &history,

@@ -10,6 +10,8 @@ pub struct LockReport {
     pub holder: String,
     pub reason: String,
     pub since: String,
+    /// When it lifts by itself (`--until`); `null`: when unlocked.
+    pub until: Option<String>,
     /// Whose lock was taken over with `--steal`; `null` otherwise.
     pub stolen_from: Option<String>,
     pub audit_id: i64,

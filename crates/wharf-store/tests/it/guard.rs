@@ -84,6 +84,20 @@ pub(crate) async fn guard_locks_are_never_silently_replaced(db: &TestDb) {
         store.unlock_environment("gprd", &entry("bob", "unlock", "gprd")).await.unwrap().is_none()
     );
     assert_eq!(n_entries(store).await, 5);
+    // A lock past its `until` is gone: replaced without stealing.
+    let until = EnvLock {
+        until: Some("2026-12-01T12:00:00.000Z".into()),
+        ..lock("gstg", "dave", "freeze")
+    };
+    store.lock_environment(&until, false, &entry("dave", "lock", "gstg")).await.unwrap();
+    let early = EnvLock { since: "2026-12-01T11:59:59.999Z".into(), ..lock("gstg", "erin", "x") };
+    let refused =
+        store.lock_environment(&early, false, &entry("erin", "lock", "gstg")).await.unwrap();
+    assert!(matches!(refused, LockOutcome::HeldBy(_)), "still in force: {refused:?}");
+    let late = EnvLock { since: "2026-12-01T12:00:00.000Z".into(), ..lock("gstg", "erin", "x") };
+    let replaced =
+        store.lock_environment(&late, false, &entry("erin", "lock", "gstg")).await.unwrap();
+    assert!(matches!(replaced, LockOutcome::Locked(_)), "expired: {replaced:?}");
     assert!(store.verify_audit().await.unwrap().ok);
 }
 

@@ -18,6 +18,9 @@ pub(crate) struct LockArgs {
     /// Take over someone else's lock, saying why (recorded in the audit log).
     #[arg(long, value_name = "REASON")]
     pub(crate) steal: Option<String>,
+    /// Lift the lock by itself at this moment, RFC 3339 (e.g. the end of a freeze).
+    #[arg(long, value_name = "TIME")]
+    pub(crate) until: Option<String>,
     #[command(flatten)]
     pub(crate) output: JsonArgs,
 }

@@ -23,9 +23,16 @@ pub(crate) fn lock(settings: &Settings, args: &LockArgs) -> anyhow::Result<u8> {
     super::runtime()?.block_on(async {
         let ctx = settings.context().await?;
         let scope = scope(args.environment.as_ref(), args.all);
-        let report =
-            wharf_app::guard::lock(&ctx, &inventory, &scope, &args.reason, args.steal.as_deref())
-                .await?;
+        let until = args.until.as_deref().map(wharf_app::windows::parse_instant).transpose()?;
+        let report = wharf_app::guard::lock(
+            &ctx,
+            &inventory,
+            &scope,
+            &args.reason,
+            args.steal.as_deref(),
+            until,
+        )
+        .await?;
         render(args.output.json, &report, || {
             let what =
                 if report.environment == "*" { "every environment" } else { &report.environment };
@@ -59,10 +66,16 @@ pub(crate) fn locks(settings: &Settings, args: &JsonArgs) -> anyhow::Result<u8> 
             let rows: Vec<Vec<String>> = locks
                 .iter()
                 .map(|l| {
-                    vec![l.environment.clone(), l.holder.clone(), l.since.clone(), l.reason.clone()]
+                    vec![
+                        l.environment.clone(),
+                        l.holder.clone(),
+                        l.since.clone(),
+                        l.until.clone().unwrap_or_else(|| "-".to_owned()),
+                        l.reason.clone(),
+                    ]
                 })
                 .collect();
-            output::table(&["ENVIRONMENT", "HOLDER", "SINCE", "REASON"], &rows);
+            output::table(&["ENVIRONMENT", "HOLDER", "SINCE", "UNTIL", "REASON"], &rows);
         })
     })
 }

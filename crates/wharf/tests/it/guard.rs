@@ -45,6 +45,38 @@ fn locks_are_never_silently_replaced() {
         serde_json::from_str(&ok(&scratch, &["locks", "--json"])).unwrap();
     assert_eq!(locks[0]["holder"], "alice");
 
+    // A lock with --until stops deploys until then, and no longer after.
+    let (code, stdout, stderr) = as_actor(
+        &scratch,
+        "carol",
+        &["lock", "gstg", "--reason", "freeze", "--until", "2099-01-04T00:00:00Z", "--json"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&stdout).unwrap()["until"],
+        "2099-01-04T00:00:00.000Z"
+    );
+    let dry = |at: &str| {
+        as_actor(&scratch, "alice", &["deploy", "app=1.0", "gstg", "--dry-run", "--at", at])
+    };
+    let (code, _, stderr) = dry("2099-01-03T23:59:00Z");
+    assert_eq!(code, 4, "{stderr}");
+    assert!(
+        stderr.contains("until 2099-01-04T00:00:00.000Z")
+            || stderr.contains("gstg is locked by carol"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = dry("2099-01-04T00:00:01Z");
+    assert!(!stderr.contains("refused (lock)"), "expired: {stderr}");
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = as_actor(
+        &scratch,
+        "carol",
+        &["lock", "gstg", "--reason", "x", "--until", "2001-01-01T00:00:00Z"],
+    );
+    assert_eq!(code, 2, "an --until in the past: {stderr}");
+    ok(&scratch, &["unlock", "gstg"]);
+
     // Taken over only with a reason, which the audit log keeps.
     let (code, _, stderr) =
         as_actor(&scratch, "bob", &["lock", "gprd", "--reason", "hotfix", "--steal", " "]);
