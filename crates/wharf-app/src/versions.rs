@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use wharf_core::template::CommandKey;
-use wharf_deploy::command::{PackageName, Values, expand_step};
+use wharf_deploy::command::{NodeName, PackageName, Values, expand_step};
 use wharf_exec::{Action, Outcome, Pool};
 
 use crate::error::{AppError, Result};
@@ -26,18 +26,18 @@ pub struct NodeVersions {
 /// Ends each package's output: `\n@wharf-version-end@ EXIT\n`.
 const MARK: &str = "@wharf-version-end@";
 
-/// The one command a node runs: each package's `version` command, its exit code after a
-/// marker line. `None` when the environment configures no `version` command.
+/// The one command `node` runs: each package's `version` command (which may use
+/// `{node}`), its exit code after a marker line. `None` when the environment configures no
+/// `version` command.
 fn command(
-    fleet: Fleet<'_>,
-    environment: &str,
+    templates: &wharf_core::template::CommandTemplates,
+    node: &NodeName,
     packages: &[PackageName],
 ) -> Result<Option<String>> {
-    let templates = fleet.config.commands_for(Some(environment), fleet.source)?;
     let mut line = String::new();
     for package in packages {
-        let values = Values { package: Some(package), ..Values::default() };
-        let Some(one) = expand_step(&templates, CommandKey::Version, &values)
+        let values = Values { package: Some(package), node: Some(node), ..Values::default() };
+        let Some(one) = expand_step(templates, CommandKey::Version, &values)
             .map_err(|err| AppError::internal(err.to_string()))?
         else {
             return Ok(None);
@@ -97,15 +97,29 @@ pub async fn installed(
             })
         })
         .collect::<Result<_>>()?;
-    let Some(line) = command(fleet, environment, &names)? else {
-        return Err(AppError::invalid(format!(
-            "{environment} has no `version` command: set one in [commands] to read installed versions"
-        )));
+    let templates = fleet.config.commands_for(Some(environment), fleet.source)?;
+    let mut lines = HashMap::with_capacity(nodes.len());
+    for node in nodes {
+        let name: NodeName = node
+            .parse()
+            .map_err(|err: wharf_deploy::command::ValueError| AppError::invalid(err.to_string()))?;
+        let Some(line) = command(&templates, &name, &names)? else {
+            return Err(AppError::invalid(format!(
+                "{environment} has no `version` command: set one in [commands] to read installed versions"
+            )));
+        };
+        lines.insert(node.clone(), line);
+    }
+    // One command for all when the template does not use `{node}`.
+    let first = &lines[&nodes[0]];
+    let action = if lines.values().all(|line| line == first) {
+        Action::Run(first.clone())
+    } else {
+        Action::RunEach(lines)
     };
     let request = FleetRequest { nodes: vec![nodes.join(",")], ..FleetRequest::default() };
     let targets = crate::fleet::targets(fleet.inventory, &fleet.config.ssh, fleet.env, &request)?;
-    let results =
-        crate::fleet::fan_out(pool, targets, Action::Run(line), fleet.options, None).await;
+    let results = crate::fleet::fan_out(pool, targets, action, fleet.options, None).await;
     let mut by_node: HashMap<String, NodeVersions> = results
         .into_iter()
         .map(|result| {
@@ -146,5 +160,26 @@ mod tests {
 
         let short = format!("1.2-1\n{MARK} 0\n");
         assert!(parse(&pkgs, &short).unwrap_err().contains("no result for gone"));
+    }
+
+    #[test]
+    fn version_command_may_address_the_node() {
+        // A private root per node: the `version` template names the node (regression: it
+        // was expanded once for all nodes, without `{node}`, and every read failed).
+        let mut templates = wharf_core::template::CommandTemplates::defaults();
+        let text =
+            "dpkg-query --admindir=/roots/{node}/var/lib/dpkg -W -f='${{Version}}' {package}";
+        templates.set(
+            CommandKey::Version,
+            Some(wharf_core::template::Template::parse(CommandKey::Version, text).unwrap()),
+        );
+        let node: NodeName = "web01".parse().unwrap();
+        let line = command(&templates, &node, &names(&["app"])).unwrap().unwrap();
+        assert!(
+            line.starts_with(
+                "(dpkg-query --admindir=/roots/'web01'/var/lib/dpkg -W -f='${Version}' 'app');"
+            ),
+            "{line}"
+        );
     }
 }

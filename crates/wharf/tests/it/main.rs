@@ -6,6 +6,7 @@ mod apt_config;
 mod cli;
 mod crash;
 mod deploy;
+mod deploy_e2e;
 mod fleet;
 mod guard;
 mod hygiene;
