@@ -52,8 +52,20 @@ impl Engine<'_> {
                 })
             })
             .collect::<Result<_>>()?;
+        // `{version}`: the one version every package goes to; none when they differ.
+        let mut versions: Vec<&Version> = pins.iter().map(|pin| &pin.version).collect();
+        versions.dedup();
+        let version = match versions.as_slice() {
+            [one] => Some(*one),
+            _ => None,
+        };
         let expand = |key, values: &Values<'_>| {
-            expand_step(&templates, key, values).map_err(|err| AppError::internal(err.to_string()))
+            expand_step(&templates, key, values).map_err(|err| {
+                AppError::invalid(format!(
+                    "{err}: this deploy gives none (`{{version}}` needs every package at one \
+                     version; use `{{packages}}` for `pkg=version` words)"
+                ))
+            })
         };
         let mut commands = HashMap::new();
         for node in nodes {
@@ -64,7 +76,12 @@ impl Engine<'_> {
             let line = match &stage.step {
                 Step::Install => expand(
                     CommandKey::Install,
-                    &Values { packages: &pins, allow_downgrades: self.record.downgrade, ..base },
+                    &Values {
+                        packages: &pins,
+                        version,
+                        allow_downgrades: self.record.downgrade,
+                        ..base
+                    },
                 )?
                 .map(|c| c.into_string()),
                 Step::Command { key } => expand(*key, &base)?.map(|c| c.into_string()),

@@ -21,7 +21,7 @@ use super::lease::{another_running, heartbeat, reap, running_deploy, take_lease}
 use super::stages::{DOWNGRADE_PIPELINE, ExecStage};
 use super::{Clock, DeployRequest, Purpose, environment_named};
 use crate::context::Context;
-use crate::error::{AppError, Result};
+use crate::error::{AppError, ErrorKind, Result};
 use crate::fleet::Fleet;
 use crate::wire::{DeployView, RefusalView};
 
@@ -260,10 +260,26 @@ pub(crate) async fn run(
     engine.pool.close().await;
     ctx.store().release_lease(&engine.record.environment, id).await?;
     if let Err(err) = result {
-        // The record must not say `running` for a deploy nobody runs.
-        engine.record.state = DeployState::Interrupted;
-        engine.record.reason = Some(format!("stopped by an error: {err}; `wharf resume {id}`"));
-        let _ = ctx.store().update_deploy(id, &engine.record, None).await;
+        // The record must not say `running` for a deploy nobody runs. What Wharf depends
+        // on being away (the database) may come back: resumable. Anything else — a command
+        // template that cannot be filled in, a node name that is not one — will not get
+        // better by resuming.
+        let (state, why) = match err.kind() {
+            ErrorKind::Unavailable => (
+                DeployState::Interrupted,
+                format!("stopped: {err}; `wharf resume {id}` once it answers again"),
+            ),
+            _ => (DeployState::Failed, format!("stopped by an error: {err}")),
+        };
+        let record = &mut engine.record;
+        record.state = state;
+        record.reason = Some(why.clone());
+        if state.is_final() {
+            record.finished_at = Some(now_rfc3339());
+        }
+        let action = format!("deploy.{}", state.as_str());
+        let entry = ctx.entry(&action, &record.environment, json!({ "deploy": id })).reason(&why);
+        let _ = ctx.store().update_deploy(id, record, Some(&entry)).await;
         return Err(err);
     }
     if engine.record.state == DeployState::Succeeded && engine.record.pipeline == DOWNGRADE_PIPELINE

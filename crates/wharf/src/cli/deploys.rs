@@ -63,6 +63,9 @@ pub(crate) struct RollbackArgs {
     /// The issue this rollback belongs to.
     #[arg(long, value_name = "URL")]
     pub(crate) issue: Option<String>,
+    /// Do not ask for confirmation before rolling back a production environment.
+    #[arg(long, short = 'y')]
+    pub(crate) yes: bool,
     /// Started by CI or a timer: change-lock windows for automated deploys apply.
     #[arg(long)]
     pub(crate) automated: bool,

@@ -221,7 +221,7 @@ pub(crate) enum Command {
     /// Roll an environment back to its previous successful version (rollback pipeline).
     #[command(after_help = concat!(
         "Examples:\n",
-        "  wharf rollback gprd\n",
+        "  wharf rollback gprd --yes\n",
         "  wharf rollback gprd --to 11.7.0-ee.0 --reviewed-by bob\n",
         "  wharf rollback gprd --force \"migration is backward compatible\"",
     ))]

@@ -148,41 +148,35 @@ pub(crate) fn deploy(settings: &Settings, args: &DeployArgs) -> anyhow::Result<u
     if args.dry_run {
         return dry_run(settings, &flow, args, &request);
     }
-    if !args.yes
-        && !args.output.json
-        && std::io::stdin().is_terminal()
-        && production(&flow, &request)
-    {
-        let question = format!(
-            "deploy {} to production environment {}? [y/N] ",
-            request.packages.iter().map(|(p, v)| format!("{p} {v}")).collect::<Vec<_>>().join(", "),
-            request.environment
-        );
-        if !confirm(&question)? {
-            output::err_line("wharf: not deployed (answer y, or pass --yes)");
-            return Ok(FAILURE);
-        }
+    let what = request.packages.iter().map(|(p, v)| format!("{p} {v}")).collect::<Vec<_>>();
+    let question = format!("deploy {} to", what.join(", "));
+    if !confirmed(&flow, &request.environment, &question, args.yes || args.output.json)? {
+        return Ok(FAILURE);
     }
     flow.run(settings, args.output.json, args.at.as_ref(), async |session| {
         wharf_app::deploy::start(session, &request).await
     })
 }
 
-fn production(flow: &Flow, request: &DeployRequest) -> bool {
-    flow.inventory
-        .environments()
-        .iter()
-        .any(|env| env.name == request.environment && env.production)
-}
-
-fn confirm(question: &str) -> anyhow::Result<bool> {
+/// Before changing a production environment from a terminal, ask (`--yes` skips it; so
+/// does a pipe, where nobody could answer).
+fn confirmed(flow: &Flow, environment: &str, question: &str, yes: bool) -> anyhow::Result<bool> {
     use std::io::Write as _;
+    let production =
+        flow.inventory.environments().iter().any(|env| env.name == environment && env.production);
+    if yes || !production || !std::io::stdin().is_terminal() {
+        return Ok(true);
+    }
     let mut stderr = std::io::stderr();
-    stderr.write_all(question.as_bytes())?;
+    write!(stderr, "{question} production environment {environment}? [y/N] ")?;
     stderr.flush()?;
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+    let yes = matches!(answer.trim(), "y" | "Y" | "yes");
+    if !yes {
+        output::err_line("wharf: nothing changed (answer y, or pass --yes)");
+    }
+    Ok(yes)
 }
 
 fn dry_run(
@@ -246,6 +240,10 @@ fn render_dry_run(json: bool, report: &DryRunReport) -> anyhow::Result<u8> {
 
 pub(crate) fn rollback(settings: &Settings, args: &RollbackArgs) -> anyhow::Result<u8> {
     let flow = Flow::new(settings)?;
+    let question = "roll back".to_owned();
+    if !confirmed(&flow, &args.environment, &question, args.yes || args.output.json)? {
+        return Ok(FAILURE);
+    }
     let request = RollbackRequest {
         environment: args.environment.clone(),
         to: args.to.clone(),

@@ -695,3 +695,31 @@ fn cancelling_a_running_deploy_stops_it_before_its_next_batch() {
     assert!(result["reason"].as_str().unwrap().contains("wrong version"), "{result}");
     assert!(read(&scratch, "web20", "installs").is_empty(), "the last batch never started");
 }
+
+#[test]
+fn a_command_that_cannot_be_filled_in_fails_the_deploy_and_says_why() {
+    let scratch = scratch(
+        r#"
+[[environments]]
+name = "versioned"
+nodes = "web07"
+packages = ["app", "lib"]
+commands = { install = "echo {version} > \"$WHARF_NODE_ROOT/v-app\"" }
+"#,
+    );
+    let (code, _, stderr) =
+        deploy(&scratch, &["app=1.0", "lib=2.0", "versioned", "--allow-precheck-failure"]);
+    assert_eq!(code, 2, "a configuration problem: {stderr}");
+    assert!(stderr.contains("{version}") && stderr.contains("{packages}"), "{stderr}");
+    let (_, stdout, _) = wharf(&scratch, &["history", "versioned", "--json"]);
+    let last = &json(&stdout)[0];
+    assert_eq!(last["state"], "failed", "not left running or resumable: {last}");
+    assert!(last["reason"].as_str().unwrap().starts_with("stopped by an error"), "{last}");
+    let (code, _, stderr) = wharf(&scratch, &["resume", &last["id"].to_string()]);
+    assert_eq!(code, 2, "{stderr}");
+    // One version for every package: {version} is that version.
+    let (code, stdout, stderr) =
+        deploy(&scratch, &["1.5", "versioned", "--allow-precheck-failure"]);
+    assert_eq!(code, 1, "installed, but lib is not 1.5 on the node: {stdout}{stderr}");
+    assert_eq!(read(&scratch, "web07", "v-app"), "1.5\n");
+}
