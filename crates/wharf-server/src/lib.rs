@@ -25,10 +25,15 @@
 //!   S3-compatible bucket; `http_file`: what both send — content types, validators,
 //!   conditional requests, ranges (pure functions, unit-tested).
 //! - `health`: `/healthz` and the lazily (re)connected store.
+//! - `app`: the `wharf_app::Context` (opened on first use) and the configuration
+//!   ([`Loaded`], replaced whole on reload) that the API, ChatOps and schedules act on.
+//! - `api`: `/api/v1/…`.
 //! - [`ApiError`]: the one error type of every endpoint, a stable `code` plus a message.
 //!
 //! **Invariant:** HTTP wire types (request parsing, response bodies) live in this crate only.
 
+mod api;
+mod app;
 mod bucket_files;
 mod error;
 mod files;
@@ -42,6 +47,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::get;
 
+pub use app::Loaded;
 pub use error::ApiError;
 
 /// What the server needs, resolved by the binary from config, environment and flags.
@@ -56,6 +62,10 @@ pub struct ServerSettings {
     /// With S3 storage, the bucket: `/apt/PREFIX/…` is served from its `public/PREFIX/…`
     /// and `public_dir` is not used.
     pub bucket: Option<wharf_storage::Bucket>,
+    /// How the API opens the application layer (on first use).
+    pub context: wharf_app::ContextSettings,
+    /// The configuration the API acts on.
+    pub loaded: Loaded,
 }
 
 /// The server could not start or stopped abnormally.
@@ -80,6 +90,8 @@ struct AppState {
     /// Serve from this bucket instead of `public_root`.
     bucket: Option<wharf_storage::Bucket>,
     store: health::StoreHandle,
+    /// The application layer and configuration the API, ChatOps and schedules use.
+    app: app::AppHandle,
 }
 
 /// A bound, not yet running server.
@@ -118,6 +130,7 @@ impl Server {
             pool_lists: files::PoolLists::default(),
             bucket: settings.bucket,
             store: health::StoreHandle::new(settings.database),
+            app: app::AppHandle::new(settings.context, settings.loaded),
         });
         Ok(Server { listener, local_addr, state })
     }
@@ -141,6 +154,7 @@ impl Server {
             .await
             .map_err(|source| ServerError::Serve { source })?;
         self.state.store.close().await;
+        self.state.app.close().await;
         tracing::info!("stopped");
         Ok(())
     }
@@ -149,6 +163,7 @@ impl Server {
 fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
+        .nest("/api/v1", api::routes())
         .fallback(files::fallback)
         .with_state(state)
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -17,6 +17,12 @@ pub(crate) fn run(settings: &Settings, args: &ServerArgs) -> anyhow::Result<u8> 
         objects_dir: settings.layout().objects(),
         database: settings.database.clone(),
         bucket: settings.bucket()?,
+        context: settings.context_settings()?,
+        loaded: wharf_server::Loaded {
+            config: settings.config.clone(),
+            source: settings.source.clone(),
+            inventory: settings.inventory()?,
+        },
     };
     super::runtime()?.block_on(async {
         let server = wharf_server::Server::bind(&listen, server_settings).await?;
