@@ -28,6 +28,8 @@
 //! - `app`: the `wharf_app::Context` (opened on first use) and the configuration
 //!   ([`Loaded`], replaced whole on reload) that the API, ChatOps and schedules act on.
 //! - `api`: `/api/v1/…`.
+//! - [`chatops`]: `/chatops/slack` — signed, fresh, not replayed, mapped users; the
+//!   commands themselves run through [`chatops::ChatCommands`], which the binary provides.
 //! - [`ApiError`]: the one error type of every endpoint, a stable `code` plus a message.
 //!
 //! **Invariant:** HTTP wire types (request parsing, response bodies) live in this crate only.
@@ -35,6 +37,7 @@
 mod api;
 mod app;
 mod bucket_files;
+pub mod chatops;
 mod error;
 mod files;
 mod health;
@@ -66,6 +69,8 @@ pub struct ServerSettings {
     pub context: wharf_app::ContextSettings,
     /// The configuration the API acts on.
     pub loaded: Loaded,
+    /// Runs chat commands (`/chatops/slack`); `None`: ChatOps off.
+    pub chat: Option<Arc<dyn chatops::ChatCommands>>,
 }
 
 /// The server could not start or stopped abnormally.
@@ -92,6 +97,8 @@ struct AppState {
     store: health::StoreHandle,
     /// The application layer and configuration the API, ChatOps and schedules use.
     app: app::AppHandle,
+    chat: Option<Arc<dyn chatops::ChatCommands>>,
+    chat_replays: chatops::ReplayGuard,
 }
 
 /// A bound, not yet running server.
@@ -131,6 +138,8 @@ impl Server {
             bucket: settings.bucket,
             store: health::StoreHandle::new(settings.database),
             app: app::AppHandle::new(settings.context, settings.loaded),
+            chat: settings.chat,
+            chat_replays: chatops::ReplayGuard::default(),
         });
         Ok(Server { listener, local_addr, state })
     }
@@ -164,6 +173,7 @@ fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .nest("/api/v1", api::routes())
+        .route("/chatops/slack", axum::routing::post(chatops::slack))
         .fallback(files::fallback)
         .with_state(state)
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -7,6 +7,7 @@
 //! [`Inventory`](crate::inventory::Inventory) is built from a [`Config`].
 
 mod apt;
+mod chatops;
 mod checks;
 mod commands;
 mod pipelines;
@@ -22,6 +23,7 @@ use serde::Deserialize;
 pub use toml::Spanned;
 
 pub use apt::{AptConfig, AptSettings, ConfiguredPath};
+pub use chatops::{ChatUser, ChatopsConfig, Role, SecretSource, SlackConfig};
 pub use checks::{
     CheckConfig, CheckKind, CheckSettings, CheckSpec, ENVIRONMENT_PLACEHOLDER, HaproxyStats,
 };
@@ -57,6 +59,8 @@ pub struct Config {
     pub pipelines: Vec<PipelineConfig>,
     #[serde(default)]
     pub checks: Vec<CheckConfig>,
+    #[serde(default)]
+    pub chatops: ChatopsConfig,
 }
 
 /// `[server]`: where `wharf server` listens and how nodes reach it.
@@ -397,6 +401,7 @@ impl ConfigSource {
         config.check_commands(self)?;
         config.resolve_windows(self)?;
         config.resolve_checks(self)?;
+        config.slack_secret(self)?;
         Ok(config)
     }
 }

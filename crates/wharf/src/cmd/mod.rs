@@ -3,6 +3,7 @@
 //! and returns the exit code.
 
 mod audit;
+mod chat;
 mod config;
 mod demo;
 mod deploy;

@@ -3,6 +3,7 @@
 mod app;
 mod apt;
 mod apt_config;
+mod chatops;
 mod cli;
 mod crash;
 mod deploy;
