@@ -21,14 +21,12 @@ pub struct Loaded {
 
 /// The context and configuration shared by every request.
 #[derive(Debug)]
-#[allow(dead_code)] // The API endpoints, landing next, are its first users.
 pub(crate) struct AppHandle {
     settings: ContextSettings,
     context: tokio::sync::OnceCell<Context>,
     config: RwLock<Arc<Loaded>>,
 }
 
-#[allow(dead_code)]
 impl AppHandle {
     pub(crate) fn new(settings: ContextSettings, loaded: Loaded) -> AppHandle {
         AppHandle {

@@ -204,7 +204,7 @@ pub(crate) async fn slack(
     let response_url = form.get("response_url").cloned();
     let request = ChatRequest { context, loaded, user, text: trimmed.to_owned() };
     let ack = format!("Working on `{}`…", request.text);
-    tokio::spawn(async move {
+    state.work.spawn(async move {
         let reply = commands.run(request).await;
         if let Some(url) = response_url {
             post_reply(&url, &reply).await;

@@ -13,14 +13,15 @@
 //!   symlink that leads out of `DATA/public`.
 //! - Serving APT does not depend on the database: when the store is unreachable `/healthz`
 //!   says so with 503, and packages are still served.
-//! - Graceful shutdown on SIGTERM/SIGINT: stop accepting, finish in-flight requests, return.
+//! - Graceful shutdown on SIGTERM/SIGINT/SIGQUIT: stop accepting, finish in-flight
+//!   requests, drain background deploys, return; SIGHUP reloads the configuration.
 //!
 //! Non-goals: TLS (put a reverse proxy in front), HTTP/2, multi-range responses (a
 //! multi-range request gets the whole file, which RFC 9110 allows).
 //!
 //! Tour:
-//! - [`Server`]: [`Server::bind`] then [`Server::run`] with a shutdown future, usually
-//!   [`shutdown_signal`].
+//! - [`Server`]: [`Server::bind`] then [`Server::run`] with a stop future, usually
+//!   [`lifecycle::stop_signal`]; [`lifecycle`]: drain, reload, systemd notifications.
 //! - `files`: `/apt/…` — path checks and the handler; `bucket_files`: the same from an
 //!   S3-compatible bucket; `http_file`: what both send — content types, validators,
 //!   conditional requests, ranges (pure functions, unit-tested).
@@ -42,6 +43,7 @@ mod error;
 mod files;
 mod health;
 mod http_file;
+pub mod lifecycle;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -71,6 +73,10 @@ pub struct ServerSettings {
     pub loaded: Loaded,
     /// Runs chat commands (`/chatops/slack`); `None`: ChatOps off.
     pub chat: Option<Arc<dyn chatops::ChatCommands>>,
+    /// Reads the configuration again on SIGHUP; `None`: SIGHUP is not handled.
+    pub reload: Option<lifecycle::Reload>,
+    /// On SIGTERM, how long running deploys may take to finish.
+    pub drain_timeout: std::time::Duration,
 }
 
 /// The server could not start or stopped abnormally.
@@ -99,6 +105,8 @@ struct AppState {
     app: app::AppHandle,
     chat: Option<Arc<dyn chatops::ChatCommands>>,
     chat_replays: chatops::ReplayGuard,
+    /// Deploys and other work started in the background, drained on the way down.
+    work: lifecycle::Work,
 }
 
 /// A bound, not yet running server.
@@ -107,6 +115,8 @@ pub struct Server {
     listener: tokio::net::TcpListener,
     local_addr: SocketAddr,
     state: Arc<AppState>,
+    reload: Option<lifecycle::Reload>,
+    drain_timeout: std::time::Duration,
 }
 
 impl Server {
@@ -140,8 +150,15 @@ impl Server {
             app: app::AppHandle::new(settings.context, settings.loaded),
             chat: settings.chat,
             chat_replays: chatops::ReplayGuard::default(),
+            work: lifecycle::Work::default(),
         });
-        Ok(Server { listener, local_addr, state })
+        Ok(Server {
+            listener,
+            local_addr,
+            state,
+            reload: settings.reload,
+            drain_timeout: settings.drain_timeout,
+        })
     }
 
     /// The address actually bound (the real port when 0 was asked for).
@@ -150,22 +167,52 @@ impl Server {
         self.local_addr
     }
 
-    /// Serves until `shutdown` completes, then stops accepting connections and waits for
-    /// in-flight requests to finish.
+    /// Serves until `shutdown` says how to stop; then stops accepting connections, waits
+    /// for in-flight requests, drains background deploys (see [`lifecycle`]) and returns.
     pub async fn run(
         self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
+        shutdown: impl Future<Output = lifecycle::Stop> + Send + 'static,
     ) -> Result<(), ServerError> {
         let app = router(self.state.clone());
+        if let Some(reload) = self.reload.clone() {
+            lifecycle::reload_on_hangup(self.state.clone(), reload)
+                .map_err(|source| ServerError::Serve { source })?;
+        }
+        let (stop_sender, stop) = tokio::sync::oneshot::channel();
+        let graceful = async move {
+            let _ = stop_sender.send(shutdown.await);
+        };
         tracing::info!(server.addr = %self.local_addr, "serving");
+        lifecycle::notify("READY=1");
         axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(graceful)
             .await
             .map_err(|source| ServerError::Serve { source })?;
+        lifecycle::notify("STOPPING=1");
+        let stop = stop.await.unwrap_or(lifecycle::Stop::Term);
+        if !self.state.work.drain(stop, self.drain_timeout).await {
+            interrupt_running(&self.state, self.drain_timeout).await;
+        }
         self.state.store.close().await;
         self.state.app.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Record the deploys stopped at the drain timeout as `interrupted`.
+async fn interrupt_running(state: &AppState, drain_timeout: std::time::Duration) {
+    let actor = wharf_app::Actor::cli("wharf-server");
+    let why = format!(
+        "the server stopped (SIGTERM) before it finished, after a drain of {}s",
+        drain_timeout.as_secs()
+    );
+    match state.app.context(actor).await {
+        Ok(ctx) => match wharf_app::deploy::interrupt_own(&ctx, &why).await {
+            Ok(ids) => tracing::warn!("deploys {ids:?} interrupted by the shutdown"),
+            Err(err) => tracing::error!("cannot record interrupted deploys: {err}"),
+        },
+        Err(err) => tracing::error!("cannot record interrupted deploys: {err}"),
     }
 }
 
@@ -177,20 +224,4 @@ fn router(state: Arc<AppState>) -> Router {
         .fallback(files::fallback)
         .with_state(state)
         .layer(tower_http::trace::TraceLayer::new_for_http())
-}
-
-/// Completes on the first SIGTERM or SIGINT (Ctrl-C).
-///
-/// # Errors
-/// When the signal handlers cannot be installed.
-pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    Ok(async move {
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM: finishing in-flight requests"),
-            _ = int.recv() => tracing::info!("SIGINT: finishing in-flight requests"),
-        }
-    })
 }

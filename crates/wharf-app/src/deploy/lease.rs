@@ -173,3 +173,34 @@ pub(crate) async fn heartbeat(
         }
     }
 }
+
+/// Mark every deploy this process runs `interrupted` with `why` and free its lease: what a
+/// server does on its way down once the drain timeout has passed (the deploys' tasks were
+/// stopped first). Returns the ids marked.
+pub async fn interrupt_own(ctx: &Context, why: &str) -> Result<Vec<i64>> {
+    let me = owner();
+    let mut marked = Vec::new();
+    for lease in ctx.store().leases().await?.into_iter().filter(|l| l.owner == me) {
+        let Some(row) = ctx.store().deploy(lease.deploy_id).await? else { continue };
+        let mut record = row.record;
+        if matches!(record.state, DeployState::Running | DeployState::Planned) {
+            let reason = format!("{why}; `wharf resume {}` continues it", row.id);
+            record.state = DeployState::Interrupted;
+            record.reason = Some(reason.clone());
+            let entry = ctx
+                .entry("deploy.interrupted", &record.environment, json!({ "deploy": row.id }))
+                .reason(&reason);
+            ctx.store().update_deploy(row.id, &record, Some(&entry)).await?;
+            ctx.store()
+                .append_deploy_event(
+                    row.id,
+                    "deploy.paused",
+                    &json!({ "state": "interrupted", "reason": reason }),
+                )
+                .await?;
+            marked.push(row.id);
+        }
+        ctx.store().release_lease(&lease.environment, lease.deploy_id).await?;
+    }
+    Ok(marked)
+}

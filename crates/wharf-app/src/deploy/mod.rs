@@ -46,7 +46,7 @@ pub mod rollback;
 mod stages;
 
 pub use dry_run::dry_run;
-pub use lease::reap;
+pub use lease::{interrupt_own, reap};
 pub use lifecycle::{DeployReport, Notice, Session, start};
 pub use paused::{approve, cancel, resume};
 pub use rollback::{RollbackRequest, rollback};

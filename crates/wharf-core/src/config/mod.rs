@@ -71,11 +71,25 @@ pub struct ServerConfig {
     pub listen: String,
     /// How nodes reach this server's `/apt/…` trees, e.g. `http://wharf.internal:8440`.
     pub public_url: Option<String>,
+    /// On SIGTERM, how long running deploys may take to finish before they are stopped
+    /// and recorded `interrupted` (`wharf resume` continues them). Default `5m`.
+    pub drain_timeout: Option<Spanned<String>>,
 }
 
 impl ServerConfig {
     /// The default listen address, `127.0.0.1:8440`.
     pub const DEFAULT_LISTEN: &'static str = "127.0.0.1:8440";
+    /// Default `drain_timeout`, in seconds.
+    pub const DEFAULT_DRAIN_SECONDS: u64 = 300;
+
+    /// `drain_timeout` in seconds, checked.
+    pub fn drain_seconds(&self, source: &ConfigSource) -> Result<u64, ConfigError> {
+        match &self.drain_timeout {
+            None => Ok(Self::DEFAULT_DRAIN_SECONDS),
+            Some(text) => parse_duration(text.get_ref())
+                .map_err(|why| source.error(Some(text.span()), Some("server.drain_timeout"), why)),
+        }
+    }
 
     fn default_listen() -> String {
         Self::DEFAULT_LISTEN.to_owned()
@@ -84,7 +98,7 @@ impl ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { listen: Self::default_listen(), public_url: None }
+        ServerConfig { listen: Self::default_listen(), public_url: None, drain_timeout: None }
     }
 }
 
@@ -402,6 +416,7 @@ impl ConfigSource {
         config.resolve_windows(self)?;
         config.resolve_checks(self)?;
         config.slack_secret(self)?;
+        config.server.drain_seconds(self)?;
         Ok(config)
     }
 }

@@ -1,4 +1,5 @@
-//! `wharf server`: serve published repositories over HTTP until SIGTERM or SIGINT.
+//! `wharf server`: serve published repositories, the API and ChatOps over HTTP until
+//! SIGTERM, SIGINT or SIGQUIT; SIGHUP reloads the configuration.
 //!
 //! The first line on stdout is `listening on http://ADDR` with the bound address (the
 //! real port when `--listen` asked for port 0), so scripts and tests can read it.
@@ -9,6 +10,28 @@ use crate::cli::ServerArgs;
 use crate::exit::SUCCESS;
 use crate::output;
 use crate::settings::Settings;
+
+/// SIGHUP: read the same file again and check it as every command does (config,
+/// inventory, pipelines); an error leaves the server on the configuration it had.
+fn reload(settings: &Settings) -> wharf_server::lifecycle::Reload {
+    let path = settings.config_path.clone();
+    let found = settings.config_found;
+    wharf_server::lifecycle::Reload(std::sync::Arc::new(move || {
+        let text = if found {
+            std::fs::read_to_string(&path)
+                .map_err(|err| format!("cannot read {}: {err}", path.display()))?
+        } else {
+            String::new()
+        };
+        let source = wharf_core::config::ConfigSource::new(&path, text);
+        let config = source.parse().map_err(|err| err.to_string())?;
+        let inventory = wharf_core::inventory::Inventory::from_config(&config, &source)
+            .map_err(|err| err.to_string())?;
+        wharf_deploy::Pipelines::resolve(&config, &source, &inventory)
+            .map_err(|err| err.to_string())?;
+        Ok(wharf_server::Loaded { config, source, inventory })
+    }))
+}
 
 pub(crate) fn run(settings: &Settings, args: &ServerArgs) -> anyhow::Result<u8> {
     let listen = args.listen.clone().unwrap_or_else(|| settings.config.server.listen.clone());
@@ -24,11 +47,15 @@ pub(crate) fn run(settings: &Settings, args: &ServerArgs) -> anyhow::Result<u8> 
             inventory: settings.inventory()?,
         },
         chat: Some(super::chat::commands()),
+        reload: Some(reload(settings)),
+        drain_timeout: std::time::Duration::from_secs(
+            settings.config.server.drain_seconds(&settings.source)?,
+        ),
     };
     super::runtime()?.block_on(async {
         let server = wharf_server::Server::bind(&listen, server_settings).await?;
         let shutdown =
-            wharf_server::shutdown_signal().context("cannot install SIGTERM/SIGINT handlers")?;
+            wharf_server::lifecycle::stop_signal().context("cannot install the signal handlers")?;
         output::line(format!("listening on http://{}", server.local_addr()));
         server.run(shutdown).await?;
         Ok(SUCCESS)

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::support::{Scratch, ServerProcess, parse_response};
 
-const CONFIG: &str = r#"
+pub(crate) const CONFIG: &str = r#"
 [[nodes]]
 names = "web[01-02]"
 transport = "local"
@@ -39,10 +39,10 @@ signing_secret_env = "WHARF_TEST_SLACK_SECRET"
 users = { U0ALICE = { name = "alice", role = "deployer" }, U0VIC = { name = "vic", role = "viewer" } }
 "#;
 
-const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+pub(crate) const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 
 /// A `response_url` receiver: every POST body it gets, as JSON.
-fn receiver() -> (String, mpsc::Receiver<Value>) {
+pub(crate) fn receiver() -> (String, mpsc::Receiver<Value>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/response", listener.local_addr().unwrap());
     let (sender, received) = mpsc::channel();
@@ -81,8 +81,10 @@ fn now() -> i64 {
     i64::try_from(since.as_secs()).unwrap()
 }
 
-/// A slash command's form body.
+/// A slash command's form body; like Slack's, each has its own `trigger_id`.
 fn form(user: &str, text: &str, response_url: &str) -> String {
+    static TRIGGER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let trigger = TRIGGER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let enc = |s: &str| {
         s.bytes()
             .map(|b| match b {
@@ -95,8 +97,9 @@ fn form(user: &str, text: &str, response_url: &str) -> String {
             .collect::<String>()
     };
     format!(
-        "token=x&team_id=T1&user_id={user}&user_name={user}&command=%2Fwharf&text={}&response_url={}",
+        "token=x&team_id=T1&user_id={user}&user_name={user}&command=%2Fwharf&text={}&trigger_id={trigger}.{}&response_url={}",
         enc(text),
+        std::process::id(),
         enc(response_url)
     )
 }
@@ -118,7 +121,7 @@ fn post(addr: &str, body: &str, timestamp: &str, signature: &str) -> (u16, Value
     (response.status, serde_json::from_slice(&response.body).unwrap_or(Value::Null))
 }
 
-fn signed(addr: &str, user: &str, text: &str, url: &str) -> (u16, Value) {
+pub(crate) fn signed(addr: &str, user: &str, text: &str, url: &str) -> (u16, Value) {
     let body = form(user, text, url);
     let timestamp = now().to_string();
     post(addr, &body, &timestamp, &sign(&timestamp, &body))
@@ -190,16 +193,8 @@ fn signed_slash_commands_deploy_as_the_mapped_user_and_forgeries_are_refused() {
     let stale = (now() - 600).to_string();
     assert_eq!(post(&server.addr, &body, &stale, &sign(&stale, &body)).0, 401);
     let good = sign(&ts, &body);
-    assert_eq!(
-        post(
-            &server.addr,
-            &form("U0ALICE", "status", &url),
-            &ts,
-            &sign(&ts, &form("U0ALICE", "status", &url))
-        )
-        .0,
-        200
-    );
+    let status_body = form("U0ALICE", "status", &url);
+    assert_eq!(post(&server.addr, &status_body, &ts, &sign(&ts, &status_body)).0, 200);
     let _ = wait();
     assert_eq!(post(&server.addr, &body, &ts, &good).0, 200);
     let _ = wait();

@@ -11,6 +11,7 @@ mod deploy_e2e;
 mod fleet;
 mod guard;
 mod hygiene;
+mod lifecycle;
 mod memory;
 mod rollout;
 mod s3;
