@@ -13,6 +13,7 @@ mod guard;
 mod hygiene;
 mod lifecycle;
 mod memory;
+mod package;
 mod rollout;
 mod s3;
 mod server;
