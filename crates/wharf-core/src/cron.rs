@@ -303,6 +303,47 @@ pub fn wall_clock_instant(tz: &TimeZone, dt: DateTime) -> Result<Timestamp, jiff
     }
 }
 
+/// How far past `now`'s wall-clock time [`prev_fire`] starts looking: after a fall-back,
+/// wall-clock times later than now's may already have happened (the longest fold is 3h).
+const FOLD_SLACK: jiff::SignedDuration = jiff::SignedDuration::from_hours(3);
+
+/// The first instant after `after` at which `cron` fires in `tz` (DST-correct: a time in a
+/// spring-forward gap fires at the transition; in a fall-back fold the repeated hour's
+/// matches already fired and are skipped). `None`: no match within the search bound.
+pub fn next_fire(
+    cron: &Cron,
+    tz: &TimeZone,
+    after: Timestamp,
+) -> Result<Option<Timestamp>, jiff::Error> {
+    let mut from = tz.to_datetime(after);
+    loop {
+        let Some(dt) = cron.next_at_or_after(from) else { return Ok(None) };
+        let at = wall_clock_instant(tz, dt)?;
+        if at > after {
+            return Ok(Some(at));
+        }
+        from = dt.checked_add(jiff::SignedDuration::from_mins(1))?;
+    }
+}
+
+/// The last instant at or before `now` at which `cron` fired in `tz`, if any within the
+/// search bound.
+pub fn prev_fire(
+    cron: &Cron,
+    tz: &TimeZone,
+    now: Timestamp,
+) -> Result<Option<Timestamp>, jiff::Error> {
+    let mut from = tz.to_datetime(now).checked_add(FOLD_SLACK)?;
+    loop {
+        let Some(dt) = cron.prev_at_or_before(from) else { return Ok(None) };
+        let at = wall_clock_instant(tz, dt)?;
+        if at <= now {
+            return Ok(Some(at));
+        }
+        from = dt.checked_sub(jiff::SignedDuration::from_mins(1))?;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

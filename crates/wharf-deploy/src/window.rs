@@ -14,7 +14,7 @@ use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use wharf_core::config::{Config, ConfigError, ConfigSource, WindowSettings};
-use wharf_core::cron::{Cron, wall_clock_instant};
+use wharf_core::cron::{Cron, next_fire, prev_fire};
 
 pub use wharf_core::config::{AppliesTo, WindowSchedule};
 
@@ -69,10 +69,6 @@ impl From<WindowSettings> for Window {
         }
     }
 }
-
-/// How far past `now` a cron match can lie in wall-clock time and still be at or before
-/// `now` as an instant: the longest fall-back fold (a few hours covers every zone).
-const FOLD_SLACK: SignedDuration = SignedDuration::from_hours(3);
 
 impl Window {
     /// Every `[[windows]]` entry of `config`, checked.
@@ -137,44 +133,22 @@ impl Window {
         }
     }
 
-    /// The first instant after `after` at which `cron` fires in this window's zone.
-    ///
-    /// Matches are searched in wall-clock time from `after`'s wall-clock time; the instant
-    /// of a match only grows with its wall-clock time, so the first match whose instant
-    /// is after `after` is the answer (in a fold, the repeated hour's matches already
-    /// fired: they are skipped).
+    /// The first instant after `after` at which `cron` fires (see
+    /// [`wharf_core::cron::next_fire`]).
     fn next_after(&self, cron: &Cron, after: Timestamp) -> Result<Timestamp, WindowError> {
-        let mut from = self.timezone.to_datetime(after);
-        loop {
-            let Some(dt) = cron.next_at_or_after(from) else {
-                return Err(self.no_match(cron, from));
-            };
-            let at = wall_clock_instant(&self.timezone, dt).map_err(|e| self.time(e))?;
-            if at > after {
-                return Ok(at);
-            }
-            from = dt.checked_add(SignedDuration::from_mins(1)).map_err(|e| self.time(e))?;
-        }
+        next_fire(cron, &self.timezone, after)
+            .map_err(|e| self.time(e))?
+            .ok_or_else(|| self.no_match(cron, self.timezone.to_datetime(after)))
     }
 
     /// The last instant at or before `now` at which `cron` fired, if any within the search
-    /// bound. The search starts a fold's length past `now`'s wall-clock time: after a
-    /// fall-back, wall-clock times later than now's may already have happened.
+    /// bound (see [`wharf_core::cron::prev_fire`]).
     fn prev_at_or_before(
         &self,
         cron: &Cron,
         now: Timestamp,
     ) -> Result<Option<Timestamp>, WindowError> {
-        let local = self.timezone.to_datetime(now);
-        let mut from = local.checked_add(FOLD_SLACK).map_err(|e| self.time(e))?;
-        loop {
-            let Some(dt) = cron.prev_at_or_before(from) else { return Ok(None) };
-            let at = wall_clock_instant(&self.timezone, dt).map_err(|e| self.time(e))?;
-            if at <= now {
-                return Ok(Some(at));
-            }
-            from = dt.checked_sub(SignedDuration::from_mins(1)).map_err(|e| self.time(e))?;
-        }
+        prev_fire(cron, &self.timezone, now).map_err(|e| self.time(e))
     }
 
     fn no_match(&self, cron: &Cron, near: DateTime) -> WindowError {
