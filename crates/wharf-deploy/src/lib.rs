@@ -46,6 +46,7 @@ pub mod command;
 pub mod gate;
 pub mod pipeline;
 pub mod plan;
+pub mod schedule;
 pub mod window;
 
 pub use amount::{Amount, batches, exceeds};

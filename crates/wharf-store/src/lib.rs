@@ -59,6 +59,7 @@ pub mod failpoint;
 pub mod guard;
 mod migrate;
 mod postgres;
+pub mod schedule;
 mod sqlite;
 
 use std::path::PathBuf;

@@ -11,6 +11,7 @@ mod chatops;
 mod checks;
 mod commands;
 mod pipelines;
+mod schedules;
 mod windows;
 
 use std::collections::BTreeMap;
@@ -29,6 +30,7 @@ pub use checks::{
 };
 pub use commands::CommandsConfig;
 pub use pipelines::{AmountValue, PipelineConfig, StageConfig, StageKind, StageWhen};
+pub use schedules::{ScheduleAction, ScheduleConfig, ScheduleSettings, ScheduledDeploy};
 pub use windows::{AppliesTo, WindowConfig, WindowSchedule, WindowSettings};
 
 /// The whole configuration file, as written.
@@ -61,6 +63,8 @@ pub struct Config {
     pub checks: Vec<CheckConfig>,
     #[serde(default)]
     pub chatops: ChatopsConfig,
+    #[serde(default)]
+    pub schedules: Vec<ScheduleConfig>,
 }
 
 /// `[server]`: where `wharf server` listens and how nodes reach it.
@@ -417,6 +421,7 @@ impl ConfigSource {
         config.resolve_checks(self)?;
         config.slack_secret(self)?;
         config.server.drain_seconds(self)?;
+        config.resolve_schedules(self)?;
         Ok(config)
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::deploy::deploy_records_story;
 use crate::guard::{
     guard_holds_and_maintenance, guard_leases_one_deploy_per_environment,
-    guard_locks_are_never_silently_replaced,
+    guard_locks_are_never_silently_replaced, schedule_fire_times_are_claimed_once,
 };
 use serde_json::json;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
@@ -104,6 +104,7 @@ suite!(
     guard_locks_are_never_silently_replaced,
     guard_holds_and_maintenance,
     guard_leases_one_deploy_per_environment,
+    schedule_fire_times_are_claimed_once,
     deploy_records_story,
 );
 
@@ -134,7 +135,7 @@ async fn open_twice_is_idempotent(db: &TestDb) {
     let third = Store::open(&db.url).await.unwrap();
     third.close().await;
     let n_migrations = db.raw.scalar_i64("SELECT COUNT(*) FROM schema_migrations").await;
-    assert_eq!(n_migrations, 5);
+    assert_eq!(n_migrations, 6);
 }
 
 async fn append_list_filter_limit(db: &TestDb) {

@@ -202,3 +202,41 @@ pub(crate) async fn guard_leases_one_deploy_per_environment(db: &TestDb) {
     }
     assert_eq!(n_won, 1, "exactly one racing deploy gets the lease");
 }
+
+/// Schedule runs: each fire time is claimed by exactly one caller, even racing.
+pub(crate) async fn schedule_fire_times_are_claimed_once(db: &TestDb) {
+    let store = &db.store;
+    let fire = "2026-12-01T07:20:00.000Z";
+    assert!(store.claim_schedule("nightly", fire, "server-a", "running").await.unwrap());
+    assert!(!store.claim_schedule("nightly", fire, "server-b", "running").await.unwrap());
+    assert!(
+        !store
+            .claim_schedule("nightly", "2026-11-30T07:20:00.000Z", "server-b", "running")
+            .await
+            .unwrap(),
+        "an earlier one"
+    );
+    store.finish_schedule("nightly", fire, "succeeded", "2026-12-01T07:21:00.000Z").await.unwrap();
+    let runs = store.schedule_runs().await.unwrap();
+    assert_eq!(
+        (runs[0].claimed_by.as_str(), runs[0].result.as_str(), runs[0].finished_at.as_deref()),
+        ("server-a", "succeeded", Some("2026-12-01T07:21:00.000Z"))
+    );
+    let next = "2026-12-02T07:20:00.000Z";
+    let racers: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .claim_schedule("nightly", next, &format!("server-{i}"), "running")
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for racer in racers {
+        won += usize::from(racer.await.unwrap());
+    }
+    assert_eq!(won, 1, "exactly one of eight servers runs the fire time");
+}
