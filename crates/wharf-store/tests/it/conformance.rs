@@ -10,6 +10,10 @@ use crate::guard::{
     guard_holds_and_maintenance, guard_leases_one_deploy_per_environment,
     guard_locks_are_never_silently_replaced,
 };
+use crate::outbox::{
+    outbox_destinations_are_leased_and_progress_in_order,
+    outbox_rows_commit_with_what_they_announce,
+};
 use serde_json::json;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
@@ -105,6 +109,8 @@ suite!(
     guard_holds_and_maintenance,
     guard_leases_one_deploy_per_environment,
     deploy_records_story,
+    outbox_rows_commit_with_what_they_announce,
+    outbox_destinations_are_leased_and_progress_in_order,
 );
 
 fn entry(actor: &str, action: &str, target: &str) -> NewAuditEntry {
@@ -134,7 +140,7 @@ async fn open_twice_is_idempotent(db: &TestDb) {
     let third = Store::open(&db.url).await.unwrap();
     third.close().await;
     let n_migrations = db.raw.scalar_i64("SELECT COUNT(*) FROM schema_migrations").await;
-    assert_eq!(n_migrations, 5);
+    assert_eq!(n_migrations, 6);
 }
 
 async fn append_list_filter_limit(db: &TestDb) {
