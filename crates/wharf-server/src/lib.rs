@@ -28,6 +28,7 @@
 //! - `app`: the `wharf_app::Context` (opened on first use) and the configuration
 //!   ([`Loaded`], replaced whole on reload) that the API, ChatOps and schedules act on.
 //! - `api`: `/api/v1/…`.
+//! - `notify`: the worker delivering announcements to `[[notify]]` destinations.
 //! - [`ApiError`]: the one error type of every endpoint, a stable `code` plus a message.
 //!
 //! **Invariant:** HTTP wire types (request parsing, response bodies) live in this crate only.
@@ -39,6 +40,7 @@ mod error;
 mod files;
 mod health;
 mod http_file;
+mod notify;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -148,11 +150,13 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let app = router(self.state.clone());
+        let notifier = notify::Worker::spawn(self.state.clone());
         tracing::info!(server.addr = %self.local_addr, "serving");
         axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(|source| ServerError::Serve { source })?;
+        notifier.stop().await;
         self.state.store.close().await;
         self.state.app.close().await;
         tracing::info!("stopped");

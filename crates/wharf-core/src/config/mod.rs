@@ -9,6 +9,7 @@
 mod apt;
 mod checks;
 mod commands;
+mod notify;
 mod pipelines;
 mod windows;
 
@@ -26,6 +27,7 @@ pub use checks::{
     CheckConfig, CheckKind, CheckSettings, CheckSpec, ENVIRONMENT_PLACEHOLDER, HaproxyStats,
 };
 pub use commands::CommandsConfig;
+pub use notify::{NotifyConfig, NotifyKind, NotifySettings, UrlSource, glob_matches};
 pub use pipelines::{AmountValue, PipelineConfig, StageConfig, StageKind, StageWhen};
 pub use windows::{AppliesTo, WindowConfig, WindowSchedule, WindowSettings};
 
@@ -57,6 +59,8 @@ pub struct Config {
     pub pipelines: Vec<PipelineConfig>,
     #[serde(default)]
     pub checks: Vec<CheckConfig>,
+    #[serde(default)]
+    pub notify: Vec<NotifyConfig>,
 }
 
 /// `[server]`: where `wharf server` listens and how nodes reach it.
@@ -397,6 +401,7 @@ impl ConfigSource {
         config.check_commands(self)?;
         config.resolve_windows(self)?;
         config.resolve_checks(self)?;
+        config.resolve_notify(self)?;
         Ok(config)
     }
 }
