@@ -345,3 +345,14 @@ async fn an_unusable_destination_is_reported_not_an_error() {
         "{report:?}"
     );
 }
+
+#[test]
+fn an_event_glob_that_matches_nothing_stops_every_command() {
+    let scratch = Scratch::new();
+    let hook = entry("hook", "webhook", "events = [\"deploy.finished\"]");
+    scratch.config(&format!("[[environments]]\nname = \"gprd\"\nnodes = \"\"\n{hook}"));
+    let (code, _, stderr) = crate::support::outcome(&scratch.run(&["config", "check"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("wharf.toml:9: key `notify.hook.events`"), "{stderr}");
+    assert!(stderr.contains("\"deploy.finished\" matches no event kind"), "{stderr}");
+}
