@@ -27,6 +27,8 @@
 //! - [`checks`]: the configured prepare checks (`[[checks]]`: haproxy, alertmanager,
 //!   http, command) run for an environment, each a pass or fail with evidence.
 //! - [`audit`]: notes, the log, and its chain's verification.
+//! - [`notify`]: delivering the store's outbox to the `[[notify]]` destinations (Slack,
+//!   JSON webhooks): at least once, in order, with backoff; never failing a change.
 //! - [`fleet`]: node set → targets → fan-out, with events to print or stream.
 //! - [`versions`]: what each node has installed of a list of packages.
 //! - [`progress::Progress`]: how long flows report how far they are.
@@ -42,6 +44,7 @@ pub mod guard;
 pub mod health;
 pub mod hold;
 pub mod layout;
+pub mod notify;
 pub mod progress;
 pub mod publish;
 pub mod repo;

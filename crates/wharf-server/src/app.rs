@@ -39,11 +39,15 @@ impl AppHandle {
     /// The context acting for `actor`; opening the store on first use (503 while it
     /// cannot be opened).
     pub(crate) async fn context(&self, actor: Actor) -> Result<Context, ApiError> {
+        self.app_context(actor).await.map_err(ApiError::from)
+    }
+
+    /// [`AppHandle::context`] for what is not a request (the notification worker).
+    pub(crate) async fn app_context(&self, actor: Actor) -> Result<Context, wharf_app::AppError> {
         let base = self
             .context
             .get_or_try_init(|| Context::open(self.settings.clone(), Actor::cli("wharf-server")))
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         Ok(base.acting_as(actor))
     }
 

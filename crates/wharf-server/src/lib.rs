@@ -31,6 +31,7 @@
 //! - `api`: `/api/v1/…`.
 //! - [`chatops`]: `/chatops/slack` — signed, fresh, not replayed, mapped users; the
 //!   commands themselves run through [`chatops::ChatCommands`], which the binary provides.
+//! - `notify`: the worker delivering announcements to `[[notify]]` destinations.
 //! - [`ApiError`]: the one error type of every endpoint, a stable `code` plus a message.
 //!
 //! **Invariant:** HTTP wire types (request parsing, response bodies) live in this crate only.
@@ -44,6 +45,7 @@ mod files;
 mod health;
 mod http_file;
 pub mod lifecycle;
+mod notify;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -182,6 +184,7 @@ impl Server {
         let graceful = async move {
             let _ = stop_sender.send(shutdown.await);
         };
+        let notifier = notify::Worker::spawn(self.state.clone());
         tracing::info!(server.addr = %self.local_addr, "serving");
         lifecycle::notify("READY=1");
         axum::serve(self.listener, app)
@@ -193,6 +196,7 @@ impl Server {
         if !self.state.work.drain(stop, self.drain_timeout).await {
             interrupt_running(&self.state, self.drain_timeout).await;
         }
+        notifier.stop().await;
         self.state.store.close().await;
         self.state.app.close().await;
         tracing::info!("stopped");

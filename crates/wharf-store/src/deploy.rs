@@ -325,25 +325,6 @@ macro_rules! impl_deploy {
                     .collect())
             }
 
-            pub(crate) async fn append_deploy_event(
-                &self,
-                deploy_id: i64,
-                kind: &str,
-                body: &serde_json::Value,
-            ) -> Result<i64, StoreError> {
-                sqlx::query_scalar(
-                    "INSERT INTO deploy_event (deploy_id, at, kind, body) VALUES ($1, $2, $3, $4)
-                     RETURNING id",
-                )
-                .bind(deploy_id)
-                .bind(crate::now_rfc3339())
-                .bind(kind)
-                .bind(body.to_string())
-                .fetch_one(&self.pool)
-                .await
-                .map_err(self.query_err("append deploy event"))
-            }
-
             pub(crate) async fn deploy_events(
                 &self,
                 after_id: i64,
@@ -429,7 +410,9 @@ impl crate::Store {
         dispatch!(self, deploy_nodes(deploy_id))
     }
 
-    /// Store an event to announce; returns its id.
+    /// Store a deploy event; returns its id. The kinds in
+    /// [`crate::outbox::ANNOUNCED_DEPLOY_EVENTS`] get their outbox row in the same
+    /// transaction.
     pub async fn append_deploy_event(
         &self,
         deploy_id: i64,

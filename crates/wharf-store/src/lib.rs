@@ -28,6 +28,8 @@
 //!   [`Store::verify_audit`], [`Store::get_meta`] / [`Store::set_meta`].
 //! - [`deploy`]: deploy records, node results per stage, events to announce.
 //! - [`guard`]: environment locks, package holds, nodes in maintenance, deploy leases.
+//! - [`outbox`]: notifications, written with the audit entry (or deploy event) they
+//!   announce, and each destination's delivery progress.
 //! - [`apt`]: APT repository metadata (packages, repositories, snapshots, publishes);
 //!   [`apt_record`]: the records stored for repositories, snapshots and publishes.
 //! - [`audit`]: the entry types (built with [`NewAuditEntry::new`]) and the hash chain,
@@ -58,6 +60,7 @@ pub mod deploy;
 pub mod failpoint;
 pub mod guard;
 mod migrate;
+pub mod outbox;
 mod postgres;
 pub mod schedule;
 mod sqlite;

@@ -29,6 +29,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     migration!("sqlite", 3, "0003_apt_name"),
     migration!("sqlite", 4, "0004_guards"),
     migration!("sqlite", 5, "0005_deploys"),
+    migration!("sqlite", 7, "0007_outbox"),
     migration!("sqlite", 8, "0008_schedules"),
 ];
 
@@ -38,6 +39,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     migration!("postgres", 3, "0003_apt_name"),
     migration!("postgres", 4, "0004_guards"),
     migration!("postgres", 5, "0005_deploys"),
+    migration!("postgres", 7, "0007_outbox"),
     migration!("postgres", 8, "0008_schedules"),
 ];
 
@@ -45,7 +47,9 @@ pub(crate) const POSTGRES: &[Migration] = &[
 mod tests {
     use super::*;
 
-    /// Every file under `migrations/` is listed, in order, with no gaps.
+    /// Every file under `migrations/` is listed, in increasing order of version, each named
+    /// by its version. (Versions are allotted per branch of work, 0006 to API tokens and
+    /// 0007 to the outbox, so a branch may lack a number another brings.)
     #[test]
     fn lists_match_files() {
         for (backend, list) in [("sqlite", SQLITE), ("postgres", POSTGRES)] {
@@ -58,8 +62,10 @@ mod tests {
             files.sort();
             let listed: Vec<String> = list.iter().map(|m| format!("{}.sql", m.name)).collect();
             assert_eq!(files, listed, "{backend}");
-            for (idx, migration) in list.iter().enumerate() {
-                assert_eq!(migration.version, i64::try_from(idx).unwrap() + 1, "{backend}");
+            for pair in list.windows(2) {
+                assert!(pair[0].version < pair[1].version, "{backend}: {pair:?}");
+            }
+            for migration in list {
                 assert!(migration.name.starts_with(&format!("{:04}_", migration.version)));
             }
         }

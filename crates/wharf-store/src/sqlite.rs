@@ -196,6 +196,10 @@ impl SqliteStore {
             .execute(&mut **tx)
             .await
             .map_err(self.query_err(op))?;
+        // The outbox hook: an announced action gets its notification in this transaction.
+        if let Some(new) = crate::outbox::NewOutbox::of_audit(&row) {
+            self.outbox_in(tx, &new).await?;
+        }
         Ok(row)
     }
 

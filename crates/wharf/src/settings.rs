@@ -174,6 +174,7 @@ impl Settings {
     pub(crate) fn inventory(&self) -> anyhow::Result<Inventory> {
         let inventory = Inventory::from_config(&self.config, &self.source)?;
         wharf_deploy::Pipelines::resolve(&self.config, &self.source, &inventory)?;
+        wharf_app::notify::destinations(&self.config, &self.source)?;
         Ok(inventory)
     }
 

@@ -54,7 +54,7 @@ pub(super) async fn get(url: &str, timeout: Duration) -> Result<Answer, String> 
 }
 
 /// `10s`, `1m30s`, or `250ms` below a second or with a fraction of one.
-pub(super) fn human(duration: Duration) -> String {
+pub(crate) fn human(duration: Duration) -> String {
     if duration.subsec_millis() == 0 && duration.as_secs() > 0 {
         wharf_core::config::format_duration(duration.as_secs())
     } else {
@@ -63,7 +63,7 @@ pub(super) fn human(duration: Duration) -> String {
 }
 
 /// The innermost cause of `err`, first letter lowercased: what actually went wrong.
-pub(super) fn cause(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn cause(err: &(dyn std::error::Error + 'static)) -> String {
     let mut inner = err;
     while let Some(source) = inner.source() {
         inner = source;

@@ -24,6 +24,7 @@ use wharf_core::inventory::Environment;
 use crate::error::Result;
 pub use crate::wire::CheckOutcome;
 pub use http::http_until;
+pub(crate) use http::{cause, human};
 
 /// What the checks are run for.
 #[derive(Debug, Clone, Copy)]

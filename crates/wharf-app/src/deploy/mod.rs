@@ -39,6 +39,7 @@ mod batches;
 mod dry_run;
 mod engine;
 mod lease;
+pub(crate) use lease::owner as lease_owner;
 pub mod lifecycle;
 mod paused;
 mod prechecks;

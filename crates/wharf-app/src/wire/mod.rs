@@ -8,6 +8,7 @@ mod deploy;
 mod fleet;
 mod guard;
 mod nodeset;
+mod notify;
 mod repo;
 mod status;
 
@@ -23,6 +24,7 @@ pub use guard::{
     WindowView,
 };
 pub use nodeset::NodesetView;
+pub use notify::{NotificationDeployView, NotificationView};
 pub use repo::{
     AddReport, CheckView, CleanupReport, CollectionView, DropReport, HealthReport, PackageView,
     PublishReport, PublishView, RemoveReport, SnapshotReport, VerifyReport,

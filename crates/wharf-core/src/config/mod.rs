@@ -10,6 +10,7 @@ mod apt;
 mod chatops;
 mod checks;
 mod commands;
+mod notify;
 mod pipelines;
 mod schedules;
 mod windows;
@@ -29,6 +30,7 @@ pub use checks::{
     CheckConfig, CheckKind, CheckSettings, CheckSpec, ENVIRONMENT_PLACEHOLDER, HaproxyStats,
 };
 pub use commands::CommandsConfig;
+pub use notify::{NotifyConfig, NotifyKind, NotifySettings, UrlSource, glob_matches};
 pub use pipelines::{AmountValue, PipelineConfig, StageConfig, StageKind, StageWhen};
 pub use schedules::{ScheduleAction, ScheduleConfig, ScheduleSettings, ScheduledDeploy};
 pub use windows::{AppliesTo, WindowConfig, WindowSchedule, WindowSettings};
@@ -65,6 +67,8 @@ pub struct Config {
     pub chatops: ChatopsConfig,
     #[serde(default)]
     pub schedules: Vec<ScheduleConfig>,
+    #[serde(default)]
+    pub notify: Vec<NotifyConfig>,
 }
 
 /// `[server]`: where `wharf server` listens and how nodes reach it.
@@ -422,6 +426,7 @@ impl ConfigSource {
         config.slack_secret(self)?;
         config.server.drain_seconds(self)?;
         config.resolve_schedules(self)?;
+        config.resolve_notify(self)?;
         Ok(config)
     }
 }

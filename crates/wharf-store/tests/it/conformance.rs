@@ -10,6 +10,10 @@ use crate::guard::{
     guard_holds_and_maintenance, guard_leases_one_deploy_per_environment,
     guard_locks_are_never_silently_replaced, schedule_fire_times_are_claimed_once,
 };
+use crate::outbox::{
+    outbox_destinations_are_leased_and_progress_in_order,
+    outbox_rows_commit_with_what_they_announce,
+};
 use serde_json::json;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
@@ -106,6 +110,8 @@ suite!(
     guard_leases_one_deploy_per_environment,
     schedule_fire_times_are_claimed_once,
     deploy_records_story,
+    outbox_rows_commit_with_what_they_announce,
+    outbox_destinations_are_leased_and_progress_in_order,
 );
 
 fn entry(actor: &str, action: &str, target: &str) -> NewAuditEntry {
@@ -135,7 +141,7 @@ async fn open_twice_is_idempotent(db: &TestDb) {
     let third = Store::open(&db.url).await.unwrap();
     third.close().await;
     let n_migrations = db.raw.scalar_i64("SELECT COUNT(*) FROM schema_migrations").await;
-    assert_eq!(n_migrations, 6);
+    assert_eq!(n_migrations, 7);
 }
 
 async fn append_list_filter_limit(db: &TestDb) {

@@ -9,7 +9,7 @@ use wharf_store::{AuditQuery, NewAuditEntry};
 
 use crate::conformance::TestDb;
 
-fn record(environment: &str, version: &str) -> DeployRecord {
+pub(crate) fn record(environment: &str, version: &str) -> DeployRecord {
     DeployRecord {
         environment: environment.into(),
         pipeline: "upgrade".into(),

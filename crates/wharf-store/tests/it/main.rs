@@ -6,5 +6,6 @@
 mod conformance;
 mod deploy;
 mod guard;
+mod outbox;
 mod postgres;
 mod sqlite;

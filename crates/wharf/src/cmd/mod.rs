@@ -11,6 +11,7 @@ mod generate;
 mod guard;
 mod nodes;
 mod nodeset;
+mod notify;
 mod publish;
 mod repo;
 mod run;
@@ -30,7 +31,8 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Man(args) => generate::man(&args),
         command => {
             let settings = Settings::load(&cli.global)?;
-            match command {
+            let announces = notify::announces(&command);
+            let outcome = match command {
                 Command::Config(ConfigCommand::Check(args)) => config::check(&settings, &args),
                 Command::Nodes(args) => nodes::list(&settings, &args),
                 Command::Nodeset(args) => nodeset::run(&settings, &args),
@@ -62,7 +64,11 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 Command::Version(_) | Command::Completions(_) | Command::Man(_) => {
                     unreachable!("handled above")
                 }
+            };
+            if announces {
+                notify::flush(&settings);
             }
+            outcome
         }
     }
 }

@@ -5,8 +5,7 @@ use std::path::Path;
 
 use wharf_app::fleet::FleetRequest;
 use wharf_app::progress::Silent;
-use wharf_app::{Actor, Context, ContextSettings, DataLayout};
-use wharf_core::config::{AptSettings, ConfigSource};
+use wharf_core::config::ConfigSource;
 use wharf_core::inventory::Inventory;
 use wharf_store::{AptKind, AuditQuery};
 
@@ -36,15 +35,7 @@ fn cli_trail(scratch: &Scratch, deb: &Path) -> Trail {
 
 async fn direct_trail(scratch: &Scratch, deb: &Path) -> Trail {
     let config_path = scratch.config(CONFIG);
-    let layout = DataLayout::new(scratch.path().join("wharf-data"));
-    let settings = ContextSettings {
-        data_dir: layout.root().to_owned(),
-        database: layout.database().display().to_string(),
-        bucket: None,
-        apt: AptSettings::default(),
-        config_path: config_path.clone(),
-    };
-    let ctx = Context::open(settings, Actor::cli("tester")).await.unwrap();
+    let ctx = scratch.context(&config_path, "tester").await;
     let create = wharf_app::repo::CreateRequest {
         name: "tools".into(),
         distribution: "bookworm".into(),

@@ -13,6 +13,7 @@ mod guard;
 mod hygiene;
 mod lifecycle;
 mod memory;
+mod notify;
 mod package;
 mod rollout;
 mod s3;

@@ -69,7 +69,7 @@ nodes = "web[01-20]"
 packages = ["app"]
 "#;
 
-fn scratch(extra: &str) -> Scratch {
+pub(crate) fn scratch(extra: &str) -> Scratch {
     let scratch = Scratch::new();
     for n in 1..=20 {
         std::fs::create_dir_all(scratch.path().join(format!("roots/web{n:02}"))).unwrap();
@@ -78,11 +78,11 @@ fn scratch(extra: &str) -> Scratch {
     scratch
 }
 
-fn wharf(scratch: &Scratch, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn wharf(scratch: &Scratch, args: &[&str]) -> (i32, String, String) {
     outcome(&scratch.wharf(args).env("WHARF_ACTOR", "alice").output().unwrap())
 }
 
-fn deploy(scratch: &Scratch, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn deploy(scratch: &Scratch, args: &[&str]) -> (i32, String, String) {
     let mut all = vec!["deploy", "--yes"];
     all.extend_from_slice(args);
     wharf(scratch, &all)
@@ -557,8 +557,7 @@ fn a_window_opening_mid_deploy_interrupts_after_the_stage_and_resume_waits_for_i
     use std::sync::Arc;
 
     use wharf_app::deploy::{DeployRequest, Session};
-    use wharf_app::{Actor, Context, ContextSettings, DataLayout};
-    use wharf_core::config::{AptSettings, ConfigSource};
+    use wharf_core::config::ConfigSource;
     use wharf_core::inventory::Inventory;
 
     let scratch = scratch(
@@ -576,21 +575,13 @@ reason = "year-end freeze"
     let source = ConfigSource::new(&path, std::fs::read_to_string(&path).unwrap());
     let config = source.parse().unwrap();
     let inventory = Inventory::from_config(&config, &source).unwrap();
-    let layout = DataLayout::new(scratch.path().join("wharf-data"));
     let before: jiff::Timestamp = "2026-12-19T23:59:00Z".parse().unwrap();
     let inside: jiff::Timestamp = "2026-12-20T00:01:00Z".parse().unwrap();
     let after: jiff::Timestamp = "2027-01-04T00:01:00Z".parse().unwrap();
     let installs = scratch.path().join("roots/web01/installs");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
-        let settings = ContextSettings {
-            data_dir: layout.root().to_owned(),
-            database: layout.database().display().to_string(),
-            bucket: None,
-            apt: AptSettings::default(),
-            config_path: path.clone(),
-        };
-        let ctx = Context::open(settings, Actor::cli("alice")).await.unwrap();
+        let ctx = scratch.context(&path, "alice").await;
         let env = wharf_exec::LocalEnv {
             home: scratch.path().to_owned(),
             local_user: "root".into(),

@@ -11,6 +11,20 @@ pub(crate) struct Scratch {
 }
 
 impl Scratch {
+    /// The application layer on this scratch's data directory, acting as `actor` (the CLI),
+    /// with `config` as the configuration file.
+    pub(crate) async fn context(&self, config: &Path, actor: &str) -> wharf_app::Context {
+        let layout = wharf_app::DataLayout::new(self.path().join("wharf-data"));
+        let settings = wharf_app::ContextSettings {
+            data_dir: layout.root().to_owned(),
+            database: layout.database().display().to_string(),
+            bucket: None,
+            apt: wharf_core::config::AptSettings::default(),
+            config_path: config.to_owned(),
+        };
+        wharf_app::Context::open(settings, wharf_app::Actor::cli(actor)).await.unwrap()
+    }
+
     pub(crate) fn new() -> Scratch {
         Scratch { dir: tempfile::tempdir().expect("tempdir"), env: Vec::new() }
     }
