@@ -48,6 +48,7 @@ pub mod notify;
 pub mod progress;
 pub mod publish;
 pub mod repo;
+pub mod schedule;
 pub mod status;
 pub mod storage;
 pub mod versions;
