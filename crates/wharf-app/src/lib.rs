@@ -27,6 +27,7 @@
 //! - [`checks`]: the configured prepare checks (`[[checks]]`: haproxy, alertmanager,
 //!   http, command) run for an environment, each a pass or fail with evidence.
 //! - [`audit`]: notes, the log, and its chain's verification.
+//! - [`token`]: API tokens and their [`token::Role`]s; [`token::authenticate`] for the server.
 //! - [`fleet`]: node set → targets → fan-out, with events to print or stream.
 //! - [`versions`]: what each node has installed of a list of packages.
 //! - [`progress::Progress`]: how long flows report how far they are.
@@ -47,6 +48,7 @@ pub mod publish;
 pub mod repo;
 pub mod status;
 pub mod storage;
+pub mod token;
 pub mod versions;
 pub mod windows;
 pub mod wire;

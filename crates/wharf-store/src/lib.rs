@@ -28,6 +28,7 @@
 //!   [`Store::verify_audit`], [`Store::get_meta`] / [`Store::set_meta`].
 //! - [`deploy`]: deploy records, node results per stage, events to announce.
 //! - [`guard`]: environment locks, package holds, nodes in maintenance, deploy leases.
+//! - [`token`]: API tokens (name, role, the secret's hash, expiry, revocation).
 //! - [`apt`]: APT repository metadata (packages, repositories, snapshots, publishes);
 //!   [`apt_record`]: the records stored for repositories, snapshots and publishes.
 //! - [`audit`]: the entry types (built with [`NewAuditEntry::new`]) and the hash chain,
@@ -60,6 +61,7 @@ pub mod guard;
 mod migrate;
 mod postgres;
 mod sqlite;
+pub mod token;
 
 use std::path::PathBuf;
 

@@ -29,6 +29,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     migration!("sqlite", 3, "0003_apt_name"),
     migration!("sqlite", 4, "0004_guards"),
     migration!("sqlite", 5, "0005_deploys"),
+    migration!("sqlite", 6, "0006_tokens"),
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -37,6 +38,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     migration!("postgres", 3, "0003_apt_name"),
     migration!("postgres", 4, "0004_guards"),
     migration!("postgres", 5, "0005_deploys"),
+    migration!("postgres", 6, "0006_tokens"),
 ];
 
 #[cfg(test)]

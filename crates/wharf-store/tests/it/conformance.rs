@@ -10,6 +10,7 @@ use crate::guard::{
     guard_holds_and_maintenance, guard_leases_one_deploy_per_environment,
     guard_locks_are_never_silently_replaced,
 };
+use crate::token::token_create_list_revoke;
 use serde_json::json;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
@@ -105,6 +106,7 @@ suite!(
     guard_holds_and_maintenance,
     guard_leases_one_deploy_per_environment,
     deploy_records_story,
+    token_create_list_revoke,
 );
 
 fn entry(actor: &str, action: &str, target: &str) -> NewAuditEntry {
@@ -134,7 +136,7 @@ async fn open_twice_is_idempotent(db: &TestDb) {
     let third = Store::open(&db.url).await.unwrap();
     third.close().await;
     let n_migrations = db.raw.scalar_i64("SELECT COUNT(*) FROM schema_migrations").await;
-    assert_eq!(n_migrations, 5);
+    assert_eq!(n_migrations, 6);
 }
 
 async fn append_list_filter_limit(db: &TestDb) {

@@ -8,3 +8,4 @@ mod deploy;
 mod guard;
 mod postgres;
 mod sqlite;
+mod token;
