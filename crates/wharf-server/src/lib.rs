@@ -66,6 +66,9 @@ pub struct ServerSettings {
     pub context: wharf_app::ContextSettings,
     /// The configuration the API acts on.
     pub loaded: Loaded,
+    /// `HOME`, `USER`, `SSH_AUTH_SOCK` as the binary read them: how the API's deploys,
+    /// holds and checks reach nodes (as `wharf run` does).
+    pub local_env: wharf_exec::LocalEnv,
 }
 
 /// The server could not start or stopped abnormally.
@@ -130,7 +133,7 @@ impl Server {
             pool_lists: files::PoolLists::default(),
             bucket: settings.bucket,
             store: health::StoreHandle::new(settings.database),
-            app: app::AppHandle::new(settings.context, settings.loaded),
+            app: app::AppHandle::new(settings.context, settings.loaded, settings.local_env),
         });
         Ok(Server { listener, local_addr, state })
     }
@@ -149,7 +152,8 @@ impl Server {
     ) -> Result<(), ServerError> {
         let app = router(self.state.clone());
         tracing::info!(server.addr = %self.local_addr, "serving");
-        axum::serve(self.listener, app)
+        // With the peer address: the API records it in audit entries.
+        axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(|source| ServerError::Serve { source })?;
@@ -163,7 +167,7 @@ impl Server {
 fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
-        .nest("/api/v1", api::routes())
+        .nest("/api/v1", api::routes(state.clone()))
         .fallback(files::fallback)
         .with_state(state)
         .layer(tower_http::trace::TraceLayer::new_for_http())

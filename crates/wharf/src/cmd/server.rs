@@ -23,6 +23,7 @@ pub(crate) fn run(settings: &Settings, args: &ServerArgs) -> anyhow::Result<u8> 
             source: settings.source.clone(),
             inventory: settings.inventory()?,
         },
+        local_env: super::run::local_env(),
     };
     super::runtime()?.block_on(async {
         let server = wharf_server::Server::bind(&listen, server_settings).await?;
