@@ -198,7 +198,7 @@ pub(crate) enum Command {
         "  wharf health --json",
     ))]
     Health(HealthArgs),
-    /// Serve published repositories over HTTP (`/apt/PREFIX/…`) and `/healthz`.
+    /// Serve published repositories (`/apt/PREFIX/…`), `/healthz` and the API (`/api/v1/…`).
     #[command(after_help = concat!(
         "Examples:\n",
         "  wharf server\n",
