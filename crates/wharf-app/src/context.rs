@@ -18,8 +18,10 @@ use crate::storage::Storage;
 pub enum Via {
     /// The command line, on the machine that holds the data directory.
     Cli,
-    /// The HTTP API, with the named token.
-    Api { token: String },
+    /// The HTTP API, with the named token, from the peer address `from` (`IP:PORT` as the
+    /// server saw it; `None` where unknown). Both are recorded in `details` of every
+    /// audit entry the request causes (`token`, `from`).
+    Api { token: String, from: Option<String> },
     /// A chat command (the chat user id).
     Chat { user: String },
     /// A configured schedule.
@@ -65,8 +67,11 @@ impl Actor {
     ) -> NewAuditEntry {
         if let (Some(map), false) = (details.as_object_mut(), self.via == Via::Cli) {
             map.insert("via".to_owned(), self.via.kind().into());
+            if let Via::Api { from: Some(from), .. } = &self.via {
+                map.insert("from".to_owned(), from.clone().into());
+            }
             let (key, value) = match &self.via {
-                Via::Api { token } => ("token", token),
+                Via::Api { token, .. } => ("token", token),
                 Via::Chat { user } => ("chat_user", user),
                 Via::Schedule { name } => ("schedule", name),
                 Via::Cli => unreachable!("checked above"),
@@ -219,8 +224,12 @@ mod tests {
         };
         check(Via::Cli, json!({ "generation": 3 }));
         check(
-            Via::Api { token: "ci-upload".into() },
+            Via::Api { token: "ci-upload".into(), from: None },
             json!({ "generation": 3, "via": "api", "token": "ci-upload" }),
+        );
+        check(
+            Via::Api { token: "ci-upload".into(), from: Some("127.0.0.1:51234".into()) },
+            json!({ "generation": 3, "via": "api", "token": "ci-upload", "from": "127.0.0.1:51234" }),
         );
         check(
             Via::Schedule { name: "nightly".into() },

@@ -29,6 +29,7 @@
 //! - [`audit`]: notes, the log, and its chain's verification.
 //! - [`notify`]: delivering the store's outbox to the `[[notify]]` destinations (Slack,
 //!   JSON webhooks): at least once, in order, with backoff; never failing a change.
+//! - [`token`]: API tokens and their [`token::Role`]s; [`token::authenticate`] for the server.
 //! - [`fleet`]: node set → targets → fan-out, with events to print or stream.
 //! - [`versions`]: what each node has installed of a list of packages.
 //! - [`progress::Progress`]: how long flows report how far they are.
@@ -51,6 +52,7 @@ pub mod repo;
 pub mod schedule;
 pub mod status;
 pub mod storage;
+pub mod token;
 pub mod versions;
 pub mod windows;
 pub mod wire;

@@ -25,15 +25,26 @@ pub(crate) struct AppHandle {
     settings: ContextSettings,
     context: tokio::sync::OnceCell<Context>,
     config: RwLock<Arc<Loaded>>,
+    local_env: wharf_exec::LocalEnv,
 }
 
 impl AppHandle {
-    pub(crate) fn new(settings: ContextSettings, loaded: Loaded) -> AppHandle {
+    pub(crate) fn new(
+        settings: ContextSettings,
+        loaded: Loaded,
+        local_env: wharf_exec::LocalEnv,
+    ) -> AppHandle {
         AppHandle {
             settings,
             context: tokio::sync::OnceCell::new(),
             config: RwLock::new(Arc::new(loaded)),
+            local_env,
         }
+    }
+
+    /// How the API reaches nodes (`HOME`, `USER`, `SSH_AUTH_SOCK` of the server).
+    pub(crate) fn local_env(&self) -> &wharf_exec::LocalEnv {
+        &self.local_env
     }
 
     /// The context acting for `actor`; opening the store on first use (503 while it
@@ -57,6 +68,7 @@ impl AppHandle {
     }
 
     /// Replace the configuration (SIGHUP, after the new file was checked).
+    #[allow(dead_code)] // SIGHUP handling (the lifecycle part of issue 11) calls it.
     pub(crate) fn reload(&self, loaded: Loaded) {
         *self.config.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(loaded);
     }

@@ -204,12 +204,12 @@ pub(crate) async fn slack(
     let response_url = form.get("response_url").cloned();
     let request = ChatRequest { context, loaded, user, text: trimmed.to_owned() };
     let ack = format!("Working on `{}`…", request.text);
-    state.work.spawn(async move {
+    drop(state.work.spawn(async move {
         let reply = commands.run(request).await;
         if let Some(url) = response_url {
             post_reply(&url, &reply).await;
         }
-    });
+    }));
     Ok(ephemeral(ack))
 }
 

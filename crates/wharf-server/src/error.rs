@@ -7,7 +7,8 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-/// An HTTP error: `{"error": {"code": "...", "message": "..."}}`.
+/// An HTTP error: `{"error": {"code": "...", "message": "..."}}`, plus, for some, one more
+/// top-level member that says more (a refused deploy's record and refusals).
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
@@ -15,11 +16,40 @@ pub struct ApiError {
     message: String,
     /// For the log only.
     internal: Option<String>,
+    /// `(member, value)` added next to `error`.
+    extra: Option<(&'static str, serde_json::Value)>,
 }
 
 impl ApiError {
     pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), internal: None }
+        ApiError { status, code, message: message.into(), internal: None, extra: None }
+    }
+
+    /// 400 `invalid`: the request itself is wrong (body, query, path).
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid", message)
+    }
+
+    /// 401 `unauthorized`: no token, or not a valid one.
+    pub(crate) fn unauthorized(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 403 `forbidden`: a valid token whose role may not do this.
+    pub(crate) fn forbidden(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// Add `member: value` to the body, beside `error`.
+    pub(crate) fn with(mut self, member: &'static str, value: serde_json::Value) -> Self {
+        self.extra = Some((member, value));
+        self
+    }
+
+    /// The message the client sees.
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
     }
 
     pub(crate) fn not_found() -> Self {
@@ -37,6 +67,7 @@ impl ApiError {
             code: "internal",
             message: "internal error; see the server log".into(),
             internal: Some(detail.into()),
+            extra: None,
         }
     }
 
@@ -84,6 +115,7 @@ impl From<wharf_app::AppError> for ApiError {
             code: kind.code(),
             message: format!("{}; see the server log", kind.code().replace('_', " ")),
             internal: Some(chain),
+            extra: None,
         }
     }
 }
@@ -97,8 +129,19 @@ impl IntoResponse for ApiError {
                 "{internal}"
             );
         }
-        let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
-        (self.status, Json(body)).into_response()
+        let mut body =
+            serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        if let (Some((member, value)), Some(map)) = (self.extra, body.as_object_mut()) {
+            map.insert(member.to_owned(), value);
+        }
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"wharf\""),
+            );
+        }
+        response
     }
 }
 

@@ -79,6 +79,9 @@ pub struct ServerSettings {
     pub reload: Option<lifecycle::Reload>,
     /// On SIGTERM, how long running deploys may take to finish.
     pub drain_timeout: std::time::Duration,
+    /// `HOME`, `USER`, `SSH_AUTH_SOCK` as the binary read them: how the API's deploys,
+    /// holds and checks reach nodes (as `wharf run` does).
+    pub local_env: wharf_exec::LocalEnv,
 }
 
 /// The server could not start or stopped abnormally.
@@ -149,7 +152,7 @@ impl Server {
             pool_lists: files::PoolLists::default(),
             bucket: settings.bucket,
             store: health::StoreHandle::new(settings.database),
-            app: app::AppHandle::new(settings.context, settings.loaded),
+            app: app::AppHandle::new(settings.context, settings.loaded, settings.local_env),
             chat: settings.chat,
             chat_replays: chatops::ReplayGuard::default(),
             work: lifecycle::Work::default(),
@@ -187,7 +190,8 @@ impl Server {
         let notifier = notify::Worker::spawn(self.state.clone());
         tracing::info!(server.addr = %self.local_addr, "serving");
         lifecycle::notify("READY=1");
-        axum::serve(self.listener, app)
+        // With the peer address: the API records it in audit entries.
+        axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(graceful)
             .await
             .map_err(|source| ServerError::Serve { source })?;
@@ -223,7 +227,7 @@ async fn interrupt_running(state: &AppState, drain_timeout: std::time::Duration)
 fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
-        .nest("/api/v1", api::routes())
+        .nest("/api/v1", api::routes(state.clone()))
         .route("/chatops/slack", axum::routing::post(chatops::slack))
         .fallback(files::fallback)
         .with_state(state)

@@ -82,11 +82,15 @@ pub(crate) struct Work {
 }
 
 impl Work {
-    pub(crate) fn spawn(&self, work: impl Future<Output = ()> + Send + 'static) {
+    pub(crate) fn spawn<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = T> + Send + 'static,
+    ) -> tokio::task::JoinHandle<T> {
         let handle = self.tracker.spawn(work);
         let mut aborts = self.aborts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         aborts.retain(|a| !a.is_finished());
         aborts.push(handle.abort_handle());
+        handle
     }
 
     /// Wait for the running work: without limit for [`Stop::Quit`], for at most `timeout`

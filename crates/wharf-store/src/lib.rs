@@ -30,6 +30,7 @@
 //! - [`guard`]: environment locks, package holds, nodes in maintenance, deploy leases.
 //! - [`outbox`]: notifications, written with the audit entry (or deploy event) they
 //!   announce, and each destination's delivery progress.
+//! - [`token`]: API tokens (name, role, the secret's hash, expiry, revocation).
 //! - [`apt`]: APT repository metadata (packages, repositories, snapshots, publishes);
 //!   [`apt_record`]: the records stored for repositories, snapshots and publishes.
 //! - [`audit`]: the entry types (built with [`NewAuditEntry::new`]) and the hash chain,
@@ -64,6 +65,7 @@ pub mod outbox;
 mod postgres;
 pub mod schedule;
 mod sqlite;
+pub mod token;
 
 use std::path::PathBuf;
 

@@ -29,6 +29,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     migration!("sqlite", 3, "0003_apt_name"),
     migration!("sqlite", 4, "0004_guards"),
     migration!("sqlite", 5, "0005_deploys"),
+    migration!("sqlite", 6, "0006_tokens"),
     migration!("sqlite", 7, "0007_outbox"),
     migration!("sqlite", 8, "0008_schedules"),
 ];
@@ -39,6 +40,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     migration!("postgres", 3, "0003_apt_name"),
     migration!("postgres", 4, "0004_guards"),
     migration!("postgres", 5, "0005_deploys"),
+    migration!("postgres", 6, "0006_tokens"),
     migration!("postgres", 7, "0007_outbox"),
     migration!("postgres", 8, "0008_schedules"),
 ];

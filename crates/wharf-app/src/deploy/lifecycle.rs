@@ -32,6 +32,10 @@ pub struct Session<'a> {
     pub fleet: Fleet<'a>,
     pub clock: Clock,
     pub notices: Option<UnboundedSender<Notice>>,
+    /// Told a started deploy's (or rollback's) id once it holds the lease and runs, so a
+    /// front end that runs it in the background can answer with the id (the HTTP API's
+    /// 202). Not told for a refused deploy: its flow returns at once.
+    pub started: Option<UnboundedSender<i64>>,
 }
 
 impl<'a> Session<'a> {
@@ -158,6 +162,9 @@ pub(crate) async fn start_as(
     record.state = DeployState::Running;
     ctx.store().update_deploy(id, &record, None).await?;
     announce_start(ctx, id, &record).await?;
+    if let Some(started) = &session.started {
+        let _ = started.send(id);
+    }
     run(session, id, record, exec).await
 }
 

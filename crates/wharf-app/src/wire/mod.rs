@@ -11,6 +11,7 @@ mod nodeset;
 mod notify;
 mod repo;
 mod status;
+mod token;
 
 pub use check::CheckOutcome;
 pub use config::{AptSummary, ConfigSummary, EnvironmentSummary, GroupSummary};
@@ -33,5 +34,6 @@ pub use status::{
     DeployDetail, DeployEventView, DeployedVersion, DisagreeingNodeView, EnvironmentStatus,
     NodeRunView, OpenWindowView, RunningDeployView,
 };
+pub use token::{TokenCreated, TokenRevoked, TokenView};
 pub use wharf_store::guard::{EnvLock, Maintenance, PackageHold};
 pub use wharf_store::{AuditEntry, AuditVerification};

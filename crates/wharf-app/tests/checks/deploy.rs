@@ -56,8 +56,13 @@ async fn deploy(dir: &std::path::Path, checks: &str, allow_precheck_failure: boo
         env: &env,
         options: &options,
     };
-    let session =
-        Session { ctx: &ctx, fleet, clock: wharf_app::deploy::system_clock(), notices: None };
+    let session = Session {
+        ctx: &ctx,
+        fleet,
+        clock: wharf_app::deploy::system_clock(),
+        notices: None,
+        started: None,
+    };
     let request = DeployRequest {
         packages: [("app".to_owned(), "11.8.0".to_owned())].into(),
         environment: "gprd".into(),

@@ -1,14 +1,155 @@
 //! The JSON API under `/api/v1/`: every endpoint calls the same `wharf_app` function the
 //! CLI calls and answers with the wire types its `--json` prints; errors are one shape,
-//! `{code, message}` ([`crate::ApiError`]).
+//! `{"error": {code, message}}` ([`crate::ApiError`]).
+//!
+//! One table ([`ROUTES`], written by `table!`) declares every route: method, path, the
+//! role it needs, the handler, what it answers. The router and the OpenAPI document
+//! (`openapi.rs`, served at `/api/v1/openapi.json`) are both made from it, and every route
+//! passes through `auth::authorize` with its role — an endpoint cannot skip the check.
+//! See `docs/api.md`.
+//!
+//! Modules: `auth` (tokens, roles, the extractors whose rejections are API errors),
+//! `deploys` (start, dry-run, show, history, approve, resume, cancel, rollback),
+//! `guards` (locks, holds, windows, maintenance), `repos` (repositories, upload,
+//! publish), `reads` (status, audit, nodes, node sets, tokens), `openapi`.
+
+mod auth;
+mod deploys;
+mod guards;
+mod openapi;
+mod reads;
+mod repos;
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::middleware::from_fn_with_state;
+use wharf_app::token::Role;
 
 use crate::AppState;
 
-/// The routes below `/api/v1`.
-pub(crate) fn routes() -> Router<Arc<AppState>> {
-    Router::new()
+/// One route of the API, as the table declares it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RouteDoc {
+    /// `get`, `post` or `delete`.
+    pub(crate) method: &'static str,
+    /// Below `/api/v1`, with `{name}` parameters.
+    pub(crate) path: &'static str,
+    /// The weakest role allowed.
+    pub(crate) role: Role,
+    pub(crate) summary: &'static str,
+    /// The wire type of a success (`docs/json.md`).
+    pub(crate) answers: &'static str,
+}
+
+macro_rules! table {
+    ($( $method:ident $path:literal $role:ident $handler:path => $answers:literal, $summary:literal; )*) => {
+        /// Every route of the API.
+        pub(crate) const ROUTES: &[RouteDoc] = &[$(
+            RouteDoc {
+                method: stringify!($method),
+                path: $path,
+                role: Role::$role,
+                summary: $summary,
+                answers: $answers,
+            },
+        )*];
+
+        fn table(state: &Arc<AppState>) -> Router<Arc<AppState>> {
+            let mut router = Router::new();
+            $(
+                router = router.route(
+                    $path,
+                    axum::routing::$method($handler).route_layer(from_fn_with_state(
+                        (state.clone(), Role::$role),
+                        auth::authorize,
+                    )),
+                );
+            )*
+            router
+        }
+    };
+}
+
+table! {
+    get "/deploys" Viewer deploys::history => "DeployView[]", "The newest deploys (`?environment=&limit=`), newest first (`wharf history`).";
+    post "/deploys" Deployer deploys::start => "DeployView | DryRunReport", "Start a deploy (202, runs in the background) or, with `dry_run`, plan it (200; 409 when refused) (`wharf deploy`).";
+    get "/deploys/{id}" Viewer deploys::show => "DeployDetail", "One deploy in full (`wharf show`).";
+    post "/deploys/{id}/approve" Deployer deploys::approve => "DeployResult", "Let a deploy waiting at a manual stage go on (`wharf approve`).";
+    post "/deploys/{id}/resume" Deployer deploys::resume => "DeployResult", "Continue an interrupted deploy (`wharf resume`).";
+    post "/deploys/{id}/cancel" Deployer deploys::cancel => "DeployResult", "Cancel a deploy, saying why (`wharf cancel`).";
+    post "/environments/{env}/rollback" Deployer deploys::rollback => "DeployView", "Roll an environment back (202, runs in the background) (`wharf rollback`).";
+    get "/status" Viewer reads::status => "EnvironmentStatus[]", "Where each environment stands (`?environment=&check=&at=`) (`wharf status`).";
+    get "/locks" Viewer guards::locks => "EnvLock[]", "Every lock (`wharf locks`).";
+    post "/locks" Deployer guards::lock => "LockReport", "Lock an environment or all (`wharf lock`).";
+    delete "/locks/{env}" Deployer guards::unlock => "UnlockReport", "Lift a lock; `*` is the global one (`wharf unlock`).";
+    get "/holds" Viewer guards::holds => "PackageHold[] | HoldsCheck", "The recorded holds; `?check=true` asks the nodes too (`wharf holds`).";
+    post "/holds" Deployer guards::hold => "HoldReport", "Hold a package on an environment (`wharf hold`).";
+    delete "/holds/{env}/{package}" Deployer guards::unhold => "HoldReport", "Release a hold (`wharf unhold`).";
+    get "/windows" Viewer guards::windows => "WindowView[]", "Change-lock windows (`?environment=&at=`) (`wharf windows`).";
+    get "/maintenance" Viewer guards::maintenance => "Maintenance[]", "Nodes in maintenance (`wharf maintenance list`).";
+    post "/maintenance" Deployer guards::start_maintenance => "MaintenanceReport", "Put nodes in maintenance (`wharf maintenance start`).";
+    delete "/maintenance/{nodeset}" Deployer guards::stop_maintenance => "MaintenanceReport", "Take nodes out of maintenance (`wharf maintenance stop`).";
+    get "/audit" Viewer reads::audit => "AuditEntry[]", "The audit log (`?limit=&action=&target=`) (`wharf audit`).";
+    get "/repos" Viewer repos::list => "CollectionView[]", "Repositories (`wharf repo list`).";
+    get "/repos/{name}" Viewer repos::show => "CollectionView", "One repository (`?packages=true` lists them) (`wharf repo show`).";
+    post "/repos/{name}/packages" Publisher repos::upload => "AddReport", "Upload `.deb` files: a raw body or multipart; all or nothing (`wharf repo add`).";
+    post "/publish/{name}" Publisher repos::publish => "PublishReport", "Publish a repository (`?snapshot=true&prefix=`) (`wharf publish`).";
+    get "/nodes" Viewer reads::nodes => "Node[]", "Inventory nodes (`?nodeset=`) (`wharf nodes`).";
+    get "/nodeset" Viewer reads::nodeset => "NodesetView", "Expand a node-set expression (`?expr=`) (`wharf nodeset`).";
+    get "/tokens" Admin reads::tokens => "TokenView[]", "API tokens, never their secrets (`wharf token list`).";
+    post "/tokens" Admin reads::create_token => "TokenCreated", "Create a token; the answer holds it, once (`wharf token create`).";
+    delete "/tokens/{name}" Admin reads::revoke_token => "TokenRevoked", "Revoke a token (`wharf token revoke`).";
+}
+
+/// The largest request body: uploads of `.deb` files as multipart (a raw body is streamed
+/// to disk whatever its size). Bodies are only read after the token was checked.
+const BODY_LIMIT: usize = 2 << 30;
+
+/// The routes below `/api/v1`: the table, each behind its role, and the OpenAPI document
+/// (public, like `/healthz`: it describes, it does not act).
+pub(crate) fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    table(&state)
+        .route("/openapi.json", axum::routing::get(openapi::serve))
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// The document lists exactly the routes of the table (the router is made from the same
+    /// table; the black-box test in `crates/wharf/tests/it/api.rs` calls every documented
+    /// operation and gets 401, not 404), and it is OpenAPI 3.1.
+    #[test]
+    fn openapi_document_matches_the_route_table() {
+        let doc = serde_json::to_value(openapi::document()).unwrap();
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+        let mut documented = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                documented.insert((method.clone(), path.clone()));
+            }
+        }
+        let routed: BTreeSet<(String, String)> =
+            ROUTES.iter().map(|r| (r.method.to_owned(), format!("/api/v1{}", r.path))).collect();
+        assert_eq!(documented, routed);
+        let unique: BTreeSet<(&str, &str)> = ROUTES.iter().map(|r| (r.method, r.path)).collect();
+        assert_eq!(unique.len(), ROUTES.len(), "a route is declared twice");
+        assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    }
+
+    /// Token management is admin only; every change needs more than viewer.
+    #[test]
+    fn roles_of_the_table() {
+        for route in ROUTES {
+            if route.path.starts_with("/tokens") {
+                assert_eq!(route.role, Role::Admin, "{}", route.path);
+            } else if route.method != "get" {
+                assert_ne!(route.role, Role::Viewer, "{} {}", route.method, route.path);
+            }
+        }
+    }
 }

@@ -14,6 +14,7 @@ use crate::outbox::{
     outbox_destinations_are_leased_and_progress_in_order,
     outbox_rows_commit_with_what_they_announce,
 };
+use crate::token::token_create_list_revoke;
 use serde_json::json;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
@@ -112,6 +113,7 @@ suite!(
     deploy_records_story,
     outbox_rows_commit_with_what_they_announce,
     outbox_destinations_are_leased_and_progress_in_order,
+    token_create_list_revoke,
 );
 
 fn entry(actor: &str, action: &str, target: &str) -> NewAuditEntry {
@@ -141,7 +143,7 @@ async fn open_twice_is_idempotent(db: &TestDb) {
     let third = Store::open(&db.url).await.unwrap();
     third.close().await;
     let n_migrations = db.raw.scalar_i64("SELECT COUNT(*) FROM schema_migrations").await;
-    assert_eq!(n_migrations, 7);
+    assert_eq!(n_migrations, 8);
 }
 
 async fn append_list_filter_limit(db: &TestDb) {

@@ -9,3 +9,4 @@ mod guard;
 mod outbox;
 mod postgres;
 mod sqlite;
+mod token;

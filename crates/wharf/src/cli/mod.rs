@@ -14,11 +14,13 @@ mod guard;
 mod repo;
 #[cfg(test)]
 mod tests;
+mod token;
 
 pub(crate) use deploys::*;
 pub(crate) use fleet::*;
 pub(crate) use guard::*;
 pub(crate) use repo::*;
+pub(crate) use token::*;
 
 /// Wharf: signed APT repositories, fleet execution and staged deployments for Debian
 /// fleets, in one binary.
@@ -196,7 +198,7 @@ pub(crate) enum Command {
         "  wharf health --json",
     ))]
     Health(HealthArgs),
-    /// Serve published repositories over HTTP (`/apt/PREFIX/…`) and `/healthz`.
+    /// Serve published repositories (`/apt/PREFIX/…`), `/healthz` and the API (`/api/v1/…`).
     #[command(after_help = concat!(
         "Examples:\n",
         "  wharf server\n",
@@ -320,6 +322,15 @@ pub(crate) enum Command {
     Maintenance(MaintenanceCommand),
     #[command(flatten)]
     Deploys(DeploysCommand),
+    /// Create, list and revoke the HTTP API's tokens.
+    #[command(subcommand)]
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf token create ci-upload --role publisher --automated --expires 90d\n",
+        "  wharf token list\n",
+        "  wharf token revoke ci-upload",
+    ))]
+    Token(TokenCommand),
     /// Print a shell completion script for bash, zsh or fish.
     #[command(after_help = concat!(
         "Examples:\n",

@@ -138,7 +138,13 @@ async fn run(request: ChatRequest, env: wharf_exec::LocalEnv) -> Result<ChatRepl
         options: &options,
     };
     let ctx = &request.context;
-    let session = Session { ctx, fleet, clock: wharf_app::deploy::system_clock(), notices: None };
+    let session = Session {
+        ctx,
+        fleet,
+        clock: wharf_app::deploy::system_clock(),
+        notices: None,
+        started: None,
+    };
     let err = |e: wharf_app::AppError| e.to_string();
     let text = match cli.command {
         Command::Deploy(args) => {

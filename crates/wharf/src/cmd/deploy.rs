@@ -75,7 +75,7 @@ impl Flow {
                 env: &self.env,
                 options: &self.options,
             };
-            let session = Session { ctx: &ctx, fleet, clock, notices: Some(sender) };
+            let session = Session { ctx: &ctx, fleet, clock, notices: Some(sender), started: None };
             let result = body(&session).await;
             drop(session);
             let _ = printer.await;

@@ -17,6 +17,7 @@ mod repo;
 mod run;
 mod server;
 mod status;
+mod token;
 mod version;
 
 use crate::cli::{Cli, Command, ConfigCommand};
@@ -61,6 +62,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 Command::Holds(args) => guard::holds(&settings, &args),
                 Command::Maintenance(command) => guard::maintenance(&settings, &command),
                 Command::Deploys(command) => status::run(&settings, &command),
+                Command::Token(command) => token::run(&settings, &command),
                 Command::Version(_) | Command::Completions(_) | Command::Man(_) => {
                     unreachable!("handled above")
                 }

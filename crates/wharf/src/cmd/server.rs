@@ -51,6 +51,7 @@ pub(crate) fn run(settings: &Settings, args: &ServerArgs) -> anyhow::Result<u8> 
         drain_timeout: std::time::Duration::from_secs(
             settings.config.server.drain_seconds(&settings.source)?,
         ),
+        local_env: super::run::local_env(),
     };
     super::runtime()?.block_on(async {
         let server = wharf_server::Server::bind(&listen, server_settings).await?;

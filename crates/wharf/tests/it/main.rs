@@ -1,5 +1,6 @@
 //! End-to-end tests of the `wharf` binary: real processes, real files, real exit codes.
 
+mod api;
 mod app;
 mod apt;
 mod apt_config;

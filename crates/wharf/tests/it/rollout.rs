@@ -598,7 +598,7 @@ reason = "year-end freeze"
         let opens = installs.clone();
         let clock: wharf_app::deploy::Clock =
             Arc::new(move || if opens.exists() { inside } else { before });
-        let session = Session { ctx: &ctx, fleet, clock, notices: None };
+        let session = Session { ctx: &ctx, fleet, clock, notices: None, started: None };
         let request = DeployRequest {
             packages: [("app".to_owned(), "1.0".to_owned())].into(),
             environment: "staging".into(),

@@ -1,0 +1,158 @@
+//! Repositories: list, show, upload, publish — `wharf_app::repo` and
+//! `wharf_app::publish`, as `wharf repo list|show|add` and `wharf publish` call them.
+//!
+//! An upload is streamed to files in a temporary directory (never held in memory), then
+//! added by `wharf_app::repo::add` exactly as `repo add` adds files: every file checked
+//! first, all or nothing.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt as _;
+use serde::Deserialize;
+use tokio::io::AsyncWriteExt as _;
+use wharf_app::repo::AddRequest;
+use wharf_store::AptKind;
+
+use super::auth::{Caller, Path, Query};
+use crate::{ApiError, AppState};
+
+pub(crate) async fn list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    let ctx = caller.context(&state).await?;
+    Ok(Json(wharf_app::repo::list(&ctx, AptKind::Repo).await?).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ShowQuery {
+    #[serde(default)]
+    packages: bool,
+}
+
+pub(crate) async fn show(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Query(query): Query<ShowQuery>,
+) -> Result<Response, ApiError> {
+    let ctx = caller.context(&state).await?;
+    let view = wharf_app::repo::show(&ctx, AptKind::Repo, &name, query.packages).await?;
+    Ok(Json(view).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UploadQuery {
+    component: Option<String>,
+    #[serde(default)]
+    replace: bool,
+}
+
+fn io_error(err: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(format!("cannot store an upload: {err}"))
+}
+
+/// Write a stream of chunks to `path`.
+async fn write_stream<S, E>(path: &std::path::Path, mut chunks: S) -> Result<u64, ApiError>
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut file = tokio::fs::File::create(path).await.map_err(io_error)?;
+    let mut n = 0;
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|err| ApiError::invalid(format!("reading the upload: {err}")))?;
+        n += chunk.len() as u64;
+        file.write_all(&chunk).await.map_err(io_error)?;
+    }
+    file.flush().await.map_err(io_error)?;
+    Ok(n)
+}
+
+/// The name a part is stored under: its own file name when plain, else `upload-N.deb`.
+fn part_name(filename: Option<&str>, idx: usize) -> String {
+    filename
+        .filter(|name| {
+            name.ends_with(".deb")
+                && name.len() <= 200
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-~".contains(&b))
+                && !name.starts_with('.')
+        })
+        .map_or_else(|| format!("upload-{idx}.deb"), str::to_owned)
+}
+
+pub(crate) async fn upload(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Query(query): Query<UploadQuery>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let dir = tempfile::Builder::new().prefix("wharf-upload-").tempdir().map_err(io_error)?;
+    let multipart = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let mut paths = Vec::new();
+    if multipart {
+        let mut form = Multipart::from_request(request, &())
+            .await
+            .map_err(|err| ApiError::invalid(err.body_text()))?;
+        while let Some(field) =
+            form.next_field().await.map_err(|err| ApiError::invalid(err.body_text()))?
+        {
+            let path = dir.path().join(part_name(field.file_name(), paths.len() + 1));
+            write_stream(&path, field.map(|c| c.map_err(|e| e.body_text())).boxed()).await?;
+            paths.push(path);
+        }
+    } else {
+        let path = dir.path().join("upload-1.deb");
+        let n = write_stream(&path, request.into_body().into_data_stream()).await?;
+        if n > 0 {
+            paths.push(path);
+        }
+    }
+    if paths.is_empty() {
+        return Err(ApiError::invalid(
+            "no package in the request: send a .deb as the body, or multipart parts",
+        ));
+    }
+    let ctx = caller.context(&state).await?;
+    let request =
+        AddRequest { repository: name, paths, component: query.component, replace: query.replace };
+    let report = wharf_app::repo::add(&ctx, request, &wharf_app::progress::Silent).await;
+    drop(dir);
+    Ok(Json(report?).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PublishQuery {
+    /// Publish the snapshot of this name instead of a repository.
+    #[serde(default)]
+    snapshot: bool,
+    prefix: Option<String>,
+}
+
+pub(crate) async fn publish(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Query(query): Query<PublishQuery>,
+) -> Result<Response, ApiError> {
+    let ctx = caller.context(&state).await?;
+    let request = wharf_app::publish::PublishRequest {
+        kind: if query.snapshot { AptKind::Snapshot } else { AptKind::Repo },
+        source: name,
+        prefix: query.prefix,
+        to_dir: None,
+    };
+    let report = wharf_app::publish::publish(&ctx, request, &wharf_app::progress::Silent).await?;
+    Ok(Json(report).into_response())
+}
