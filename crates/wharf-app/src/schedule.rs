@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use std::str::FromStr as _;
 
 use jiff::Timestamp;
-use serde::Serialize;
 use serde_json::json;
 use wharf_core::config::{ScheduleAction, ScheduleSettings};
 use wharf_core::version::Version;
@@ -21,28 +20,13 @@ use crate::context::{Actor, Context, Via};
 use crate::deploy::{DeployRequest, Session};
 use crate::error::{AppError, Result};
 use crate::guard::stamp;
+use crate::wire::ScheduleView;
 
 /// A fire time this server won and must run.
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub schedule: ScheduleSettings,
     pub fire: Timestamp,
-}
-
-/// A schedule as `wharf schedules` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ScheduleView {
-    pub name: String,
-    pub cron: String,
-    pub timezone: String,
-    /// `deploy ENV [PKG] VERSION` or `publish REPOSITORY`.
-    pub action: String,
-    /// The last fire time claimed (RFC 3339 UTC), its result and when it finished.
-    pub last_fire: Option<String>,
-    pub last_result: Option<String>,
-    pub last_finished: Option<String>,
-    /// The next fire time after `now`, in UTC.
-    pub next_fire: Option<String>,
 }
 
 fn describe(action: &ScheduleAction) -> String {

@@ -32,6 +32,7 @@
 //! - [`chatops`]: `/chatops/slack` — signed, fresh, not replayed, mapped users; the
 //!   commands themselves run through [`chatops::ChatCommands`], which the binary provides.
 //! - `notify`: the worker delivering announcements to `[[notify]]` destinations.
+//! - `schedules`: the scheduler claiming and running `[[schedules]]` fire times.
 //! - [`ApiError`]: the one error type of every endpoint, a stable `code` plus a message.
 //!
 //! **Invariant:** HTTP wire types (request parsing, response bodies) live in this crate only.
@@ -46,6 +47,7 @@ mod health;
 mod http_file;
 pub mod lifecycle;
 mod notify;
+mod schedules;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -188,6 +190,7 @@ impl Server {
             let _ = stop_sender.send(shutdown.await);
         };
         let notifier = notify::Worker::spawn(self.state.clone());
+        let scheduler = schedules::spawn(self.state.clone());
         tracing::info!(server.addr = %self.local_addr, "serving");
         lifecycle::notify("READY=1");
         // With the peer address: the API records it in audit entries.
@@ -196,6 +199,7 @@ impl Server {
             .await
             .map_err(|source| ServerError::Serve { source })?;
         lifecycle::notify("STOPPING=1");
+        scheduler.abort();
         let stop = stop.await.unwrap_or(lifecycle::Stop::Term);
         if !self.state.work.drain(stop, self.drain_timeout).await {
             interrupt_running(&self.state, self.drain_timeout).await;

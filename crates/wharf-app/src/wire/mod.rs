@@ -10,6 +10,7 @@ mod guard;
 mod nodeset;
 mod notify;
 mod repo;
+mod schedule;
 mod status;
 mod token;
 
@@ -30,6 +31,7 @@ pub use repo::{
     AddReport, CheckView, CleanupReport, CollectionView, DropReport, HealthReport, PackageView,
     PublishReport, PublishView, RemoveReport, SnapshotReport, VerifyReport,
 };
+pub use schedule::ScheduleView;
 pub use status::{
     DeployDetail, DeployEventView, DeployedVersion, DisagreeingNodeView, EnvironmentStatus,
     NodeRunView, OpenWindowView, RunningDeployView,

@@ -302,6 +302,16 @@ pub(crate) enum Command {
         "  wharf holds --check --json",
     ))]
     Holds(HoldsArgs),
+    /// The schedules `wharf server` runs: cron, zone, action, last run and next fire time.
+    ///
+    /// Each fire time runs once across servers, as `schedule:NAME` (automated: change-lock
+    /// windows apply); one missed while no server was up is logged, not replayed.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf schedules\n",
+        "  wharf schedules --json",
+    ))]
+    Schedules(JsonArgs),
     /// Change-lock windows: which are open, and when each next opens and closes.
     #[command(after_help = concat!(
         "Examples:\n",

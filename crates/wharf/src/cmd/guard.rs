@@ -285,3 +285,31 @@ pub(crate) fn holds(settings: &Settings, args: &HoldsArgs) -> anyhow::Result<u8>
 fn list(items: &[String]) -> String {
     if items.is_empty() { "-".to_owned() } else { items.join(", ") }
 }
+
+pub(crate) fn schedules(settings: &Settings, args: &JsonArgs) -> anyhow::Result<u8> {
+    let schedules = settings.config.resolve_schedules(&settings.source)?;
+    super::runtime()?.block_on(async {
+        let ctx = settings.context().await?;
+        let views = wharf_app::schedule::list(&ctx, &schedules, wharf_app::windows::now()).await?;
+        render(args.json, &views, || {
+            let rows: Vec<Vec<String>> = views
+                .iter()
+                .map(|s| {
+                    let dash = || "-".to_owned();
+                    vec![
+                        s.name.clone(),
+                        format!("{} ({})", s.cron, s.timezone),
+                        s.action.clone(),
+                        s.last_fire.clone().unwrap_or_else(dash),
+                        s.last_result.clone().unwrap_or_else(dash),
+                        s.next_fire.clone().unwrap_or_else(dash),
+                    ]
+                })
+                .collect();
+            output::table(
+                &["SCHEDULE", "CRON", "ACTION", "LAST RUN", "RESULT", "NEXT (UTC)"],
+                &rows,
+            );
+        })
+    })
+}

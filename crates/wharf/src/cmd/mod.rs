@@ -57,6 +57,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 Command::Unlock(args) => guard::unlock(&settings, &args),
                 Command::Locks(args) => guard::locks(&settings, &args),
                 Command::Windows(args) => guard::windows(&settings, &args),
+                Command::Schedules(args) => guard::schedules(&settings, &args),
                 Command::Hold(args) => guard::hold(&settings, &args),
                 Command::Unhold(args) => guard::unhold(&settings, &args),
                 Command::Holds(args) => guard::holds(&settings, &args),

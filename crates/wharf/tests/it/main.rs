@@ -18,6 +18,7 @@ mod notify;
 mod package;
 mod rollout;
 mod s3;
+mod schedules;
 mod server;
 mod status;
 mod support;
