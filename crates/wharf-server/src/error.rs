@@ -7,8 +7,8 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-/// An HTTP error: `{"error": {"code": "...", "message": "..."}}`, plus, for some, one more
-/// top-level member that says more (a refused deploy's record and refusals).
+/// An HTTP error: `{"code": "...", "message": "..."}` — one shape for every endpoint — plus,
+/// for some, one more member that says more (a refused deploy's record and refusals).
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
@@ -16,7 +16,7 @@ pub struct ApiError {
     message: String,
     /// For the log only.
     internal: Option<String>,
-    /// `(member, value)` added next to `error`.
+    /// `(member, value)` added next to `code` and `message`.
     extra: Option<(&'static str, serde_json::Value)>,
 }
 
@@ -129,8 +129,7 @@ impl IntoResponse for ApiError {
                 "{internal}"
             );
         }
-        let mut body =
-            serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        let mut body = serde_json::json!({ "code": self.code, "message": self.message });
         if let (Some((member, value)), Some(map)) = (self.extra, body.as_object_mut()) {
             map.insert(member.to_owned(), value);
         }

@@ -1,6 +1,6 @@
 //! The JSON API under `/api/v1/`: every endpoint calls the same `wharf_app` function the
 //! CLI calls and answers with the wire types its `--json` prints; errors are one shape,
-//! `{"error": {code, message}}` ([`crate::ApiError`]).
+//! `{code, message}` ([`crate::ApiError`]).
 //!
 //! One table ([`ROUTES`], written by `table!`) declares every route: method, path, the
 //! role it needs, the handler, what it answers. The router and the OpenAPI document
@@ -10,11 +10,13 @@
 //!
 //! Modules: `auth` (tokens, roles, the extractors whose rejections are API errors),
 //! `deploys` (start, dry-run, show, history, approve, resume, cancel, rollback),
-//! `guards` (locks, holds, windows, maintenance), `repos` (repositories, upload,
+//! `events` (a deploy's events as server-sent events), `guards` (locks, holds, windows,
+//! maintenance), `repos` (repositories, upload,
 //! publish), `reads` (status, audit, nodes, node sets, tokens), `openapi`.
 
 mod auth;
 mod deploys;
+mod events;
 mod guards;
 mod openapi;
 mod reads;
@@ -75,6 +77,7 @@ table! {
     get "/deploys" Viewer deploys::history => "DeployView[]", "The newest deploys (`?environment=&limit=`), newest first (`wharf history`).";
     post "/deploys" Deployer deploys::start => "DeployView | DryRunReport", "Start a deploy (202, runs in the background) or, with `dry_run`, plan it (200; 409 when refused) (`wharf deploy`).";
     get "/deploys/{id}" Viewer deploys::show => "DeployDetail", "One deploy in full (`wharf show`).";
+    get "/deploys/{id}/events" Viewer events::events => "text/event-stream of DeployEventView", "A deploy's events as they happen (server-sent events; resumable with `Last-Event-ID`).";
     post "/deploys/{id}/approve" Deployer deploys::approve => "DeployResult", "Let a deploy waiting at a manual stage go on (`wharf approve`).";
     post "/deploys/{id}/resume" Deployer deploys::resume => "DeployResult", "Continue an interrupted deploy (`wharf resume`).";
     post "/deploys/{id}/cancel" Deployer deploys::cancel => "DeployResult", "Cancel a deploy, saying why (`wharf cancel`).";

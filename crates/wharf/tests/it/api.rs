@@ -105,7 +105,7 @@ fn post(server: &ServerProcess, path: &str, token: &str, body: &Value) -> Reply 
 }
 
 fn code(reply: &Reply) -> &str {
-    reply.body["error"]["code"].as_str().unwrap_or("")
+    reply.body["code"].as_str().unwrap_or("")
 }
 
 fn repo_with_a_package(scratch: &Scratch) {
@@ -139,7 +139,7 @@ fn api_role_matrix() {
             } else {
                 assert_eq!(reply.status, 403, "{role} on a {needed} action: {}", reply.body);
                 assert_eq!(code(reply), "forbidden");
-                let message = reply.body["error"]["message"].as_str().unwrap();
+                let message = reply.body["message"].as_str().unwrap();
                 assert!(message.contains(&format!("role {needed}")), "{message}");
             }
         };
@@ -330,4 +330,87 @@ fn api_upload_good_and_truncated_deb() {
     let entries = get(&server, "/audit?action=repo.add", &ci).body;
     assert_eq!(entries.as_array().unwrap().len(), 2, "{entries}");
     assert!(entries.as_array().unwrap().iter().all(|e| e["actor"] == "ci-upload"));
+}
+
+/// The raw text of a server-sent-events stream read until the server ends it.
+fn event_stream(
+    server: &ServerProcess,
+    path: &str,
+    token: &str,
+    last_event_id: Option<i64>,
+) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut head = format!(
+        "GET /api/v1{path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAccept: text/event-stream\r\nAuthorization: Bearer {token}\r\n",
+        server.addr
+    );
+    if let Some(id) = last_event_id {
+        head.push_str(&format!("Last-Event-ID: {id}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    String::from_utf8_lossy(&raw).into_owned()
+}
+
+/// `(id, kind)` of every event in a stream, in order.
+fn sse_events(text: &str) -> Vec<(i64, String)> {
+    let (mut events, mut id) = (Vec::new(), None);
+    for line in text.lines() {
+        if let Some(value) = line.strip_prefix("id: ").or_else(|| line.strip_prefix("id:")) {
+            id = value.trim().parse().ok();
+        } else if let Some(kind) =
+            line.strip_prefix("event: ").or_else(|| line.strip_prefix("event:"))
+        {
+            events.push((id.take().unwrap_or(-1), kind.trim().to_owned()));
+        }
+    }
+    events
+}
+
+#[test]
+fn api_deploy_events_stream_and_resume_after_the_last_event_id() {
+    let scratch = scratch();
+    let viewer = token(&scratch, "dashboard", "viewer", &[]);
+    let deployer = token(&scratch, "release-bot", "deployer", &[]);
+    let server = ServerProcess::start(&scratch, &[], true);
+    let started = post(
+        &server,
+        "/deploys",
+        &deployer,
+        &json!({ "environment": "staging", "version": "1.0" }),
+    );
+    let id = started.body["id"].as_i64().expect("the deploy's id");
+
+    let text = event_stream(&server, &format!("/deploys/{id}/events"), &viewer, None);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.to_ascii_lowercase().contains("content-type: text/event-stream"), "{text}");
+    let events = sse_events(&text);
+    let kinds: Vec<&str> = events.iter().map(|(_, kind)| kind.as_str()).collect();
+    assert_eq!(kinds.first(), Some(&"deploy.started"), "{kinds:?}");
+    assert_eq!(
+        kinds.last(),
+        Some(&"deploy.finished"),
+        "the stream ends with the deploy: {kinds:?}"
+    );
+    assert!(kinds.contains(&"stage.started") && kinds.contains(&"checks.finished"), "{kinds:?}");
+    assert!(events.windows(2).all(|w| w[0].0 < w[1].0), "ids increase: {events:?}");
+    assert!(
+        text.contains("\"kind\":\"deploy.finished\"") && text.contains("\"state\":\"succeeded\""),
+        "{text}"
+    );
+
+    // Reconnecting with Last-Event-ID gets only what came after it.
+    let middle = events[events.len() / 2].0;
+    let rest =
+        sse_events(&event_stream(&server, &format!("/deploys/{id}/events"), &viewer, Some(middle)));
+    let expected: Vec<(i64, String)> =
+        events.iter().filter(|(e, _)| *e > middle).cloned().collect();
+    assert_eq!(rest, expected);
+
+    let unknown = get(&server, "/deploys/9999/events", &viewer);
+    assert_eq!((unknown.status, code(&unknown)), (404, "not_found"));
 }
