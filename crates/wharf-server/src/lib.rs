@@ -46,6 +46,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
+use axum::serve::ListenerExt as _;
 
 pub use app::Loaded;
 pub use error::ApiError;
@@ -149,7 +150,15 @@ impl Server {
     ) -> Result<(), ServerError> {
         let app = router(self.state.clone());
         tracing::info!(server.addr = %self.local_addr, "serving");
-        axum::serve(self.listener, app)
+        // TCP_NODELAY: a file response is written as headers, then body chunks; with Nagle
+        // on, the body waits for the client's delayed ACK of the headers (~40 ms on every
+        // keep-alive request after the first).
+        let listener = self.listener.tap_io(|stream| {
+            if let Err(err) = stream.set_nodelay(true) {
+                tracing::warn!("cannot set TCP_NODELAY: {err}");
+            }
+        });
+        axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(|source| ServerError::Serve { source })?;
