@@ -1,8 +1,8 @@
 //! `wharf-server`: Wharf's HTTP server.
 //!
 //! Today it serves what `wharf publish` writes — the signed APT trees under
-//! `DATA/public/PREFIX/` — at `/apt/PREFIX/…` to stock `apt`, and answers `/healthz`.
-//! The JSON API, ChatOps and metrics will join it here.
+//! `DATA/public/PREFIX/` — at `/apt/PREFIX/…` to stock `apt`, answers `/healthz`, and
+//! exports Prometheus metrics at `/metrics`. The JSON API and ChatOps will join it here.
 //!
 //! Goals:
 //! - Correct HTTP for package clients: content types apt and proxies expect, `Range`
@@ -28,6 +28,8 @@
 //! - `app`: the `wharf_app::Context` (opened on first use) and the configuration
 //!   ([`Loaded`], replaced whole on reload) that the API, ChatOps and schedules act on.
 //! - `api`: `/api/v1/…`.
+//! - `metrics`: `/metrics` (Prometheus) — every series declared there; the HTTP middleware
+//!   and the hooks other modules count through.
 //! - [`ApiError`]: the one error type of every endpoint, a stable `code` plus a message.
 //!
 //! **Invariant:** HTTP wire types (request parsing, response bodies) live in this crate only.
@@ -39,6 +41,7 @@ mod error;
 mod files;
 mod health;
 mod http_file;
+mod metrics;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -76,6 +79,11 @@ pub enum ServerError {
     Bind { addr: String, source: std::io::Error },
     #[error("cannot use {} as the published-trees directory", path.display())]
     PublicDir { path: PathBuf, source: std::io::Error },
+    #[error(
+        "[server] metrics_token_env names {var}, which is unset or empty: set it, or remove \
+         the key to make /metrics public"
+    )]
+    MetricsToken { var: String },
     #[error("the HTTP server stopped with an error")]
     Serve { source: std::io::Error },
 }
@@ -93,6 +101,8 @@ struct AppState {
     store: health::StoreHandle,
     /// The application layer and configuration the API, ChatOps and schedules use.
     app: app::AppHandle,
+    /// `/metrics`: the in-process series and the hooks to count into.
+    metrics: metrics::Metrics,
 }
 
 /// A bound, not yet running server.
@@ -116,6 +126,13 @@ impl Server {
             tokio::fs::create_dir_all(&settings.public_dir).await.map_err(public_err)?;
             tokio::fs::canonicalize(&settings.public_dir).await.map_err(public_err)?
         };
+        let metrics_token = match &settings.loaded.config.server.metrics_token_env {
+            Some(var) => match std::env::var(var) {
+                Ok(token) if !token.trim().is_empty() => Some(token.trim().to_owned()),
+                _ => return Err(ServerError::MetricsToken { var: var.clone() }),
+            },
+            None => None,
+        };
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| ServerError::Bind { addr: addr.to_owned(), source })?;
@@ -132,6 +149,7 @@ impl Server {
             bucket: settings.bucket,
             store: health::StoreHandle::new(settings.database),
             app: app::AppHandle::new(settings.context, settings.loaded),
+            metrics: metrics::Metrics::new(metrics_token),
         });
         Ok(Server { listener, local_addr, state })
     }
@@ -172,8 +190,10 @@ impl Server {
 fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/metrics", get(metrics::metrics))
         .nest("/api/v1", api::routes())
         .fallback(files::fallback)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }

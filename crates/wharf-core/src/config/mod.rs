@@ -67,6 +67,9 @@ pub struct ServerConfig {
     pub listen: String,
     /// How nodes reach this server's `/apt/…` trees, e.g. `http://wharf.internal:8440`.
     pub public_url: Option<String>,
+    /// The environment variable holding the token `/metrics` requires
+    /// (`Authorization: Bearer TOKEN`). Absent: `/metrics` is public.
+    pub metrics_token_env: Option<String>,
 }
 
 impl ServerConfig {
@@ -80,7 +83,7 @@ impl ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { listen: Self::default_listen(), public_url: None }
+        ServerConfig { listen: Self::default_listen(), public_url: None, metrics_token_env: None }
     }
 }
 

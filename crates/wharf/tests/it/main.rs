@@ -11,6 +11,7 @@ mod fleet;
 mod guard;
 mod hygiene;
 mod memory;
+mod metrics;
 mod rollout;
 mod s3;
 mod server;

@@ -69,7 +69,7 @@ nodes = "web[01-20]"
 packages = ["app"]
 "#;
 
-fn scratch(extra: &str) -> Scratch {
+pub(crate) fn scratch(extra: &str) -> Scratch {
     let scratch = Scratch::new();
     for n in 1..=20 {
         std::fs::create_dir_all(scratch.path().join(format!("roots/web{n:02}"))).unwrap();
