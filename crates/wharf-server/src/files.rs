@@ -95,15 +95,44 @@ fn percent_decode(input: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// Files up to this size are read whole while opening, and sent with their headers in
+/// one write; larger ones stream.
+const SMALL_FILE: u64 = 64 * 1024;
+
 /// An open file, or the part of one (an object in a pack), to send.
 struct Source {
-    file: tokio::fs::File,
+    file: std::fs::File,
     /// Where the content starts in `file`, and its length.
     offset: u64,
     len: u64,
+    /// The whole content when it is at most [`SMALL_FILE`] bytes.
+    small: Option<bytes::Bytes>,
     validators: Validators,
     /// For error messages.
     name: PathBuf,
+}
+
+impl Source {
+    /// Reads the whole content now when it is small (on the blocking thread that opened it).
+    fn read_small(mut self) -> std::io::Result<Source> {
+        use std::os::unix::fs::FileExt as _;
+        if self.len <= SMALL_FILE {
+            let mut content = vec![0u8; usize::try_from(self.len).unwrap_or(0)];
+            self.file.read_exact_at(&mut content, self.offset)?;
+            self.small = Some(content.into());
+        }
+        Ok(self)
+    }
+}
+
+/// Runs `work` on a blocking thread: every filesystem step of opening a file happens in
+/// one hop, not one per call.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|err| ApiError::internal(format!("file task: {err}")))?
 }
 
 /// A file of a published tree: the path must resolve (symlinks followed) inside
@@ -111,38 +140,46 @@ struct Source {
 async fn open_tree_file(state: &AppState, segments: &[String]) -> Result<Source, ApiError> {
     let mut path = state.public_root.clone();
     path.extend(segments);
-    // Follows symlinks; the result must still be inside DATA/public.
-    let real = match tokio::fs::canonicalize(&path).await {
-        Ok(real) => real,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Err(ApiError::not_found()),
-        Err(err) if err.kind() == std::io::ErrorKind::NotADirectory => {
+    let public_root = state.public_root.clone();
+    blocking(move || {
+        // Follows symlinks; the result must still be inside DATA/public.
+        let real = match std::fs::canonicalize(&path) {
+            Ok(real) => real,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ApiError::not_found());
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotADirectory => {
+                return Err(ApiError::not_found());
+            }
+            Err(err) => return Err(ApiError::internal(format!("{}: {err}", path.display()))),
+        };
+        if !real.starts_with(&public_root) {
+            tracing::warn!(http.path = %path.display(), "refused: resolves outside the published trees");
             return Err(ApiError::not_found());
         }
-        Err(err) => return Err(ApiError::internal(format!("{}: {err}", path.display()))),
-    };
-    if !real.starts_with(&state.public_root) {
-        tracing::warn!(http.path = %path.display(), "refused: resolves outside the published trees");
-        return Err(ApiError::not_found());
-    }
-    let file = match tokio::fs::File::open(&real).await {
-        Ok(file) => file,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Err(ApiError::not_found()),
-        Err(err) => return Err(ApiError::internal(format!("{}: {err}", real.display()))),
-    };
-    let metadata = file
-        .metadata()
-        .await
-        .map_err(|err| ApiError::internal(format!("{}: {err}", real.display())))?;
-    if !metadata.is_file() {
-        return Err(ApiError::not_found());
-    }
-    let len = metadata.len();
-    let modified = metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    let validators = {
-        use std::os::unix::fs::MetadataExt as _;
-        Validators::new(metadata.ino(), len, modified, SystemTime::now())
-    };
-    Ok(Source { file, offset: 0, len, validators, name: real })
+        let io_error = |err: std::io::Error| ApiError::internal(format!("{}: {err}", real.display()));
+        let file = match std::fs::File::open(&real) {
+            Ok(file) => file,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ApiError::not_found());
+            }
+            Err(err) => return Err(io_error(err)),
+        };
+        let metadata = file.metadata().map_err(io_error)?;
+        if !metadata.is_file() {
+            return Err(ApiError::not_found());
+        }
+        let len = metadata.len();
+        let modified = metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        let validators = {
+            use std::os::unix::fs::MetadataExt as _;
+            Validators::new(metadata.ino(), len, modified, SystemTime::now())
+        };
+        Source { file, offset: 0, len, small: None, validators, name: real.clone() }
+            .read_small()
+            .map_err(io_error)
+    })
+    .await
 }
 
 /// A pool file of a tree whose pool is a list ([`wharf_apt::publish::POOL_LIST`]): the
@@ -161,42 +198,41 @@ async fn open_pool_object(
     else {
         return Ok(None);
     };
-    // A `repo cleanup` may rewrite the pack between the lookup and the open: look again
-    // once (the lookup notices the pack is gone and rereads the pack indices).
-    let mut attempt = 0;
-    let (file, path, offset, len) = loop {
-        attempt += 1;
-        let objects = state.objects.clone();
-        let sha = sha256.clone();
-        let location = tokio::task::spawn_blocking(move || objects.locate(&sha))
-            .await
-            .map_err(|err| ApiError::internal(format!("object lookup: {err}")))?
-            .map_err(|err| ApiError::internal(format!("object {sha256}: {err}")))?;
-        let Some(location) = location else {
-            tracing::error!(object.sha256 = %sha256, "a published pool file's object is missing: run `wharf repo verify`");
-            return Err(ApiError::not_found());
-        };
-        let span = location.span();
-        let opened = match span {
-            Ok((path, offset, len)) => {
-                tokio::fs::File::open(&path).await.map(|file| (file, path, offset, len))
+    let objects = state.objects.clone();
+    blocking(move || {
+        // A `repo cleanup` may rewrite the pack between the lookup and the open: look
+        // again once (the lookup notices the pack is gone and rereads the pack indices).
+        let mut attempt = 0;
+        let (file, path, offset, len) = loop {
+            attempt += 1;
+            let location = objects
+                .locate(&sha256)
+                .map_err(|err| ApiError::internal(format!("object {sha256}: {err}")))?;
+            let Some(location) = location else {
+                tracing::error!(object.sha256 = %sha256, "a published pool file's object is missing: run `wharf repo verify`");
+                return Err(ApiError::not_found());
+            };
+            let opened = location.span().and_then(|(path, offset, len)| {
+                std::fs::File::open(&path).map(|file| (file, path, offset, len))
+            });
+            match opened {
+                Ok(opened) => break opened,
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound && attempt < 2 => {}
+                Err(err) => return Err(ApiError::internal(format!("object {sha256}: {err}"))),
             }
-            Err(err) => Err(err),
         };
-        match opened {
-            Ok(opened) => break opened,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound && attempt < 2 => {}
-            Err(err) => return Err(ApiError::internal(format!("object {sha256}: {err}"))),
-        }
-    };
-    let metadata = file
-        .metadata()
-        .await
-        .map_err(|err| ApiError::internal(format!("{}: {err}", path.display())))?;
-    let modified = metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    // Content-addressed: the SHA-256 is the strongest validator there is.
-    let validators = Validators::with_etag(format!("\"{sha256}\""), modified, SystemTime::now());
-    Ok(Some(Source { file, offset, len, validators, name: path }))
+        let io_error = |err: std::io::Error| ApiError::internal(format!("{}: {err}", path.display()));
+        let metadata = file.metadata().map_err(io_error)?;
+        let modified = metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        // Content-addressed: the SHA-256 is the strongest validator there is.
+        let validators =
+            Validators::with_etag(format!("\"{sha256}\""), modified, SystemTime::now());
+        Source { file, offset, len, small: None, validators, name: path.clone() }
+            .read_small()
+            .map(Some)
+            .map_err(io_error)
+    })
+    .await
 }
 
 async fn serve_file(
@@ -212,19 +248,32 @@ async fn serve_file(
         Some(source) => source,
         None => open_tree_file(state, segments).await?,
     };
-    let Source { mut file, offset, len, validators, name } = source;
+    let Source { file, offset, len, small, validators, name } = source;
     let io_error = |err: std::io::Error| ApiError::internal(format!("{}: {err}", name.display()));
-    let mut head = [0u8; 8];
-    file.seek(std::io::SeekFrom::Start(offset)).await.map_err(io_error)?;
-    let n_head = file.read(&mut head).await.map_err(io_error)?;
-    let n_head = n_head.min(usize::try_from(len).unwrap_or(usize::MAX));
-    let meta = FileMeta { len, validators, head: head[..n_head].to_vec() };
+    let mut file = tokio::fs::File::from_std(file);
+    let head = match &small {
+        Some(content) => content[..content.len().min(8)].to_vec(),
+        None => {
+            let mut head = [0u8; 8];
+            file.seek(std::io::SeekFrom::Start(offset)).await.map_err(io_error)?;
+            let n_head = file.read(&mut head).await.map_err(io_error)?;
+            head[..n_head.min(usize::try_from(len).unwrap_or(usize::MAX))].to_vec()
+        }
+    };
+    let meta = FileMeta { len, validators, head };
     let (status, response_headers, start, n_bytes) = match plan(segments, headers, &meta)? {
         Plan::Done(response) => return Ok(response),
         Plan::Body { status, headers, start, n_bytes } => (status, headers, start, n_bytes),
     };
     if head_only {
         return Ok((status, response_headers, Body::empty()).into_response());
+    }
+    if let Some(content) = small {
+        // Whole in memory: hyper writes it with the headers.
+        let from = usize::try_from(start).unwrap_or(usize::MAX).min(content.len());
+        let to =
+            from.saturating_add(usize::try_from(n_bytes).unwrap_or(usize::MAX)).min(content.len());
+        return Ok((status, response_headers, Body::from(content.slice(from..to))).into_response());
     }
     file.seek(std::io::SeekFrom::Start(offset + start)).await.map_err(io_error)?;
     let stream = tokio_util::io::ReaderStream::with_capacity(file.take(n_bytes), 64 * 1024);

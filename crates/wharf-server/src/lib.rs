@@ -1,8 +1,8 @@
 //! `wharf-server`: Wharf's HTTP server.
 //!
 //! Today it serves what `wharf publish` writes — the signed APT trees under
-//! `DATA/public/PREFIX/` — at `/apt/PREFIX/…` to stock `apt`, and answers `/healthz`.
-//! The JSON API, ChatOps and metrics will join it here.
+//! `DATA/public/PREFIX/` — at `/apt/PREFIX/…` to stock `apt`, answers `/healthz`, and
+//! exports Prometheus metrics at `/metrics`. The JSON API and ChatOps will join it here.
 //!
 //! Goals:
 //! - Correct HTTP for package clients: content types apt and proxies expect, `Range`
@@ -33,6 +33,8 @@
 //!   commands themselves run through [`chatops::ChatCommands`], which the binary provides.
 //! - `notify`: the worker delivering announcements to `[[notify]]` destinations.
 //! - `schedules`: the scheduler claiming and running `[[schedules]]` fire times.
+//! - `metrics`: `/metrics` (Prometheus) — every series declared there; the HTTP middleware
+//!   and the hooks other modules count through.
 //! - [`ApiError`]: the one error type of every endpoint, a stable `code` plus a message.
 //!
 //! **Invariant:** HTTP wire types (request parsing, response bodies) live in this crate only.
@@ -46,6 +48,7 @@ mod files;
 mod health;
 mod http_file;
 pub mod lifecycle;
+mod metrics;
 mod notify;
 mod schedules;
 
@@ -55,6 +58,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
+use axum::serve::ListenerExt as _;
 
 pub use app::Loaded;
 pub use error::ApiError;
@@ -93,6 +97,11 @@ pub enum ServerError {
     Bind { addr: String, source: std::io::Error },
     #[error("cannot use {} as the published-trees directory", path.display())]
     PublicDir { path: PathBuf, source: std::io::Error },
+    #[error(
+        "[server] metrics_token_env names {var}, which is unset or empty: set it, or remove \
+         the key to make /metrics public"
+    )]
+    MetricsToken { var: String },
     #[error("the HTTP server stopped with an error")]
     Serve { source: std::io::Error },
 }
@@ -114,6 +123,8 @@ struct AppState {
     chat_replays: chatops::ReplayGuard,
     /// Deploys and other work started in the background, drained on the way down.
     work: lifecycle::Work,
+    /// `/metrics`: the in-process series and the hooks to count into.
+    metrics: metrics::Metrics,
 }
 
 /// A bound, not yet running server.
@@ -139,6 +150,13 @@ impl Server {
             tokio::fs::create_dir_all(&settings.public_dir).await.map_err(public_err)?;
             tokio::fs::canonicalize(&settings.public_dir).await.map_err(public_err)?
         };
+        let metrics_token = match &settings.loaded.config.server.metrics_token_env {
+            Some(var) => match std::env::var(var) {
+                Ok(token) if !token.trim().is_empty() => Some(token.trim().to_owned()),
+                _ => return Err(ServerError::MetricsToken { var: var.clone() }),
+            },
+            None => None,
+        };
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| ServerError::Bind { addr: addr.to_owned(), source })?;
@@ -158,6 +176,7 @@ impl Server {
             chat: settings.chat,
             chat_replays: chatops::ReplayGuard::default(),
             work: lifecycle::Work::default(),
+            metrics: metrics::Metrics::new(metrics_token),
         });
         Ok(Server {
             listener,
@@ -193,8 +212,16 @@ impl Server {
         let scheduler = schedules::spawn(self.state.clone());
         tracing::info!(server.addr = %self.local_addr, "serving");
         lifecycle::notify("READY=1");
+        // TCP_NODELAY: a file response is written as headers, then body chunks; with Nagle
+        // on, the body waits for the client's delayed ACK of the headers (~40 ms on every
+        // keep-alive request after the first).
+        let listener = self.listener.tap_io(|stream| {
+            if let Err(err) = stream.set_nodelay(true) {
+                tracing::warn!("cannot set TCP_NODELAY: {err}");
+            }
+        });
         // With the peer address: the API records it in audit entries.
-        axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(graceful)
             .await
             .map_err(|source| ServerError::Serve { source })?;
@@ -231,9 +258,11 @@ async fn interrupt_running(state: &AppState, drain_timeout: std::time::Duration)
 fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/metrics", get(metrics::metrics))
         .nest("/api/v1", api::routes(state.clone()))
         .route("/chatops/slack", axum::routing::post(chatops::slack))
         .fallback(files::fallback)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }

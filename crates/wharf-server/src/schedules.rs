@@ -77,8 +77,17 @@ async fn run(state: &AppState, claim: &Claimed) {
         notices: None,
         started: None,
     };
+    let name = &claim.schedule.name;
     match wharf_app::schedule::run(&session, claim).await {
-        Ok(result) => tracing::info!(schedule = %claim.schedule.name, "{result}"),
-        Err(err) => tracing::warn!(schedule = %claim.schedule.name, "failed: {err}"),
+        Ok(result) => {
+            // `succeeded: deploy 12` → `succeeded`; `refused: …` → `refused`.
+            let word = result.split(':').next().unwrap_or("succeeded");
+            state.metrics.schedule_run(name, word);
+            tracing::info!(schedule = %name, "{result}");
+        }
+        Err(err) => {
+            state.metrics.schedule_run(name, "failed");
+            tracing::warn!(schedule = %name, "failed: {err}");
+        }
     }
 }

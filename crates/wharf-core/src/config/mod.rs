@@ -82,6 +82,9 @@ pub struct ServerConfig {
     /// On SIGTERM, how long running deploys may take to finish before they are stopped
     /// and recorded `interrupted` (`wharf resume` continues them). Default `5m`.
     pub drain_timeout: Option<Spanned<String>>,
+    /// The environment variable holding the token `/metrics` requires
+    /// (`Authorization: Bearer TOKEN`). Absent: `/metrics` is public.
+    pub metrics_token_env: Option<String>,
 }
 
 impl ServerConfig {
@@ -106,7 +109,12 @@ impl ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { listen: Self::default_listen(), public_url: None, drain_timeout: None }
+        ServerConfig {
+            listen: Self::default_listen(),
+            public_url: None,
+            drain_timeout: None,
+            metrics_token_env: None,
+        }
     }
 }
 

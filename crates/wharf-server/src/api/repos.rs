@@ -153,6 +153,9 @@ pub(crate) async fn publish(
         prefix: query.prefix,
         to_dir: None,
     };
+    let prefix = request.prefix.clone().unwrap_or_else(|| request.source.clone());
+    let started = std::time::Instant::now();
     let report = wharf_app::publish::publish(&ctx, request, &wharf_app::progress::Silent).await?;
+    state.metrics.publish_finished(&prefix, started.elapsed());
     Ok(Json(report).into_response())
 }

@@ -53,7 +53,11 @@ pub(crate) fn run(settings: &Settings, args: &ServerArgs) -> anyhow::Result<u8> 
         ),
         local_env: super::run::local_env(),
     };
-    super::runtime()?.block_on(async {
+    // One worker thread per core: every other command runs on one thread, but a server
+    // answering many clients would be held to one core by it (a third of nginx's rate
+    // for small APT files on two cores).
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
         let server = wharf_server::Server::bind(&listen, server_settings).await?;
         let shutdown =
             wharf_server::lifecycle::stop_signal().context("cannot install the signal handlers")?;

@@ -14,6 +14,7 @@ mod guard;
 mod hygiene;
 mod lifecycle;
 mod memory;
+mod metrics;
 mod notify;
 mod package;
 mod rollout;

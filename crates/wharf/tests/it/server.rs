@@ -376,3 +376,71 @@ fn apt_update_during_publishes_never_sees_a_mix() {
         );
     }
 }
+
+/// One request on an open keep-alive connection; the response read by its
+/// `Content-Length`. Returns the status and how long the whole exchange took.
+fn keep_alive_get(
+    stream: &mut std::net::TcpStream,
+    addr: &str,
+    path: &str,
+) -> (u16, usize, Duration) {
+    let started = Instant::now();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: keep-alive\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "the server closed a keep-alive connection");
+        raw.extend_from_slice(&buf[..n]);
+        if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let response = parse_response(&raw);
+            let len: usize =
+                response.header("content-length").expect("Content-Length").parse().unwrap();
+            if raw.len() >= split + 4 + len {
+                assert_eq!(raw.len(), split + 4 + len, "more than one response");
+                return (response.status, len, started.elapsed());
+            }
+        }
+    }
+}
+
+/// The stall of issue 11: a response written in two pieces (headers, then the body) on a
+/// socket without `TCP_NODELAY` waits for the client's delayed ACK (~40 ms) on every
+/// request after the first of a keep-alive connection. Every request here after the first
+/// must take under 10 ms. Scheduling noise on a busy machine can delay one request, so a
+/// connection gets three tries; the stall delays every one of them.
+#[test]
+fn keep_alive_requests_are_not_delayed() {
+    let scratch = Scratch::new();
+    published(&scratch);
+    let server = ServerProcess::start(&scratch, &[], true);
+    let paths = [
+        "/apt/r/pool/main/h/hello/hello_1.0_all.deb",
+        "/apt/r/dists/bookworm/InRelease",
+        "/apt/r/dists/bookworm/main/binary-amd64/Packages.gz",
+    ];
+    let mut tries = Vec::new();
+    for _ in 0..3 {
+        let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut times = Vec::new();
+        for round in 0..3 {
+            for path in paths {
+                let (status, len, took) = keep_alive_get(&mut stream, &server.addr, path);
+                assert_eq!(status, 200, "{path}");
+                assert!(len > 0, "{path}");
+                if round > 0 || path != paths[0] {
+                    times.push((path, took));
+                }
+            }
+        }
+        let slow: Vec<_> =
+            times.iter().filter(|(_, took)| *took > Duration::from_millis(10)).collect();
+        if slow.is_empty() {
+            return;
+        }
+        tries.push(format!("{slow:?}"));
+    }
+    panic!("keep-alive requests over 10 ms in every try:\n{}", tries.join("\n"));
+}
