@@ -17,6 +17,7 @@ mod memory;
 mod metrics;
 mod notify;
 mod package;
+mod recovery;
 mod rollout;
 mod s3;
 mod schedules;
