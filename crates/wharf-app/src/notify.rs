@@ -269,6 +269,8 @@ pub struct DeliveryReport {
     pub failed_attempts: u32,
     /// Per destination, how its pass ended.
     pub destinations: Vec<(String, Drained)>,
+    /// Per destination: (name, delivered, failed attempts) — what `/metrics` counts.
+    pub counts: Vec<(String, u32, u32)>,
 }
 
 impl DeliveryReport {
@@ -300,6 +302,7 @@ pub async fn deliver(
         report.delivered += delivered;
         report.failed_attempts += failed;
         report.destinations.push((destination.name.clone(), drained));
+        report.counts.push((destination.name.clone(), delivered, failed));
     }
     Ok(report)
 }
@@ -454,6 +457,7 @@ pub async fn run_worker<C, F>(
     options: DeliveryOptions,
     poll: Duration,
     shutdown: tokio::sync::watch::Receiver<bool>,
+    on_round: impl Fn(&DeliveryReport) + Send,
 ) where
     C: Fn() -> F + Send,
     F: Future<Output = Result<Context>> + Send,
@@ -471,6 +475,7 @@ pub async fn run_worker<C, F>(
             };
             match round.await {
                 Ok(report) => {
+                    on_round(&report);
                     for (name, drained) in &report.destinations {
                         if let Drained::Unusable(why) = drained
                             && warned != *why

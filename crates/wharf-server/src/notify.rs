@@ -22,6 +22,7 @@ impl Worker {
     pub(crate) fn spawn(state: Arc<AppState>) -> Worker {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let config_state = state.clone();
+        let metrics = state.metrics.clone();
         let task = tokio::spawn(wharf_app::notify::run_worker(
             move || {
                 let state = state.clone();
@@ -34,6 +35,16 @@ impl Worker {
             wharf_app::notify::DeliveryOptions::default(),
             POLL,
             stopped,
+            move |report| {
+                for (destination, delivered, failed) in &report.counts {
+                    for _ in 0..*delivered {
+                        metrics.webhook_delivery(destination, true);
+                    }
+                    for _ in 0..*failed {
+                        metrics.webhook_delivery(destination, false);
+                    }
+                }
+            },
         ));
         Worker { stop, task }
     }
