@@ -139,7 +139,7 @@ pub struct DeployRow {
 }
 
 /// One node's result in one stage.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeRun {
     /// The stage's index in the deploy's record.
     pub stage: i64,

@@ -26,3 +26,8 @@ pub(crate) const USER: &str = "USER";
 pub(crate) const SUDO_USER: &str = "SUDO_USER";
 /// The ssh-agent socket; its keys are offered before key files.
 pub(crate) const SSH_AUTH_SOCK: &str = "SSH_AUTH_SOCK";
+/// `--server URL`: the commands that work against a server call its API instead of the
+/// local data directory.
+pub(crate) const SERVER: &str = "WHARF_SERVER";
+/// The API token for `--server` (never a flag: flags show in `ps`); never logged.
+pub(crate) const TOKEN: &str = "WHARF_TOKEN";

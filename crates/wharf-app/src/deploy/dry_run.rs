@@ -37,7 +37,7 @@ pub async fn dry_run(
                 nodes: NodeSet::from_names(stage.nodes.iter().cloned()).fold(),
                 count: stage.nodes.len(),
                 batches: stage.batches.len(),
-                run,
+                run: run.to_owned(),
                 note,
                 point_of_no_return: stage.point_of_no_return,
             }

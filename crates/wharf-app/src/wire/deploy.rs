@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use wharf_store::deploy::DeployRow;
 
 /// `wharf deploy … --dry-run`: the plan, and every guard that would refuse it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DryRunReport {
     pub environment: String,
     pub pipeline: String,
@@ -20,7 +20,7 @@ pub struct DryRunReport {
 }
 
 /// One planned stage.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlannedStageView {
     pub name: String,
     /// `check`, `run`, `install`, `restart`, `http-check`, `wait`, `manual`.
@@ -30,14 +30,14 @@ pub struct PlannedStageView {
     pub count: usize,
     pub batches: usize,
     /// `run`, `wait` (for `wharf approve`) or `skip`.
-    pub run: &'static str,
+    pub run: String,
     /// Why it waits or is skipped.
     pub note: Option<String>,
     pub point_of_no_return: bool,
 }
 
 /// A guard that refuses the deploy: which, why, and what lifts it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefusalView {
     /// `lock`, `hold`, `window`, `promotion-gate`, `downgrade`, …
     pub guard: String,
@@ -47,7 +47,7 @@ pub struct RefusalView {
 
 /// A deploy, as `wharf deploy --json`, `show`, `history` and the API report it (field names
 /// fixed by docs/deploy.md).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeployView {
     pub id: i64,
     pub environment: String,
@@ -58,7 +58,7 @@ pub struct DeployView {
     pub previous: BTreeMap<String, String>,
     /// `planned`, `running`, `waiting`, `succeeded`, `failed`, `interrupted`, `cancelled`,
     /// `refused`.
-    pub state: &'static str,
+    pub state: String,
     pub started_by: String,
     /// `cli`, `api`, `chat`, `schedule`.
     pub via: String,
@@ -75,7 +75,7 @@ pub struct DeployView {
 }
 
 /// A guard lifted for a deploy, with its mandatory reason.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OverrideView {
     /// `ignore-production-checks`, `allow-precheck-failure`, `force`, `reviewed-by`.
     pub kind: String,
@@ -84,7 +84,7 @@ pub struct OverrideView {
 }
 
 /// One stage of a deploy as it went.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StageView {
     pub name: String,
     pub kind: String,
@@ -97,7 +97,7 @@ pub struct StageView {
 }
 
 /// How many of a stage's nodes succeeded, failed and were skipped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeCountsView {
     pub succeeded: u32,
     pub failed: u32,
@@ -113,7 +113,7 @@ impl From<&DeployRow> for DeployView {
             pipeline: r.pipeline.clone(),
             packages: r.packages.clone(),
             previous: r.previous.clone(),
-            state: r.state.as_str(),
+            state: r.state.as_str().to_owned(),
             started_by: r.started_by.clone(),
             via: r.via.clone(),
             automated: r.automated,
@@ -154,7 +154,7 @@ impl From<&DeployRow> for DeployView {
 
 /// What `wharf deploy`, `rollback`, `resume`, `approve` and `cancel` print with `--json`:
 /// the deploy (its fields at the top level) and the guards that refused it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeployResult {
     #[serde(flatten)]
     pub deploy: DeployView,

@@ -80,7 +80,7 @@ pub struct RunningDeployView {
 }
 
 /// `wharf show ID`: the deploy, every node's result and its events.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct DeployDetail {
     pub deploy: DeployView,
     /// By stage, then node.
@@ -91,7 +91,7 @@ pub struct DeployDetail {
 
 /// One node's result in one stage of a deploy: the store's [`NodeRun`] (`stage`, `node`,
 /// `state`, `exit_code`, `output_tail`, `started_at`, `finished_at`) and the stage's name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct NodeRunView {
     #[serde(flatten)]
     pub run: NodeRun,
@@ -100,7 +100,7 @@ pub struct NodeRunView {
 }
 
 /// Something that happened to a deploy (what notifiers announce).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct DeployEventView {
     pub id: i64,
     pub at: String,

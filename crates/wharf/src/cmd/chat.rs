@@ -332,7 +332,7 @@ fn deploy_text(report: &DeployReport) -> ChatReply {
     for warning in &deploy.warnings {
         text.push_str(&format!("\nwarning: {warning}"));
     }
-    ChatReply { failed: !matches!(deploy.state, "succeeded" | "waiting"), text }
+    ChatReply { failed: !matches!(deploy.state.as_str(), "succeeded" | "waiting"), text }
 }
 
 fn dry_run_text(report: &wharf_app::wire::DryRunReport) -> ChatReply {

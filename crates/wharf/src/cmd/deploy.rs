@@ -85,9 +85,9 @@ impl Flow {
 }
 
 /// Print the outcome and pick the exit code.
-fn finish(json: bool, report: DeployReport) -> anyhow::Result<u8> {
+pub(crate) fn finish(json: bool, report: DeployReport) -> anyhow::Result<u8> {
     let deploy = &report.deploy;
-    let code = match deploy.state {
+    let code = match deploy.state.as_str() {
         "succeeded" | "waiting" => SUCCESS,
         "refused" => REFUSED,
         "failed" if !report.unreachable.is_empty() => UNREACHABLE,
@@ -205,7 +205,7 @@ fn dry_run(
     })
 }
 
-fn render_dry_run(json: bool, report: &DryRunReport) -> anyhow::Result<u8> {
+pub(crate) fn render_dry_run(json: bool, report: &DryRunReport) -> anyhow::Result<u8> {
     render(json, report, || {
         output::line(format!(
             "deploy {} of {} to {} with pipeline {} (dry run)",

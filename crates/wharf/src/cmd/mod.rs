@@ -13,6 +13,7 @@ mod nodes;
 mod nodeset;
 mod notify;
 mod publish;
+mod remote;
 mod repo;
 mod run;
 mod server;
@@ -30,6 +31,9 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Version(command) => version::run(command),
         Command::Completions(args) => generate::completions(&args),
         Command::Man(args) => generate::man(&args),
+        command if cli.global.server.is_some() => {
+            remote::dispatch(cli.global.server.as_deref().unwrap_or_default(), command)
+        }
         command => {
             let settings = Settings::load(&cli.global)?;
             let announces = notify::announces(&command);

@@ -161,17 +161,22 @@ fn history(settings: &Settings, args: &HistoryArgs) -> anyhow::Result<u8> {
         let deploys =
             wharf_app::status::history(&ctx, &inventory, args.environment.as_deref(), args.limit)
                 .await?;
-        render(args.output.json, &deploys, || {
-            if deploys.is_empty() {
-                output::line("no deploys yet");
-                return;
-            }
-            let rows: Vec<Vec<String>> = deploys.iter().map(history_row).collect();
-            output::table(
-                &["ID", "ENVIRONMENT", "PACKAGES", "STATE", "BY", "STARTED", "TOOK", "OVERRIDES"],
-                &rows,
-            );
-        })
+        render_history(args.output.json, &deploys)
+    })
+}
+
+/// `wharf history`'s output (also with `--server`).
+pub(crate) fn render_history(json: bool, deploys: &[DeployView]) -> anyhow::Result<u8> {
+    render(json, &deploys, || {
+        if deploys.is_empty() {
+            output::line("no deploys yet");
+            return;
+        }
+        let rows: Vec<Vec<String>> = deploys.iter().map(history_row).collect();
+        output::table(
+            &["ID", "ENVIRONMENT", "PACKAGES", "STATE", "BY", "STARTED", "TOOK", "OVERRIDES"],
+            &rows,
+        );
     })
 }
 
@@ -193,8 +198,13 @@ fn show(settings: &Settings, args: &ShowArgs) -> anyhow::Result<u8> {
     super::runtime()?.block_on(async {
         let ctx = settings.context().await?;
         let detail = wharf_app::status::show(&ctx, args.id).await?;
-        render(args.output.json, &detail, || print_detail(&detail))
+        render_show(args.output.json, &detail)
     })
+}
+
+/// `wharf show`'s output (also with `--server`).
+pub(crate) fn render_show(json: bool, detail: &DeployDetail) -> anyhow::Result<u8> {
+    render(json, detail, || print_detail(detail))
 }
 
 fn print_detail(detail: &DeployDetail) {

@@ -36,7 +36,7 @@ version = "cat \"$WHARF_NODE_ROOT/v-\"{package} 2>/dev/null || true"
 restart = "true"
 "#;
 
-fn scratch() -> Scratch {
+pub(crate) fn scratch() -> Scratch {
     let scratch = Scratch::new();
     for n in 1..=3 {
         std::fs::create_dir_all(scratch.path().join(format!("roots/web{n:02}"))).unwrap();
@@ -46,7 +46,7 @@ fn scratch() -> Scratch {
 }
 
 /// `wharf token create NAME --role ROLE [EXTRA…]`: the token.
-fn token(scratch: &Scratch, name: &str, role: &str, extra: &[&str]) -> String {
+pub(crate) fn token(scratch: &Scratch, name: &str, role: &str, extra: &[&str]) -> String {
     let mut args = vec!["token", "create", name, "--role", role];
     args.extend_from_slice(extra);
     let (code, stdout, stderr) = outcome(&scratch.run(&args));

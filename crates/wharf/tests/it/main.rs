@@ -18,6 +18,7 @@ mod metrics;
 mod notify;
 mod package;
 mod recovery;
+mod remote;
 mod rollout;
 mod s3;
 mod schedules;

@@ -1,0 +1,302 @@
+//! `--server URL`: the deploy commands through a `wharf server`'s API instead of the local
+//! data directory, printing what the local commands print and exiting with the same codes.
+//! A deploy the server runs in the background is followed through its live events
+//! (`GET /api/v1/deploys/ID/events`) until it ends.
+//!
+//! Supported: `deploy` (with `--dry-run`), `rollback`, `resume`, `approve`, `cancel`,
+//! `history`, `show`. Any other command with `--server` is refused with what to do.
+
+use std::io::BufRead as _;
+
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use wharf_app::deploy::DeployReport;
+use wharf_app::wire::{DeployResult, DeployView, DryRunReport};
+
+use crate::cli::{Command, DeploysCommand};
+use crate::env_vars;
+use crate::exit::{REFUSED, SUCCESS, UsageError};
+use crate::output;
+
+/// A server and the token to act with.
+struct Remote {
+    base: String,
+    token: Option<String>,
+    client: reqwest::Client,
+}
+
+/// An answer that is not a success: `{code, message}` and the status.
+struct Refusal {
+    status: StatusCode,
+    code: String,
+    message: String,
+    body: Value,
+}
+
+impl Remote {
+    fn new(server: &str) -> Remote {
+        Remote {
+            base: format!("{}/api/v1", server.trim_end_matches('/')),
+            token: std::env::var(env_vars::TOKEN).ok().filter(|t| !t.is_empty()),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let builder = self.client.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    async fn send(
+        &self,
+        builder: reqwest::RequestBuilder,
+    ) -> anyhow::Result<Result<Value, Refusal>> {
+        let response = builder
+            .send()
+            .await
+            .map_err(|err| anyhow::anyhow!("cannot reach the server at {}: {err}", self.base))?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(Ok(body));
+        }
+        Ok(Err(Refusal {
+            status,
+            code: body["code"].as_str().unwrap_or("").to_owned(),
+            message: body["message"].as_str().unwrap_or("").to_owned(),
+            body,
+        }))
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        match self.send(self.request(reqwest::Method::GET, path)).await? {
+            Ok(body) => Ok(serde_json::from_value(body)?),
+            Err(refusal) => Err(error(&refusal)),
+        }
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Result<Value, Refusal>> {
+        self.send(self.request(reqwest::Method::POST, path).json(body)).await
+    }
+
+    /// Print the deploy's events as they happen until its stream ends.
+    async fn follow(&self, id: i64) -> anyhow::Result<()> {
+        use futures::StreamExt as _;
+        let response =
+            self.request(reqwest::Method::GET, &format!("/deploys/{id}/events")).send().await?;
+        if !response.status().is_success() {
+            return Ok(());
+        }
+        let mut stream = response.bytes_stream();
+        let mut pending = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            pending.extend_from_slice(&chunk?);
+            while let Some(end) = pending.windows(2).position(|w| w == b"\n\n") {
+                let frame: Vec<u8> = pending.drain(..end + 2).collect();
+                for line in frame.lines().map_while(Result::ok) {
+                    if let Some(data) = line.strip_prefix("data:") {
+                        print_event(data.trim());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One event, in the words the local deploy prints.
+fn print_event(data: &str) {
+    let Ok(event) = serde_json::from_str::<Value>(data) else { return };
+    let body = &event["body"];
+    let text = match event["kind"].as_str().unwrap_or("") {
+        "stage.started" => format!(
+            "stage {} ({}): {}",
+            body["stage"].as_str().unwrap_or("?"),
+            body["kind"].as_str().unwrap_or("?"),
+            body["nodes"].as_str().unwrap_or("")
+        ),
+        "checks.finished" => body["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                let mark = if r["passed"].as_bool() == Some(true) { "ok" } else { "FAILED" };
+                format!("  check {}: {mark}", r["name"].as_str().unwrap_or("?"))
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        "downgrade.announced" | "downgrade.completed" => {
+            body["text"].as_str().unwrap_or("").to_owned()
+        }
+        _ => return,
+    };
+    if !text.is_empty() {
+        output::line(text);
+    }
+}
+
+/// A refusal as the local command would fail: exit 4 for a guard, 2 for a request the
+/// server found wrong, 1 otherwise.
+fn error(refusal: &Refusal) -> anyhow::Error {
+    let message = if refusal.message.is_empty() {
+        format!("the server answered {}", refusal.status)
+    } else {
+        refusal.message.clone()
+    };
+    match refusal.code.as_str() {
+        "invalid" | "not_found" | "conflict" | "unauthorized" | "forbidden" => {
+            anyhow::Error::new(UsageError(message))
+        }
+        _ => anyhow::anyhow!(message),
+    }
+}
+
+fn report(deploy: DeployView, refusals: Vec<wharf_app::wire::RefusalView>) -> DeployReport {
+    DeployReport { deploy, refusals, unreachable: Vec::new() }
+}
+
+/// After a start, approve or resume: the deploy's end, following it while it runs.
+async fn outcome(
+    remote: &Remote,
+    answer: Result<Value, Refusal>,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let body = match answer {
+        Ok(body) => body,
+        Err(refusal) if refusal.code == "refused" && refusal.body["deploy"].is_object() => {
+            let result: DeployResult = serde_json::from_value(refusal.body["deploy"].clone())?;
+            return super::deploy::finish(json, report(result.deploy, result.refusals));
+        }
+        Err(refusal) if refusal.code == "refused" => {
+            output::err_line(format!("wharf: {}", refusal.message));
+            return Ok(REFUSED);
+        }
+        Err(refusal) => return Err(error(&refusal)),
+    };
+    let result: DeployResult = serde_json::from_value(body)?;
+    // The events print what the local command prints as it goes — replayed from the start
+    // when the deploy already ended, followed live while it runs.
+    if !json {
+        remote.follow(result.deploy.id).await?;
+    }
+    if !matches!(result.deploy.state.as_str(), "planned" | "running") {
+        return super::deploy::finish(json, report(result.deploy, result.refusals));
+    }
+    // The stream ends with the deploy; read its record as it ended.
+    let detail: Value = remote.get(&format!("/deploys/{}", result.deploy.id)).await?;
+    let deploy: DeployView = serde_json::from_value(detail["deploy"].clone())?;
+    let mut done = report(deploy, Vec::new());
+    done.unreachable = detail["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| n["state"] == "failed" && n["exit_code"].is_null())
+        .filter_map(|n| n["node"].as_str().map(str::to_owned))
+        .collect();
+    super::deploy::finish(json, done)
+}
+
+/// Run `command` through the server at `server`.
+pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
+    let remote = Remote::new(server);
+    super::runtime()?.block_on(async {
+        match command {
+            Command::Deploy(args) => {
+                let (packages, version) = words(&args.words);
+                let body = json!({
+                    "environment": packages.1, "version": version, "packages": packages.0,
+                    "pipeline": args.pipeline, "ignore_production_checks": args.ignore_production_checks,
+                    "allow_precheck_failure": args.allow_precheck_failure, "downgrade": args.downgrade,
+                    "hold": args.hold, "issue": args.issue, "dry_run": args.dry_run, "automated": args.automated,
+                });
+                let answer = remote.post("/deploys", &body).await?;
+                if args.dry_run {
+                    return dry_run(answer, args.output.json);
+                }
+                outcome(&remote, answer, args.output.json).await
+            }
+            Command::Rollback(args) => {
+                let body = json!({ "to": args.to, "reviewed_by": args.reviewed_by, "force": args.force,
+                    "issue": args.issue, "automated": args.automated });
+                let path = format!("/environments/{}/rollback", args.environment);
+                outcome(&remote, remote.post(&path, &body).await?, args.output.json).await
+            }
+            Command::Resume(args) => {
+                let answer = remote.post(&format!("/deploys/{}/resume", args.id), &json!({})).await?;
+                outcome(&remote, answer, args.output.json).await
+            }
+            Command::Approve(args) => {
+                let answer = remote
+                    .post(&format!("/deploys/{}/approve", args.id), &json!({ "stage": args.stage }))
+                    .await?;
+                outcome(&remote, answer, args.output.json).await
+            }
+            Command::Cancel(args) => {
+                let path = format!("/deploys/{}/cancel", args.id);
+                match remote.post(&path, &json!({ "reason": args.reason })).await? {
+                    Ok(body) => {
+                        let result: DeployResult = serde_json::from_value(body)?;
+                        super::deploy::finish(args.output.json, report(result.deploy, result.refusals))?;
+                        Ok(SUCCESS)
+                    }
+                    Err(refusal) => Err(error(&refusal)),
+                }
+            }
+            Command::Deploys(DeploysCommand::History(args)) => {
+                let mut path = format!("/deploys?limit={}", args.limit);
+                if let Some(env) = &args.environment {
+                    path.push_str(&format!("&environment={env}"));
+                }
+                let deploys: Vec<DeployView> = remote.get(&path).await?;
+                super::status::render_history(args.output.json, &deploys)
+            }
+            Command::Deploys(DeploysCommand::Show(args)) => {
+                let detail: wharf_app::wire::DeployDetail = remote.get(&format!("/deploys/{}", args.id)).await?;
+                super::status::render_show(args.output.json, &detail)
+            }
+            _ => Err(anyhow::Error::new(UsageError(
+                "this command does not work with --server yet: run it where the data directory is, \
+                 or call the API (docs/api.md); --server works for deploy, rollback, resume, \
+                 approve, cancel, history and show"
+                    .into(),
+            ))),
+        }
+    })
+}
+
+/// `VERSION ENV`, `ENV VERSION` or `PKG=VERSION… ENV` as the API takes them: the server
+/// knows the environments, so a bare word that is not `PKG=VERSION` and not the last
+/// version-looking word is the environment. Returns ((packages, environment), version).
+fn words(words: &[String]) -> ((serde_json::Map<String, Value>, String), Option<String>) {
+    let mut packages = serde_json::Map::new();
+    let mut bare = Vec::new();
+    for word in words {
+        match word.split_once('=') {
+            Some((name, version)) => {
+                packages.insert(name.to_owned(), Value::String(version.to_owned()));
+            }
+            None => bare.push(word.clone()),
+        }
+    }
+    // A version starts with a digit (Debian policy); an environment name need not.
+    let (versions, names): (Vec<String>, Vec<String>) =
+        bare.into_iter().partition(|w| w.starts_with(|c: char| c.is_ascii_digit()));
+    let environment = names.into_iter().next().unwrap_or_default();
+    ((packages, environment), versions.into_iter().next())
+}
+
+fn dry_run(answer: Result<Value, Refusal>, json: bool) -> anyhow::Result<u8> {
+    let (report, code): (DryRunReport, u8) = match answer {
+        Ok(body) => (serde_json::from_value(body)?, SUCCESS),
+        Err(refusal) if refusal.body["dry_run"].is_object() => {
+            (serde_json::from_value(refusal.body["dry_run"].clone())?, REFUSED)
+        }
+        Err(refusal) => return Err(error(&refusal)),
+    };
+    super::deploy::render_dry_run(json, &report)?;
+    Ok(if report.refusals.is_empty() { code } else { REFUSED.max(code) })
+}

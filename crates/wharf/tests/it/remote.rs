@@ -1,0 +1,65 @@
+//! `wharf --server URL`: the deploy commands through a running server's API print what the
+//! local commands print and exit with the same codes; a deploy is followed through its
+//! live events until it ends.
+
+use crate::api::{scratch, token};
+use crate::support::{Scratch, ServerProcess, outcome};
+
+fn remote(
+    scratch: &Scratch,
+    server: &ServerProcess,
+    token: &str,
+    args: &[&str],
+) -> (i32, String, String) {
+    let url = format!("http://{}", server.addr);
+    let mut all = vec!["--server", url.as_str()];
+    all.extend_from_slice(args);
+    outcome(&scratch.wharf(&all).env("WHARF_TOKEN", token).output().unwrap())
+}
+
+#[test]
+fn deploy_commands_through_the_server_print_and_exit_as_local_ones() {
+    let scratch = scratch();
+    let deployer = token(&scratch, "alice-laptop", "deployer", &[]);
+    let viewer = token(&scratch, "dashboard", "viewer", &[]);
+    let server = ServerProcess::start(&scratch, &[], true);
+
+    let (code, stdout, stderr) =
+        remote(&scratch, &server, &deployer, &["deploy", "1.0", "staging", "--yes"]);
+    assert_eq!(code, 0, "{stdout}{stderr}\n{}", server.log());
+    assert!(stdout.contains("deploy 1 of app 1.0 to staging (upgrade): succeeded"), "{stdout}");
+    assert!(stdout.contains("stage install (install): web01\n"), "the deploy's events: {stdout}");
+    assert_eq!(std::fs::read_to_string(scratch.path().join("roots/web01/v-app")).unwrap(), "1.0\n");
+
+    // The promotion gate refuses 1.1 on production before staging: exit 4 with the guard
+    // named, as locally.
+    let (code, _, stderr) =
+        remote(&scratch, &server, &deployer, &["deploy", "production", "1.1", "--yes"]);
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("refused (promotion-gate)"), "{stderr}");
+    let (code, _, stderr) =
+        remote(&scratch, &server, &deployer, &["deploy", "1.1", "production", "--dry-run"]);
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("promotion-gate"), "{stderr}");
+
+    // history and show read the same records the local commands read.
+    let (code, over_api, stderr) = remote(&scratch, &server, &viewer, &["history", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (_, local, _) = outcome(&scratch.run(&["history", "--json"]));
+    assert_eq!(over_api, local, "the same JSON either way");
+    let (code, stdout, _) = remote(&scratch, &server, &viewer, &["show", "1"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("deploy #1 to staging: succeeded"), "{stdout}");
+
+    // A viewer may not deploy; a bad token is refused; other commands say --server is not
+    // theirs yet.
+    let (code, _, stderr) =
+        remote(&scratch, &server, &viewer, &["deploy", "1.2", "staging", "--yes"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("deployer"), "{stderr}");
+    let (code, _, stderr) = remote(&scratch, &server, "wharf_bogus", &["history"]);
+    assert_eq!(code, 2, "{stderr}");
+    let (code, _, stderr) = remote(&scratch, &server, &viewer, &["repo", "list"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("does not work with --server yet"), "{stderr}");
+}
