@@ -115,7 +115,8 @@ fn guard_status(
                 applies_to: match window.applies_to {
                     AppliesTo::Automated => "automated",
                     AppliesTo::All => "all",
-                },
+                }
+                .to_owned(),
                 reason: window.reason.clone(),
             });
         }
@@ -166,7 +167,7 @@ fn running(history: &[DeployRow]) -> Option<RunningDeployView> {
         .iter()
         .find(|s| !matches!(s.state.as_str(), "succeeded" | "failed" | "skipped"))
         .map(|s| s.name.clone());
-    Some(RunningDeployView { id: row.id, state: row.record.state.as_str(), stage })
+    Some(RunningDeployView { id: row.id, state: row.record.state.as_str().to_owned(), stage })
 }
 
 /// Whether two versions are the same: dpkg's equality when both parse (`1.0` = `0:1.0`),

@@ -12,7 +12,7 @@ use crate::{AuditEntry, NewAuditEntry, StoreError};
 pub const ALL_ENVIRONMENTS: &str = "*";
 
 /// A lock on an environment (or on all, [`ALL_ENVIRONMENTS`]).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EnvLock {
     pub environment: String,
     /// Who locked it.
@@ -34,7 +34,7 @@ pub enum LockOutcome {
 }
 
 /// A package held on an environment.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PackageHold {
     pub environment: String,
     pub package: String,
@@ -44,7 +44,7 @@ pub struct PackageHold {
 }
 
 /// A node in maintenance.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Maintenance {
     pub node: String,
     pub holder: String,

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 /// What `wharf lock` did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct LockReport {
     /// The environment, or `*` for all.
     pub environment: String,
@@ -18,7 +18,7 @@ pub struct LockReport {
 }
 
 /// What `wharf unlock` did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct UnlockReport {
     pub environment: String,
     pub was_locked_by: String,

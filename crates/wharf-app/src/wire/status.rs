@@ -9,7 +9,7 @@ use wharf_store::guard::{EnvLock, Maintenance, PackageHold};
 use super::DeployView;
 
 /// One environment as `wharf status` reports it (field names fixed by docs/deploy.md).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct EnvironmentStatus {
     pub environment: String,
     /// Package → what the newest succeeded deploy of it to this environment installed.
@@ -35,7 +35,7 @@ pub struct EnvironmentStatus {
 }
 
 /// The version a succeeded deploy installed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct DeployedVersion {
     pub version: String,
     /// When that deploy finished (RFC 3339, UTC).
@@ -44,18 +44,18 @@ pub struct DeployedVersion {
 }
 
 /// A change-lock window open now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct OpenWindowView {
     pub name: String,
     /// When the current opening closes (RFC 3339, UTC).
     pub until: String,
     /// `automated` (refuses only automated deploys) or `all`.
-    pub applies_to: &'static str,
+    pub applies_to: String,
     pub reason: Option<String>,
 }
 
 /// A node that disagrees: its versions, and what was expected of it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct DisagreeingNodeView {
     pub node: String,
     /// Package → installed version (`null`: not installed); empty when unreadable.
@@ -70,11 +70,11 @@ pub struct DisagreeingNodeView {
 }
 
 /// The deploy in progress on an environment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RunningDeployView {
     pub id: i64,
     /// `planned`, `running` or `waiting`.
-    pub state: &'static str,
+    pub state: String,
     /// The stage it is at (the first not finished); `null` before the first.
     pub stage: Option<String>,
 }

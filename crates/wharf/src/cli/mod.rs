@@ -59,9 +59,9 @@ pub(crate) struct GlobalArgs {
     /// [default: `[store] data` in the config, else ./wharf-data].
     #[arg(long, global = true, env = env_vars::DATA, value_name = "DIR")]
     pub(crate) data: Option<PathBuf>,
-    /// A `wharf server` to act through (`http://wharf.internal:8440`): deploy, rollback,
-    /// resume, approve, cancel, history and show call its API, with the token in
-    /// `$WHARF_TOKEN`, and print the same output; other commands refuse it for now.
+    /// A `wharf server` to act through (`http://wharf.internal:8440`): the deploy commands,
+    /// status, history, show, locks, lock and unlock call its API with the token in
+    /// `$WHARF_TOKEN` and print the same output; other commands refuse it for now.
     #[arg(long, global = true, env = env_vars::SERVER, value_name = "URL")]
     pub(crate) server: Option<String>,
     /// Database URL (`postgres://…` or a SQLite path) [default: DATA/wharf.db, or

@@ -33,14 +33,19 @@ pub(crate) fn lock(settings: &Settings, args: &LockArgs) -> anyhow::Result<u8> {
             until,
         )
         .await?;
-        render(args.output.json, &report, || {
-            let what =
-                if report.environment == "*" { "every environment" } else { &report.environment };
-            match &report.stolen_from {
-                Some(from) => output::line(format!("locked {what} (taken over from {from})")),
-                None => output::line(format!("locked {what}")),
-            }
-        })
+        render_lock(args.output.json, &report)
+    })
+}
+
+/// `wharf lock`'s output (also with `--server`).
+pub(crate) fn render_lock(json: bool, report: &wharf_app::wire::LockReport) -> anyhow::Result<u8> {
+    render(json, report, || {
+        let what =
+            if report.environment == "*" { "every environment" } else { &report.environment };
+        match &report.stolen_from {
+            Some(from) => output::line(format!("locked {what} (taken over from {from})")),
+            None => output::line(format!("locked {what}")),
+        }
     })
 }
 
@@ -50,33 +55,45 @@ pub(crate) fn unlock(settings: &Settings, args: &UnlockArgs) -> anyhow::Result<u
         let ctx = settings.context().await?;
         let scope = scope(args.environment.as_ref(), args.all);
         let report = wharf_app::guard::unlock(&ctx, &inventory, &scope).await?;
-        render(args.output.json, &report, || {
-            let what =
-                if report.environment == "*" { "every environment" } else { &report.environment };
-            output::line(format!("unlocked {what} (was locked by {})", report.was_locked_by));
-        })
+        render_unlock(args.output.json, &report)
+    })
+}
+
+/// `wharf unlock`'s output (also with `--server`).
+pub(crate) fn render_unlock(
+    json: bool,
+    report: &wharf_app::wire::UnlockReport,
+) -> anyhow::Result<u8> {
+    render(json, report, || {
+        let what =
+            if report.environment == "*" { "every environment" } else { &report.environment };
+        output::line(format!("unlocked {what} (was locked by {})", report.was_locked_by));
     })
 }
 
 pub(crate) fn locks(settings: &Settings, args: &JsonArgs) -> anyhow::Result<u8> {
     super::runtime()?.block_on(async {
         let ctx = settings.context().await?;
-        let locks = wharf_app::guard::locks(&ctx).await?;
-        render(args.json, &locks, || {
-            let rows: Vec<Vec<String>> = locks
-                .iter()
-                .map(|l| {
-                    vec![
-                        l.environment.clone(),
-                        l.holder.clone(),
-                        l.since.clone(),
-                        l.until.clone().unwrap_or_else(|| "-".to_owned()),
-                        l.reason.clone(),
-                    ]
-                })
-                .collect();
-            output::table(&["ENVIRONMENT", "HOLDER", "SINCE", "UNTIL", "REASON"], &rows);
-        })
+        render_locks(args.json, &wharf_app::guard::locks(&ctx).await?)
+    })
+}
+
+/// `wharf locks`'s output (also with `--server`).
+pub(crate) fn render_locks(json: bool, locks: &[wharf_app::wire::EnvLock]) -> anyhow::Result<u8> {
+    render(json, &locks, || {
+        let rows: Vec<Vec<String>> = locks
+            .iter()
+            .map(|l| {
+                vec![
+                    l.environment.clone(),
+                    l.holder.clone(),
+                    l.since.clone(),
+                    l.until.clone().unwrap_or_else(|| "-".to_owned()),
+                    l.reason.clone(),
+                ]
+            })
+            .collect();
+        output::table(&["ENVIRONMENT", "HOLDER", "SINCE", "UNTIL", "REASON"], &rows);
     })
 }
 

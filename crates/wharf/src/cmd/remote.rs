@@ -4,7 +4,8 @@
 //! (`GET /api/v1/deploys/ID/events`) until it ends.
 //!
 //! Supported: `deploy` (with `--dry-run`), `rollback`, `resume`, `approve`, `cancel`,
-//! `history`, `show`. Any other command with `--server` is refused with what to do.
+//! `status`, `history`, `show`, `locks`, `lock`, `unlock`. Any other command with
+//! `--server` is refused with what to do.
 
 use std::io::BufRead as _;
 
@@ -254,6 +255,42 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
                 let deploys: Vec<DeployView> = remote.get(&path).await?;
                 super::status::render_history(args.output.json, &deploys)
             }
+            Command::Deploys(DeploysCommand::Status(args)) => {
+                let mut query = vec![format!("check={}", args.check)];
+                if let Some(env) = &args.environment {
+                    query.push(format!("environment={env}"));
+                }
+                if let Some(at) = &args.at {
+                    query.push(format!("at={at}"));
+                }
+                let report: Vec<wharf_app::wire::EnvironmentStatus> =
+                    remote.get(&format!("/status?{}", query.join("&"))).await?;
+                super::status::render_status(args.output.json, &report)
+            }
+            Command::Locks(args) => {
+                let locks: Vec<wharf_app::wire::EnvLock> = remote.get("/locks").await?;
+                super::guard::render_locks(args.json, &locks)
+            }
+            Command::Lock(args) => {
+                let body = json!({ "environment": args.environment, "all": args.all,
+                    "reason": args.reason, "steal": args.steal, "until": args.until });
+                match remote.post("/locks", &body).await? {
+                    Ok(report) => super::guard::render_lock(args.output.json, &serde_json::from_value(report)?),
+                    Err(refusal) if refusal.code == "refused" => {
+                        output::err_line(format!("wharf: refused: {}", refusal.message));
+                        Ok(REFUSED)
+                    }
+                    Err(refusal) => Err(error(&refusal)),
+                }
+            }
+            Command::Unlock(args) => {
+                let env = if args.all { "*".to_owned() } else { args.environment.clone().unwrap_or_default() };
+                let path = format!("/locks/{}", if env == "*" { "%2A".to_owned() } else { env });
+                match remote.send(remote.request(reqwest::Method::DELETE, &path)).await? {
+                    Ok(report) => super::guard::render_unlock(args.output.json, &serde_json::from_value(report)?),
+                    Err(refusal) => Err(error(&refusal)),
+                }
+            }
             Command::Deploys(DeploysCommand::Show(args)) => {
                 let detail: wharf_app::wire::DeployDetail = remote.get(&format!("/deploys/{}", args.id)).await?;
                 super::status::render_show(args.output.json, &detail)
@@ -261,7 +298,7 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
             _ => Err(anyhow::Error::new(UsageError(
                 "this command does not work with --server yet: run it where the data directory is, \
                  or call the API (docs/api.md); --server works for deploy, rollback, resume, \
-                 approve, cancel, history and show"
+                 approve, cancel, status, history, show, locks, lock and unlock"
                     .into(),
             ))),
         }

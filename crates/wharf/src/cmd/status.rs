@@ -67,16 +67,20 @@ fn status(settings: &Settings, args: &StatusArgs) -> anyhow::Result<u8> {
         )
         .await;
         pool.close().await;
-        let report = report?;
-        render(args.output.json, &report, || report.iter().for_each(print_status))?;
-        let nodes = || report.iter().flat_map(|s| &s.disagreeing_nodes);
-        Ok(if nodes().any(|n| n.error.is_some()) {
-            UNREACHABLE
-        } else if nodes().next().is_some() {
-            FAILURE
-        } else {
-            SUCCESS
-        })
+        render_status(args.output.json, &report?)
+    })
+}
+
+/// `wharf status`'s output and exit code (also with `--server`).
+pub(crate) fn render_status(json: bool, report: &[EnvironmentStatus]) -> anyhow::Result<u8> {
+    render(json, &report, || report.iter().for_each(print_status))?;
+    let nodes = || report.iter().flat_map(|s| &s.disagreeing_nodes);
+    Ok(if nodes().any(|n| n.error.is_some()) {
+        UNREACHABLE
+    } else if nodes().next().is_some() {
+        FAILURE
+    } else {
+        SUCCESS
     })
 }
 

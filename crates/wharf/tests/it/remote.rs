@@ -51,6 +51,23 @@ fn deploy_commands_through_the_server_print_and_exit_as_local_ones() {
     assert_eq!(code, 0);
     assert!(stdout.contains("deploy #1 to staging: succeeded"), "{stdout}");
 
+    // status and locks the same either way; lock and unlock through the server.
+    let (code, over_api, stderr) = remote(&scratch, &server, &viewer, &["status", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(over_api, outcome(&scratch.run(&["status", "--json"])).1);
+    let (code, stdout, stderr) =
+        remote(&scratch, &server, &deployer, &["lock", "staging", "--reason", "incident #7"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("locked staging"), "{stdout}");
+    let (_, locks, _) = remote(&scratch, &server, &viewer, &["locks", "--json"]);
+    assert!(locks.contains("alice-laptop") && locks.contains("incident #7"), "{locks}");
+    let (code, _, stderr) =
+        remote(&scratch, &server, &deployer, &["deploy", "1.2", "staging", "--yes"]);
+    assert_eq!(code, 4, "locked: {stderr}");
+    let (code, stdout, _) = remote(&scratch, &server, &deployer, &["unlock", "staging"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("unlocked staging (was locked by alice-laptop)"), "{stdout}");
+
     // A viewer may not deploy; a bad token is refused; other commands say --server is not
     // theirs yet.
     let (code, _, stderr) =
