@@ -60,7 +60,8 @@ pub fn windows(
             applies_to: match window.applies_to {
                 AppliesTo::Automated => "automated",
                 AppliesTo::All => "all",
-            },
+            }
+            .to_owned(),
             environments: window.environments.clone().unwrap_or_else(|| vec!["*".to_owned()]),
             timezone: window.timezone.iana_name().unwrap_or("UTC").to_owned(),
             reason: window.reason.clone(),

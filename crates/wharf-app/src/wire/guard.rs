@@ -38,13 +38,13 @@ pub struct MaintenanceReport {
 }
 
 /// A change-lock window as of a moment (`wharf windows [--at TIME]`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct WindowView {
     pub name: String,
     /// Whether it is open at the moment asked about.
     pub open: bool,
     /// `automated` (refuses only automated deploys) or `all`.
-    pub applies_to: &'static str,
+    pub applies_to: String,
     /// The environments it covers; `["*"]`: all.
     pub environments: Vec<String>,
     /// Its IANA time zone.

@@ -45,7 +45,8 @@ pub(crate) fn show(settings: &Settings, args: &AuditArgs) -> anyhow::Result<u8> 
     })
 }
 
-fn print_entries(entries: &[AuditEntry]) {
+/// `wharf audit`'s table (also with `--server`).
+pub(crate) fn print_entries(entries: &[AuditEntry]) {
     let rows: Vec<Vec<String>> = entries
         .iter()
         .map(|entry| {

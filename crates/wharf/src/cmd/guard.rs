@@ -160,7 +160,15 @@ pub(crate) fn windows(settings: &Settings, args: &WindowsArgs) -> anyhow::Result
         args.environment.as_deref(),
         now,
     )?;
-    render(args.output.json, &views, || {
+    render_windows(args.output.json, &views)
+}
+
+/// `wharf windows`'s output (also with `--server`).
+pub(crate) fn render_windows(
+    json: bool,
+    views: &[wharf_app::wire::WindowView],
+) -> anyhow::Result<u8> {
+    render(json, &views, || {
         let rows: Vec<Vec<String>> = views
             .iter()
             .map(|w| {
@@ -171,7 +179,7 @@ pub(crate) fn windows(settings: &Settings, args: &WindowsArgs) -> anyhow::Result
                     w.opens_local.clone().unwrap_or_else(dash),
                     w.closes_local.clone().unwrap_or_else(dash),
                     w.closes_at.clone().unwrap_or_else(dash),
-                    w.applies_to.to_owned(),
+                    w.applies_to.clone(),
                     w.environments.join(","),
                 ]
             })

@@ -4,7 +4,8 @@
 //! (`GET /api/v1/deploys/ID/events`) until it ends.
 //!
 //! Supported: `deploy` (with `--dry-run`), `rollback`, `resume`, `approve`, `cancel`,
-//! `status`, `history`, `show`, `locks`, `lock`, `unlock`. Any other command with
+//! `status`, `history`, `show`, `locks`, `lock`, `unlock`, `windows`, `audit` (without
+//! `--verify`). Any other command with
 //! `--server` is refused with what to do.
 
 use std::io::BufRead as _;
@@ -267,6 +268,35 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
                     remote.get(&format!("/status?{}", query.join("&"))).await?;
                 super::status::render_status(args.output.json, &report)
             }
+            Command::Windows(args) => {
+                let mut query = Vec::new();
+                if let Some(env) = &args.environment {
+                    query.push(format!("environment={env}"));
+                }
+                if let Some(at) = &args.at {
+                    query.push(format!("at={at}"));
+                }
+                let views: Vec<wharf_app::wire::WindowView> =
+                    remote.get(&format!("/windows?{}", query.join("&"))).await?;
+                super::guard::render_windows(args.output.json, &views)
+            }
+            Command::Audit(args) if !args.verify => {
+                let mut query = vec![format!("limit={}", args.limit)];
+                if let Some(action) = &args.action {
+                    query.push(format!("action={action}"));
+                }
+                if let Some(target) = &args.target {
+                    query.push(format!("target={target}"));
+                }
+                let entries: Vec<wharf_store::AuditEntry> =
+                    remote.get(&format!("/audit?{}", query.join("&"))).await?;
+                if args.output.json {
+                    output::json(&entries)?;
+                } else {
+                    super::audit::print_entries(&entries);
+                }
+                Ok(SUCCESS)
+            }
             Command::Locks(args) => {
                 let locks: Vec<wharf_app::wire::EnvLock> = remote.get("/locks").await?;
                 super::guard::render_locks(args.json, &locks)
@@ -298,7 +328,7 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
             _ => Err(anyhow::Error::new(UsageError(
                 "this command does not work with --server yet: run it where the data directory is, \
                  or call the API (docs/api.md); --server works for deploy, rollback, resume, \
-                 approve, cancel, status, history, show, locks, lock and unlock"
+                 approve, cancel, status, history, show, locks, lock, unlock, windows and audit"
                     .into(),
             ))),
         }

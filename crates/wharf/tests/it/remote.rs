@@ -68,6 +68,13 @@ fn deploy_commands_through_the_server_print_and_exit_as_local_ones() {
     assert_eq!(code, 0);
     assert!(stdout.contains("unlocked staging (was locked by alice-laptop)"), "{stdout}");
 
+    // windows and audit read the same either way.
+    for args in [&["windows", "--json"][..], &["audit", "--json", "-n", "5"][..]] {
+        let (code, over_api, stderr) = remote(&scratch, &server, &viewer, args);
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+        assert_eq!(over_api, outcome(&scratch.run(args)).1, "{args:?}");
+    }
+
     // A viewer may not deploy; a bad token is refused; other commands say --server is not
     // theirs yet.
     let (code, _, stderr) =
