@@ -208,6 +208,11 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
     super::runtime()?.block_on(async {
         match command {
             Command::Deploy(args) => {
+                if args.at.is_some() {
+                    anyhow::bail!(UsageError(
+                        "--at asks the guards at another moment on this machine's data; with --server the server's clock applies".into()
+                    ));
+                }
                 let (packages, version) = words(&args.words);
                 let body = json!({
                     "environment": packages.1, "version": version, "packages": packages.0,
