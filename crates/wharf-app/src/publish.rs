@@ -79,7 +79,7 @@ pub async fn publish(
     };
     let mut report = PublishReport {
         prefix: request.to_dir.is_none().then(|| prefix.clone()),
-        kind: kind_name(kind),
+        kind: kind_name(kind).to_owned(),
         source: source.clone(),
         distribution: repo_settings.distribution.clone(),
         generation,
@@ -311,7 +311,7 @@ pub async fn list(ctx: &Context) -> Result<Vec<PublishView>> {
         .map(|row| PublishView {
             path: ctx.storage().tree_location(&row.prefix),
             prefix: row.prefix,
-            kind: row.record.kind.as_str(),
+            kind: row.record.kind.as_str().to_owned(),
             source: row.record.source,
             distribution: row.record.distribution,
             generation: row.record.generation,
@@ -331,7 +331,7 @@ pub async fn drop(ctx: &Context, prefix: &str) -> Result<DropReport> {
     };
     ctx.storage().drop_tree(prefix).await?;
     Ok(DropReport {
-        kind: "publish",
+        kind: "publish".to_owned(),
         name: prefix.to_owned(),
         forced: false,
         published_as: vec![prefix.to_owned()],

@@ -115,7 +115,7 @@ fn state(record: &TokenRecord, now: &str) -> &'static str {
 
 fn view(record: TokenRecord, now: &str) -> TokenView {
     TokenView {
-        state: state(&record, now),
+        state: state(&record, now).to_owned(),
         name: record.name,
         role: record.role,
         automated: record.automated,

@@ -93,7 +93,7 @@ fn view(kind: AptKind, row: AptCollectionRow, published_as: Vec<String>) -> Coll
     let settings = row.settings;
     CollectionView {
         name: row.name,
-        kind: kind_name(kind),
+        kind: kind_name(kind).to_owned(),
         distribution: settings.distribution,
         components: settings.components,
         architectures: settings.architectures,
@@ -257,7 +257,7 @@ pub async fn drop(ctx: &Context, kind: AptKind, name: &str, force: bool) -> Resu
         )));
     };
     Ok(DropReport {
-        kind: kind_name(kind),
+        kind: kind_name(kind).to_owned(),
         name: name.to_owned(),
         forced: force,
         published_as,

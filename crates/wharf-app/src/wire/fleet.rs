@@ -5,11 +5,11 @@ use wharf_exec::{NodeResult, Outcome};
 
 /// One node's result of `wharf run`/`wharf copy` (`--json`: one object per line, in
 /// node-set order).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct NodeResultView {
     pub node: String,
     /// `ok`, `failed`, `timeout` or `unreachable`.
-    pub status: &'static str,
+    pub status: String,
     /// The remote exit code, when the command ran to its end.
     pub exit_code: Option<u32>,
     pub stdout: String,
@@ -24,17 +24,17 @@ pub struct NodeResultView {
 }
 
 /// Why a node did not succeed, beyond its exit code.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct NodeErrorView {
     /// `dns`, `refused`, `timeout`, `auth`, `host-key`, `other` (unreachable);
     /// `command-timeout`, `signal` or `failed`.
-    pub kind: &'static str,
+    pub kind: String,
     pub message: String,
 }
 
 impl From<&NodeResult> for NodeResultView {
     fn from(result: &NodeResult) -> NodeResultView {
-        let error = |kind, message| Some(NodeErrorView { kind, message });
+        let error = |kind: &str, message| Some(NodeErrorView { kind: kind.to_owned(), message });
         let (status, error) = match &result.outcome {
             Outcome::Exited(0) => ("ok", None),
             Outcome::Exited(_) => ("failed", None),
@@ -49,7 +49,7 @@ impl From<&NodeResult> for NodeResultView {
         };
         NodeResultView {
             node: result.node.clone(),
-            status,
+            status: status.to_owned(),
             exit_code: result.outcome.exit_code(),
             stdout: String::from_utf8_lossy(&result.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&result.stderr).into_owned(),

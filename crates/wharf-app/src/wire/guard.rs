@@ -26,7 +26,7 @@ pub struct UnlockReport {
 }
 
 /// What `wharf maintenance start|stop` changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct MaintenanceReport {
     /// The nodes, folded.
     pub nodes: String,
@@ -60,7 +60,7 @@ pub struct WindowView {
 }
 
 /// What `wharf hold` or `wharf unhold` did: the record, then the nodes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct HoldReport {
     pub environment: String,
     pub package: String,
@@ -75,7 +75,7 @@ pub struct HoldReport {
 
 /// `wharf holds --check`: the recorded holds, and every node whose `holds` command
 /// disagrees with them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct HoldsCheck {
     pub holds: Vec<wharf_store::guard::PackageHold>,
     pub disagreeing_nodes: Vec<HoldDisagreement>,
@@ -83,7 +83,7 @@ pub struct HoldsCheck {
 
 /// A node whose held packages (among its environment's packages and recorded holds) are
 /// not the recorded ones, or that could not be asked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct HoldDisagreement {
     pub node: String,
     pub environment: String,

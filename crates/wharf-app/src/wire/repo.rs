@@ -3,11 +3,11 @@
 use serde::Serialize;
 
 /// A repository or snapshot (`repo list`, `snapshot list`, `repo show`, `repo create`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct CollectionView {
     pub name: String,
     /// `repository` or `snapshot`.
-    pub kind: &'static str,
+    pub kind: String,
     /// Suite and Codename clients put in sources.list.
     pub distribution: String,
     pub components: Vec<String>,
@@ -30,7 +30,7 @@ pub struct CollectionView {
 }
 
 /// One package in a repository or snapshot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct PackageView {
     pub name: String,
     pub version: String,
@@ -42,7 +42,7 @@ pub struct PackageView {
 }
 
 /// What `repo add` did. Nothing is added unless every file was accepted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct AddReport {
     pub repository: String,
     pub component: String,
@@ -61,7 +61,7 @@ pub struct AddReport {
 }
 
 /// What `repo remove` did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RemoveReport {
     pub repository: String,
     pub query: String,
@@ -72,10 +72,10 @@ pub struct RemoveReport {
 }
 
 /// What `repo drop`, `snapshot drop` or `publish drop` removed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct DropReport {
     /// `repository`, `snapshot` or `publish`.
-    pub kind: &'static str,
+    pub kind: String,
     /// The name, or the prefix of a publish.
     pub name: String,
     /// `--force`: dropped although published.
@@ -86,7 +86,7 @@ pub struct DropReport {
 }
 
 /// What `snapshot create` froze.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct SnapshotReport {
     pub name: String,
     pub from: String,
@@ -97,12 +97,12 @@ pub struct SnapshotReport {
 }
 
 /// What `publish` did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct PublishReport {
     /// The prefix under `/apt/`; `null` for `--to-dir`.
     pub prefix: Option<String>,
     /// `repository` or `snapshot`.
-    pub kind: &'static str,
+    pub kind: String,
     pub source: String,
     pub distribution: String,
     /// The source's generation that was published.
@@ -120,11 +120,11 @@ pub struct PublishReport {
 }
 
 /// A published prefix (`publish list`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct PublishView {
     pub prefix: String,
     /// `repo` or `snapshot`.
-    pub kind: &'static str,
+    pub kind: String,
     pub source: String,
     pub distribution: String,
     pub generation: i64,
@@ -134,7 +134,7 @@ pub struct PublishView {
 }
 
 /// `repo verify`: every stored package file checked against its SHA-256.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct VerifyReport {
     pub ok: bool,
     /// How many stored packages were checked.
@@ -144,7 +144,7 @@ pub struct VerifyReport {
 }
 
 /// `repo cleanup`: what was forgotten and deleted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct CleanupReport {
     /// Packages no repository or snapshot contained, forgotten by the store.
     pub packages: usize,
@@ -155,14 +155,14 @@ pub struct CleanupReport {
 }
 
 /// `health`: every check and the verdict.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct HealthReport {
     pub healthy: bool,
     pub checks: Vec<CheckView>,
 }
 
 /// One health check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct CheckView {
     /// `repo NAME`, `storage URL`, `publish PREFIX`, `valid-until PREFIX`, `disk`.
     pub check: String,

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// A token as `wharf token list` shows it: never its secret, nor its hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct TokenView {
     pub name: String,
     /// `viewer`, `publisher`, `deployer` or `admin`.
@@ -12,7 +12,7 @@ pub struct TokenView {
     /// An automated identity (CI, timers): change-lock windows apply to it.
     pub automated: bool,
     /// `active`, `expired` or `revoked`.
-    pub state: &'static str,
+    pub state: String,
     /// RFC 3339, UTC.
     pub created_at: String,
     /// Who created it.
@@ -25,7 +25,7 @@ pub struct TokenView {
 
 /// What `wharf token create` made: the token itself, shown this once (only its SHA-256
 /// is stored). `Debug` leaves it out.
-#[derive(Clone, PartialEq, Eq, Serialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct TokenCreated {
     /// The secret to send as `Authorization: Bearer TOKEN`: `wharf_` and 64 hex digits.
     pub token: String,
@@ -45,7 +45,7 @@ impl std::fmt::Debug for TokenCreated {
 }
 
 /// What `wharf token revoke` did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct TokenRevoked {
     pub name: String,
     /// RFC 3339, UTC.
