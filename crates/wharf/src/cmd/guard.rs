@@ -268,42 +268,51 @@ pub(crate) fn holds(settings: &Settings, args: &HoldsArgs) -> anyhow::Result<u8>
         } else {
             (wharf_app::hold::holds(&ctx).await?, None)
         };
-        let human = || {
-            let rows: Vec<Vec<String>> = holds
-                .iter()
-                .map(|h| {
-                    vec![
-                        h.environment.clone(),
-                        h.package.clone(),
-                        h.holder.clone(),
-                        h.since.clone(),
-                        h.reason.clone(),
-                    ]
-                })
-                .collect();
-            output::table(&["ENVIRONMENT", "PACKAGE", "BY", "SINCE", "REASON"], &rows);
-        };
-        let Some(check) = check else { return render(args.output.json, &holds, human) };
-        render(args.output.json, &check, || {
-            human();
-            for node in &check.disagreeing_nodes {
-                let what = match &node.error {
-                    Some(error) => format!("cannot be asked: {error}"),
-                    None => format!(
-                        "not held: {}; held but not recorded: {}",
-                        list(&node.not_held),
-                        list(&node.unrecorded)
-                    ),
-                };
-                output::err_line(format!("wharf: {} ({}): {what}", node.node, node.environment));
-            }
-        })?;
-        let unreachable = check.disagreeing_nodes.iter().any(|n| n.error.is_some());
-        Ok(match (unreachable, check.disagreeing_nodes.is_empty()) {
-            (true, _) => crate::exit::UNREACHABLE,
-            (false, false) => crate::exit::FAILURE,
-            (false, true) => crate::exit::SUCCESS,
-        })
+        render_holds(args.output.json, &holds, check.as_ref())
+    })
+}
+
+/// `wharf holds [--check]`'s output and exit code (also with `--server`).
+pub(crate) fn render_holds(
+    json: bool,
+    holds: &[wharf_app::wire::PackageHold],
+    check: Option<&wharf_app::wire::HoldsCheck>,
+) -> anyhow::Result<u8> {
+    let human = || {
+        let rows: Vec<Vec<String>> = holds
+            .iter()
+            .map(|h| {
+                vec![
+                    h.environment.clone(),
+                    h.package.clone(),
+                    h.holder.clone(),
+                    h.since.clone(),
+                    h.reason.clone(),
+                ]
+            })
+            .collect();
+        output::table(&["ENVIRONMENT", "PACKAGE", "BY", "SINCE", "REASON"], &rows);
+    };
+    let Some(check) = check else { return render(json, &holds, human) };
+    render(json, check, || {
+        human();
+        for node in &check.disagreeing_nodes {
+            let what = match &node.error {
+                Some(error) => format!("cannot be asked: {error}"),
+                None => format!(
+                    "not held: {}; held but not recorded: {}",
+                    list(&node.not_held),
+                    list(&node.unrecorded)
+                ),
+            };
+            output::err_line(format!("wharf: {} ({}): {what}", node.node, node.environment));
+        }
+    })?;
+    let unreachable = check.disagreeing_nodes.iter().any(|n| n.error.is_some());
+    Ok(match (unreachable, check.disagreeing_nodes.is_empty()) {
+        (true, _) => crate::exit::UNREACHABLE,
+        (false, false) => crate::exit::FAILURE,
+        (false, true) => crate::exit::SUCCESS,
     })
 }
 

@@ -4,7 +4,7 @@
 //! (`GET /api/v1/deploys/ID/events`) until it ends.
 //!
 //! Supported: `deploy` (with `--dry-run`), `rollback`, `resume`, `approve`, `cancel`,
-//! `status`, `history`, `show`, `locks`, `lock`, `unlock`, `windows`, `audit` (without
+//! `status`, `history`, `show`, `locks`, `lock`, `unlock`, `holds`, `windows`, `audit` (without
 //! `--verify`). Any other command with
 //! `--server` is refused with what to do.
 
@@ -302,6 +302,15 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
                 }
                 Ok(SUCCESS)
             }
+            Command::Holds(args) => {
+                if args.check {
+                    let check: wharf_app::wire::HoldsCheck = remote.get("/holds?check=true").await?;
+                    super::guard::render_holds(args.output.json, &check.holds, Some(&check))
+                } else {
+                    let holds: Vec<wharf_app::wire::PackageHold> = remote.get("/holds").await?;
+                    super::guard::render_holds(args.output.json, &holds, None)
+                }
+            }
             Command::Locks(args) => {
                 let locks: Vec<wharf_app::wire::EnvLock> = remote.get("/locks").await?;
                 super::guard::render_locks(args.json, &locks)
@@ -333,7 +342,7 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
             _ => Err(anyhow::Error::new(UsageError(
                 "this command does not work with --server yet: run it where the data directory is, \
                  or call the API (docs/api.md); --server works for deploy, rollback, resume, \
-                 approve, cancel, status, history, show, locks, lock, unlock, windows and audit"
+                 approve, cancel, status, history, show, locks, lock, unlock, holds, windows and audit"
                     .into(),
             ))),
         }

@@ -69,7 +69,9 @@ fn deploy_commands_through_the_server_print_and_exit_as_local_ones() {
     assert!(stdout.contains("unlocked staging (was locked by alice-laptop)"), "{stdout}");
 
     // windows and audit read the same either way.
-    for args in [&["windows", "--json"][..], &["audit", "--json", "-n", "5"][..]] {
+    for args in
+        [&["windows", "--json"][..], &["audit", "--json", "-n", "5"][..], &["holds", "--json"][..]]
+    {
         let (code, over_api, stderr) = remote(&scratch, &server, &viewer, args);
         assert_eq!(code, 0, "{args:?}: {stderr}");
         assert_eq!(over_api, outcome(&scratch.run(args)).1, "{args:?}");
