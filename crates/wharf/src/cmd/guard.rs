@@ -127,21 +127,7 @@ pub(crate) fn maintenance(settings: &Settings, command: &MaintenanceCommand) -> 
                 Ok(super::run::exit_code(&results, false))
             }
             MaintenanceCommand::List(args) => {
-                let nodes = wharf_app::guard::maintenance(&ctx).await?;
-                render(args.json, &nodes, || {
-                    let rows: Vec<Vec<String>> = nodes
-                        .iter()
-                        .map(|m| {
-                            vec![
-                                m.node.clone(),
-                                m.holder.clone(),
-                                m.since.clone(),
-                                m.reason.clone(),
-                            ]
-                        })
-                        .collect();
-                    output::table(&["NODE", "BY", "SINCE", "REASON"], &rows);
-                })
+                render_maintenance(args.json, &wharf_app::guard::maintenance(&ctx).await?)
             }
         }
     })
@@ -313,6 +299,20 @@ pub(crate) fn render_holds(
         (true, _) => crate::exit::UNREACHABLE,
         (false, false) => crate::exit::FAILURE,
         (false, true) => crate::exit::SUCCESS,
+    })
+}
+
+/// `wharf maintenance list`'s output (also with `--server`).
+pub(crate) fn render_maintenance(
+    json: bool,
+    nodes: &[wharf_app::wire::Maintenance],
+) -> anyhow::Result<u8> {
+    render(json, &nodes, || {
+        let rows: Vec<Vec<String>> = nodes
+            .iter()
+            .map(|m| vec![m.node.clone(), m.holder.clone(), m.since.clone(), m.reason.clone()])
+            .collect();
+        output::table(&["NODE", "BY", "SINCE", "REASON"], &rows);
     })
 }
 

@@ -5,7 +5,7 @@
 //!
 //! Supported: `deploy` (with `--dry-run`), `rollback`, `resume`, `approve`, `cancel`,
 //! `status`, `history`, `show`, `locks`, `lock`, `unlock`, `holds`, `windows`, `audit` (without
-//! `--verify`). Any other command with
+//! `--verify`), `maintenance list`, `token create|list|revoke`. Any other command with
 //! `--server` is refused with what to do.
 
 use std::io::BufRead as _;
@@ -311,6 +311,29 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
                     super::guard::render_holds(args.output.json, &holds, None)
                 }
             }
+            Command::Maintenance(crate::cli::MaintenanceCommand::List(args)) => {
+                let nodes: Vec<wharf_app::wire::Maintenance> = remote.get("/maintenance").await?;
+                super::guard::render_maintenance(args.json, &nodes)
+            }
+            Command::Token(crate::cli::TokenCommand::List(args)) => {
+                let tokens: Vec<wharf_app::wire::TokenView> = remote.get("/tokens").await?;
+                super::token::render_list(args.json, &tokens)
+            }
+            Command::Token(crate::cli::TokenCommand::Create(args)) => {
+                let body = json!({ "name": args.name, "role": format!("{:?}", args.role).to_lowercase(),
+                    "automated": args.automated, "expires": args.expires });
+                match remote.post("/tokens", &body).await? {
+                    Ok(created) => super::token::render_created(args.output.json, &serde_json::from_value(created)?),
+                    Err(refusal) => Err(error(&refusal)),
+                }
+            }
+            Command::Token(crate::cli::TokenCommand::Revoke(args)) => {
+                let path = format!("/tokens/{}", args.name);
+                match remote.send(remote.request(reqwest::Method::DELETE, &path)).await? {
+                    Ok(revoked) => super::token::render_revoked(args.output.json, &serde_json::from_value(revoked)?),
+                    Err(refusal) => Err(error(&refusal)),
+                }
+            }
             Command::Locks(args) => {
                 let locks: Vec<wharf_app::wire::EnvLock> = remote.get("/locks").await?;
                 super::guard::render_locks(args.json, &locks)
@@ -342,7 +365,8 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
             _ => Err(anyhow::Error::new(UsageError(
                 "this command does not work with --server yet: run it where the data directory is, \
                  or call the API (docs/api.md); --server works for deploy, rollback, resume, \
-                 approve, cancel, status, history, show, locks, lock, unlock, holds, windows and audit"
+                 approve, cancel, status, history, show, locks, lock, unlock, holds, windows, audit, \
+                 maintenance list and token"
                     .into(),
             ))),
         }

@@ -77,6 +77,19 @@ fn deploy_commands_through_the_server_print_and_exit_as_local_ones() {
         assert_eq!(over_api, outcome(&scratch.run(args)).1, "{args:?}");
     }
 
+    // An admin manages tokens through the server; the secret is printed once.
+    let admin = token(&scratch, "root", "admin", &[]);
+    let (code, created, stderr) =
+        remote(&scratch, &server, &admin, &["token", "create", "ci", "--role", "publisher"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(created.trim().starts_with("wharf_"), "{created}");
+    let (_, listed, _) = remote(&scratch, &server, &admin, &["token", "list", "--json"]);
+    assert!(listed.contains("\"ci\"") && !listed.contains(created.trim()), "{listed}");
+    let (code, _, stderr) = remote(&scratch, &server, &admin, &["token", "revoke", "ci"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, _) = remote(&scratch, &server, &admin, &["maintenance", "list", "--json"]);
+    assert_eq!(code, 0);
+
     // A viewer may not deploy; a bad token is refused; other commands say --server is not
     // theirs yet.
     let (code, _, stderr) =
