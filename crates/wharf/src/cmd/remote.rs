@@ -5,7 +5,7 @@
 //!
 //! Supported: `deploy` (with `--dry-run`), `rollback`, `resume`, `approve`, `cancel`,
 //! `status`, `history`, `show`, `locks`, `lock`, `unlock`, `holds`, `windows`, `audit` (without
-//! `--verify`), `maintenance list`, `token create|list|revoke`. Any other command with
+//! `--verify`), `maintenance list`, `token create|list|revoke`, `repo list|show`. Any other command with
 //! `--server` is refused with what to do.
 
 use std::io::BufRead as _;
@@ -334,6 +334,15 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
                     Err(refusal) => Err(error(&refusal)),
                 }
             }
+            Command::Repo(crate::cli::RepoCommand::List(args)) => {
+                let views: Vec<wharf_app::wire::CollectionView> = remote.get("/repos").await?;
+                super::repo::list(&views, &args)
+            }
+            Command::Repo(crate::cli::RepoCommand::Show(args)) => {
+                let path = format!("/repos/{}?packages={}", args.name, args.with_packages);
+                let view: wharf_app::wire::CollectionView = remote.get(&path).await?;
+                super::repo::render(args.output.json, &view, || super::repo::print_collection(&view))
+            }
             Command::Locks(args) => {
                 let locks: Vec<wharf_app::wire::EnvLock> = remote.get("/locks").await?;
                 super::guard::render_locks(args.json, &locks)
@@ -366,7 +375,7 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
                 "this command does not work with --server yet: run it where the data directory is, \
                  or call the API (docs/api.md); --server works for deploy, rollback, resume, \
                  approve, cancel, status, history, show, locks, lock, unlock, holds, windows, audit, \
-                 maintenance list and token"
+                 maintenance list, token, repo list and repo show"
                     .into(),
             ))),
         }

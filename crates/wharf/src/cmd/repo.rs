@@ -141,7 +141,8 @@ pub(crate) fn render<T: serde::Serialize>(
     Ok(SUCCESS)
 }
 
-fn list(views: &[CollectionView], args: &JsonArgs) -> anyhow::Result<u8> {
+/// `wharf repo list`'s output (also with `--server`).
+pub(crate) fn list(views: &[CollectionView], args: &JsonArgs) -> anyhow::Result<u8> {
     render(args.json, &views, || {
         let rows: Vec<Vec<String>> = views
             .iter()
@@ -169,7 +170,8 @@ async fn show(ctx: &wharf_app::Context, kind: AptKind, args: &RepoShowArgs) -> a
     render(args.output.json, &view, || print_collection(&view))
 }
 
-fn print_collection(view: &CollectionView) {
+/// `wharf repo show`'s text (also with `--server`).
+pub(crate) fn print_collection(view: &CollectionView) {
     output::line(format!("{} {}", view.kind, view.name));
     output::line(format!("  distribution:  {}", view.distribution));
     output::line(format!("  components:    {}", view.components.join(", ")));

@@ -98,7 +98,7 @@ fn deploy_commands_through_the_server_print_and_exit_as_local_ones() {
     assert!(stderr.contains("deployer"), "{stderr}");
     let (code, _, stderr) = remote(&scratch, &server, "wharf_bogus", &["history"]);
     assert_eq!(code, 2, "{stderr}");
-    let (code, _, stderr) = remote(&scratch, &server, &viewer, &["repo", "list"]);
+    let (code, _, stderr) = remote(&scratch, &server, &viewer, &["nodes"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("does not work with --server yet"), "{stderr}");
 }
