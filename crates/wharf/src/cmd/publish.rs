@@ -55,26 +55,33 @@ pub(crate) fn publish(settings: &Settings, args: PublishArgs) -> anyhow::Result<
         let progress = TerminalProgress::new(!args.output.json);
         let report = wharf_app::publish::publish(&ctx, request, &progress).await;
         progress.clear();
-        let report = report?;
-        render(args.output.json, &report, || {
-            if report.unchanged {
-                output::line(format!(
-                    "{}: unchanged since generation {}",
-                    report.prefix.as_deref().unwrap_or_default(),
-                    report.generation
-                ));
-            } else {
-                output::line(format!(
-                    "published {} {} at {}: {} packages, {} indices rewritten, {} unchanged",
-                    report.kind,
-                    report.source,
-                    report.location,
-                    report.packages,
-                    report.indices_rewritten,
-                    report.indices_unchanged
-                ));
-            }
-        })
+        render_publish(args.output.json, &report?)
+    })
+}
+
+/// `wharf publish`'s output (also with `--server`).
+pub(crate) fn render_publish(
+    json: bool,
+    report: &wharf_app::wire::PublishReport,
+) -> anyhow::Result<u8> {
+    render(json, report, || {
+        if report.unchanged {
+            output::line(format!(
+                "{}: unchanged since generation {}",
+                report.prefix.as_deref().unwrap_or_default(),
+                report.generation
+            ));
+        } else {
+            output::line(format!(
+                "published {} {} at {}: {} packages, {} indices rewritten, {} unchanged",
+                report.kind,
+                report.source,
+                report.location,
+                report.packages,
+                report.indices_rewritten,
+                report.indices_unchanged
+            ));
+        }
     })
 }
 

@@ -5,7 +5,8 @@
 //!
 //! Supported: `deploy` (with `--dry-run`), `rollback`, `resume`, `approve`, `cancel`,
 //! `status`, `history`, `show`, `locks`, `lock`, `unlock`, `holds`, `windows`, `audit` (without
-//! `--verify`), `maintenance list`, `token create|list|revoke`, `repo list|show`. Any other command with
+//! `--verify`), `maintenance list`, `token create|list|revoke`, `repo list|show|add` (a
+//! multipart upload: all or nothing), `publish`. Any other command with
 //! `--server` is refused with what to do.
 
 use std::io::BufRead as _;
@@ -334,6 +335,43 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
                     Err(refusal) => Err(error(&refusal)),
                 }
             }
+            Command::Repo(crate::cli::RepoCommand::Add(args)) => {
+                // One multipart request: the server adds every file or none.
+                let mut form = reqwest::multipart::Form::new();
+                for path in &args.paths {
+                    let file = tokio::fs::File::open(path)
+                        .await
+                        .map_err(|err| anyhow::anyhow!("cannot read {}: {err}", path.display()))?;
+                    let length = file.metadata().await?.len();
+                    let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+                    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    form = form.part("deb", reqwest::multipart::Part::stream_with_length(body, length).file_name(name));
+                }
+                let mut query = vec![format!("replace={}", args.replace)];
+                if let Some(component) = &args.component {
+                    query.push(format!("component={component}"));
+                }
+                let path = format!("/repos/{}/packages?{}", args.name, query.join("&"));
+                match remote.send(remote.request(reqwest::Method::POST, &path).multipart(form)).await? {
+                    Ok(report) => super::repo::render_add(args.output.json, &serde_json::from_value(report)?),
+                    Err(refusal) => Err(error(&refusal)),
+                }
+            }
+            Command::Publish(args) if args.command.is_none() && args.to_dir.is_none() => {
+                let (snapshot, source) = match (&args.snapshot, &args.repo) {
+                    (Some(snapshot), _) => (true, snapshot.clone()),
+                    (None, Some(repo)) => (false, repo.clone()),
+                    (None, None) => anyhow::bail!(UsageError("name a repository or --snapshot SNAP".into())),
+                };
+                let mut path = format!("/publish/{source}?snapshot={snapshot}");
+                if let Some(prefix) = &args.prefix {
+                    path.push_str(&format!("&prefix={prefix}"));
+                }
+                match remote.post(&path, &json!({})).await? {
+                    Ok(report) => super::publish::render_publish(args.output.json, &serde_json::from_value(report)?),
+                    Err(refusal) => Err(error(&refusal)),
+                }
+            }
             Command::Repo(crate::cli::RepoCommand::List(args)) => {
                 let views: Vec<wharf_app::wire::CollectionView> = remote.get("/repos").await?;
                 super::repo::list(&views, &args)
@@ -375,7 +413,7 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
                 "this command does not work with --server yet: run it where the data directory is, \
                  or call the API (docs/api.md); --server works for deploy, rollback, resume, \
                  approve, cancel, status, history, show, locks, lock, unlock, holds, windows, audit, \
-                 maintenance list, token, repo list and repo show"
+                 maintenance list, token, repo list|show|add and publish"
                     .into(),
             ))),
         }

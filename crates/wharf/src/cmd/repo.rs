@@ -41,23 +41,7 @@ pub(crate) fn repo(settings: &Settings, command: RepoCommand) -> anyhow::Result<
                 let progress = TerminalProgress::new(!args.output.json);
                 let report = wharf_app::repo::add(&ctx, request, &progress).await;
                 progress.clear();
-                let report = report?;
-                render(args.output.json, &report, || {
-                    if report.generation.is_none() {
-                        output::line(format!(
-                            "nothing to do: {} package(s) already in {}",
-                            report.already_present, report.repository
-                        ));
-                    } else {
-                        output::line(format!(
-                            "added {} package(s) to {} ({} replaced, {} already present)",
-                            report.added.len(),
-                            report.repository,
-                            report.replaced.len(),
-                            report.already_present
-                        ));
-                    }
-                })
+                render_add(args.output.json, &report?)
             }
             RepoCommand::Remove(args) => {
                 let report = wharf_app::repo::remove(&ctx, &args.name, &args.query).await?;
@@ -139,6 +123,26 @@ pub(crate) fn render<T: serde::Serialize>(
         human();
     }
     Ok(SUCCESS)
+}
+
+/// `wharf repo add`'s output (also with `--server`).
+pub(crate) fn render_add(json: bool, report: &wharf_app::wire::AddReport) -> anyhow::Result<u8> {
+    render(json, report, || {
+        if report.generation.is_none() {
+            output::line(format!(
+                "nothing to do: {} package(s) already in {}",
+                report.already_present, report.repository
+            ));
+        } else {
+            output::line(format!(
+                "added {} package(s) to {} ({} replaced, {} already present)",
+                report.added.len(),
+                report.repository,
+                report.replaced.len(),
+                report.already_present
+            ));
+        }
+    })
 }
 
 /// `wharf repo list`'s output (also with `--server`).

@@ -90,6 +90,32 @@ fn deploy_commands_through_the_server_print_and_exit_as_local_ones() {
     let (code, _, _) = remote(&scratch, &server, &admin, &["maintenance", "list", "--json"]);
     assert_eq!(code, 0);
 
+    // CI's path: upload packages and publish through the server, all or nothing.
+    let publisher = token(&scratch, "ci-pipeline", "publisher", &[]);
+    assert_eq!(
+        outcome(&scratch.run(&["repo", "create", "tools", "--distribution", "bookworm"])).0,
+        0
+    );
+    let deb = crate::apt::build_deb(scratch.path(), "hello", "1.0", "amd64", "gzip");
+    let good = deb.to_str().unwrap();
+    let broken = scratch.path().join("broken_1.0_amd64.deb");
+    let bytes = std::fs::read(&deb).unwrap();
+    std::fs::write(&broken, &bytes[..bytes.len() / 2]).unwrap();
+    let (code, _, stderr) = remote(
+        &scratch,
+        &server,
+        &publisher,
+        &["repo", "add", "tools", good, broken.to_str().unwrap()],
+    );
+    assert_eq!(code, 2, "a truncated .deb refuses the whole upload: {stderr}");
+    let (code, stdout, stderr) =
+        remote(&scratch, &server, &publisher, &["repo", "add", "tools", good]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("added 1 package(s) to tools"), "{stdout}");
+    let (code, stdout, stderr) = remote(&scratch, &server, &publisher, &["publish", "tools"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("published repository tools"), "{stdout}");
+
     // A viewer may not deploy; a bad token is refused; other commands say --server is not
     // theirs yet.
     let (code, _, stderr) =
