@@ -321,19 +321,30 @@ fn a_receiver_that_is_down_neither_fails_nor_slows_a_deploy_and_the_server_deliv
     assert_eq!(kinds, ["deploy.start", "deploy.succeeded"], "{}", server.log());
     let unique: std::collections::BTreeSet<String> = ids(&bodies).into_iter().collect();
     assert_eq!(unique.len(), 2);
-    // /metrics counts the server's deliveries.
-    let metrics = crate::support::http(&server.addr, "GET", "/metrics", &[]).unwrap();
-    let text = String::from_utf8_lossy(&metrics.body).into_owned();
-    let delivered = text
-        .lines()
-        .find(|l| {
-            l.starts_with(
-                r#"wharf_webhook_deliveries_total{destination="hook",result="delivered"}"#,
-            )
-        })
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|n| n.parse::<u64>().ok());
-    assert_eq!(delivered, Some(2), "{text}");
+    // /metrics counts the server's deliveries (once the delivery round has ended).
+    let delivered = || {
+        let metrics = crate::support::http(&server.addr, "GET", "/metrics", &[]).unwrap();
+        let text = String::from_utf8_lossy(&metrics.body).into_owned();
+        let count = text
+            .lines()
+            .find(|l| {
+                l.starts_with(
+                    r#"wharf_webhook_deliveries_total{destination="hook",result="delivered"}"#,
+                )
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse::<u64>().ok());
+        (count, text)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let (count, text) = loop {
+        let (count, text) = delivered();
+        if count == Some(2) || std::time::Instant::now() > deadline {
+            break (count, text);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(count, Some(2), "{text}");
     // And what a CLI run writes while the server runs reaches it too, once.
     assert_eq!(wharf(&scratch, &["lock", "staging", "--reason", "freeze"]).0, 0);
     let bodies = receiver.wait_for(3, Duration::from_secs(10));
