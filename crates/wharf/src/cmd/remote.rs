@@ -111,6 +111,19 @@ impl Remote {
     }
 }
 
+/// `text` as one URL path segment or query value: everything but unreserved characters
+/// percent-encoded (an `--at` offset's `+` must not arrive as a space).
+fn enc(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// One event, in the words the local deploy prints.
 fn print_event(data: &str) {
     let Ok(event) = serde_json::from_str::<Value>(data) else { return };
@@ -230,7 +243,7 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
             Command::Rollback(args) => {
                 let body = json!({ "to": args.to, "reviewed_by": args.reviewed_by, "force": args.force,
                     "issue": args.issue, "automated": args.automated });
-                let path = format!("/environments/{}/rollback", args.environment);
+                let path = format!("/environments/{}/rollback", enc(&args.environment));
                 outcome(&remote, remote.post(&path, &body).await?, args.output.json).await
             }
             Command::Resume(args) => {
@@ -257,7 +270,7 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
             Command::Deploys(DeploysCommand::History(args)) => {
                 let mut path = format!("/deploys?limit={}", args.limit);
                 if let Some(env) = &args.environment {
-                    path.push_str(&format!("&environment={env}"));
+                    path.push_str(&format!("&environment={}", enc(env)));
                 }
                 let deploys: Vec<DeployView> = remote.get(&path).await?;
                 super::status::render_history(args.output.json, &deploys)
@@ -265,10 +278,10 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
             Command::Deploys(DeploysCommand::Status(args)) => {
                 let mut query = vec![format!("check={}", args.check)];
                 if let Some(env) = &args.environment {
-                    query.push(format!("environment={env}"));
+                    query.push(format!("environment={}", enc(env)));
                 }
                 if let Some(at) = &args.at {
-                    query.push(format!("at={at}"));
+                    query.push(format!("at={}", enc(at)));
                 }
                 let report: Vec<wharf_app::wire::EnvironmentStatus> =
                     remote.get(&format!("/status?{}", query.join("&"))).await?;
@@ -277,10 +290,10 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
             Command::Windows(args) => {
                 let mut query = Vec::new();
                 if let Some(env) = &args.environment {
-                    query.push(format!("environment={env}"));
+                    query.push(format!("environment={}", enc(env)));
                 }
                 if let Some(at) = &args.at {
-                    query.push(format!("at={at}"));
+                    query.push(format!("at={}", enc(at)));
                 }
                 let views: Vec<wharf_app::wire::WindowView> =
                     remote.get(&format!("/windows?{}", query.join("&"))).await?;
@@ -289,10 +302,10 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
             Command::Audit(args) if !args.verify => {
                 let mut query = vec![format!("limit={}", args.limit)];
                 if let Some(action) = &args.action {
-                    query.push(format!("action={action}"));
+                    query.push(format!("action={}", enc(action)));
                 }
                 if let Some(target) = &args.target {
-                    query.push(format!("target={target}"));
+                    query.push(format!("target={}", enc(target)));
                 }
                 let entries: Vec<wharf_store::AuditEntry> =
                     remote.get(&format!("/audit?{}", query.join("&"))).await?;
@@ -329,7 +342,7 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
                 }
             }
             Command::Token(crate::cli::TokenCommand::Revoke(args)) => {
-                let path = format!("/tokens/{}", args.name);
+                let path = format!("/tokens/{}", enc(&args.name));
                 match remote.send(remote.request(reqwest::Method::DELETE, &path)).await? {
                     Ok(revoked) => super::token::render_revoked(args.output.json, &serde_json::from_value(revoked)?),
                     Err(refusal) => Err(error(&refusal)),
@@ -349,9 +362,9 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
                 }
                 let mut query = vec![format!("replace={}", args.replace)];
                 if let Some(component) = &args.component {
-                    query.push(format!("component={component}"));
+                    query.push(format!("component={}", enc(component)));
                 }
-                let path = format!("/repos/{}/packages?{}", args.name, query.join("&"));
+                let path = format!("/repos/{}/packages?{}", enc(&args.name), query.join("&"));
                 match remote.send(remote.request(reqwest::Method::POST, &path).multipart(form)).await? {
                     Ok(report) => super::repo::render_add(args.output.json, &serde_json::from_value(report)?),
                     Err(refusal) => Err(error(&refusal)),
@@ -363,9 +376,9 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
                     (None, Some(repo)) => (false, repo.clone()),
                     (None, None) => anyhow::bail!(UsageError("name a repository or --snapshot SNAP".into())),
                 };
-                let mut path = format!("/publish/{source}?snapshot={snapshot}");
+                let mut path = format!("/publish/{}?snapshot={snapshot}", enc(&source));
                 if let Some(prefix) = &args.prefix {
-                    path.push_str(&format!("&prefix={prefix}"));
+                    path.push_str(&format!("&prefix={}", enc(prefix)));
                 }
                 match remote.post(&path, &json!({})).await? {
                     Ok(report) => super::publish::render_publish(args.output.json, &serde_json::from_value(report)?),
@@ -377,7 +390,7 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
                 super::repo::list(&views, &args)
             }
             Command::Repo(crate::cli::RepoCommand::Show(args)) => {
-                let path = format!("/repos/{}?packages={}", args.name, args.with_packages);
+                let path = format!("/repos/{}?packages={}", enc(&args.name), args.with_packages);
                 let view: wharf_app::wire::CollectionView = remote.get(&path).await?;
                 super::repo::render(args.output.json, &view, || super::repo::print_collection(&view))
             }
@@ -399,7 +412,7 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
             }
             Command::Unlock(args) => {
                 let env = if args.all { "*".to_owned() } else { args.environment.clone().unwrap_or_default() };
-                let path = format!("/locks/{}", if env == "*" { "%2A".to_owned() } else { env });
+                let path = format!("/locks/{}", enc(&env));
                 match remote.send(remote.request(reqwest::Method::DELETE, &path)).await? {
                     Ok(report) => super::guard::render_unlock(args.output.json, &serde_json::from_value(report)?),
                     Err(refusal) => Err(error(&refusal)),
@@ -451,4 +464,17 @@ fn dry_run(answer: Result<Value, Refusal>, json: bool) -> anyhow::Result<u8> {
     };
     super::deploy::render_dry_run(json, &report)?;
     Ok(if report.refusals.is_empty() { code } else { REFUSED.max(code) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_and_query_values_are_percent_encoded() {
+        assert_eq!(enc("2026-12-24T13:00:00+01:00"), "2026-12-24T13%3A00%3A00%2B01%3A00");
+        assert_eq!(enc("*"), "%2A");
+        assert_eq!(enc("bookworm-tools_1.0~rc"), "bookworm-tools_1.0~rc");
+        assert_eq!(enc("a/b?c"), "a%2Fb%3Fc");
+    }
 }
