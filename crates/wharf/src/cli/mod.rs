@@ -60,9 +60,9 @@ pub(crate) struct GlobalArgs {
     #[arg(long, global = true, env = env_vars::DATA, value_name = "DIR")]
     pub(crate) data: Option<PathBuf>,
     /// A `wharf server` to act through (`http://wharf.internal:8440`): the deploy commands,
-    /// status, history, show, locks, lock, unlock, holds, windows, audit, maintenance list,
-    /// token, repo list|show|add and publish call its API with the token in `$WHARF_TOKEN`
-    /// and print the same output; other commands refuse it.
+    /// status, history, show, locks, lock, unlock, holds, hold, unhold, windows, audit,
+    /// maintenance, token, repo list|show|add and publish call its API with the token in
+    /// `$WHARF_TOKEN` and print the same output; other commands refuse it.
     #[arg(long, global = true, env = env_vars::SERVER, value_name = "URL")]
     pub(crate) server: Option<String>,
     /// Database URL (`postgres://…` or a SQLite path) [default: DATA/wharf.db, or

@@ -5,7 +5,8 @@
 //!
 //! Supported: `deploy` (with `--dry-run`), `rollback`, `resume`, `approve`, `cancel`,
 //! `status`, `history`, `show`, `locks`, `lock`, `unlock`, `holds`, `windows`, `audit` (without
-//! `--verify`), `maintenance list`, `token create|list|revoke`, `repo list|show|add` (a
+//! `--verify`), `hold`, `unhold`, `maintenance start|stop|list`, `token create|list|revoke`,
+//! `repo list|show|add` (a
 //! multipart upload: all or nothing), `publish`. Any other command with
 //! `--server` is refused with what to do.
 
@@ -108,6 +109,25 @@ impl Remote {
             }
         }
         Ok(())
+    }
+}
+
+/// The nodes a remote hold or maintenance command failed on, as the local commands print
+/// them; the exit code as theirs: 3 when one was unreachable, 1 when one failed.
+fn node_failures(failed: &[wharf_app::wire::NodeResultView]) -> u8 {
+    for node in failed {
+        let why = node.error.as_ref().map_or_else(
+            || format!("exited with exit code {}", node.exit_code.unwrap_or_default()),
+            |e| e.message.clone(),
+        );
+        output::err_line(format!("wharf: {} ({}): {why}", node.node, node.status));
+    }
+    if failed.iter().any(|n| n.status == "unreachable") {
+        crate::exit::UNREACHABLE
+    } else if failed.is_empty() {
+        SUCCESS
+    } else {
+        crate::exit::FAILURE
     }
 }
 
@@ -394,6 +414,34 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
                 let view: wharf_app::wire::CollectionView = remote.get(&path).await?;
                 super::repo::render(args.output.json, &view, || super::repo::print_collection(&view))
             }
+            Command::Hold(args) => {
+                let body = json!({ "package": args.package, "environment": args.environment, "reason": args.reason });
+                match remote.post("/holds", &body).await? {
+                    Ok(report) => held(args.output.json, &serde_json::from_value(report)?, "held"),
+                    Err(refusal) => Err(error(&refusal)),
+                }
+            }
+            Command::Unhold(args) => {
+                let path = format!("/holds/{}/{}", enc(&args.environment), enc(&args.package));
+                match remote.send(remote.request(reqwest::Method::DELETE, &path)).await? {
+                    Ok(report) => held(args.output.json, &serde_json::from_value(report)?, "released"),
+                    Err(refusal) => Err(error(&refusal)),
+                }
+            }
+            Command::Maintenance(crate::cli::MaintenanceCommand::Start(args)) => {
+                let body = json!({ "nodes": args.nodeset, "reason": args.reason });
+                match remote.post("/maintenance", &body).await? {
+                    Ok(report) => maintained(args.output.json, &serde_json::from_value(report)?, "in maintenance"),
+                    Err(refusal) => Err(error(&refusal)),
+                }
+            }
+            Command::Maintenance(crate::cli::MaintenanceCommand::Stop(args)) => {
+                let path = format!("/maintenance/{}", enc(&args.nodeset));
+                match remote.send(remote.request(reqwest::Method::DELETE, &path)).await? {
+                    Ok(report) => maintained(args.output.json, &serde_json::from_value(report)?, "out of maintenance"),
+                    Err(refusal) => Err(error(&refusal)),
+                }
+            }
             Command::Locks(args) => {
                 let locks: Vec<wharf_app::wire::EnvLock> = remote.get("/locks").await?;
                 super::guard::render_locks(args.json, &locks)
@@ -426,7 +474,7 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
                 "this command does not work with --server yet: run it where the data directory is, \
                  or call the API (docs/api.md); --server works for deploy, rollback, resume, \
                  approve, cancel, status, history, show, locks, lock, unlock, holds, windows, audit, \
-                 maintenance list, token, repo list|show|add and publish"
+                 hold, unhold, maintenance, token, repo list|show|add and publish"
                     .into(),
             ))),
         }
@@ -452,6 +500,27 @@ fn words(words: &[String]) -> ((serde_json::Map<String, Value>, String), Option<
         bare.into_iter().partition(|w| w.starts_with(|c: char| c.is_ascii_digit()));
     let environment = names.into_iter().next().unwrap_or_default();
     ((packages, environment), versions.into_iter().next())
+}
+
+fn held(json: bool, report: &wharf_app::wire::HoldReport, done: &str) -> anyhow::Result<u8> {
+    super::repo::render(json, report, || {
+        output::line(format!("{done} {} on {}", report.package, report.environment));
+        if !report.succeeded.is_empty() {
+            output::line(format!("  nodes: {}", report.succeeded));
+        }
+    })?;
+    Ok(node_failures(&report.failed))
+}
+
+fn maintained(
+    json: bool,
+    report: &wharf_app::wire::MaintenanceReport,
+    done: &str,
+) -> anyhow::Result<u8> {
+    super::repo::render(json, report, || {
+        output::line(format!("{} ({}): {done}", report.nodes, report.count))
+    })?;
+    Ok(node_failures(&report.failed))
 }
 
 fn dry_run(answer: Result<Value, Refusal>, json: bool) -> anyhow::Result<u8> {

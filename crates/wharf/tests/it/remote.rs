@@ -87,8 +87,20 @@ fn deploy_commands_through_the_server_print_and_exit_as_local_ones() {
     assert!(listed.contains("\"ci\"") && !listed.contains(created.trim()), "{listed}");
     let (code, _, stderr) = remote(&scratch, &server, &admin, &["token", "revoke", "ci"]);
     assert_eq!(code, 0, "{stderr}");
-    let (code, _, _) = remote(&scratch, &server, &admin, &["maintenance", "list", "--json"]);
+    let (code, stdout, stderr) = remote(
+        &scratch,
+        &server,
+        &deployer,
+        &["maintenance", "start", "web01", "--reason", "disk swap"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("web01 (1): in maintenance"), "{stdout}");
+    let (code, listed, _) = remote(&scratch, &server, &admin, &["maintenance", "list", "--json"]);
     assert_eq!(code, 0);
+    assert!(listed.contains("disk swap"), "{listed}");
+    let (code, stdout, _) = remote(&scratch, &server, &deployer, &["maintenance", "stop", "web01"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("web01 (1): out of maintenance"), "{stdout}");
 
     // CI's path: upload packages and publish through the server, all or nothing.
     let publisher = token(&scratch, "ci-pipeline", "publisher", &[]);
