@@ -34,6 +34,8 @@ packages = ["app"]
 install = "for p in {packages}; do printf '%s\n' \"${{p#*=}}\" > \"$WHARF_NODE_ROOT/v-${{p%%=*}}\"; done"
 version = "cat \"$WHARF_NODE_ROOT/v-\"{package} 2>/dev/null || true"
 restart = "true"
+hold = "printf '%s\n' {package_names} >> \"$WHARF_NODE_ROOT/held\""
+unhold = "rm -f \"$WHARF_NODE_ROOT/held\""
 "#;
 
 pub(crate) fn scratch() -> Scratch {
