@@ -76,11 +76,27 @@ impl Remote {
         }))
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
-        match self.send(self.request(reqwest::Method::GET, path)).await? {
+    /// Send, and read a success as `T`; anything else is the command's error.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        builder: reqwest::RequestBuilder,
+    ) -> anyhow::Result<T> {
+        match self.send(builder).await? {
             Ok(body) => Ok(serde_json::from_value(body)?),
             Err(refusal) => Err(error(&refusal)),
         }
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        self.call(self.request(reqwest::Method::GET, path)).await
+    }
+
+    async fn post_as<T: DeserializeOwned>(&self, path: &str, body: &Value) -> anyhow::Result<T> {
+        self.call(self.request(reqwest::Method::POST, path).json(body)).await
+    }
+
+    async fn delete<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        self.call(self.request(reqwest::Method::DELETE, path)).await
     }
 
     async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Result<Value, Refusal>> {
@@ -356,17 +372,11 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
             Command::Token(crate::cli::TokenCommand::Create(args)) => {
                 let body = json!({ "name": args.name, "role": format!("{:?}", args.role).to_lowercase(),
                     "automated": args.automated, "expires": args.expires });
-                match remote.post("/tokens", &body).await? {
-                    Ok(created) => super::token::render_created(args.output.json, &serde_json::from_value(created)?),
-                    Err(refusal) => Err(error(&refusal)),
-                }
+                super::token::render_created(args.output.json, &remote.post_as("/tokens", &body).await?)
             }
             Command::Token(crate::cli::TokenCommand::Revoke(args)) => {
                 let path = format!("/tokens/{}", enc(&args.name));
-                match remote.send(remote.request(reqwest::Method::DELETE, &path)).await? {
-                    Ok(revoked) => super::token::render_revoked(args.output.json, &serde_json::from_value(revoked)?),
-                    Err(refusal) => Err(error(&refusal)),
-                }
+                super::token::render_revoked(args.output.json, &remote.delete(&path).await?)
             }
             Command::Repo(crate::cli::RepoCommand::Add(args)) => {
                 // One multipart request: the server adds every file or none.
@@ -385,10 +395,8 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
                     query.push(format!("component={}", enc(component)));
                 }
                 let path = format!("/repos/{}/packages?{}", enc(&args.name), query.join("&"));
-                match remote.send(remote.request(reqwest::Method::POST, &path).multipart(form)).await? {
-                    Ok(report) => super::repo::render_add(args.output.json, &serde_json::from_value(report)?),
-                    Err(refusal) => Err(error(&refusal)),
-                }
+                let request = remote.request(reqwest::Method::POST, &path).multipart(form);
+                super::repo::render_add(args.output.json, &remote.call(request).await?)
             }
             Command::Publish(args) if args.command.is_none() && args.to_dir.is_none() => {
                 let (snapshot, source) = match (&args.snapshot, &args.repo) {
@@ -400,10 +408,7 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
                 if let Some(prefix) = &args.prefix {
                     path.push_str(&format!("&prefix={}", enc(prefix)));
                 }
-                match remote.post(&path, &json!({})).await? {
-                    Ok(report) => super::publish::render_publish(args.output.json, &serde_json::from_value(report)?),
-                    Err(refusal) => Err(error(&refusal)),
-                }
+                super::publish::render_publish(args.output.json, &remote.post_as(&path, &json!({})).await?)
             }
             Command::Repo(crate::cli::RepoCommand::List(args)) => {
                 let views: Vec<wharf_app::wire::CollectionView> = remote.get("/repos").await?;
@@ -416,31 +421,19 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
             }
             Command::Hold(args) => {
                 let body = json!({ "package": args.package, "environment": args.environment, "reason": args.reason });
-                match remote.post("/holds", &body).await? {
-                    Ok(report) => held(args.output.json, &serde_json::from_value(report)?, "held"),
-                    Err(refusal) => Err(error(&refusal)),
-                }
+                held(args.output.json, &remote.post_as("/holds", &body).await?, "held")
             }
             Command::Unhold(args) => {
                 let path = format!("/holds/{}/{}", enc(&args.environment), enc(&args.package));
-                match remote.send(remote.request(reqwest::Method::DELETE, &path)).await? {
-                    Ok(report) => held(args.output.json, &serde_json::from_value(report)?, "released"),
-                    Err(refusal) => Err(error(&refusal)),
-                }
+                held(args.output.json, &remote.delete(&path).await?, "released")
             }
             Command::Maintenance(crate::cli::MaintenanceCommand::Start(args)) => {
                 let body = json!({ "nodes": args.nodeset, "reason": args.reason });
-                match remote.post("/maintenance", &body).await? {
-                    Ok(report) => maintained(args.output.json, &serde_json::from_value(report)?, "in maintenance"),
-                    Err(refusal) => Err(error(&refusal)),
-                }
+                maintained(args.output.json, &remote.post_as("/maintenance", &body).await?, "in maintenance")
             }
             Command::Maintenance(crate::cli::MaintenanceCommand::Stop(args)) => {
                 let path = format!("/maintenance/{}", enc(&args.nodeset));
-                match remote.send(remote.request(reqwest::Method::DELETE, &path)).await? {
-                    Ok(report) => maintained(args.output.json, &serde_json::from_value(report)?, "out of maintenance"),
-                    Err(refusal) => Err(error(&refusal)),
-                }
+                maintained(args.output.json, &remote.delete(&path).await?, "out of maintenance")
             }
             Command::Locks(args) => {
                 let locks: Vec<wharf_app::wire::EnvLock> = remote.get("/locks").await?;
@@ -461,10 +454,7 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
             Command::Unlock(args) => {
                 let env = if args.all { "*".to_owned() } else { args.environment.clone().unwrap_or_default() };
                 let path = format!("/locks/{}", enc(&env));
-                match remote.send(remote.request(reqwest::Method::DELETE, &path)).await? {
-                    Ok(report) => super::guard::render_unlock(args.output.json, &serde_json::from_value(report)?),
-                    Err(refusal) => Err(error(&refusal)),
-                }
+                super::guard::render_unlock(args.output.json, &remote.delete(&path).await?)
             }
             Command::Deploys(DeploysCommand::Show(args)) => {
                 let detail: wharf_app::wire::DeployDetail = remote.get(&format!("/deploys/{}", args.id)).await?;
