@@ -425,7 +425,7 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
             }
             Command::Unhold(args) => {
                 let path = format!("/holds/{}/{}", enc(&args.environment), enc(&args.package));
-                held(args.output.json, &remote.delete(&path).await?, "released")
+                held(args.output.json, &remote.delete(&path).await?, "unheld")
             }
             Command::Maintenance(crate::cli::MaintenanceCommand::Start(args)) => {
                 let body = json!({ "nodes": args.nodeset, "reason": args.reason });
