@@ -68,10 +68,15 @@ fn deploy_commands_through_the_server_print_and_exit_as_local_ones() {
     assert_eq!(code, 0);
     assert!(stdout.contains("unlocked staging (was locked by alice-laptop)"), "{stdout}");
 
-    // windows and audit read the same either way.
-    for args in
-        [&["windows", "--json"][..], &["audit", "--json", "-n", "5"][..], &["holds", "--json"][..]]
-    {
+    // Listings read the same either way; an --at offset's `+` survives the query string.
+    let listings: [&[&str]; 5] = [
+        &["windows", "--json"],
+        &["windows", "--json", "--at", "2026-12-24T13:00:00+01:00"],
+        &["audit", "--json", "-n", "5"],
+        &["holds", "--json"],
+        &["repo", "list", "--json"],
+    ];
+    for args in listings {
         let (code, over_api, stderr) = remote(&scratch, &server, &viewer, args);
         assert_eq!(code, 0, "{args:?}: {stderr}");
         assert_eq!(over_api, outcome(&scratch.run(args)).1, "{args:?}");
@@ -127,6 +132,19 @@ fn deploy_commands_through_the_server_print_and_exit_as_local_ones() {
     let (code, stdout, stderr) = remote(&scratch, &server, &publisher, &["publish", "tools"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("published repository tools"), "{stdout}");
+
+    // Holds through the server run the hold command on the nodes, as locally.
+    let hold = ["hold", "app", "--env", "staging", "--reason", "1.0 breaks login"];
+    let (code, stdout, stderr) = remote(&scratch, &server, &deployer, &hold);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("held app on staging"), "{stdout}");
+    let held = scratch.path().join("roots/web01/held");
+    assert_eq!(std::fs::read_to_string(&held).unwrap(), "app\n");
+    let (code, stdout, _) =
+        remote(&scratch, &server, &deployer, &["unhold", "app", "--env", "staging"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("unheld app on staging"), "the local wording: {stdout}");
+    assert!(!held.exists());
 
     // A viewer may not deploy; a bad token is refused; other commands say --server is not
     // theirs yet.
