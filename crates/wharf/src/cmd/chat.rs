@@ -210,10 +210,7 @@ async fn run(request: ChatRequest, env: wharf_exec::LocalEnv) -> Result<ChatRepl
             )
         }
         Command::Lock(args) => {
-            let scope = match (&args.environment, args.all) {
-                (Some(env), false) => wharf_app::guard::LockScope::Environment(env.clone()),
-                _ => wharf_app::guard::LockScope::All,
-            };
+            let scope = super::guard::scope(args.environment.as_ref(), args.all);
             let until = args
                 .until
                 .as_deref()
@@ -233,10 +230,7 @@ async fn run(request: ChatRequest, env: wharf_exec::LocalEnv) -> Result<ChatRepl
             format!("{} locked {} ({:?})", report.holder, report.environment, report.reason)
         }
         Command::Unlock(args) => {
-            let scope = match (&args.environment, args.all) {
-                (Some(env), false) => wharf_app::guard::LockScope::Environment(env.clone()),
-                _ => wharf_app::guard::LockScope::All,
-            };
+            let scope = super::guard::scope(args.environment.as_ref(), args.all);
             let report =
                 wharf_app::guard::unlock(ctx, &loaded.inventory, &scope).await.map_err(err)?;
             format!("{} unlocked (was locked by {})", report.environment, report.was_locked_by)

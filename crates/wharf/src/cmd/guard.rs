@@ -11,7 +11,8 @@ use crate::cli::{
 use crate::output;
 use crate::settings::Settings;
 
-fn scope(environment: Option<&String>, all: bool) -> LockScope {
+/// What `lock`/`unlock` act on (also for chat commands).
+pub(crate) fn scope(environment: Option<&String>, all: bool) -> LockScope {
     match environment {
         Some(name) if !all => LockScope::Environment(name.clone()),
         _ => LockScope::All,
