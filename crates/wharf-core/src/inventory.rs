@@ -15,7 +15,7 @@ use crate::config::{Config, ConfigError, ConfigSource, GroupConfig, ServiceKind,
 use crate::nodeset::{GroupSource, NoGroups, NodeSet, NodeSetError};
 
 /// One node of the fleet.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Node {
     pub name: String,
     /// Address to connect to (the name itself unless configured).

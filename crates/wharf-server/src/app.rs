@@ -17,6 +17,9 @@ pub struct Loaded {
     pub config: Config,
     pub source: ConfigSource,
     pub inventory: Inventory,
+    /// What `wharf config check` says of this configuration and of the server's settings
+    /// (`GET /api/v1/config`).
+    pub summary: wharf_app::wire::ConfigSummary,
 }
 
 /// The context and configuration shared by every request.

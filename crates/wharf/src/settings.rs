@@ -45,6 +45,19 @@ impl ConfigOrigin {
         }
     }
 
+    /// The origin `as_str` names (`config check --json` from a server).
+    pub(crate) fn parse(text: &str) -> Option<ConfigOrigin> {
+        [
+            ConfigOrigin::Flag,
+            ConfigOrigin::Env,
+            ConfigOrigin::Cwd,
+            ConfigOrigin::System,
+            ConfigOrigin::None,
+        ]
+        .into_iter()
+        .find(|origin| origin.as_str() == text)
+    }
+
     /// How the file was chosen, in words for `config check`.
     pub(crate) fn describe(self) -> &'static str {
         match self {

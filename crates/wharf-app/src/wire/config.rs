@@ -6,13 +6,13 @@ use wharf_core::inventory::Inventory;
 use wharf_core::nodeset::NodeSet;
 
 /// What the configuration describes, and where Wharf found it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ConfigSummary {
     /// The configuration file (`wharf.toml` when none was found).
     pub file: String,
     pub found: bool,
     /// How the file was chosen: `flag`, `env`, `cwd`, `system` or `none`.
-    pub config_source: &'static str,
+    pub config_source: String,
     /// The data directory in use (`--data`, `$WHARF_DATA`, `[store] data` or the default).
     pub data_dir: String,
     /// How many nodes the inventory has.
@@ -29,7 +29,7 @@ pub struct ConfigSummary {
 }
 
 /// A group and the nodes it names.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct GroupSummary {
     pub name: String,
     /// Folded, as ClusterShell writes it.
@@ -38,7 +38,7 @@ pub struct GroupSummary {
 }
 
 /// An environment and its place in the promotion order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct EnvironmentSummary {
     pub name: String,
     /// The environment a version must pass first.
@@ -50,7 +50,7 @@ pub struct EnvironmentSummary {
 }
 
 /// The effective `[apt]` settings.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct AptSummary {
     pub origin: String,
     /// With `{prefix}` still in it.
@@ -61,10 +61,23 @@ pub struct AptSummary {
     /// The configured key file, or where the generated key lives.
     pub signing_key: String,
     /// `configured` or `generated`.
-    pub signing_key_source: &'static str,
+    pub signing_key_source: String,
     /// Algorithm and fingerprint of a configured key; `null` for the generated one.
     pub signing_key_details: Option<String>,
     pub min_free_percent: f64,
+}
+
+impl ConfigSummary {
+    /// The summary with what `inventory` describes (nodes, groups, environments,
+    /// services): how `wharf server` keeps its summary current across reloads.
+    #[must_use]
+    pub fn with_inventory(mut self, inventory: &Inventory) -> ConfigSummary {
+        self.nodes = inventory.all().len();
+        self.groups = GroupSummary::all(inventory);
+        self.environments = EnvironmentSummary::all(inventory);
+        self.services = inventory.services().len();
+        self
+    }
 }
 
 impl GroupSummary {
@@ -111,7 +124,8 @@ impl AptSummary {
             valid_for: apt.valid_for.map(format_duration),
             grace: format_duration(apt.grace),
             signing_key: key_file,
-            signing_key_source: if configured_key.is_some() { "configured" } else { "generated" },
+            signing_key_source: if configured_key.is_some() { "configured" } else { "generated" }
+                .to_owned(),
             signing_key_details: configured_key,
             min_free_percent: apt.min_free_percent,
         }

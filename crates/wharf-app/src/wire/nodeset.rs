@@ -4,7 +4,7 @@ use serde::Serialize;
 use wharf_core::nodeset::NodeSet;
 
 /// A node set, expanded and folded (`wharf nodeset --json`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct NodesetView {
     /// The expression as given.
     pub expression: String,

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 /// A schedule as `wharf schedules` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ScheduleView {
     pub name: String,
     pub cron: String,

@@ -11,8 +11,9 @@
 //! Modules: `auth` (tokens, roles, the extractors whose rejections are API errors),
 //! `deploys` (start, dry-run, show, history, approve, resume, cancel, rollback),
 //! `events` (a deploy's events as server-sent events), `guards` (locks, holds, windows,
-//! maintenance), `repos` (repositories, upload,
-//! publish), `reads` (status, audit, nodes, node sets, tokens), `openapi`.
+//! maintenance), `repos` (repositories, snapshots, upload,
+//! publish), `reads` (status, audit, nodes, node sets, tokens, health, schedules, the
+//! loaded configuration), `openapi`.
 
 mod auth;
 mod deploys;
@@ -94,10 +95,24 @@ table! {
     post "/maintenance" Deployer guards::start_maintenance => "MaintenanceReport", "Put nodes in maintenance (`wharf maintenance start`).";
     delete "/maintenance/{nodeset}" Deployer guards::stop_maintenance => "MaintenanceReport", "Take nodes out of maintenance (`wharf maintenance stop`).";
     get "/audit" Viewer reads::audit => "AuditEntry[]", "The audit log (`?limit=&action=&target=`) (`wharf audit`).";
+    post "/audit" Deployer reads::note => "AuditEntry", "Add an operator's note (`{target, message}`) (`wharf log`).";
+    get "/audit/verify" Viewer reads::verify_audit => "AuditVerification", "Check the audit log's hash chain (`wharf audit --verify`).";
     get "/repos" Viewer repos::list => "CollectionView[]", "Repositories (`wharf repo list`).";
+    post "/repos" Publisher repos::create => "CollectionView", "Create a repository (`wharf repo create`).";
     get "/repos/{name}" Viewer repos::show => "CollectionView", "One repository (`?packages=true` lists them) (`wharf repo show`).";
+    delete "/repos/{name}" Publisher repos::drop_repo => "DropReport", "Delete a repository; `?force=true` even while published (`wharf repo drop`).";
     post "/repos/{name}/packages" Publisher repos::upload => "AddReport", "Upload `.deb` files: a raw body or multipart; all or nothing (`wharf repo add`).";
+    delete "/repos/{name}/packages" Publisher repos::remove => "RemoveReport", "Remove the packages `?query=` matches (`wharf repo remove`).";
+    get "/snapshots" Viewer repos::snapshots => "CollectionView[]", "Snapshots (`wharf snapshot list`).";
+    post "/snapshots" Publisher repos::create_snapshot => "SnapshotReport", "Freeze a repository (`{name, from}`) (`wharf snapshot create`).";
+    get "/snapshots/{name}" Viewer repos::show_snapshot => "CollectionView", "One snapshot, its packages included (`wharf snapshot show`).";
+    delete "/snapshots/{name}" Publisher repos::drop_snapshot => "DropReport", "Delete a snapshot; `?force=true` even while published (`wharf snapshot drop`).";
+    get "/publish" Viewer repos::published => "PublishView[]", "Published prefixes (`wharf publish list`).";
     post "/publish/{name}" Publisher repos::publish => "PublishReport", "Publish a repository (`?snapshot=true&prefix=`) (`wharf publish`).";
+    delete "/publish/{name}" Publisher repos::unpublish => "DropReport", "Remove the tree published at a prefix (`wharf publish drop`).";
+    get "/health" Viewer reads::health => "HealthReport", "Repositories, store and disk (`?min_free_percent=`) (`wharf health`).";
+    get "/schedules" Viewer reads::schedules => "ScheduleView[]", "The schedules with their last and next run (`wharf schedules`).";
+    get "/config" Admin reads::config => "ConfigSummary", "The configuration the server runs and its settings (`wharf config check`).";
     get "/nodes" Viewer reads::nodes => "Node[]", "Inventory nodes (`?nodeset=`) (`wharf nodes`).";
     get "/nodeset" Viewer reads::nodeset => "NodesetView", "Expand a node-set expression (`?expr=`) (`wharf nodeset`).";
     get "/tokens" Admin reads::tokens => "TokenView[]", "API tokens, never their secrets (`wharf token list`).";

@@ -1,6 +1,7 @@
-//! Status, the audit log, nodes and node sets, and API tokens — `wharf_app::status`,
-//! `wharf_app::audit`, the inventory and `wharf_app::token`, as `wharf status|audit|nodes|
-//! nodeset|token` call them.
+//! Status, the audit log, nodes and node sets, API tokens, health, schedules and the loaded
+//! configuration — `wharf_app::status`, `wharf_app::audit`, the inventory,
+//! `wharf_app::token`, `wharf_app::health` and `wharf_app::schedule`, as `wharf status|
+//! audit|log|nodes|nodeset|token|health|schedules|config check` call them.
 
 use std::sync::Arc;
 
@@ -92,18 +93,11 @@ pub(crate) async fn nodes(
     Query(query): Query<NodesQuery>,
 ) -> Result<Response, ApiError> {
     let loaded = state.app.config();
-    let inventory = &loaded.inventory;
-    let selected = match &query.nodeset {
-        Some(expr) => {
-            let set = inventory.resolve(expr).map_err(invalid_set)?;
-            if let Some(unknown) = set.iter().find(|name| inventory.node(name).is_none()) {
-                return Err(ApiError::invalid(format!("{unknown} is not in the inventory")));
-            }
-            set
-        }
-        None => inventory.all().clone(),
-    };
-    let nodes: Vec<_> = selected.iter().filter_map(|name| inventory.node(name)).collect();
+    let nodes = wharf_app::fleet::select_nodes(
+        &loaded.inventory,
+        query.nodeset.as_deref(),
+        &loaded.source.file,
+    )?;
     Ok(Json(nodes).into_response())
 }
 
@@ -172,4 +166,72 @@ pub(crate) async fn revoke_token(
 ) -> Result<Response, ApiError> {
     let ctx = caller.context(&state).await?;
     Ok(Json(wharf_app::token::revoke(&ctx, &name).await?).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HealthQuery {
+    min_free_percent: Option<f64>,
+}
+
+/// `GET /health`: the server's repositories, store and disk (`wharf health`). An unhealthy
+/// report is still 200: it is an outcome (`healthy: false`), as the CLI's exit 1 is.
+pub(crate) async fn health(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(query): Query<HealthQuery>,
+) -> Result<Response, ApiError> {
+    let ctx = caller.context(&state).await?;
+    Ok(Json(wharf_app::health::health(&ctx, query.min_free_percent).await?).into_response())
+}
+
+/// `GET /schedules`: the schedules of the configuration the server runs (`wharf schedules`).
+pub(crate) async fn schedules(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    let loaded = state.app.config();
+    let schedules = loaded
+        .config
+        .resolve_schedules(&loaded.source)
+        .map_err(|err| ApiError::internal(format!("the loaded configuration: {err}")))?;
+    let ctx = caller.context(&state).await?;
+    let now = wharf_app::windows::now();
+    Ok(Json(wharf_app::schedule::list(&ctx, &schedules, now).await?).into_response())
+}
+
+/// `GET /audit/verify`: the whole chain checked (`wharf audit --verify`); a broken chain is
+/// a 200 report with `ok: false`.
+pub(crate) async fn verify_audit(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    let ctx = caller.context(&state).await?;
+    Ok(Json(wharf_app::audit::verify(&ctx).await?).into_response())
+}
+
+/// `POST /audit`: `wharf log [--target T] MESSAGE…`, an operator's note in the audit log.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NoteBody {
+    target: String,
+    message: String,
+}
+
+pub(crate) async fn note(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Body(body): Body<NoteBody>,
+) -> Result<Response, ApiError> {
+    let ctx = caller.context(&state).await?;
+    Ok(Json(wharf_app::audit::note(&ctx, &body.target, &body.message).await?).into_response())
+}
+
+/// `GET /config`: what `wharf config check` says of the configuration the server runs
+/// (after its last successful reload) and of its data directory, store and `[apt]`.
+pub(crate) async fn config(
+    State(state): State<Arc<AppState>>,
+    _caller: Caller,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.app.config().summary.clone()).into_response())
 }

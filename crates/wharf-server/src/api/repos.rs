@@ -1,5 +1,6 @@
-//! Repositories: list, show, upload, publish — `wharf_app::repo` and
-//! `wharf_app::publish`, as `wharf repo list|show|add` and `wharf publish` call them.
+//! Repositories, snapshots and published trees: create, list, show, upload, remove, drop,
+//! snapshot, publish, unpublish — `wharf_app::repo` and `wharf_app::publish`, as `wharf repo`,
+//! `wharf snapshot` and `wharf publish` call them.
 //!
 //! An upload is streamed to files in a temporary directory (never held in memory), then
 //! added by `wharf_app::repo::add` exactly as `repo add` adds files: every file checked
@@ -16,7 +17,7 @@ use tokio::io::AsyncWriteExt as _;
 use wharf_app::repo::AddRequest;
 use wharf_store::AptKind;
 
-use super::auth::{Caller, Path, Query};
+use super::auth::{Body, Caller, Path, Query};
 use crate::{ApiError, AppState};
 
 pub(crate) async fn list(
@@ -158,4 +159,143 @@ pub(crate) async fn publish(
     let report = wharf_app::publish::publish(&ctx, request, &wharf_app::progress::Silent).await?;
     state.metrics.publish_finished(&prefix, started.elapsed());
     Ok(Json(report).into_response())
+}
+
+/// `POST /repos`: `wharf repo create NAME --distribution D --component C… --architectures A…`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateBody {
+    name: String,
+    distribution: String,
+    components: Vec<String>,
+    architectures: Vec<String>,
+    comment: Option<String>,
+}
+
+pub(crate) async fn create(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Body(body): Body<CreateBody>,
+) -> Result<Response, ApiError> {
+    let ctx = caller.context(&state).await?;
+    let request = wharf_app::repo::CreateRequest {
+        name: body.name,
+        distribution: body.distribution,
+        components: body.components,
+        architectures: body.architectures,
+        comment: body.comment,
+    };
+    Ok(Json(wharf_app::repo::create(&ctx, request).await?).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RemoveQuery {
+    /// `pkg`, `pkg (= version)` or `pkg_version_arch`.
+    query: String,
+}
+
+/// `DELETE /repos/{name}/packages?query=`: `wharf repo remove NAME QUERY`. Nothing matching
+/// is not an error: the report's `removed` is empty (the CLI exits 1).
+pub(crate) async fn remove(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Query(query): Query<RemoveQuery>,
+) -> Result<Response, ApiError> {
+    let ctx = caller.context(&state).await?;
+    Ok(Json(wharf_app::repo::remove(&ctx, &name, &query.query).await?).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DropQuery {
+    /// Drop even while published.
+    #[serde(default)]
+    force: bool,
+}
+
+async fn drop_collection(
+    state: &AppState,
+    caller: &Caller,
+    kind: AptKind,
+    name: &str,
+    force: bool,
+) -> Result<Response, ApiError> {
+    let ctx = caller.context(state).await?;
+    Ok(Json(wharf_app::repo::drop(&ctx, kind, name, force).await?).into_response())
+}
+
+/// `DELETE /repos/{name}?force=`: `wharf repo drop`.
+pub(crate) async fn drop_repo(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Query(query): Query<DropQuery>,
+) -> Result<Response, ApiError> {
+    drop_collection(&state, &caller, AptKind::Repo, &name, query.force).await
+}
+
+pub(crate) async fn snapshots(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    let ctx = caller.context(&state).await?;
+    Ok(Json(wharf_app::repo::list(&ctx, AptKind::Snapshot).await?).into_response())
+}
+
+/// `GET /snapshots/{name}`: a snapshot, its packages included (`wharf snapshot show`).
+pub(crate) async fn show_snapshot(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let ctx = caller.context(&state).await?;
+    Ok(Json(wharf_app::repo::show(&ctx, AptKind::Snapshot, &name, true).await?).into_response())
+}
+
+/// `POST /snapshots`: `wharf snapshot create NAME --from REPO`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SnapshotBody {
+    name: String,
+    from: String,
+}
+
+pub(crate) async fn create_snapshot(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Body(body): Body<SnapshotBody>,
+) -> Result<Response, ApiError> {
+    let ctx = caller.context(&state).await?;
+    Ok(Json(wharf_app::repo::snapshot(&ctx, &body.name, &body.from).await?).into_response())
+}
+
+/// `DELETE /snapshots/{name}?force=`: `wharf snapshot drop`.
+pub(crate) async fn drop_snapshot(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Query(query): Query<DropQuery>,
+) -> Result<Response, ApiError> {
+    drop_collection(&state, &caller, AptKind::Snapshot, &name, query.force).await
+}
+
+/// `GET /publish`: `wharf publish list`.
+pub(crate) async fn published(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    let ctx = caller.context(&state).await?;
+    Ok(Json(wharf_app::publish::list(&ctx).await?).into_response())
+}
+
+/// `DELETE /publish/{name}`: `wharf publish drop PREFIX`.
+pub(crate) async fn unpublish(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(prefix): Path<String>,
+) -> Result<Response, ApiError> {
+    let ctx = caller.context(&state).await?;
+    Ok(Json(wharf_app::publish::drop(&ctx, &prefix).await?).into_response())
 }

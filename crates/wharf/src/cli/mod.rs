@@ -59,10 +59,11 @@ pub(crate) struct GlobalArgs {
     /// [default: `[store] data` in the config, else ./wharf-data].
     #[arg(long, global = true, env = env_vars::DATA, value_name = "DIR")]
     pub(crate) data: Option<PathBuf>,
-    /// A `wharf server` to act through (`http://wharf.internal:8440`): the deploy commands,
-    /// status, history, show, locks, lock, unlock, holds, hold, unhold, windows, audit,
-    /// maintenance, token, repo list|show|add and publish call its API with the token in
-    /// `$WHARF_TOKEN` and print the same output; other commands refuse it.
+    /// A `wharf server` to act through (`http://wharf.internal:8440`): commands call its API
+    /// with the token in `$WHARF_TOKEN` and print the same output with the same exit codes;
+    /// `config check` shows the configuration the server runs. `run`, `copy`, `demo`,
+    /// `server`, `key export`, `repo verify|cleanup` and `publish --to-dir` work only where
+    /// they run and refuse it; `version`, `completions` and `man` ignore it.
     #[arg(long, global = true, env = env_vars::SERVER, value_name = "URL")]
     pub(crate) server: Option<String>,
     /// Database URL (`postgres://…` or a SQLite path) [default: DATA/wharf.db, or

@@ -1,6 +1,6 @@
 //! `wharf audit` and `wharf log`: read, verify and add to the tamper-evident audit log.
 
-use wharf_store::{AuditEntry, AuditQuery};
+use wharf_store::{AuditEntry, AuditQuery, AuditVerification};
 
 use crate::cli::{AuditArgs, LogArgs};
 use crate::exit::{FAILURE, SUCCESS};
@@ -11,22 +11,7 @@ pub(crate) fn show(settings: &Settings, args: &AuditArgs) -> anyhow::Result<u8> 
     super::runtime()?.block_on(async {
         let ctx = settings.context().await?;
         if args.verify {
-            let report = wharf_app::audit::verify(&ctx).await?;
-            if args.output.json {
-                output::json(&report)?;
-            } else if let Some(broken) = &report.first_break {
-                output::line(format!(
-                    "audit log BROKEN at entry {}: {} ({} entries read)",
-                    broken.id, broken.message, report.n_entries
-                ));
-            } else {
-                output::line(format!(
-                    "audit log ok: {} entries, head {}",
-                    report.n_entries,
-                    report.last_hash.as_deref().unwrap_or("(empty)")
-                ));
-            }
-            return Ok(if report.ok { SUCCESS } else { FAILURE });
+            return render_verify(args.output.json, &wharf_app::audit::verify(&ctx).await?);
         }
         let query = AuditQuery {
             action_prefix: args.action.clone(),
@@ -43,6 +28,26 @@ pub(crate) fn show(settings: &Settings, args: &AuditArgs) -> anyhow::Result<u8> 
         }
         Ok(SUCCESS)
     })
+}
+
+/// `wharf audit --verify`'s output and exit code, 1 for a broken chain (also with
+/// `--server`).
+pub(crate) fn render_verify(json: bool, report: &AuditVerification) -> anyhow::Result<u8> {
+    if json {
+        output::json(report)?;
+    } else if let Some(broken) = &report.first_break {
+        output::line(format!(
+            "audit log BROKEN at entry {}: {} ({} entries read)",
+            broken.id, broken.message, report.n_entries
+        ));
+    } else {
+        output::line(format!(
+            "audit log ok: {} entries, head {}",
+            report.n_entries,
+            report.last_hash.as_deref().unwrap_or("(empty)")
+        ));
+    }
+    Ok(if report.ok { SUCCESS } else { FAILURE })
 }
 
 /// `wharf audit`'s table (also with `--server`).
@@ -73,12 +78,16 @@ pub(crate) fn log(settings: &Settings, args: &LogArgs) -> anyhow::Result<u8> {
     let message = args.message.join(" ");
     super::runtime()?.block_on(async {
         let ctx = settings.context().await?;
-        let entry = wharf_app::audit::note(&ctx, &args.target, &message).await?;
-        if args.output.json {
-            output::json(&entry)?;
-        } else {
-            output::line(format!("logged #{} at {}", entry.id, entry.at));
-        }
-        Ok(SUCCESS)
+        render_note(args.output.json, &wharf_app::audit::note(&ctx, &args.target, &message).await?)
     })
+}
+
+/// `wharf log`'s output (also with `--server`).
+pub(crate) fn render_note(json: bool, entry: &AuditEntry) -> anyhow::Result<u8> {
+    if json {
+        output::json(entry)?;
+    } else {
+        output::line(format!("logged #{} at {}", entry.id, entry.at));
+    }
+    Ok(SUCCESS)
 }

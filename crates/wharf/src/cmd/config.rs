@@ -1,13 +1,19 @@
 //! `wharf config check`: validate wharf.toml and summarise what it describes.
 
-use wharf_app::wire::{AptSummary, ConfigSummary, EnvironmentSummary, GroupSummary};
+use wharf_app::wire::{AptSummary, ConfigSummary};
 
 use crate::cli::JsonArgs;
 use crate::exit::SUCCESS;
 use crate::output;
-use crate::settings::{SYSTEM_CONFIG, Settings};
+use crate::settings::{ConfigOrigin, SYSTEM_CONFIG, Settings};
 
 pub(crate) fn check(settings: &Settings, args: &JsonArgs) -> anyhow::Result<u8> {
+    render(args.json, &summary(settings)?)
+}
+
+/// What `config check` reports about `settings`: also what `wharf server` answers at
+/// `GET /api/v1/config` (kept current across reloads with `ConfigSummary::with_inventory`).
+pub(crate) fn summary(settings: &Settings) -> anyhow::Result<ConfigSummary> {
     let inventory = settings.inventory()?;
     // A storage URL Wharf cannot use is a configuration error here too.
     settings.bucket()?;
@@ -21,21 +27,26 @@ pub(crate) fn check(settings: &Settings, args: &JsonArgs) -> anyhow::Result<u8> 
         ),
         None => AptSummary::new(apt, settings.layout().generated_key().display().to_string(), None),
     };
-    let summary = ConfigSummary {
+    Ok(ConfigSummary {
         file: settings.config_path.display().to_string(),
         found: settings.config_found,
-        config_source: settings.config_origin.as_str(),
+        config_source: settings.config_origin.as_str().to_owned(),
         data_dir: settings.data_dir.display().to_string(),
-        nodes: inventory.all().len(),
-        groups: GroupSummary::all(&inventory),
-        environments: EnvironmentSummary::all(&inventory),
-        services: inventory.services().len(),
+        nodes: 0,
+        groups: Vec::new(),
+        environments: Vec::new(),
+        services: 0,
         database: wharf_store::redact_url(&settings.database),
         storage: settings.storage.clone(),
         apt: apt_summary,
-    };
-    if args.json {
-        output::json(&summary)?;
+    }
+    .with_inventory(&inventory))
+}
+
+/// `config check`'s output, from this machine's settings or a server's (`--server`).
+pub(crate) fn render(json: bool, summary: &ConfigSummary) -> anyhow::Result<u8> {
+    if json {
+        output::json(summary)?;
         return Ok(SUCCESS);
     }
     if !summary.found {
@@ -54,11 +65,8 @@ pub(crate) fn check(settings: &Settings, args: &JsonArgs) -> anyhow::Result<u8> 
         summary.environments.len(),
         summary.services
     ));
-    output::line(format!(
-        "  config file: {} ({})",
-        summary.file,
-        settings.config_origin.describe()
-    ));
+    let origin = ConfigOrigin::parse(&summary.config_source).map_or("?", ConfigOrigin::describe);
+    output::line(format!("  config file: {} ({origin})", summary.file));
     output::line(format!("  data directory: {}", summary.data_dir));
     for group in &summary.groups {
         output::line(format!("  group @{:<16} {:>4}  {}", group.name, group.count, group.nodes));

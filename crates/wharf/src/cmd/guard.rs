@@ -326,25 +326,30 @@ pub(crate) fn schedules(settings: &Settings, args: &JsonArgs) -> anyhow::Result<
     super::runtime()?.block_on(async {
         let ctx = settings.context().await?;
         let views = wharf_app::schedule::list(&ctx, &schedules, wharf_app::windows::now()).await?;
-        render(args.json, &views, || {
-            let rows: Vec<Vec<String>> = views
-                .iter()
-                .map(|s| {
-                    let dash = || "-".to_owned();
-                    vec![
-                        s.name.clone(),
-                        format!("{} ({})", s.cron, s.timezone),
-                        s.action.clone(),
-                        s.last_fire.clone().unwrap_or_else(dash),
-                        s.last_result.clone().unwrap_or_else(dash),
-                        s.next_fire.clone().unwrap_or_else(dash),
-                    ]
-                })
-                .collect();
-            output::table(
-                &["SCHEDULE", "CRON", "ACTION", "LAST RUN", "RESULT", "NEXT (UTC)"],
-                &rows,
-            );
-        })
+        render_schedules(args.json, &views)
+    })
+}
+
+/// `wharf schedules`' output (also with `--server`).
+pub(crate) fn render_schedules(
+    json: bool,
+    views: &[wharf_app::wire::ScheduleView],
+) -> anyhow::Result<u8> {
+    render(json, &views, || {
+        let rows: Vec<Vec<String>> = views
+            .iter()
+            .map(|s| {
+                let dash = || "-".to_owned();
+                vec![
+                    s.name.clone(),
+                    format!("{} ({})", s.cron, s.timezone),
+                    s.action.clone(),
+                    s.last_fire.clone().unwrap_or_else(dash),
+                    s.last_result.clone().unwrap_or_else(dash),
+                    s.next_fire.clone().unwrap_or_else(dash),
+                ]
+            })
+            .collect();
+        output::table(&["SCHEDULE", "CRON", "ACTION", "LAST RUN", "RESULT", "NEXT (UTC)"], &rows);
     })
 }

@@ -1,40 +1,31 @@
 //! `wharf nodes [NODESET]`: the inventory, node by node.
 
-use anyhow::bail;
+use wharf_core::inventory::Node;
 
 use crate::cli::NodesArgs;
-use crate::exit::{SUCCESS, UsageError};
+use crate::exit::SUCCESS;
 use crate::output;
 use crate::settings::Settings;
 
 pub(crate) fn list(settings: &Settings, args: &NodesArgs) -> anyhow::Result<u8> {
     let inventory = settings.inventory()?;
-    let selected = match &args.nodeset {
-        Some(expr) => {
-            let set = inventory.resolve(expr)?;
-            if set.is_empty() {
-                bail!(UsageError(format!("node set {expr:?} matches no node")));
-            }
-            if let Some(unknown) = set.iter().find(|name| inventory.node(name).is_none()) {
-                bail!(UsageError(format!(
-                    "{unknown} is not in the inventory ({}); add it to a [[nodes]] entry",
-                    settings.config_path.display()
-                )));
-            }
-            set
-        }
-        None => inventory.all().clone(),
-    };
-    let nodes: Vec<_> = selected.iter().filter_map(|name| inventory.node(name)).collect();
-    if args.output.json {
+    let nodes: Vec<Node> =
+        wharf_app::fleet::select_nodes(&inventory, args.nodeset.as_deref(), &settings.config_path)?
+            .into_iter()
+            .cloned()
+            .collect();
+    render(args.output.json, &nodes, &settings.config_path.display().to_string())
+}
+
+/// `wharf nodes`' output (also with `--server`); `config` names the file an empty
+/// inventory comes from.
+pub(crate) fn render(json: bool, nodes: &[Node], config: &str) -> anyhow::Result<u8> {
+    if json {
         output::json(&nodes)?;
         return Ok(SUCCESS);
     }
     if nodes.is_empty() {
-        output::warn(format!(
-            "no nodes: {} has no [[nodes]] entries",
-            settings.config_path.display()
-        ));
+        output::warn(format!("no nodes: {config} has no [[nodes]] entries"));
         return Ok(SUCCESS);
     }
     let rows: Vec<Vec<String>> = nodes

@@ -3,6 +3,7 @@
 use std::io::Read as _;
 
 use anyhow::Context as _;
+use wharf_app::wire::NodesetView;
 
 use crate::cli::NodesetArgs;
 use crate::exit::SUCCESS;
@@ -11,22 +12,32 @@ use crate::settings::Settings;
 
 pub(crate) fn run(settings: &Settings, args: &NodesetArgs) -> anyhow::Result<u8> {
     let inventory = settings.inventory()?;
-    let expr = if args.exprs.is_empty() {
+    let expr = expression(args)?;
+    let set = inventory.resolve(&expr)?;
+    render(args, &NodesetView::new(&expr, &set))
+}
+
+/// The expression the arguments name, joined with `,`; read from stdin without any.
+pub(crate) fn expression(args: &NodesetArgs) -> anyhow::Result<String> {
+    if args.exprs.is_empty() {
         let mut input = String::new();
         std::io::stdin().read_to_string(&mut input).context("cannot read node sets from stdin")?;
-        input.split_whitespace().collect::<Vec<_>>().join(",")
+        Ok(input.split_whitespace().collect::<Vec<_>>().join(","))
     } else {
-        args.exprs.join(",")
-    };
-    let set = inventory.resolve(&expr)?;
+        Ok(args.exprs.join(","))
+    }
+}
+
+/// `wharf nodeset`'s output (also with `--server`).
+pub(crate) fn render(args: &NodesetArgs, view: &NodesetView) -> anyhow::Result<u8> {
     if args.output.json {
-        output::json(&wharf_app::wire::NodesetView::new(&expr, &set))?;
+        output::json(view)?;
     } else if args.count {
-        output::line(set.len());
+        output::line(view.count);
     } else if args.fold {
-        output::line(set.fold());
+        output::line(&view.folded);
     } else {
-        output::line(set.iter().collect::<Vec<_>>().join(" "));
+        output::line(view.nodes.join(" "));
     }
     Ok(SUCCESS)
 }

@@ -2,6 +2,7 @@
 //! [`wharf_app::publish`] / [`wharf_app::health`], render.
 
 use wharf_app::publish::PublishRequest;
+use wharf_app::wire::{DropReport, HealthReport, PublishView};
 use wharf_store::AptKind;
 
 use super::repo::render;
@@ -16,31 +17,11 @@ pub(crate) fn publish(settings: &Settings, args: PublishArgs) -> anyhow::Result<
         let ctx = settings.context().await?;
         match args.command {
             Some(PublishCommand::List(list_args)) => {
-                let views = wharf_app::publish::list(&ctx).await?;
-                return render(list_args.json, &views, || {
-                    let rows: Vec<Vec<String>> = views
-                        .iter()
-                        .map(|v| {
-                            vec![
-                                v.prefix.clone(),
-                                v.kind.to_owned(),
-                                v.source.clone(),
-                                v.distribution.clone(),
-                                v.published_at.clone(),
-                            ]
-                        })
-                        .collect();
-                    output::table(
-                        &["PREFIX", "KIND", "SOURCE", "DISTRIBUTION", "PUBLISHED AT"],
-                        &rows,
-                    );
-                });
+                return render_list(list_args.json, &wharf_app::publish::list(&ctx).await?);
             }
             Some(PublishCommand::Drop(drop_args)) => {
                 let report = wharf_app::publish::drop(&ctx, &drop_args.prefix).await?;
-                return render(drop_args.output.json || args.output.json, &report, || {
-                    output::line(format!("dropped publish {}", report.name));
-                });
+                return render_unpublished(drop_args.output.json || args.output.json, &report);
             }
             None => {}
         }
@@ -85,6 +66,30 @@ pub(crate) fn render_publish(
     })
 }
 
+/// `wharf publish list`'s output (also with `--server`).
+pub(crate) fn render_list(json: bool, views: &[PublishView]) -> anyhow::Result<u8> {
+    render(json, &views, || {
+        let rows: Vec<Vec<String>> = views
+            .iter()
+            .map(|v| {
+                vec![
+                    v.prefix.clone(),
+                    v.kind.clone(),
+                    v.source.clone(),
+                    v.distribution.clone(),
+                    v.published_at.clone(),
+                ]
+            })
+            .collect();
+        output::table(&["PREFIX", "KIND", "SOURCE", "DISTRIBUTION", "PUBLISHED AT"], &rows);
+    })
+}
+
+/// `wharf publish drop`'s output (also with `--server`).
+pub(crate) fn render_unpublished(json: bool, report: &DropReport) -> anyhow::Result<u8> {
+    render(json, report, || output::line(format!("dropped publish {}", report.name)))
+}
+
 pub(crate) fn key(settings: &Settings, command: &KeyCommand) -> anyhow::Result<u8> {
     match command {
         KeyCommand::Export => {
@@ -97,21 +102,24 @@ pub(crate) fn key(settings: &Settings, command: &KeyCommand) -> anyhow::Result<u
 pub(crate) fn health(settings: &Settings, args: &HealthArgs) -> anyhow::Result<u8> {
     super::runtime()?.block_on(async {
         let ctx = settings.context().await?;
-        let report = wharf_app::health::health(&ctx, args.min_free_percent).await?;
-        render(args.output.json, &report, || {
-            let rows: Vec<Vec<String>> = report
-                .checks
-                .iter()
-                .map(|c| {
-                    vec![
-                        c.check.clone(),
-                        if c.ok { "ok" } else { "FAIL" }.to_owned(),
-                        c.detail.clone(),
-                    ]
-                })
-                .collect();
-            output::table(&["CHECK", "STATUS", "DETAIL"], &rows);
-        })?;
-        Ok(if report.healthy { SUCCESS } else { FAILURE })
+        render_health(
+            args.output.json,
+            &wharf_app::health::health(&ctx, args.min_free_percent).await?,
+        )
     })
+}
+
+/// `wharf health`'s output and exit code, 1 when a check failed (also with `--server`).
+pub(crate) fn render_health(json: bool, report: &HealthReport) -> anyhow::Result<u8> {
+    render(json, report, || {
+        let rows: Vec<Vec<String>> = report
+            .checks
+            .iter()
+            .map(|c| {
+                vec![c.check.clone(), if c.ok { "ok" } else { "FAIL" }.to_owned(), c.detail.clone()]
+            })
+            .collect();
+        output::table(&["CHECK", "STATUS", "DETAIL"], &rows);
+    })?;
+    Ok(if report.healthy { SUCCESS } else { FAILURE })
 }

@@ -1,10 +1,10 @@
 //! `wharf repo …` and `wharf snapshot …`: parse, call [`wharf_app::repo`], render.
 
 use wharf_app::repo::{AddRequest, CreateRequest};
-use wharf_app::wire::{CollectionView, DropReport};
+use wharf_app::wire::{CollectionView, DropReport, RemoveReport, SnapshotReport};
 use wharf_store::AptKind;
 
-use crate::cli::{DropArgs, JsonArgs, RepoCommand, RepoShowArgs, SnapshotCommand};
+use crate::cli::{DropArgs, JsonArgs, RepoCommand, RepoRemoveArgs, RepoShowArgs, SnapshotCommand};
 use crate::exit::{FAILURE, SUCCESS};
 use crate::output;
 use crate::progress::TerminalProgress;
@@ -22,10 +22,7 @@ pub(crate) fn repo(settings: &Settings, command: RepoCommand) -> anyhow::Result<
                     architectures: args.architectures,
                     comment: args.comment,
                 };
-                let created = wharf_app::repo::create(&ctx, request).await?;
-                render(args.output.json, &created, || {
-                    output::line(format!("created repository {}", created.name));
-                })
+                render_created(args.output.json, &wharf_app::repo::create(&ctx, request).await?)
             }
             RepoCommand::List(args) => {
                 list(&wharf_app::repo::list(&ctx, AptKind::Repo).await?, &args)
@@ -45,18 +42,7 @@ pub(crate) fn repo(settings: &Settings, command: RepoCommand) -> anyhow::Result<
             }
             RepoCommand::Remove(args) => {
                 let report = wharf_app::repo::remove(&ctx, &args.name, &args.query).await?;
-                if args.output.json {
-                    output::json(&report)?;
-                } else if report.removed.is_empty() {
-                    output::line(format!("no package in {} matches {:?}", args.name, args.query));
-                } else {
-                    output::line(format!(
-                        "removed {} package(s) from {}",
-                        report.removed.len(),
-                        args.name
-                    ));
-                }
-                Ok(if report.removed.is_empty() { FAILURE } else { SUCCESS })
+                render_remove(&args, &report)
             }
             RepoCommand::Drop(args) => drop(&ctx, AptKind::Repo, &args).await,
             RepoCommand::Verify(args) => {
@@ -95,12 +81,7 @@ pub(crate) fn snapshot(settings: &Settings, command: SnapshotCommand) -> anyhow:
         match command {
             SnapshotCommand::Create(args) => {
                 let report = wharf_app::repo::snapshot(&ctx, &args.name, &args.from).await?;
-                render(args.output.json, &report, || {
-                    output::line(format!(
-                        "created snapshot {} of {} ({} packages)",
-                        report.name, report.from, report.packages
-                    ));
-                })
+                render_snapshot(args.output.json, &report)
             }
             SnapshotCommand::List(args) => {
                 list(&wharf_app::repo::list(&ctx, AptKind::Snapshot).await?, &args)
@@ -203,8 +184,42 @@ pub(crate) fn print_collection(view: &CollectionView) {
 }
 
 async fn drop(ctx: &wharf_app::Context, kind: AptKind, args: &DropArgs) -> anyhow::Result<u8> {
-    let report: DropReport = wharf_app::repo::drop(ctx, kind, &args.name, args.force).await?;
-    render(args.output.json, &report, || {
+    render_drop(args.output.json, &wharf_app::repo::drop(ctx, kind, &args.name, args.force).await?)
+}
+
+/// `wharf repo drop`'s and `snapshot drop`'s output (also with `--server`).
+pub(crate) fn render_drop(json: bool, report: &DropReport) -> anyhow::Result<u8> {
+    render(json, report, || {
         output::line(format!("dropped {} {}", report.kind, report.name));
+    })
+}
+
+/// `wharf repo create`'s output (also with `--server`).
+pub(crate) fn render_created(json: bool, created: &CollectionView) -> anyhow::Result<u8> {
+    render(json, created, || {
+        output::line(format!("created repository {}", created.name));
+    })
+}
+
+/// `wharf repo remove`'s output and exit code, 1 when nothing matched (also with
+/// `--server`).
+pub(crate) fn render_remove(args: &RepoRemoveArgs, report: &RemoveReport) -> anyhow::Result<u8> {
+    render(args.output.json, report, || {
+        if report.removed.is_empty() {
+            output::line(format!("no package in {} matches {:?}", args.name, args.query));
+        } else {
+            output::line(format!("removed {} package(s) from {}", report.removed.len(), args.name));
+        }
+    })?;
+    Ok(if report.removed.is_empty() { FAILURE } else { SUCCESS })
+}
+
+/// `wharf snapshot create`'s output (also with `--server`).
+pub(crate) fn render_snapshot(json: bool, report: &SnapshotReport) -> anyhow::Result<u8> {
+    render(json, report, || {
+        output::line(format!(
+            "created snapshot {} of {} ({} packages)",
+            report.name, report.from, report.packages
+        ));
     })
 }

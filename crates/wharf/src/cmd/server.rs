@@ -13,7 +13,10 @@ use crate::settings::Settings;
 
 /// SIGHUP: read the same file again and check it as every command does (config,
 /// inventory, pipelines); an error leaves the server on the configuration it had.
-fn reload(settings: &Settings) -> wharf_server::lifecycle::Reload {
+fn reload(
+    settings: &Settings,
+    summary: wharf_app::wire::ConfigSummary,
+) -> wharf_server::lifecycle::Reload {
     let path = settings.config_path.clone();
     let found = settings.config_found;
     wharf_server::lifecycle::Reload(std::sync::Arc::new(move || {
@@ -29,12 +32,15 @@ fn reload(settings: &Settings) -> wharf_server::lifecycle::Reload {
             .map_err(|err| err.to_string())?;
         wharf_deploy::Pipelines::resolve(&config, &source, &inventory)
             .map_err(|err| err.to_string())?;
-        Ok(wharf_server::Loaded { config, source, inventory })
+        let summary = summary.clone().with_inventory(&inventory);
+        Ok(wharf_server::Loaded { config, source, inventory, summary })
     }))
 }
 
 pub(crate) fn run(settings: &Settings, args: &ServerArgs) -> anyhow::Result<u8> {
     let listen = args.listen.clone().unwrap_or_else(|| settings.config.server.listen.clone());
+    // The server's settings as `config check` reports them (`GET /api/v1/config`).
+    let summary = super::config::summary(settings)?;
     let server_settings = wharf_server::ServerSettings {
         public_dir: settings.layout().public(),
         objects_dir: settings.layout().objects(),
@@ -45,9 +51,10 @@ pub(crate) fn run(settings: &Settings, args: &ServerArgs) -> anyhow::Result<u8> 
             config: settings.config.clone(),
             source: settings.source.clone(),
             inventory: settings.inventory()?,
+            summary: summary.clone(),
         },
         chat: Some(super::chat::commands()),
-        reload: Some(reload(settings)),
+        reload: Some(reload(settings, summary)),
         drain_timeout: std::time::Duration::from_secs(
             settings.config.server.drain_seconds(&settings.source)?,
         ),

@@ -163,6 +163,44 @@ fn api_role_matrix() {
     );
 }
 
+/// Every documented operation × every role that is not admin: 403 `forbidden` naming the
+/// role needed where the role may not, anything but 401/403 where it may (viewers read,
+/// publishers and deployers also do their own). Admin is never refused.
+#[test]
+fn api_role_matrix_of_every_route() {
+    let scratch = scratch();
+    let roles = ["viewer", "publisher", "deployer", "admin"];
+    let tokens: Vec<String> = roles.iter().map(|r| token(&scratch, r, r, &[])).collect();
+    let server = ServerProcess::start(&scratch, &[], true);
+    let doc = call(&server, "GET", "/openapi.json", None, None).body;
+    let mut n = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let description = operation["description"].as_str().unwrap();
+            let needed = description
+                .strip_prefix("Needs a token with role `")
+                .and_then(|rest| rest.split('`').next())
+                .unwrap_or_else(|| panic!("{method} {path}: {description}"));
+            let concrete = path.strip_prefix("/api/v1").unwrap().replace("{id}", "1");
+            let concrete = concrete.replace(['{', '}'], "");
+            for (role, token) in roles.iter().zip(&tokens) {
+                let reply = call(&server, &method.to_uppercase(), &concrete, Some(token), None);
+                let allowed = *role == "admin" || *role == needed || needed == "viewer";
+                let what = format!("{role} on {method} {path} (needs {needed}): {}", reply.body);
+                if allowed {
+                    assert!(![401, 403].contains(&reply.status), "{what}");
+                } else {
+                    assert_eq!((reply.status, code(&reply)), (403, "forbidden"), "{what}");
+                    let message = reply.body["message"].as_str().unwrap();
+                    assert!(message.contains(&format!("role {needed}")), "{message}");
+                }
+                n += 1;
+            }
+        }
+    }
+    assert!(n >= 4 * 40, "{n} calls");
+}
+
 /// 401 without a token, with a malformed header, an unknown token, an expired one and a
 /// revoked one — each message saying which; every documented operation is behind a token.
 #[test]

@@ -146,15 +146,135 @@ fn deploy_commands_through_the_server_print_and_exit_as_local_ones() {
     assert!(stdout.contains("unheld app on staging"), "the local wording: {stdout}");
     assert!(!held.exists());
 
-    // A viewer may not deploy; a bad token is refused; other commands say --server is not
-    // theirs yet.
+    // A viewer may not deploy; a bad token is refused.
     let (code, _, stderr) =
         remote(&scratch, &server, &viewer, &["deploy", "1.2", "staging", "--yes"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("deployer"), "{stderr}");
     let (code, _, stderr) = remote(&scratch, &server, "wharf_bogus", &["history"]);
     assert_eq!(code, 2, "{stderr}");
-    let (code, _, stderr) = remote(&scratch, &server, &viewer, &["nodes"]);
+}
+
+/// `(code, stdout)` through the server and locally are the same.
+fn same_either_way(scratch: &Scratch, server: &ServerProcess, token: &str, args: &[&str]) {
+    let (code, over_api, stderr) = remote(scratch, server, token, args);
+    let (local_code, local, local_stderr) = outcome(&scratch.run(args));
+    assert_eq!((code, &over_api), (local_code, &local), "{args:?}: {stderr} / {local_stderr}");
+}
+
+/// Repositories, snapshots, published trees, the inventory, health, schedules, the audit
+/// log and the configuration through the server: the same output and exit codes as the
+/// local commands; commands that only work where they run say so.
+#[test]
+fn repository_and_operations_commands_through_the_server_match_local_ones() {
+    let scratch = scratch();
+    let publisher = token(&scratch, "ci-pipeline", "publisher", &[]);
+    let viewer = token(&scratch, "dashboard", "viewer", &[]);
+    let deployer = token(&scratch, "alice-laptop", "deployer", &[]);
+    let admin = token(&scratch, "root", "admin", &[]);
+    let server = ServerProcess::start(&scratch, &[], true);
+
+    let create = ["repo", "create", "tools", "--distribution", "bookworm", "--comment", "CI"];
+    let (code, stdout, stderr) = remote(&scratch, &server, &publisher, &create);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, "created repository tools\n");
+    let (code, _, stderr) = remote(&scratch, &server, &viewer, &create);
+    assert_eq!(code, 2, "a viewer may not create: {stderr}");
+    assert!(stderr.contains("publisher"), "{stderr}");
+    let deb = crate::apt::build_deb(scratch.path(), "hello", "1.0", "amd64", "gzip");
+    let add = ["repo", "add", "tools", deb.to_str().unwrap()];
+    assert_eq!(remote(&scratch, &server, &publisher, &add).0, 0);
+    let (code, stdout, stderr) =
+        remote(&scratch, &server, &publisher, &["snapshot", "create", "s1", "--from", "tools"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, "created snapshot s1 of tools (1 packages)\n");
+    let (code, stdout, stderr) = remote(&scratch, &server, &publisher, &["publish", "tools"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("published repository tools"), "{stdout}");
+
+    let reads: [&[&str]; 12] = [
+        &["repo", "show", "tools", "--with-packages"],
+        &["snapshot", "list", "--json"],
+        &["snapshot", "show", "s1"],
+        &["publish", "list", "--json"],
+        &["nodes"],
+        &["nodes", "web[01-02]", "--json"],
+        &["nodes", "web09"],
+        &["nodeset", "-f", "web01,web02,web03"],
+        &["nodeset", "-c", "@*"],
+        &["schedules", "--json"],
+        &["audit", "--verify"],
+        &["audit", "--verify", "--json"],
+    ];
+    for args in reads {
+        same_either_way(&scratch, &server, &viewer, args);
+    }
+    let (code, _, stderr) = remote(&scratch, &server, &viewer, &["nodes", "web09"]);
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("does not work with --server yet"), "{stderr}");
+    assert!(stderr.contains("web09 is not in the inventory"), "{stderr}");
+    // The server's configuration and settings are what this scratch directory's are.
+    same_either_way(&scratch, &server, &admin, &["config", "check", "--json"]);
+    same_either_way(&scratch, &server, &admin, &["config", "check"]);
+    let (code, _, stderr) = remote(&scratch, &server, &viewer, &["config", "check"]);
+    assert_eq!(code, 2, "the configuration is the admin's: {stderr}");
+    // Health reads the server's disk: free space moves, the checks and the verdict do not.
+    let (code, over_api, stderr) = remote(&scratch, &server, &viewer, &["health", "--json"]);
+    let (local_code, local, _) = outcome(&scratch.run(&["health", "--json"]));
+    assert_eq!(code, local_code, "{stderr}");
+    let checks = |text: &str| {
+        let report: serde_json::Value = serde_json::from_str(text).unwrap();
+        let names: Vec<String> = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| format!("{} {}", c["check"], c["ok"]))
+            .collect();
+        (report["healthy"].clone(), names)
+    };
+    assert_eq!(checks(&over_api), checks(&local));
+
+    // An operator's note, by the token's name.
+    let (code, stdout, stderr) =
+        remote(&scratch, &server, &deployer, &["log", "--target", "web01", "restarted", "puma"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("logged #"), "{stdout}");
+    let (_, entries, _) = outcome(&scratch.run(&["audit", "--action", "note", "--json"]));
+    let entries: serde_json::Value = serde_json::from_str(&entries).unwrap();
+    assert_eq!(
+        (entries[0]["actor"].as_str(), entries[0]["target"].as_str()),
+        (Some("alice-laptop"), Some("web01"))
+    );
+
+    // Removing nothing exits 1 either way; the rest of the lifecycle through the server.
+    let nothing = ["repo", "remove", "tools", "absent"];
+    let (code, stdout, _) = remote(&scratch, &server, &publisher, &nothing);
+    assert_eq!((code, stdout.as_str()), (1, "no package in tools matches \"absent\"\n"));
+    assert_eq!(outcome(&scratch.run(&nothing)).0, 1);
+    let steps: [(&[&str], &str); 5] = [
+        (&["repo", "remove", "tools", "hello"], "removed 1 package(s) from tools\n"),
+        (&["publish", "drop", "tools"], "dropped publish tools\n"),
+        (&["snapshot", "drop", "s1"], "dropped snapshot s1\n"),
+        (&["repo", "drop", "tools"], "dropped repository tools\n"),
+        (&["snapshot", "list"], ""),
+    ];
+    for (args, expected) in steps {
+        let (code, stdout, stderr) = remote(&scratch, &server, &publisher, args);
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+        if !expected.is_empty() {
+            assert_eq!(stdout, expected, "{args:?}");
+        }
+    }
+    same_either_way(&scratch, &server, &viewer, &["repo", "list", "--json"]);
+
+    // What works only where it runs says so, and why.
+    for args in [
+        &["run", "-w", "web01", "--", "true"][..],
+        &["demo"],
+        &["key", "export"],
+        &["repo", "verify"],
+    ] {
+        let (code, _, stderr) = remote(&scratch, &server, &admin, args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains("without --server"), "{args:?}: {stderr}");
+    }
 }

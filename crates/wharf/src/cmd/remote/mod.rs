@@ -1,14 +1,15 @@
-//! `--server URL`: the deploy commands through a `wharf server`'s API instead of the local
-//! data directory, printing what the local commands print and exiting with the same codes.
-//! A deploy the server runs in the background is followed through its live events
-//! (`GET /api/v1/deploys/ID/events`) until it ends.
+//! `--server URL`: commands through a `wharf server`'s API instead of the local data
+//! directory, printing what the local commands print (through their own render functions)
+//! and exiting with the same codes. A deploy the server runs in the background is followed
+//! through its live events (`GET /api/v1/deploys/ID/events`) until it ends.
 //!
-//! Supported: `deploy` (with `--dry-run`), `rollback`, `resume`, `approve`, `cancel`,
-//! `status`, `history`, `show`, `locks`, `lock`, `unlock`, `holds`, `windows`, `audit` (without
-//! `--verify`), `hold`, `unhold`, `maintenance start|stop|list`, `token create|list|revoke`,
-//! `repo list|show|add` (a
-//! multipart upload: all or nothing), `publish`. Any other command with
-//! `--server` is refused with what to do.
+//! Here: the deploy commands (`deploy` with `--dry-run`, `rollback`, `resume`, `approve`,
+//! `cancel`), `status`, `history`, `show`, locks, holds, windows, `audit`, maintenance and
+//! tokens. `repo.rs`: `repo` (`add` is one multipart upload: all or nothing), `snapshot`,
+//! `publish`. `ops.rs`: `nodes`, `nodeset`, `health`, `schedules`, `audit --verify`, `log`,
+//! `config check`. Commands that only make sense where they run (`run`, `copy`, `demo`,
+//! `server`, `key export`, `repo verify|cleanup`, `publish --to-dir`) are refused saying
+//! why; `version`, `completions` and `man` never reach this module.
 
 use std::io::BufRead as _;
 
@@ -22,6 +23,17 @@ use crate::cli::{Command, DeploysCommand};
 use crate::env_vars;
 use crate::exit::{REFUSED, SUCCESS, UsageError};
 use crate::output;
+
+mod ops;
+mod repo;
+
+/// A command that only works where it runs: why, and what to do.
+fn local_only(why: &str) -> anyhow::Error {
+    anyhow::Error::new(UsageError(format!(
+        "{why}: run it without --server (unset ${}), on the machine it is about",
+        env_vars::SERVER
+    )))
+}
 
 /// A server and the token to act with.
 struct Remote {
@@ -378,46 +390,17 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
                 let path = format!("/tokens/{}", enc(&args.name));
                 super::token::render_revoked(args.output.json, &remote.delete(&path).await?)
             }
-            Command::Repo(crate::cli::RepoCommand::Add(args)) => {
-                // One multipart request: the server adds every file or none.
-                let mut form = reqwest::multipart::Form::new();
-                for path in &args.paths {
-                    let file = tokio::fs::File::open(path)
-                        .await
-                        .map_err(|err| anyhow::anyhow!("cannot read {}: {err}", path.display()))?;
-                    let length = file.metadata().await?.len();
-                    let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
-                    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                    form = form.part("deb", reqwest::multipart::Part::stream_with_length(body, length).file_name(name));
-                }
-                let mut query = vec![format!("replace={}", args.replace)];
-                if let Some(component) = &args.component {
-                    query.push(format!("component={}", enc(component)));
-                }
-                let path = format!("/repos/{}/packages?{}", enc(&args.name), query.join("&"));
-                let request = remote.request(reqwest::Method::POST, &path).multipart(form);
-                super::repo::render_add(args.output.json, &remote.call(request).await?)
-            }
-            Command::Publish(args) if args.command.is_none() && args.to_dir.is_none() => {
-                let (snapshot, source) = match (&args.snapshot, &args.repo) {
-                    (Some(snapshot), _) => (true, snapshot.clone()),
-                    (None, Some(repo)) => (false, repo.clone()),
-                    (None, None) => anyhow::bail!(UsageError("name a repository or --snapshot SNAP".into())),
-                };
-                let mut path = format!("/publish/{}?snapshot={snapshot}", enc(&source));
-                if let Some(prefix) = &args.prefix {
-                    path.push_str(&format!("&prefix={}", enc(prefix)));
-                }
-                super::publish::render_publish(args.output.json, &remote.post_as(&path, &json!({})).await?)
-            }
-            Command::Repo(crate::cli::RepoCommand::List(args)) => {
-                let views: Vec<wharf_app::wire::CollectionView> = remote.get("/repos").await?;
-                super::repo::list(&views, &args)
-            }
-            Command::Repo(crate::cli::RepoCommand::Show(args)) => {
-                let path = format!("/repos/{}?packages={}", enc(&args.name), args.with_packages);
-                let view: wharf_app::wire::CollectionView = remote.get(&path).await?;
-                super::repo::render(args.output.json, &view, || super::repo::print_collection(&view))
+            Command::Repo(command) => repo::repo(&remote, command).await,
+            Command::Snapshot(command) => repo::snapshot(&remote, command).await,
+            Command::Publish(args) => repo::publish(&remote, args).await,
+            Command::Nodes(args) => ops::list_nodes(&remote, &args).await,
+            Command::Nodeset(args) => ops::expand(&remote, &args).await,
+            Command::Health(args) => ops::health(&remote, &args).await,
+            Command::Schedules(args) => ops::schedules(&remote, &args).await,
+            Command::Audit(args) => ops::verify(&remote, &args).await,
+            Command::Log(args) => ops::note(&remote, &args).await,
+            Command::Config(crate::cli::ConfigCommand::Check(args)) => {
+                ops::config_check(&remote, &args).await
             }
             Command::Hold(args) => {
                 let body = json!({ "package": args.package, "environment": args.environment, "reason": args.reason });
@@ -460,13 +443,20 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
                 let detail: wharf_app::wire::DeployDetail = remote.get(&format!("/deploys/{}", args.id)).await?;
                 super::status::render_show(args.output.json, &detail)
             }
-            _ => Err(anyhow::Error::new(UsageError(
-                "this command does not work with --server yet: run it where the data directory is, \
-                 or call the API (docs/api.md); --server works for deploy, rollback, resume, \
-                 approve, cancel, status, history, show, locks, lock, unlock, holds, windows, audit, \
-                 hold, unhold, maintenance, token, repo list|show|add and publish"
-                    .into(),
-            ))),
+            Command::Run(_) | Command::Copy(_) => Err(local_only(
+                "run and copy connect to the nodes from the machine they run on",
+            )),
+            Command::Demo(_) => Err(local_only("demo writes a fleet and a data directory here")),
+            Command::Server(_) => Err(local_only(
+                "server serves a data directory itself; --server names one to talk to",
+            )),
+            Command::Key(_) => Err(local_only(
+                "key export reads the signing key from the data directory (clients can also \
+                 use the key a published repository's InRelease is signed with)",
+            )),
+            Command::Version(_) | Command::Completions(_) | Command::Man(_) => {
+                unreachable!("dispatched before --server is looked at")
+            }
         }
     })
 }

@@ -1,0 +1,125 @@
+//! `wharf repo`, `wharf snapshot` and `wharf publish` through a server's API, rendered by
+//! the local commands' own functions.
+//!
+//! Not through a server: `repo verify` and `repo cleanup` (they read and delete the stored
+//! package files: run them on the server's machine) and `publish --to-dir` (it writes a
+//! tree on the machine that runs it).
+
+use serde_json::json;
+use wharf_app::wire::{CollectionView, PublishView};
+
+use super::{Remote, enc};
+use crate::cli::{PublishArgs, PublishCommand, RepoCommand, SnapshotCommand};
+use crate::cmd::{publish, repo as local};
+use crate::exit::UsageError;
+
+pub(super) async fn repo(remote: &Remote, command: RepoCommand) -> anyhow::Result<u8> {
+    match command {
+        RepoCommand::Create(args) => {
+            let body = json!({ "name": args.name, "distribution": args.distribution,
+                "components": args.component, "architectures": args.architectures,
+                "comment": args.comment });
+            local::render_created(args.output.json, &remote.post_as("/repos", &body).await?)
+        }
+        RepoCommand::List(args) => {
+            let views: Vec<CollectionView> = remote.get("/repos").await?;
+            local::list(&views, &args)
+        }
+        RepoCommand::Show(args) => {
+            let path = format!("/repos/{}?packages={}", enc(&args.name), args.with_packages);
+            let view: CollectionView = remote.get(&path).await?;
+            local::render(args.output.json, &view, || local::print_collection(&view))
+        }
+        RepoCommand::Add(args) => add(remote, args).await,
+        RepoCommand::Remove(args) => {
+            let path = format!("/repos/{}/packages?query={}", enc(&args.name), enc(&args.query));
+            local::render_remove(&args, &remote.delete(&path).await?)
+        }
+        RepoCommand::Drop(args) => {
+            let path = format!("/repos/{}?force={}", enc(&args.name), args.force);
+            local::render_drop(args.output.json, &remote.delete(&path).await?)
+        }
+        RepoCommand::Verify(_) | RepoCommand::Cleanup(_) => Err(anyhow::Error::new(UsageError(
+            "repo verify and repo cleanup read and delete the stored package files: run them \
+             on the server's machine, without --server (unset $WHARF_SERVER)"
+                .into(),
+        ))),
+    }
+}
+
+/// One multipart request: the server adds every file or none.
+async fn add(remote: &Remote, args: crate::cli::RepoAddArgs) -> anyhow::Result<u8> {
+    let mut form = reqwest::multipart::Form::new();
+    for path in &args.paths {
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|err| anyhow::anyhow!("cannot read {}: {err}", path.display()))?;
+        let length = file.metadata().await?.len();
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        form = form.part(
+            "deb",
+            reqwest::multipart::Part::stream_with_length(body, length).file_name(name),
+        );
+    }
+    let mut query = vec![format!("replace={}", args.replace)];
+    if let Some(component) = &args.component {
+        query.push(format!("component={}", enc(component)));
+    }
+    let path = format!("/repos/{}/packages?{}", enc(&args.name), query.join("&"));
+    let request = remote.request(reqwest::Method::POST, &path).multipart(form);
+    local::render_add(args.output.json, &remote.call(request).await?)
+}
+
+pub(super) async fn snapshot(remote: &Remote, command: SnapshotCommand) -> anyhow::Result<u8> {
+    match command {
+        SnapshotCommand::Create(args) => {
+            let body = json!({ "name": args.name, "from": args.from });
+            local::render_snapshot(args.output.json, &remote.post_as("/snapshots", &body).await?)
+        }
+        SnapshotCommand::List(args) => {
+            let views: Vec<CollectionView> = remote.get("/snapshots").await?;
+            local::list(&views, &args)
+        }
+        SnapshotCommand::Show(args) => {
+            let view: CollectionView =
+                remote.get(&format!("/snapshots/{}", enc(&args.name))).await?;
+            local::render(args.output.json, &view, || local::print_collection(&view))
+        }
+        SnapshotCommand::Drop(args) => {
+            let path = format!("/snapshots/{}?force={}", enc(&args.name), args.force);
+            local::render_drop(args.output.json, &remote.delete(&path).await?)
+        }
+    }
+}
+
+pub(super) async fn publish(remote: &Remote, args: PublishArgs) -> anyhow::Result<u8> {
+    match args.command {
+        Some(PublishCommand::List(list)) => {
+            let views: Vec<PublishView> = remote.get("/publish").await?;
+            return publish::render_list(list.json, &views);
+        }
+        Some(PublishCommand::Drop(drop)) => {
+            let report = remote.delete(&format!("/publish/{}", enc(&drop.prefix))).await?;
+            return publish::render_unpublished(drop.output.json || args.output.json, &report);
+        }
+        None => {}
+    }
+    if args.to_dir.is_some() {
+        anyhow::bail!(UsageError(
+            "publish --to-dir writes a tree on the machine that runs it: run it where the data \
+             directory is, without --server (unset $WHARF_SERVER)"
+                .into()
+        ));
+    }
+    let (snapshot, source) = match (&args.snapshot, &args.repo) {
+        (Some(snapshot), _) => (true, snapshot.clone()),
+        (None, Some(repo)) => (false, repo.clone()),
+        (None, None) => anyhow::bail!(UsageError("name a repository or --snapshot SNAP".into())),
+    };
+    let mut path = format!("/publish/{}?snapshot={snapshot}", enc(&source));
+    if let Some(prefix) = &args.prefix {
+        path.push_str(&format!("&prefix={}", enc(prefix)));
+    }
+    publish::render_publish(args.output.json, &remote.post_as(&path, &json!({})).await?)
+}
