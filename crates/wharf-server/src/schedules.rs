@@ -48,6 +48,10 @@ async fn once(state: &Arc<AppState>, server: &str) -> Result<(), String> {
     let now = jiff::Timestamp::now();
     let claimed =
         wharf_app::schedule::due(&ctx, &schedules, server, now).await.map_err(|e| e.to_string())?;
+    // After the claims: a line saying this server looked and what it won (tests read it to
+    // know that a server saw a fire time and left it to another).
+    let names: Vec<&str> = claimed.iter().map(|c| c.schedule.name.as_str()).collect();
+    tracing::debug!(at = %now, claimed = ?names, "scheduler looked");
     for claim in claimed {
         tracing::info!(schedule = %claim.schedule.name, fire = %claim.fire, "running");
         let state = state.clone();

@@ -65,6 +65,8 @@ pub mod outbox;
 mod postgres;
 pub mod schedule;
 mod sqlite;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub mod token;
 
 use std::path::PathBuf;

@@ -111,13 +111,22 @@ impl ServerProcess {
     /// once it printed its address and (when `wait_healthy`) `/healthz` answered 200.
     pub(crate) fn start(scratch: &Scratch, extra: &[&str], wait_healthy: bool) -> ServerProcess {
         use std::io::BufRead as _;
-        let log = scratch.path().join(format!("server-{}.log", std::process::id()));
+        // One log per server, even for several servers in one scratch directory.
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = scratch.path().join(format!("server-{}-{n}.log", std::process::id()));
         let log_file = std::fs::File::create(&log).expect("server log");
         let mut args = vec!["server", "--listen", "127.0.0.1:0"];
         args.extend_from_slice(extra);
+        // The scratch's own RUST_LOG (a test that reads the log) wins over the default.
+        let rust_log = scratch
+            .env
+            .iter()
+            .find(|(key, _)| key == "RUST_LOG")
+            .map_or("info,tower_http=debug", |(_, value)| value.as_str());
         let mut child = scratch
             .wharf(&args)
-            .env("RUST_LOG", "info,tower_http=debug")
+            .env("RUST_LOG", rust_log)
             .stdout(std::process::Stdio::piped())
             .stderr(log_file)
             .spawn()
