@@ -348,7 +348,8 @@ fn concurrent_processes_share_one_data_dir() {
 
 /// The README's first command: the demo builds a package, publishes it, ships it to the
 /// canary nodes and reads it back there, deploys 1.0 and 1.1 through staging, canary and
-/// production (production before canary refused), rolls back; a second run starts over.
+/// production (production before canary refused), rolls back, then publishes Wharf's own
+/// package, which apt in a private root sees; a second run starts over.
 #[test]
 fn demo_ships_a_package_to_the_canary_nodes() {
     let scratch = Scratch::new();
@@ -367,6 +368,10 @@ fn demo_ships_a_package_to_the_canary_nodes() {
             "round {round}: {stdout}"
         );
         assert!(stdout.contains("audit log ok: 25 entries"), "round {round}: {stdout}");
+        // Wharf ships itself: its own package in its own repository, seen by apt.
+        assert!(stdout.contains("published repository wharf at "), "round {round}: {stdout}");
+        let candidate = format!("Candidate: {}", env!("CARGO_PKG_VERSION"));
+        assert!(stdout.contains(&candidate), "round {round}: {stdout}");
     }
     let demo = scratch.path().join("wharf-demo");
     let installed = |node: &str| {

@@ -1,5 +1,8 @@
 //! `wharf demo`: a self-contained tour on embedded defaults — a demo fleet of local nodes,
-//! SQLite in a data directory next to it, no network and nothing installed.
+//! SQLite in a data directory next to it, no network and nothing installed. It ends with
+//! Wharf publishing its own package into its own repository (`own_package.rs`).
+
+mod own_package;
 
 use std::path::{Path, PathBuf};
 
@@ -203,6 +206,20 @@ pub(crate) fn run(_settings: &Settings, args: &DemoArgs) -> anyhow::Result<u8> {
     wharf("who did what", &["audit", "-n", "5"])?;
     wharf("the audit log's hash chain", &["audit", "--verify"])?;
 
+    // Wharf ships itself: its own package, in its own repository, seen by apt.
+    let own = own_package::build(&dir.join("debs"))?;
+    output::line(format!("\n4. built {} from this wharf binary with dpkg-deb", own.display()));
+    let own_arg = own.display().to_string();
+    let repository = own_package::REPOSITORY;
+    wharf("Wharf's own repository", &["repo", "create", repository, "--distribution", "bookworm"])?;
+    wharf("Wharf's own package", &["repo", "add", repository, &own_arg])?;
+    wharf("published like any other", &["publish", repository])?;
+    let cli = crate::cli::Cli::try_parse_from([
+        "wharf", "--config", &config, "--data", &data, "key", "export",
+    ])?;
+    let key = Settings::load(&cli.global)?.signing_key()?.public_armored()?;
+    own_package::apt_sees_it(dir, &data_dir, &key)?;
+
     output::line(format!(
         "\nnext: cd {} && wharf nodes @canary && wharf run -w @role:web -b -- uname -r",
         dir.display()
@@ -215,7 +232,12 @@ pub(crate) fn run(_settings: &Settings, args: &DemoArgs) -> anyhow::Result<u8> {
 fn reset(dir: &Path, config_path: &Path, data_dir: &Path) -> anyhow::Result<()> {
     match std::fs::read_to_string(config_path) {
         Ok(text) if text == DEMO_CONFIG => {
-            for stale in [data_dir.to_path_buf(), dir.join("nodes"), dir.join("debs")] {
+            for stale in [
+                data_dir.to_path_buf(),
+                dir.join("nodes"),
+                dir.join("debs"),
+                dir.join("apt-client"),
+            ] {
                 if stale.exists() {
                     std::fs::remove_dir_all(&stale)
                         .with_context(|| format!("cannot reset {}", stale.display()))?;
