@@ -1,6 +1,6 @@
-//! The inventory, health, schedules, the audit log's verification and notes, and the
-//! configuration, through a server's API: `nodes`, `nodeset` (expanded with the server's
-//! groups), `health`, `schedules`, `audit --verify`, `log` and `config check` (the
+//! The inventory, health, schedules, the audit log, tokens and the configuration through
+//! a server's API: `nodes`, `nodeset` (expanded with the server's groups), `health`,
+//! `schedules`, `audit` (and `--verify`), `log`, `token` and `config check` (the
 //! configuration the server runs, not a local file), rendered by the local commands' own
 //! functions.
 
@@ -10,8 +10,10 @@ use wharf_core::inventory::Node;
 use wharf_store::{AuditEntry, AuditVerification};
 
 use super::{Remote, enc};
-use crate::cli::{AuditArgs, JsonArgs, LogArgs, NodesArgs, NodesetArgs};
-use crate::cmd::{audit, config, guard, nodes, nodeset, publish};
+use crate::cli::{AuditArgs, JsonArgs, LogArgs, NodesArgs, NodesetArgs, TokenCommand};
+use crate::cmd::{audit, config, guard, nodes, nodeset, publish, token};
+use crate::exit::SUCCESS;
+use crate::output;
 
 pub(super) async fn list_nodes(remote: &Remote, args: &NodesArgs) -> anyhow::Result<u8> {
     let path = match &args.nodeset {
@@ -42,11 +44,6 @@ pub(super) async fn schedules(remote: &Remote, args: &JsonArgs) -> anyhow::Resul
     guard::render_schedules(args.json, &views)
 }
 
-pub(super) async fn verify(remote: &Remote, args: &AuditArgs) -> anyhow::Result<u8> {
-    let report: AuditVerification = remote.get("/audit/verify").await?;
-    audit::render_verify(args.output.json, &report)
-}
-
 pub(super) async fn note(remote: &Remote, args: &LogArgs) -> anyhow::Result<u8> {
     let body = json!({ "target": args.target, "message": args.message.join(" ") });
     let entry: AuditEntry = remote.post_as("/audit", &body).await?;
@@ -56,4 +53,43 @@ pub(super) async fn note(remote: &Remote, args: &LogArgs) -> anyhow::Result<u8> 
 pub(super) async fn config_check(remote: &Remote, args: &JsonArgs) -> anyhow::Result<u8> {
     let summary: ConfigSummary = remote.get("/config").await?;
     config::render(args.json, &summary)
+}
+
+pub(super) async fn audit(remote: &Remote, args: &AuditArgs) -> anyhow::Result<u8> {
+    if args.verify {
+        let report: AuditVerification = remote.get("/audit/verify").await?;
+        return audit::render_verify(args.output.json, &report);
+    }
+    let mut query = vec![format!("limit={}", args.limit)];
+    if let Some(action) = &args.action {
+        query.push(format!("action={}", enc(action)));
+    }
+    if let Some(target) = &args.target {
+        query.push(format!("target={}", enc(target)));
+    }
+    let entries: Vec<AuditEntry> = remote.get(&format!("/audit?{}", query.join("&"))).await?;
+    if args.output.json {
+        output::json(&entries)?;
+    } else {
+        audit::print_entries(&entries);
+    }
+    Ok(SUCCESS)
+}
+
+pub(super) async fn token(remote: &Remote, command: &TokenCommand) -> anyhow::Result<u8> {
+    match command {
+        TokenCommand::List(args) => {
+            let tokens: Vec<wharf_app::wire::TokenView> = remote.get("/tokens").await?;
+            token::render_list(args.json, &tokens)
+        }
+        TokenCommand::Create(args) => {
+            let body = json!({ "name": args.name, "role": format!("{:?}", args.role).to_lowercase(),
+                "automated": args.automated, "expires": args.expires });
+            token::render_created(args.output.json, &remote.post_as("/tokens", &body).await?)
+        }
+        TokenCommand::Revoke(args) => {
+            let path = format!("/tokens/{}", enc(&args.name));
+            token::render_revoked(args.output.json, &remote.delete(&path).await?)
+        }
+    }
 }
