@@ -207,18 +207,7 @@ pub(crate) fn run(_settings: &Settings, args: &DemoArgs) -> anyhow::Result<u8> {
     wharf("the audit log's hash chain", &["audit", "--verify"])?;
 
     // Wharf ships itself: its own package, in its own repository, seen by apt.
-    let own = own_package::build(&dir.join("debs"))?;
-    output::line(format!("\n4. built {} from this wharf binary with dpkg-deb", own.display()));
-    let own_arg = own.display().to_string();
-    let repository = own_package::REPOSITORY;
-    wharf("Wharf's own repository", &["repo", "create", repository, "--distribution", "bookworm"])?;
-    wharf("Wharf's own package", &["repo", "add", repository, &own_arg])?;
-    wharf("published like any other", &["publish", repository])?;
-    let cli = crate::cli::Cli::try_parse_from([
-        "wharf", "--config", &config, "--data", &data, "key", "export",
-    ])?;
-    let key = Settings::load(&cli.global)?.signing_key()?.public_armored()?;
-    own_package::apt_sees_it(dir, &data_dir, &key)?;
+    own_package::tour(dir, &config, &data, &wharf)?;
 
     output::line(format!(
         "\nnext: cd {} && wharf nodes @canary && wharf run -w @role:web -b -- uname -r",

@@ -9,14 +9,38 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::Context as _;
+use clap::Parser as _;
 
 use crate::output;
+use crate::settings::Settings;
 
 /// The repository Wharf's own package is published in.
-pub(super) const REPOSITORY: &str = "wharf";
+const REPOSITORY: &str = "wharf";
+
+/// The tour's last part, under `dir` (config file `config`, data directory `data`): build,
+/// add and publish Wharf's own package with `wharf` (runs one demo step), then show apt
+/// seeing it.
+pub(super) fn tour(
+    dir: &Path,
+    config: &str,
+    data: &str,
+    wharf: &dyn Fn(&str, &[&str]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let own = build(&dir.join("debs"))?;
+    output::line(format!("\n4. built {} from this wharf binary with dpkg-deb", own.display()));
+    let own_arg = own.display().to_string();
+    wharf("Wharf's own repository", &["repo", "create", REPOSITORY, "--distribution", "bookworm"])?;
+    wharf("Wharf's own package", &["repo", "add", REPOSITORY, &own_arg])?;
+    wharf("published like any other", &["publish", REPOSITORY])?;
+    let cli = crate::cli::Cli::try_parse_from([
+        "wharf", "--config", config, "--data", data, "key", "export",
+    ])?;
+    let key = Settings::load(&cli.global)?.signing_key()?.public_armored()?;
+    apt_sees_it(dir, Path::new(data), &key)
+}
 
 /// Build `wharf_VERSION_ARCH.deb` from the running binary in `out_dir`.
-pub(super) fn build(out_dir: &Path) -> anyhow::Result<PathBuf> {
+fn build(out_dir: &Path) -> anyhow::Result<PathBuf> {
     let version = env!("CARGO_PKG_VERSION");
     let arch = command_stdout(Command::new("dpkg").arg("--print-architecture"), "dpkg")?;
     let tree = out_dir.join("tree-wharf");
@@ -52,7 +76,7 @@ pub(super) fn build(out_dir: &Path) -> anyhow::Result<PathBuf> {
 
 /// `apt-get update` in a private root under `dir` whose only source is the published
 /// `wharf` tree in `data_dir`, trusting only `key`; then what apt would install.
-pub(super) fn apt_sees_it(dir: &Path, data_dir: &Path, key: &str) -> anyhow::Result<()> {
+fn apt_sees_it(dir: &Path, data_dir: &Path, key: &str) -> anyhow::Result<()> {
     let root = dir.join("apt-client");
     if root.exists() {
         std::fs::remove_dir_all(&root)
