@@ -34,6 +34,7 @@ mod capture;
 mod event;
 mod fanout;
 pub mod gather;
+mod host_cert;
 pub mod known_hosts;
 mod local;
 mod outcome;

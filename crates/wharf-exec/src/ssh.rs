@@ -13,50 +13,142 @@ use std::time::Duration;
 use russh::client::{self, Handle};
 use russh::keys::agent::AgentIdentity;
 use russh::keys::agent::client::AgentClient;
-use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
-use russh::{ChannelMsg, Sig, kex};
+use russh::keys::{
+    Algorithm, Certificate, EcdsaCurve, HashAlg, PrivateKey, PrivateKeyWithHashAlg,
+    PublicKeyOrCertificate,
+};
+use russh::{ChannelMsg, Sig, cipher, kex};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
 use crate::capture::Capture;
 use crate::event::OutputStream;
+use crate::host_cert::{CertStatus, check_certificate};
 use crate::known_hosts::{self, HostKeyStatus};
 use crate::outcome::{Outcome, Unreachable, UnreachableReason};
 use crate::ssh_config::HostKeyPolicy;
-use crate::target::{SshTarget, is_file};
+use crate::target::{Algorithms, SshTarget, is_file};
 
-/// The russh client configuration Wharf uses for every connection.
+/// Key exchange when ssh_config names none: `curve25519-sha256` first (see the module doc).
+const WHARF_KEX: &[kex::Name] = &[
+    kex::CURVE25519,
+    kex::CURVE25519_PRE_RFC_8731,
+    kex::MLKEM768X25519_SHA256,
+    kex::ECDH_SHA2_NISTP256,
+    kex::DH_GEX_SHA256,
+    kex::DH_G14_SHA256,
+    kex::EXTENSION_SUPPORT_AS_CLIENT,
+    kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
+];
+
+/// Host certificate algorithms offered (as OpenSSH offers them by default), so a host with a
+/// certificate presents it and `@cert-authority` lines can vouch for it.
+const HOST_CERTIFICATES: &[Algorithm] = &[
+    Algorithm::Ed25519,
+    Algorithm::Ecdsa { curve: EcdsaCurve::NistP256 },
+    Algorithm::Ecdsa { curve: EcdsaCurve::NistP384 },
+    Algorithm::Ecdsa { curve: EcdsaCurve::NistP521 },
+    Algorithm::Rsa { hash: Some(HashAlg::Sha512) },
+    Algorithm::Rsa { hash: Some(HashAlg::Sha256) },
+];
+
+/// The russh client configuration for hosts whose ssh_config sets no algorithm or
+/// `ServerAlive*` option (shared by a pool).
 pub(crate) fn client_config() -> Arc<client::Config> {
-    let preferred = russh::Preferred {
-        kex: Cow::Borrowed(&[
-            kex::CURVE25519,
-            kex::CURVE25519_PRE_RFC_8731,
-            kex::MLKEM768X25519_SHA256,
-            kex::ECDH_SHA2_NISTP256,
-            kex::DH_GEX_SHA256,
-            kex::DH_G14_SHA256,
-            kex::EXTENSION_SUPPORT_AS_CLIENT,
-            kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
-        ]),
+    Arc::new(config_with(wharf_preferred(), Some(Duration::from_secs(30)), 3))
+}
+
+fn wharf_preferred() -> russh::Preferred {
+    russh::Preferred {
+        kex: Cow::Borrowed(WHARF_KEX),
+        host_key_certificates: Cow::Borrowed(HOST_CERTIFICATES),
         ..russh::Preferred::default()
-    };
-    Arc::new(client::Config {
+    }
+}
+
+fn config_with(
+    preferred: russh::Preferred,
+    keepalive_interval: Option<Duration>,
+    keepalive_max: usize,
+) -> client::Config {
+    client::Config {
         preferred,
         nodelay: true,
-        keepalive_interval: Some(Duration::from_secs(30)),
+        keepalive_interval,
+        keepalive_max,
         ..client::Config::default()
-    })
+    }
+}
+
+/// The configuration for `target` when its ssh_config changes the defaults.
+pub(crate) fn target_config(target: &SshTarget) -> Option<Arc<client::Config>> {
+    let (interval, count_max) = target.server_alive;
+    if target.algorithms == Algorithms::default() && interval.is_zero() {
+        return None;
+    }
+    let mut preferred = wharf_preferred();
+    let algorithms = &target.algorithms;
+    if let Some(names) = &algorithms.kex {
+        let mut kex: Vec<kex::Name> =
+            names.iter().filter_map(|name| kex::Name::try_from(name.as_str()).ok()).collect();
+        kex.extend([kex::EXTENSION_SUPPORT_AS_CLIENT, kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT]);
+        preferred.kex = Cow::Owned(kex);
+    }
+    if let Some(names) = &algorithms.ciphers {
+        preferred.cipher = Cow::Owned(
+            names.iter().filter_map(|name| cipher::Name::try_from(name.as_str()).ok()).collect(),
+        );
+    }
+    if let Some(names) = &algorithms.host_key {
+        let parse = |name: &str| name.parse::<Algorithm>().ok();
+        preferred.key = Cow::Owned(
+            names.iter().filter(|name| !name.contains("-cert-")).filter_map(|n| parse(n)).collect(),
+        );
+        preferred.host_key_certificates = Cow::Owned(
+            names
+                .iter()
+                .filter_map(|name| name.strip_suffix("-cert-v01@openssh.com"))
+                .filter_map(parse)
+                .collect(),
+        );
+    }
+    let (keepalive_interval, keepalive_max) = if interval.is_zero() {
+        (Some(Duration::from_secs(30)), 3)
+    } else {
+        (Some(interval), usize::try_from(count_max).unwrap_or(usize::MAX))
+    };
+    Some(Arc::new(config_with(preferred, keepalive_interval, keepalive_max)))
 }
 
 /// Decides about the server's key, and remembers why it said no.
 struct ClientHandler {
-    host: String,
-    port: u16,
+    /// How the host is named in known_hosts: `HostKeyAlias`, or `host`/`[host]:port`.
+    name: String,
+    /// What a host certificate must name: `HostKeyAlias`, or the host.
+    principal: String,
     known_hosts_files: Vec<PathBuf>,
+    record_file: Option<PathBuf>,
+    hash: bool,
     policy: HostKeyPolicy,
     refusal: Arc<Mutex<Option<String>>>,
 }
 
 impl ClientHandler {
+    fn new(target: &SshTarget, refusal: Arc<Mutex<Option<String>>>) -> ClientHandler {
+        ClientHandler {
+            name: known_hosts::lookup_name(
+                &target.host,
+                target.port,
+                target.host_key_alias.as_deref(),
+            ),
+            principal: target.host_key_alias.clone().unwrap_or_else(|| target.host.clone()),
+            known_hosts_files: target.known_hosts_files.clone(),
+            record_file: target.record_file.clone(),
+            hash: target.hash_known_hosts,
+            policy: target.host_key_policy,
+            refusal,
+        }
+    }
+
     fn refuse(&self, message: String) -> bool {
         *self.refusal.lock().expect("refusal lock") = Some(message);
         false
@@ -75,38 +167,51 @@ impl client::Handler for ClientHandler {
         let Ok(blob) = key.to_bytes() else {
             return Ok(self.refuse("cannot encode the server's host key".to_owned()));
         };
-        let (files, host, port, policy) =
-            (self.known_hosts_files.clone(), self.host.clone(), self.port, self.policy);
-        let name = known_hosts::host_entry_name(&self.host, self.port);
+        let certificate = server_key.certificate().cloned();
+        let (files, name, principal, policy) = (
+            self.known_hosts_files.clone(),
+            self.name.clone(),
+            self.principal.clone(),
+            self.policy,
+        );
+        let (record_file, hash) = (self.record_file.clone(), self.hash);
         let decision = tokio::task::spawn_blocking(move || -> Result<(), String> {
-            let status = known_hosts::check(&files, &host, port, &algorithm, &blob)
+            if let Some(cert) = certificate {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |elapsed| elapsed.as_secs());
+                let status = check_certificate(&files, &name, &principal, &cert, now)
+                    .map_err(|err| format!("cannot read known_hosts: {err}"))?;
+                match status {
+                    CertStatus::Trusted => return Ok(()),
+                    CertStatus::NoAuthority => {}
+                    CertStatus::Invalid(reason) => {
+                        return Err(format!(
+                            "the host certificate of {name} is signed by a trusted @cert-authority \
+                             but is not valid: {reason}"
+                        ));
+                    }
+                    CertStatus::Revoked { file, line } => {
+                        return Err(format!(
+                            "the host certificate of {name} (or its CA) is marked @revoked in {}:{line}; \
+                             re-sign the host with a CA that is not revoked",
+                            file.display()
+                        ));
+                    }
+                }
+            }
+            let status = known_hosts::check(&files, &name, &algorithm, &blob)
                 .map_err(|err| format!("cannot read known_hosts: {err}"))?;
-            match status {
-                HostKeyStatus::Known => Ok(()),
-                HostKeyStatus::Revoked { file, line } => Err(format!(
-                    "the {algorithm} host key of {name} is marked @revoked in {}:{line}",
-                    file.display()
-                )),
-                HostKeyStatus::Changed { file, line } if policy != HostKeyPolicy::AcceptAny => Err(format!(
-                    "REMOTE HOST KEY CHANGED: the {algorithm} key of {name} does not match {}:{line}; \
-                     if the host was reinstalled, remove that line (ssh-keygen -R '{name}' -f {})",
-                    file.display(),
-                    file.display()
-                )),
-                HostKeyStatus::Changed { .. } => Ok(()),
-                HostKeyStatus::Unknown if policy == HostKeyPolicy::Strict => Err(format!(
-                    "no {algorithm} host key for {name} in {}; connect once with --accept-new \
-                     (StrictHostKeyChecking accept-new) or add it to known_hosts",
-                    files.first().map_or_else(|| "known_hosts".to_owned(), |f| f.display().to_string())
-                )),
-                HostKeyStatus::Unknown => {
-                    let Some(file) = files.first() else { return Ok(()) };
-                    known_hosts::record(file, &host, port, &algorithm, &blob)
-                        .map_err(|err| format!("cannot record the host key of {name} in {}: {err}", file.display()))?;
+            decide(status, &name, &algorithm, &files, policy, || match &record_file {
+                None => Ok(()),
+                Some(file) => {
+                    known_hosts::record(file, &name, &algorithm, &blob, hash).map_err(|err| {
+                        format!("cannot record the host key of {name} in {}: {err}", file.display())
+                    })?;
                     tracing::info!(host = %name, file = %file.display(), "recorded new host key");
                     Ok(())
                 }
-            }
+            })
         })
         .await
         .map_err(|_| russh::Error::Disconnect)?;
@@ -117,10 +222,46 @@ impl client::Handler for ClientHandler {
     }
 }
 
+/// What to do with a plain host key, given what known_hosts says about it.
+fn decide(
+    status: HostKeyStatus,
+    name: &str,
+    algorithm: &str,
+    files: &[PathBuf],
+    policy: HostKeyPolicy,
+    record: impl FnOnce() -> Result<(), String>,
+) -> Result<(), String> {
+    match status {
+        HostKeyStatus::Known => Ok(()),
+        HostKeyStatus::Revoked { file, line } => Err(format!(
+            "the {algorithm} host key of {name} is marked @revoked in {}:{line}",
+            file.display()
+        )),
+        HostKeyStatus::Changed { file, line } if policy != HostKeyPolicy::AcceptAny => {
+            Err(format!(
+                "REMOTE HOST KEY CHANGED: the {algorithm} key of {name} does not match {}:{line}; \
+             if the host was reinstalled, remove that line (ssh-keygen -R '{name}' -f {})",
+                file.display(),
+                file.display()
+            ))
+        }
+        HostKeyStatus::Changed { .. } => Ok(()),
+        HostKeyStatus::Unknown if policy == HostKeyPolicy::Strict => Err(format!(
+            "no {algorithm} host key for {name} in {}; connect once with --accept-new \
+             (StrictHostKeyChecking accept-new), add it to known_hosts, or trust its CA with a \
+             @cert-authority line",
+            files.first().map_or_else(|| "known_hosts".to_owned(), |f| f.display().to_string())
+        )),
+        HostKeyStatus::Unknown => record(),
+    }
+}
+
 /// An authenticated SSH connection, and the jump connections it is tunnelled through.
 pub(crate) struct SshConnection {
     handle: Handle<ClientHandler>,
     _jumps: Option<Arc<SshConnection>>,
+    /// The `ProxyCommand` process carrying the connection (killed when dropped).
+    _proxy: Option<tokio::process::Child>,
 }
 
 impl SshConnection {
@@ -163,14 +304,16 @@ pub(crate) fn connect<'a>(
 ) -> std::pin::Pin<Box<dyn Future<Output = Result<Arc<SshConnection>, Unreachable>> + Send + 'a>> {
     Box::pin(async move {
         let refusal = Arc::new(Mutex::new(None));
-        let handler = ClientHandler {
-            host: target.host.clone(),
-            port: target.port,
-            known_hosts_files: target.known_hosts_files.clone(),
-            policy: target.host_key_policy,
-            refusal: refusal.clone(),
-        };
+        let handler = ClientHandler::new(target, refusal.clone());
+        let config = target_config(target).unwrap_or(config);
+        let mut proxy = None;
         let (handle, jumps) = match &target.proxy_jump {
+            None if target.proxy_command.is_some() => {
+                let command = target.proxy_command.as_deref().unwrap_or_default();
+                let (child, stream) = spawn_proxy(command)?;
+                proxy = Some(child);
+                (handshake(config, stream, handler, &refusal).await?, None)
+            }
             Some(jump) => {
                 let jump_connection = connect(jump, config.clone(), keys).await.map_err(|err| {
                     Unreachable::new(
@@ -204,10 +347,43 @@ pub(crate) fn connect<'a>(
                 (handshake(config, stream, handler, &refusal).await?, None)
             }
         };
-        let mut connection = SshConnection { handle, _jumps: jumps };
+        let mut connection = SshConnection { handle, _jumps: jumps, _proxy: proxy };
         authenticate(&mut connection.handle, target, keys).await?;
         Ok(Arc::new(connection))
     })
+}
+
+/// `ProxyCommand`: `sh -c COMMAND`, whose stdin and stdout carry the SSH stream.
+fn spawn_proxy(
+    command: &str,
+) -> Result<
+    (
+        tokio::process::Child,
+        tokio::io::Join<tokio::process::ChildStdout, tokio::process::ChildStdin>,
+    ),
+    Unreachable,
+> {
+    let mut child = tokio::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|err| {
+            Unreachable::new(
+                UnreachableReason::Other,
+                format!("cannot start ProxyCommand {command:?}: {err}"),
+            )
+        })?;
+    let (Some(stdout), Some(stdin)) = (child.stdout.take(), child.stdin.take()) else {
+        return Err(Unreachable::new(
+            UnreachableReason::Other,
+            format!("ProxyCommand {command:?} has no stdin/stdout"),
+        ));
+    };
+    Ok((child, tokio::io::join(stdout, stdin)))
 }
 
 async fn tcp_connect(host: &str, port: u16) -> Result<tokio::net::TcpStream, Unreachable> {
@@ -288,6 +464,16 @@ async fn authenticate(
     }
     for path in &target.identity_files {
         let Some(key) = load_key(keys, path) else { continue };
+        for cert in certificates_for(target, path, &key) {
+            let result = handle
+                .authenticate_openssh_cert(&target.user, key.clone(), cert)
+                .await
+                .map_err(|e| protocol(&e))?;
+            if result.success() {
+                return Ok(());
+            }
+            tried.push(format!("{} (certificate)", path.display()));
+        }
         let hash = handle.best_supported_rsa_hash().await.map_err(|e| protocol(&e))?.flatten();
         let result = handle
             .authenticate_publickey(&target.user, PrivateKeyWithHashAlg::new(key, hash))
@@ -307,6 +493,30 @@ async fn authenticate(
         UnreachableReason::Auth,
         format!("permission denied for user {} ({tried})", target.user),
     ))
+}
+
+/// The user certificates to offer with the key at `path`: `CertificateFile`s certifying
+/// that key, and `PATH-cert.pub` as OpenSSH loads it. Unreadable files are skipped.
+fn certificates_for(target: &SshTarget, path: &Path, key: &PrivateKey) -> Vec<Certificate> {
+    let mut sibling = path.as_os_str().to_owned();
+    sibling.push("-cert.pub");
+    let sibling = PathBuf::from(sibling);
+    let mut certs: Vec<Certificate> = Vec::new();
+    for file in target.certificate_files.iter().chain(std::iter::once(&sibling)) {
+        if !is_file(file) {
+            continue;
+        }
+        match russh::keys::load_openssh_certificate(file) {
+            Ok(cert) if cert.public_key() == key.public_key().key_data() => {
+                if !certs.iter().any(|have| have == &cert) {
+                    certs.push(cert);
+                }
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(file = %file.display(), "skipping certificate file: {err}"),
+        }
+    }
+    certs
 }
 
 /// Run `command` on a new channel. `timeout` bounds the command (not the connection).

@@ -6,3 +6,4 @@ mod host_keys;
 mod limits;
 mod local;
 mod run;
+mod ssh_g;
