@@ -7,3 +7,4 @@ mod limits;
 mod local;
 mod run;
 mod ssh_g;
+mod ssh_options;
