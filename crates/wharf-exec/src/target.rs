@@ -89,6 +89,41 @@ impl Algorithms {
     }
 }
 
+impl SshTarget {
+    /// What Wharf will do for this host, and every ssh_config keyword that applies to it but
+    /// that Wharf does not act on, one line each (`wharf run --ssh-debug`, `-vv`).
+    pub fn describe(&self) -> Vec<String> {
+        let mut lines = vec![format!("connect {}@{}:{}", self.user, self.host, self.port)];
+        if let Some(command) = &self.proxy_command {
+            lines.push(format!("through ProxyCommand {command}"));
+        }
+        if let Some(jump) = &self.proxy_jump {
+            lines.push(format!("through ProxyJump {}@{}:{}", jump.user, jump.host, jump.port));
+        }
+        let files: Vec<String> =
+            self.known_hosts_files.iter().map(|file| file.display().to_string()).collect();
+        lines.push(format!(
+            "host key as {} in {} ({:?}{})",
+            crate::known_hosts::lookup_name(&self.host, self.port, self.host_key_alias.as_deref()),
+            files.join(" "),
+            self.host_key_policy,
+            if self.hash_known_hosts { ", recorded hashed" } else { "" },
+        ));
+        if self.check_host_ip {
+            lines.push("not implemented: CheckHostIP yes (the address is not checked)".to_owned());
+        }
+        for ignored in &self.not_implemented {
+            lines.push(format!(
+                "not implemented: {} ({}:{})",
+                ignored.keyword,
+                ignored.file.display(),
+                ignored.line
+            ));
+        }
+        lines
+    }
+}
+
 /// A node that is this machine: commands run with `sh -c`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalTarget {
