@@ -16,7 +16,8 @@
 //! # Non-goals
 //!
 //! - Interactive sessions, PTYs, port forwarding, password or keyboard-interactive logins.
-//! - The whole of `ssh_config(5)`: `Match`, `Include` and other keywords are ignored.
+//! - Every `ssh_config(5)` keyword: those Wharf does not act on are listed per host
+//!   ([`SshTarget::describe`]), never silently applied differently (see docs/ssh.md).
 //! - Printing: front ends consume [`Event`]s and [`NodeResult`]s and render them.
 //!
 //! # Tour
