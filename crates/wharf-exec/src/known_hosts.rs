@@ -260,6 +260,19 @@ mod tests {
     }
 
     #[test]
+    fn hashed_records_are_found_and_hide_the_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("known_hosts");
+        record(&file, "fleet-lb", "ssh-ed25519", KEY_A, true).unwrap();
+        record(&file, "fleet-lb", "ssh-ed25519", KEY_A, true).unwrap();
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.starts_with("|1|") && !text.contains("fleet-lb"), "{text}");
+        assert_eq!(text.lines().count(), 1, "recorded once: {text}");
+        let files = [file];
+        assert_eq!(check(&files, "fleet-lb", "ssh-ed25519", KEY_A).unwrap(), HostKeyStatus::Known);
+    }
+
+    #[test]
     fn record_appends_once_and_check_reads_it_back() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("sub/known_hosts");

@@ -36,6 +36,7 @@ mod event;
 mod fanout;
 pub mod gather;
 mod host_cert;
+mod host_check;
 pub mod known_hosts;
 mod local;
 mod outcome;

@@ -1,6 +1,7 @@
-//! The SSH transport over russh: connect (directly or through `ProxyJump` hosts), check the
-//! host key against `known_hosts`, authenticate with ssh-agent keys then key files, run a
-//! command on a fresh channel, copy a file over SFTP.
+//! The SSH transport over russh: connect (directly, through `ProxyJump` hosts or a
+//! `ProxyCommand`), check the host key (`host_check.rs`), authenticate with ssh-agent keys
+//! then key files (with their user certificates), run a command on a fresh channel, copy a
+//! file over SFTP.
 //!
 //! Key exchange prefers `curve25519-sha256`: OpenSSH 9.2's default (sntrup761x25519) costs
 //! ten times the client CPU per connection, which dominates a fan-out to many nodes.
@@ -13,19 +14,14 @@ use std::time::Duration;
 use russh::client::{self, Handle};
 use russh::keys::agent::AgentIdentity;
 use russh::keys::agent::client::AgentClient;
-use russh::keys::{
-    Algorithm, Certificate, EcdsaCurve, HashAlg, PrivateKey, PrivateKeyWithHashAlg,
-    PublicKeyOrCertificate,
-};
+use russh::keys::{Algorithm, Certificate, EcdsaCurve, HashAlg, PrivateKey, PrivateKeyWithHashAlg};
 use russh::{ChannelMsg, Sig, cipher, kex};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
 use crate::capture::Capture;
 use crate::event::OutputStream;
-use crate::host_cert::{CertStatus, check_certificate};
-use crate::known_hosts::{self, HostKeyStatus};
+use crate::host_check::ClientHandler;
 use crate::outcome::{Outcome, Unreachable, UnreachableReason};
-use crate::ssh_config::HostKeyPolicy;
 use crate::target::{Algorithms, SshTarget, is_file};
 
 /// Key exchange when ssh_config names none: `curve25519-sha256` first (see the module doc).
@@ -119,143 +115,6 @@ pub(crate) fn target_config(target: &SshTarget) -> Option<Arc<client::Config>> {
     Some(Arc::new(config_with(preferred, keepalive_interval, keepalive_max)))
 }
 
-/// Decides about the server's key, and remembers why it said no.
-struct ClientHandler {
-    /// How the host is named in known_hosts: `HostKeyAlias`, or `host`/`[host]:port`.
-    name: String,
-    /// What a host certificate must name: `HostKeyAlias`, or the host.
-    principal: String,
-    known_hosts_files: Vec<PathBuf>,
-    record_file: Option<PathBuf>,
-    hash: bool,
-    policy: HostKeyPolicy,
-    refusal: Arc<Mutex<Option<String>>>,
-}
-
-impl ClientHandler {
-    fn new(target: &SshTarget, refusal: Arc<Mutex<Option<String>>>) -> ClientHandler {
-        ClientHandler {
-            name: known_hosts::lookup_name(
-                &target.host,
-                target.port,
-                target.host_key_alias.as_deref(),
-            ),
-            principal: target.host_key_alias.clone().unwrap_or_else(|| target.host.clone()),
-            known_hosts_files: target.known_hosts_files.clone(),
-            record_file: target.record_file.clone(),
-            hash: target.hash_known_hosts,
-            policy: target.host_key_policy,
-            refusal,
-        }
-    }
-
-    fn refuse(&self, message: String) -> bool {
-        *self.refusal.lock().expect("refusal lock") = Some(message);
-        false
-    }
-}
-
-impl client::Handler for ClientHandler {
-    type Error = russh::Error;
-
-    async fn check_server_key(
-        &mut self,
-        server_key: &PublicKeyOrCertificate,
-    ) -> Result<bool, Self::Error> {
-        let key = server_key.public_key();
-        let algorithm = key.algorithm().as_str().to_owned();
-        let Ok(blob) = key.to_bytes() else {
-            return Ok(self.refuse("cannot encode the server's host key".to_owned()));
-        };
-        let certificate = server_key.certificate().cloned();
-        let (files, name, principal, policy) = (
-            self.known_hosts_files.clone(),
-            self.name.clone(),
-            self.principal.clone(),
-            self.policy,
-        );
-        let (record_file, hash) = (self.record_file.clone(), self.hash);
-        let decision = tokio::task::spawn_blocking(move || -> Result<(), String> {
-            if let Some(cert) = certificate {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |elapsed| elapsed.as_secs());
-                let status = check_certificate(&files, &name, &principal, &cert, now)
-                    .map_err(|err| format!("cannot read known_hosts: {err}"))?;
-                match status {
-                    CertStatus::Trusted => return Ok(()),
-                    CertStatus::NoAuthority => {}
-                    CertStatus::Invalid(reason) => {
-                        return Err(format!(
-                            "the host certificate of {name} is signed by a trusted @cert-authority \
-                             but is not valid: {reason}"
-                        ));
-                    }
-                    CertStatus::Revoked { file, line } => {
-                        return Err(format!(
-                            "the host certificate of {name} (or its CA) is marked @revoked in {}:{line}; \
-                             re-sign the host with a CA that is not revoked",
-                            file.display()
-                        ));
-                    }
-                }
-            }
-            let status = known_hosts::check(&files, &name, &algorithm, &blob)
-                .map_err(|err| format!("cannot read known_hosts: {err}"))?;
-            decide(status, &name, &algorithm, &files, policy, || match &record_file {
-                None => Ok(()),
-                Some(file) => {
-                    known_hosts::record(file, &name, &algorithm, &blob, hash).map_err(|err| {
-                        format!("cannot record the host key of {name} in {}: {err}", file.display())
-                    })?;
-                    tracing::info!(host = %name, file = %file.display(), "recorded new host key");
-                    Ok(())
-                }
-            })
-        })
-        .await
-        .map_err(|_| russh::Error::Disconnect)?;
-        match decision {
-            Ok(()) => Ok(true),
-            Err(message) => Ok(self.refuse(message)),
-        }
-    }
-}
-
-/// What to do with a plain host key, given what known_hosts says about it.
-fn decide(
-    status: HostKeyStatus,
-    name: &str,
-    algorithm: &str,
-    files: &[PathBuf],
-    policy: HostKeyPolicy,
-    record: impl FnOnce() -> Result<(), String>,
-) -> Result<(), String> {
-    match status {
-        HostKeyStatus::Known => Ok(()),
-        HostKeyStatus::Revoked { file, line } => Err(format!(
-            "the {algorithm} host key of {name} is marked @revoked in {}:{line}",
-            file.display()
-        )),
-        HostKeyStatus::Changed { file, line } if policy != HostKeyPolicy::AcceptAny => {
-            Err(format!(
-                "REMOTE HOST KEY CHANGED: the {algorithm} key of {name} does not match {}:{line}; \
-             if the host was reinstalled, remove that line (ssh-keygen -R '{name}' -f {})",
-                file.display(),
-                file.display()
-            ))
-        }
-        HostKeyStatus::Changed { .. } => Ok(()),
-        HostKeyStatus::Unknown if policy == HostKeyPolicy::Strict => Err(format!(
-            "no {algorithm} host key for {name} in {}; connect once with --accept-new \
-             (StrictHostKeyChecking accept-new), add it to known_hosts, or trust its CA with a \
-             @cert-authority line",
-            files.first().map_or_else(|| "known_hosts".to_owned(), |f| f.display().to_string())
-        )),
-        HostKeyStatus::Unknown => record(),
-    }
-}
-
 /// An authenticated SSH connection, and the jump connections it is tunnelled through.
 pub(crate) struct SshConnection {
     handle: Handle<ClientHandler>,
@@ -304,7 +163,7 @@ pub(crate) fn connect<'a>(
 ) -> std::pin::Pin<Box<dyn Future<Output = Result<Arc<SshConnection>, Unreachable>> + Send + 'a>> {
     Box::pin(async move {
         let refusal = Arc::new(Mutex::new(None));
-        let handler = ClientHandler::new(target, refusal.clone());
+        let mut handler = ClientHandler::new(target, refusal.clone());
         let config = target_config(target).unwrap_or(config);
         let mut proxy = None;
         let (handle, jumps) = match &target.proxy_jump {
@@ -344,6 +203,9 @@ pub(crate) fn connect<'a>(
             }
             None => {
                 let stream = tcp_connect(&target.host, target.port).await?;
+                if let Ok(peer) = stream.peer_addr() {
+                    handler.check_ip_of(target, peer);
+                }
                 (handshake(config, stream, handler, &refusal).await?, None)
             }
         };
@@ -444,8 +306,12 @@ async fn authenticate(
         match AgentClient::connect_uds(socket).await {
             Ok(mut agent) => {
                 let identities = agent.request_identities().await.unwrap_or_default();
+                let allowed = target.identities_only.then(|| configured_public_keys(target));
                 for identity in identities {
                     let AgentIdentity::PublicKey { key, .. } = identity else { continue };
+                    if allowed.as_ref().is_some_and(|keys| !keys.contains(key.key_data())) {
+                        continue;
+                    }
                     let hash =
                         handle.best_supported_rsa_hash().await.map_err(|e| protocol(&e))?.flatten();
                     match handle
@@ -493,6 +359,25 @@ async fn authenticate(
         UnreachableReason::Auth,
         format!("permission denied for user {} ({tried})", target.user),
     ))
+}
+
+/// The public keys of the configured identity files (`KEY.pub`, or the key a
+/// `CertificateFile` certifies): what `IdentitiesOnly` lets the agent offer.
+fn configured_public_keys(target: &SshTarget) -> Vec<russh::keys::ssh_key::public::KeyData> {
+    let mut keys = Vec::new();
+    for path in &target.identity_files {
+        let mut public = path.as_os_str().to_owned();
+        public.push(".pub");
+        if let Ok(key) = russh::keys::load_public_key(PathBuf::from(public)) {
+            keys.push(key.key_data().clone());
+        }
+    }
+    for file in &target.certificate_files {
+        if let Ok(cert) = russh::keys::load_openssh_certificate(file) {
+            keys.push(cert.public_key().clone());
+        }
+    }
+    keys
 }
 
 /// The user certificates to offer with the key at `path`: `CertificateFile`s certifying

@@ -47,7 +47,7 @@ pub struct SshTarget {
     pub hash_known_hosts: bool,
     /// `HostKeyAlias`: the name the host key is looked up and recorded under (no port).
     pub host_key_alias: Option<String>,
-    /// `CheckHostIP`: also look the peer's address up in known_hosts (a mismatch is logged).
+    /// `CheckHostIP`: also check the peer address's key in known_hosts (and record it).
     pub check_host_ip: bool,
     pub host_key_policy: HostKeyPolicy,
     /// Connect through this host first (`ProxyJump`), tunnelling with `direct-tcpip`.
@@ -57,6 +57,9 @@ pub struct SshTarget {
     pub proxy_command: Option<String>,
     /// The ssh-agent socket (`IdentityAgent`, else `SSH_AUTH_SOCK`), tried before key files.
     pub agent: Option<PathBuf>,
+    /// `IdentitiesOnly`: offer only agent keys whose public half is an `IdentityFile`'s
+    /// (`KEY.pub`, or its certificate).
+    pub identities_only: bool,
     /// `CertificateFile`s: user certificates offered with the matching key file.
     pub certificate_files: Vec<PathBuf>,
     /// `ConnectTimeout`, when ssh_config sets one (else the run's `--connect-timeout`).
@@ -110,7 +113,10 @@ impl SshTarget {
             if self.hash_known_hosts { ", recorded hashed" } else { "" },
         ));
         if self.check_host_ip {
-            lines.push("not implemented: CheckHostIP yes (the address is not checked)".to_owned());
+            lines.push(
+                "CheckHostIP: the address's key is checked too (direct connections by name)"
+                    .to_owned(),
+            );
         }
         for ignored in &self.not_implemented {
             lines.push(format!(
@@ -224,19 +230,7 @@ impl SshResolver {
         } else {
             config.identity_files.iter().map(|value| expand_path(value, &ctx)).collect()
         };
-        let user_files: Vec<PathBuf> = match &config.user_known_hosts_files {
-            Some(files) if files[0].eq_ignore_ascii_case("none") => Vec::new(),
-            Some(files) => files.iter().map(|value| expand_path(value, &ctx)).collect(),
-            None => vec![self.ssh_dir().join("known_hosts"), self.ssh_dir().join("known_hosts2")],
-        };
-        let global_files: Vec<PathBuf> = match &config.global_known_hosts_files {
-            Some(files) if files[0].eq_ignore_ascii_case("none") => Vec::new(),
-            Some(files) => files.iter().map(PathBuf::from).collect(),
-            None => vec![
-                PathBuf::from("/etc/ssh/ssh_known_hosts"),
-                PathBuf::from("/etc/ssh/ssh_known_hosts2"),
-            ],
-        };
+        let (user_files, global_files) = self.known_hosts_files(&config, &ctx);
         let host_key_policy =
             self.forced_policy.or(config.strict_host_key_checking).unwrap_or(self.default_policy);
         let proxy_jump = match config.proxy_jump.as_deref() {
@@ -250,15 +244,9 @@ impl SshResolver {
             ),
         };
         let agent = match config.identity_agent.as_deref() {
-            None | Some("SSH_AUTH_SOCK") | Some("$SSH_AUTH_SOCK") => self.env.agent.clone(),
+            None | Some("SSH_AUTH_SOCK" | "$SSH_AUTH_SOCK") => self.env.agent.clone(),
             Some("none") => None,
             Some(path) => Some(expand_path(path, &ctx)),
-        };
-        let agent = if config.identities_only == Some(true) && config.identity_agent.is_none() {
-            // IdentitiesOnly: only the configured files, not every key the agent holds.
-            None
-        } else {
-            agent
         };
         Ok(SshTarget {
             host: host.clone(),
@@ -274,10 +262,11 @@ impl SshResolver {
             proxy_jump,
             proxy_command,
             agent,
+            identities_only: config.identities_only.unwrap_or(false),
             certificate_files: config
                 .certificate_files
                 .iter()
-                .map(|value| expand_path(value, &ctx))
+                .map(|v| expand_path(v, &ctx))
                 .collect(),
             connect_timeout: config.connect_timeout.map(Duration::from_secs),
             server_alive: (
@@ -287,6 +276,28 @@ impl SshResolver {
             algorithms: Algorithms::from_config(&config),
             not_implemented: config.not_implemented,
         })
+    }
+
+    /// `UserKnownHostsFile`s (tokens expanded) and `GlobalKnownHostsFile`s; `none` is none.
+    fn known_hosts_files(
+        &self,
+        config: &HostConfig,
+        ctx: &TokenContext<'_>,
+    ) -> (Vec<PathBuf>, Vec<PathBuf>) {
+        let user = match &config.user_known_hosts_files {
+            Some(files) if files[0].eq_ignore_ascii_case("none") => Vec::new(),
+            Some(files) => files.iter().map(|value| expand_path(value, ctx)).collect(),
+            None => vec![self.ssh_dir().join("known_hosts"), self.ssh_dir().join("known_hosts2")],
+        };
+        let global = match &config.global_known_hosts_files {
+            Some(files) if files[0].eq_ignore_ascii_case("none") => Vec::new(),
+            Some(files) => files.iter().map(PathBuf::from).collect(),
+            None => vec![
+                PathBuf::from("/etc/ssh/ssh_known_hosts"),
+                PathBuf::from("/etc/ssh/ssh_known_hosts2"),
+            ],
+        };
+        (user, global)
     }
 
     /// `[user@]host[:port][,…]`: the last hop is the one the target is reached from.

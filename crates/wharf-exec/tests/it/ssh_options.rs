@@ -208,3 +208,99 @@ async fn match_exec_decides_per_host() {
     let message = refusal(&outcomes[1], UnreachableReason::Refused);
     assert!(message.contains(":1"), "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_host_ip_checks_and_records_the_address() {
+    let sshd = Sshd::start();
+    let known_hosts = sshd.dir.path().join("kh");
+    let port = sshd.port;
+    std::fs::write(&known_hosts, format!("[localhost]:{port} {}\n", sshd.host_public_key)).unwrap();
+    let block = |check: &str| {
+        format!(
+            "Host named\n  HostName localhost\n  Port {port}\n  User {TEST_USER}\n  IdentityFile {key}\n  \
+             UserKnownHostsFile {kh}\n  GlobalKnownHostsFile none\n  CheckHostIP {check}\n",
+            key = sshd.client_key.display(),
+            kh = known_hosts.display(),
+        )
+    };
+    // A new address is recorded next to the name.
+    assert_eq!(run_true(&sshd, &block("yes"), &["named"]).await, [Outcome::Exited(0)]);
+    let text = std::fs::read_to_string(&known_hosts).unwrap();
+    assert!(text.contains(&format!("[127.0.0.1]:{port} {}", sshd.host_public_key)), "{text}");
+    // An address listed with another key is refused, naming the line; `no` ignores it.
+    let impostor = sshd.dir.path().join("impostor");
+    keygen(&impostor);
+    std::fs::write(
+        &known_hosts,
+        format!(
+            "[localhost]:{port} {}\n[127.0.0.1]:{port} {}\n",
+            sshd.host_public_key,
+            public_line(&impostor)
+        ),
+    )
+    .unwrap();
+    let message =
+        refusal(&run_true(&sshd, &block("yes"), &["named"]).await[0], UnreachableReason::HostKey);
+    assert!(
+        message.contains("CheckHostIP")
+            && message.contains(&format!("{}:2", known_hosts.display())),
+        "{message}"
+    );
+    assert_eq!(run_true(&sshd, &block("no"), &["named"]).await, [Outcome::Exited(0)]);
+}
+
+/// An `ssh-agent` on a private socket, killed on drop.
+struct Agent {
+    socket: PathBuf,
+    child: std::process::Child,
+}
+
+impl Agent {
+    fn start(dir: &Path, keys: &[&Path]) -> Agent {
+        let socket = dir.join("agent.sock");
+        let child = Command::new("ssh-agent").arg("-D").arg("-a").arg(&socket).spawn().unwrap();
+        let agent = Agent { socket, child };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !agent.socket.exists() {
+            assert!(std::time::Instant::now() < deadline, "ssh-agent did not start in 10 s");
+            std::thread::sleep(std::time::Duration::from_millis(20)); // bounded poll
+        }
+        for key in keys {
+            run(Command::new("ssh-add").arg("-q").arg(key).env("SSH_AUTH_SOCK", &agent.socket));
+        }
+        agent
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identities_only_keeps_other_agent_keys_back() {
+    let sshd = Sshd::start();
+    let known_hosts = sshd.dir.path().join("kh");
+    sshd.write_known_hosts(&known_hosts);
+    let stranger = sshd.dir.path().join("stranger");
+    keygen(&stranger);
+    let agent = Agent::start(sshd.dir.path(), &[&stranger]);
+    let block = |only: &str| {
+        format!(
+            "Host agented\n  HostName 127.0.0.1\n  Port {port}\n  User {TEST_USER}\n  IdentityFile {key}\n  \
+             UserKnownHostsFile {kh}\n  IdentityAgent {sock}\n  IdentitiesOnly {only}\n",
+            port = sshd.port,
+            key = sshd.client_key.display(),
+            kh = known_hosts.display(),
+            sock = agent.socket.display(),
+        )
+    };
+    let failed = || sshd.log_text().matches("Failed publickey").count();
+    assert_eq!(run_true(&sshd, &block("no"), &["agented"]).await, [Outcome::Exited(0)]);
+    let offered_stranger = failed();
+    assert!(offered_stranger >= 1, "the agent's key is tried first: {}", sshd.log_text());
+    assert_eq!(run_true(&sshd, &block("yes"), &["agented"]).await, [Outcome::Exited(0)]);
+    assert_eq!(failed(), offered_stranger, "IdentitiesOnly: the stranger key stays in the agent");
+}
