@@ -171,7 +171,9 @@ fn resolver(ssh: &SshConfig, env: &LocalEnv, request: &FleetRequest) -> Result<S
         ),
     }
     .map_err(|err| {
-        AppError::invalid(format!("ssh config {err}; fix that line or pass --ssh-config"))
+        AppError::invalid(format!(
+            "ssh config {err}; fix that line (`ssh -G HOST` shows how OpenSSH reads the file)"
+        ))
     })?;
     Ok(SshResolver {
         config,

@@ -34,7 +34,7 @@ impl Rng {
 const HOSTS: &[&str] = &["web1", "web2", "db1", "bastion", "lb-a", "lb-b", "10.0.0.7"];
 
 fn setting(rng: &mut Rng) -> String {
-    let line = match rng.next() % 22 {
+    let line = match rng.next() % 23 {
         0 => format!(
             "HostName {}",
             rng.pick(&["%h.example", "real-%h", "10.1.2.3", "Upper.Example"])
@@ -78,6 +78,9 @@ fn setting(rng: &mut Rng) -> String {
         18 => format!("BatchMode {}", rng.pick(&["yes", "no"])),
         19 => format!("HashKnownHosts {}", rng.pick(&["yes", "no"])),
         20 => format!("CertificateFile {}", rng.pick(&["~/.ssh/id_%r-cert.pub", "/certs/%h"])),
+        21 => {
+            format!("IdentityAgent {}", rng.pick(&["none", "SSH_AUTH_SOCK", "~/agent-%h-%r.sock"]))
+        }
         _ => "LogLevel ERROR".to_owned(),
     };
     format!("  {line}\n")
@@ -228,6 +231,11 @@ fn wharf_view(
     );
     if let Some(alias) = &config.host_key_alias {
         put("hostkeyalias", alias.clone());
+    }
+    match config.identity_agent.as_deref() {
+        None => {}
+        Some(raw @ ("none" | "SSH_AUTH_SOCK")) => put("identityagent", raw.to_owned()),
+        Some(path) => put("identityagent", expand_path(path, &ctx).display().to_string()),
     }
     put("checkhostip", yes_no(config.check_host_ip));
     put("identitiesonly", yes_no(config.identities_only));
