@@ -124,11 +124,11 @@ impl SshConfigFile {
         Ok(SshConfigFile { files: vec![parse::parse_text(file, text, base, 0)?] })
     }
 
-    /// The settings for `host` (the name as typed), evaluated without `Match exec` commands
-    /// failing: a shortcut for tests and callers without a local environment.
-    pub fn host(&self, host: &str) -> HostConfig {
+    /// The settings for `host` with a fixed local environment (tests).
+    #[cfg(test)]
+    pub(crate) fn host(&self, host: &str) -> HostConfig {
         let env = MatchEnv::for_tests();
-        self.resolve(host, &ResolveOptions::default(), &env).unwrap_or_default()
+        self.resolve(host, &ResolveOptions::default(), &env).expect("resolvable")
     }
 }
 

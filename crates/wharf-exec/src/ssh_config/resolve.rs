@@ -47,6 +47,7 @@ impl MatchEnv {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn for_tests() -> MatchEnv {
         MatchEnv {
             local_user: "op".to_owned(),
