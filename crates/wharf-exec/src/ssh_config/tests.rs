@@ -1,3 +1,5 @@
+//! Resolution tests over whole config texts: precedence, Match, Include, tokens, errors.
+
 use super::*;
 
 fn parse(text: &str) -> SshConfigFile {
