@@ -75,44 +75,71 @@ fn config_with(
     }
 }
 
-/// The configuration for `target` when its ssh_config changes the defaults.
-pub(crate) fn target_config(target: &SshTarget) -> Option<Arc<client::Config>> {
+/// The configuration for `target` when its ssh_config changes the defaults; a list that
+/// leaves nothing the client speaks is refused, naming the option.
+pub(crate) fn target_config(
+    target: &SshTarget,
+) -> Result<Option<Arc<client::Config>>, Unreachable> {
     let (interval, count_max) = target.server_alive;
     if target.algorithms == Algorithms::default() && interval.is_zero() {
-        return None;
+        return Ok(None);
     }
     let mut preferred = wharf_preferred();
     let algorithms = &target.algorithms;
     if let Some(names) = &algorithms.kex {
-        let mut kex: Vec<kex::Name> =
-            names.iter().filter_map(|name| kex::Name::try_from(name.as_str()).ok()).collect();
+        let mut kex = spoken("KexAlgorithms", names, |name| kex::Name::try_from(name).ok())?;
         kex.extend([kex::EXTENSION_SUPPORT_AS_CLIENT, kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT]);
         preferred.kex = Cow::Owned(kex);
     }
     if let Some(names) = &algorithms.ciphers {
-        preferred.cipher = Cow::Owned(
-            names.iter().filter_map(|name| cipher::Name::try_from(name.as_str()).ok()).collect(),
-        );
+        let ciphers = spoken("Ciphers", names, |name| cipher::Name::try_from(name).ok())?;
+        preferred.cipher = Cow::Owned(ciphers);
     }
     if let Some(names) = &algorithms.host_key {
         let parse = |name: &str| name.parse::<Algorithm>().ok();
-        preferred.key = Cow::Owned(
-            names.iter().filter(|name| !name.contains("-cert-")).filter_map(|n| parse(n)).collect(),
-        );
+        let (certs, plain): (Vec<String>, Vec<String>) =
+            names.iter().cloned().partition(|name| name.ends_with("-cert-v01@openssh.com"));
         preferred.host_key_certificates = Cow::Owned(
-            names
+            certs
                 .iter()
-                .filter_map(|name| name.strip_suffix("-cert-v01@openssh.com"))
-                .filter_map(parse)
+                .filter_map(|name| parse(name.trim_end_matches("-cert-v01@openssh.com")))
                 .collect(),
         );
+        preferred.key = Cow::Owned(plain.iter().filter_map(|name| parse(name)).collect());
+        if preferred.key.is_empty() && preferred.host_key_certificates.is_empty() {
+            return Err(unspoken("HostKeyAlgorithms", names));
+        }
     }
     let (keepalive_interval, keepalive_max) = if interval.is_zero() {
         (Some(Duration::from_secs(30)), 3)
     } else {
         (Some(interval), usize::try_from(count_max).unwrap_or(usize::MAX))
     };
-    Some(Arc::new(config_with(preferred, keepalive_interval, keepalive_max)))
+    Ok(Some(Arc::new(config_with(preferred, keepalive_interval, keepalive_max))))
+}
+
+/// The names of `names` the client speaks, in order; none is an error.
+fn spoken<T>(
+    option: &str,
+    names: &[String],
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Vec<T>, Unreachable> {
+    let spoken: Vec<T> = names.iter().filter_map(|name| parse(name)).collect();
+    if spoken.is_empty() {
+        return Err(unspoken(option, names));
+    }
+    Ok(spoken)
+}
+
+fn unspoken(option: &str, names: &[String]) -> Unreachable {
+    Unreachable::new(
+        UnreachableReason::Other,
+        format!(
+            "{option} in ssh_config leaves {} — none that Wharf's SSH client speaks; add one \
+             it does (curve25519-sha256, aes256-gcm@openssh.com, ssh-ed25519, rsa-sha2-512)",
+            names.join(",")
+        ),
+    )
 }
 
 /// An authenticated SSH connection, and the jump connections it is tunnelled through.
@@ -164,7 +191,7 @@ pub(crate) fn connect<'a>(
     Box::pin(async move {
         let refusal = Arc::new(Mutex::new(None));
         let mut handler = ClientHandler::new(target, refusal.clone());
-        let config = target_config(target).unwrap_or(config);
+        let config = target_config(target)?.unwrap_or(config);
         let mut proxy = None;
         let (handle, jumps) = match &target.proxy_jump {
             None if target.proxy_command.is_some() => {

@@ -304,3 +304,39 @@ async fn identities_only_keeps_other_agent_keys_back() {
     assert_eq!(run_true(&sshd, &block("yes"), &["agented"]).await, [Outcome::Exited(0)]);
     assert_eq!(failed(), offered_stranger, "IdentitiesOnly: the stranger key stays in the agent");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_timeout_from_ssh_config_bounds_a_silent_host() {
+    let sshd = Sshd::start();
+    // Accepts TCP (the kernel's backlog) but never speaks SSH.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let config = format!(
+        "Host silent\n  HostName 127.0.0.1\n  Port {}\n  ConnectTimeout 1\n",
+        silent.local_addr().unwrap().port()
+    );
+    let started = std::time::Instant::now();
+    let outcomes = run_true(&sshd, &config, &["silent"]).await;
+    let message = refusal(&outcomes[0], UnreachableReason::Timeout);
+    assert!(message.contains("within 1s"), "{message}");
+    // The run's own connect timeout is 20 s: ssh_config's 1 s applied.
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn algorithm_lists_and_server_alive_reach_the_connection() {
+    let sshd = Sshd::start();
+    let known_hosts = sshd.dir.path().join("kh");
+    sshd.write_known_hosts(&known_hosts);
+    let lists = "  Ciphers aes256-ctr\n  KexAlgorithms -sntrup*,curve25519*\n  \
+                 HostKeyAlgorithms ^ssh-ed25519\n  ServerAliveInterval 5\n  ServerAliveCountMax 2\n";
+    let config = host_block(&sshd, "tuned", &known_hosts, lists);
+    assert_eq!(run_true(&sshd, &config, &["tuned"]).await, [Outcome::Exited(0)]);
+    // OpenSSH 9.2's sshd accepts no CBC cipher: the list is really what is offered.
+    let cbc = host_block(&sshd, "tuned", &known_hosts, "  Ciphers aes128-cbc\n");
+    let outcome = &run_true(&sshd, &cbc, &["tuned"]).await[0];
+    assert!(matches!(outcome, Outcome::Unreachable(_)), "{outcome:?}");
+    // A list of nothing the client speaks is refused before connecting, naming the option.
+    let pq = host_block(&sshd, "tuned", &known_hosts, "  KexAlgorithms sntrup761x25519-sha512\n");
+    let message = refusal(&run_true(&sshd, &pq, &["tuned"]).await[0], UnreachableReason::Other);
+    assert!(message.contains("KexAlgorithms") && message.contains("none that Wharf"), "{message}");
+}
