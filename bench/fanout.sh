@@ -11,7 +11,9 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "run as root (creates a login user and starts sshd)" >&2; exit 2; }
 COUNTS=("${@:-200}")
 [ $# -gt 0 ] || COUNTS=(200 1000)
-TOOLS=${TOOLS:-wharf clush pdsh ansible}
+# wharf-cfg: wharf again, through an operator-style config (Include, Match, HostKeyAlias, a
+# host certificate trusted by a @cert-authority line instead of per-host keys).
+TOOLS=${TOOLS:-wharf wharf-cfg clush pdsh ansible}
 want() { [[ " $TOOLS " == *" $1 "* ]]; }
 
 need=()
@@ -41,12 +43,15 @@ trap cleanup EXIT
 
 ssh-keygen -q -t ed25519 -N '' -f "$work/host_key"
 ssh-keygen -q -t ed25519 -N '' -f "$work/client_key"
+ssh-keygen -q -t ed25519 -N '' -f "$work/host_ca"
+ssh-keygen -q -s "$work/host_ca" -I bench -h -n fleet-lb "$work/host_key.pub"
 cp "$work/client_key.pub" "$work/authorized_keys"; chmod 644 "$work/authorized_keys"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat >"$work/sshd_config" <<EOF
 Port $port
 ListenAddress 127.0.0.1
 HostKey $work/host_key
+HostCertificate $work/host_key-cert.pub
 PidFile $work/sshd.pid
 UsePAM no
 PasswordAuthentication no
@@ -72,6 +77,13 @@ echo "[127.0.0.1]:$port $(cut -d' ' -f1-2 "$work/host_key.pub")" >"$work/known_h
       "$i" "$port" "$USER_NAME" "$work/client_key" "$work/known_hosts"
   done
 } >"$work/ssh_config"
+# The same nodes as an operator writes them: one Included file, a Match, HostKeyAlias, CA.
+mkdir -p "$work/conf.d"
+printf 'Host n*\n  HostName 127.0.0.1\n  Port %s\n  HostKeyAlias fleet-lb\n  UserKnownHostsFile %s\n' \
+  "$port" "$work/known_hosts_ca" >"$work/conf.d/fleet.conf"
+printf 'Match originalhost n* user root,%s\n  User %s\n  IdentityFile %s\nInclude %s/conf.d/*.conf\n' \
+  "$USER_NAME" "$USER_NAME" "$work/client_key" "$work" >"$work/ssh_config_full"
+echo "@cert-authority fleet-lb $(cut -d' ' -f1-2 "$work/host_ca.pub")" >"$work/known_hosts_ca"
 { echo "[fleet]"; for i in $(seq -f '%04g' 1 "$max"); do echo "n$i"; done; } >"$work/inventory"
 
 # name count command… → one table row; every tool runs from an empty directory.
@@ -88,6 +100,7 @@ measure() {
 for count in "${COUNTS[@]}"; do
   set_expr="n[0001-$(printf '%04d' "$count")]"
   want wharf && measure wharf "$count" "$WHARF" run --ssh-config "$work/ssh_config" -w "$set_expr" -f 64 -- true
+  want wharf-cfg && measure wharf-cfg "$count" "$WHARF" run --ssh-config "$work/ssh_config_full" -w "$set_expr" -f 64 -- true
   want clush && measure clush "$count" clush -f 64 -o "-F $work/ssh_config" -w "$set_expr" true
   want pdsh && measure pdsh "$count" env PDSH_SSH_ARGS_APPEND="-F $work/ssh_config" pdsh -R ssh -f 64 -l "$USER_NAME" -w "$set_expr" true
   head -n $((count + 1)) "$work/inventory" >"$work/inventory-$count"

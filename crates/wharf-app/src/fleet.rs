@@ -161,8 +161,20 @@ fn resolver(ssh: &SshConfig, env: &LocalEnv, request: &FleetRequest) -> Result<S
             config_path.display()
         )));
     }
-    let config =
-        SshConfigFile::load(&config_path).map_err(|err| AppError::invalid(err.to_string()))?;
+    // As `ssh`: an explicit file alone (`-F`), else the user's file then the system one.
+    let config = match &request.ssh_config {
+        Some(_) => SshConfigFile::load(&config_path, &env.home),
+        None => SshConfigFile::load_with_system(
+            &config_path,
+            std::path::Path::new(wharf_exec::ssh_config::SYSTEM_CONFIG),
+            &env.home,
+        ),
+    }
+    .map_err(|err| {
+        AppError::invalid(format!(
+            "ssh config {err}; fix that line (`ssh -G HOST` shows how OpenSSH reads the file)"
+        ))
+    })?;
     Ok(SshResolver {
         config,
         env: env.clone(),

@@ -29,24 +29,36 @@ pub fn host_entry_name(host: &str, port: u16) -> String {
     if port == 22 { host.to_owned() } else { format!("[{host}]:{port}") }
 }
 
-/// Check `algorithm` + `key_blob` (the key's wire encoding) for `host:port` against `files`,
-/// in order. Missing files are empty.
+/// The name a host key is looked up and recorded under: the `HostKeyAlias` as written
+/// (no port), else [`host_entry_name`].
+pub fn lookup_name(host: &str, port: u16, alias: Option<&str>) -> String {
+    alias.map_or_else(|| host_entry_name(host, port), str::to_owned)
+}
+
+/// The text of each existing file of `files`, in order. Missing files are skipped.
+pub(crate) fn read_files(files: &[PathBuf]) -> std::io::Result<Vec<(&PathBuf, String)>> {
+    let mut texts = Vec::new();
+    for file in files {
+        match std::fs::read_to_string(file) {
+            Ok(text) => texts.push((file, text)),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(texts)
+}
+
+/// Check `algorithm` + `key_blob` (the key's wire encoding) for `name` (see
+/// [`lookup_name`]) against `files`, in order. Missing files are empty.
 pub fn check(
     files: &[PathBuf],
-    host: &str,
-    port: u16,
+    name: &str,
     algorithm: &str,
     key_blob: &[u8],
 ) -> std::io::Result<HostKeyStatus> {
-    let name = host_entry_name(host, port);
     let mut changed = None;
-    for file in files {
-        let text = match std::fs::read_to_string(file) {
-            Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(err) => return Err(err),
-        };
-        match check_text(&text, &name, algorithm, key_blob) {
+    for (file, text) in read_files(files)? {
+        match check_text(&text, name, algorithm, key_blob) {
             TextStatus::Known => return Ok(HostKeyStatus::Known),
             TextStatus::Revoked(line) => {
                 return Ok(HostKeyStatus::Revoked { file: file.clone(), line });
@@ -95,15 +107,15 @@ fn check_text(text: &str, name: &str, algorithm: &str, key_blob: &[u8]) -> TextS
     }
 }
 
-struct Entry<'a> {
-    marker: Option<&'a str>,
+pub(crate) struct Entry<'a> {
+    pub(crate) marker: Option<&'a str>,
     hosts: &'a str,
-    algorithm: &'a str,
-    blob: Vec<u8>,
+    pub(crate) algorithm: &'a str,
+    pub(crate) blob: Vec<u8>,
 }
 
 impl<'a> Entry<'a> {
-    fn parse(line: &'a str) -> Option<Entry<'a>> {
+    pub(crate) fn parse(line: &'a str) -> Option<Entry<'a>> {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             return None;
@@ -120,7 +132,7 @@ impl<'a> Entry<'a> {
         Some(Entry { marker, hosts, algorithm, blob })
     }
 
-    fn matches_host(&self, name: &str) -> bool {
+    pub(crate) fn matches_host(&self, name: &str) -> bool {
         if let Some(hashed) = self.hosts.strip_prefix("|1|") {
             return hashed_matches(hashed, name);
         }
@@ -138,6 +150,18 @@ impl<'a> Entry<'a> {
     }
 }
 
+/// `|1|salt|hash` for `name`, with a fresh random 20-byte salt (as `ssh-keygen -H`).
+fn hashed_name(name: &str) -> std::io::Result<String> {
+    use ring::rand::SecureRandom as _;
+    let mut salt = [0u8; 20];
+    ring::rand::SystemRandom::new()
+        .fill(&mut salt)
+        .map_err(|_| std::io::Error::other("no random bytes for a known_hosts salt"))?;
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &salt);
+    let hash = ring::hmac::sign(&key, name.as_bytes());
+    Ok(format!("|1|{}|{}", BASE64.encode(&salt), BASE64.encode(hash.as_ref())))
+}
+
 /// `salt|hash`, both base64: HMAC-SHA1 of the name keyed with the salt.
 fn hashed_matches(hashed: &str, name: &str) -> bool {
     let Some((salt, hash)) = hashed.split_once('|') else { return false };
@@ -149,14 +173,15 @@ fn hashed_matches(hashed: &str, name: &str) -> bool {
     ring::hmac::verify(&key, name.as_bytes(), &hash).is_ok()
 }
 
-/// Append `host:port algorithm key` to `file` unless, once the file is locked, it already
-/// lists that key for the host. Creates the file (and its directory) when missing.
+/// Append `name algorithm key` to `file` unless, once the file is locked, it already lists
+/// that key for the name; `hash` writes the name as `|1|salt|hash` (`HashKnownHosts`).
+/// Creates the file (and its directory) when missing.
 pub fn record(
     file: &Path,
-    host: &str,
-    port: u16,
+    name: &str,
     algorithm: &str,
     key_blob: &[u8],
+    hash: bool,
 ) -> std::io::Result<()> {
     if let Some(parent) = file.parent().filter(|parent| !parent.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
@@ -166,15 +191,15 @@ pub fn record(
     let mut text = String::new();
     handle.rewind()?;
     handle.read_to_string(&mut text)?;
-    let name = host_entry_name(host, port);
-    if matches!(check_text(&text, &name, algorithm, key_blob), TextStatus::Known) {
+    if matches!(check_text(&text, name, algorithm, key_blob), TextStatus::Known) {
         return Ok(());
     }
     let mut line = String::new();
     if !text.is_empty() && !text.ends_with('\n') {
         line.push('\n');
     }
-    line.push_str(&format!("{name} {algorithm} {}\n", BASE64.encode(key_blob)));
+    let written = if hash { hashed_name(name)? } else { name.to_owned() };
+    line.push_str(&format!("{written} {algorithm} {}\n", BASE64.encode(key_blob)));
     // One write of the whole line, under the lock: readers never see half a line.
     handle.write_all(line.as_bytes())?;
     handle.sync_data()?;
@@ -235,23 +260,38 @@ mod tests {
     }
 
     #[test]
+    fn hashed_records_are_found_and_hide_the_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("known_hosts");
+        record(&file, "fleet-lb", "ssh-ed25519", KEY_A, true).unwrap();
+        record(&file, "fleet-lb", "ssh-ed25519", KEY_A, true).unwrap();
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.starts_with("|1|") && !text.contains("fleet-lb"), "{text}");
+        assert_eq!(text.lines().count(), 1, "recorded once: {text}");
+        let files = [file];
+        assert_eq!(check(&files, "fleet-lb", "ssh-ed25519", KEY_A).unwrap(), HostKeyStatus::Known);
+    }
+
+    #[test]
     fn record_appends_once_and_check_reads_it_back() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("sub/known_hosts");
         std::thread::scope(|scope| {
             for _ in 0..16 {
-                scope.spawn(|| record(&file, "127.0.0.1", 2222, "ssh-ed25519", KEY_A).unwrap());
+                scope.spawn(|| {
+                    record(&file, "[127.0.0.1]:2222", "ssh-ed25519", KEY_A, false).unwrap()
+                });
             }
         });
         let text = std::fs::read_to_string(&file).unwrap();
         assert_eq!(text.lines().count(), 1, "{text}");
         let files = [file.clone()];
         assert_eq!(
-            check(&files, "127.0.0.1", 2222, "ssh-ed25519", KEY_A).unwrap(),
+            check(&files, "[127.0.0.1]:2222", "ssh-ed25519", KEY_A).unwrap(),
             HostKeyStatus::Known
         );
         assert_eq!(
-            check(&files, "127.0.0.1", 2222, "ssh-ed25519", KEY_B).unwrap(),
+            check(&files, "[127.0.0.1]:2222", "ssh-ed25519", KEY_B).unwrap(),
             HostKeyStatus::Changed { file, line: 1 }
         );
     }

@@ -16,7 +16,8 @@
 //! # Non-goals
 //!
 //! - Interactive sessions, PTYs, port forwarding, password or keyboard-interactive logins.
-//! - The whole of `ssh_config(5)`: `Match`, `Include` and other keywords are ignored.
+//! - Every `ssh_config(5)` keyword: those Wharf does not act on are listed per host
+//!   ([`SshTarget::describe`]), never silently applied differently (see docs/ssh.md).
 //! - Printing: front ends consume [`Event`]s and [`NodeResult`]s and render them.
 //!
 //! # Tour
@@ -34,6 +35,8 @@ mod capture;
 mod event;
 mod fanout;
 pub mod gather;
+mod host_cert;
+mod host_check;
 pub mod known_hosts;
 mod local;
 mod outcome;

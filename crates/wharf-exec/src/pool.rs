@@ -145,6 +145,8 @@ impl Pool {
         if let Some(old) = guard.take() {
             old.close().await;
         }
+        // ssh_config's ConnectTimeout for this host wins over the run's default.
+        let connect_timeout = ssh_target.connect_timeout.unwrap_or(connect_timeout);
         let connecting = ssh::connect(ssh_target, self.inner.config.clone(), &self.inner.keys);
         let connection = match tokio::time::timeout(connect_timeout, connecting).await {
             Ok(result) => result?,

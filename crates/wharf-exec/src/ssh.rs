@@ -1,6 +1,7 @@
-//! The SSH transport over russh: connect (directly or through `ProxyJump` hosts), check the
-//! host key against `known_hosts`, authenticate with ssh-agent keys then key files, run a
-//! command on a fresh channel, copy a file over SFTP.
+//! The SSH transport over russh: connect (directly, through `ProxyJump` hosts or a
+//! `ProxyCommand`), check the host key (`host_check.rs`), authenticate with ssh-agent keys
+//! then key files (with their user certificates), run a command on a fresh channel, copy a
+//! file over SFTP.
 //!
 //! Key exchange prefers `curve25519-sha256`: OpenSSH 9.2's default (sntrup761x25519) costs
 //! ten times the client CPU per connection, which dominates a fan-out to many nodes.
@@ -13,114 +14,140 @@ use std::time::Duration;
 use russh::client::{self, Handle};
 use russh::keys::agent::AgentIdentity;
 use russh::keys::agent::client::AgentClient;
-use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
-use russh::{ChannelMsg, Sig, kex};
+use russh::keys::{Algorithm, Certificate, EcdsaCurve, HashAlg, PrivateKey, PrivateKeyWithHashAlg};
+use russh::{ChannelMsg, Sig, cipher, kex};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
 use crate::capture::Capture;
 use crate::event::OutputStream;
-use crate::known_hosts::{self, HostKeyStatus};
+use crate::host_check::ClientHandler;
 use crate::outcome::{Outcome, Unreachable, UnreachableReason};
-use crate::ssh_config::HostKeyPolicy;
-use crate::target::{SshTarget, is_file};
+use crate::target::{Algorithms, SshTarget, is_file};
 
-/// The russh client configuration Wharf uses for every connection.
+/// Key exchange when ssh_config names none: `curve25519-sha256` first (see the module doc).
+const WHARF_KEX: &[kex::Name] = &[
+    kex::CURVE25519,
+    kex::CURVE25519_PRE_RFC_8731,
+    kex::MLKEM768X25519_SHA256,
+    kex::ECDH_SHA2_NISTP256,
+    kex::DH_GEX_SHA256,
+    kex::DH_G14_SHA256,
+    kex::EXTENSION_SUPPORT_AS_CLIENT,
+    kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
+];
+
+/// Host certificate algorithms offered (as OpenSSH offers them by default), so a host with a
+/// certificate presents it and `@cert-authority` lines can vouch for it.
+const HOST_CERTIFICATES: &[Algorithm] = &[
+    Algorithm::Ed25519,
+    Algorithm::Ecdsa { curve: EcdsaCurve::NistP256 },
+    Algorithm::Ecdsa { curve: EcdsaCurve::NistP384 },
+    Algorithm::Ecdsa { curve: EcdsaCurve::NistP521 },
+    Algorithm::Rsa { hash: Some(HashAlg::Sha512) },
+    Algorithm::Rsa { hash: Some(HashAlg::Sha256) },
+];
+
+/// The russh client configuration for hosts whose ssh_config sets no algorithm or
+/// `ServerAlive*` option (shared by a pool).
 pub(crate) fn client_config() -> Arc<client::Config> {
-    let preferred = russh::Preferred {
-        kex: Cow::Borrowed(&[
-            kex::CURVE25519,
-            kex::CURVE25519_PRE_RFC_8731,
-            kex::MLKEM768X25519_SHA256,
-            kex::ECDH_SHA2_NISTP256,
-            kex::DH_GEX_SHA256,
-            kex::DH_G14_SHA256,
-            kex::EXTENSION_SUPPORT_AS_CLIENT,
-            kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
-        ]),
+    Arc::new(config_with(wharf_preferred(), Some(Duration::from_secs(30)), 3))
+}
+
+fn wharf_preferred() -> russh::Preferred {
+    russh::Preferred {
+        kex: Cow::Borrowed(WHARF_KEX),
+        host_key_certificates: Cow::Borrowed(HOST_CERTIFICATES),
         ..russh::Preferred::default()
-    };
-    Arc::new(client::Config {
+    }
+}
+
+fn config_with(
+    preferred: russh::Preferred,
+    keepalive_interval: Option<Duration>,
+    keepalive_max: usize,
+) -> client::Config {
+    client::Config {
         preferred,
         nodelay: true,
-        keepalive_interval: Some(Duration::from_secs(30)),
+        keepalive_interval,
+        keepalive_max,
         ..client::Config::default()
-    })
-}
-
-/// Decides about the server's key, and remembers why it said no.
-struct ClientHandler {
-    host: String,
-    port: u16,
-    known_hosts_files: Vec<PathBuf>,
-    policy: HostKeyPolicy,
-    refusal: Arc<Mutex<Option<String>>>,
-}
-
-impl ClientHandler {
-    fn refuse(&self, message: String) -> bool {
-        *self.refusal.lock().expect("refusal lock") = Some(message);
-        false
     }
 }
 
-impl client::Handler for ClientHandler {
-    type Error = russh::Error;
-
-    async fn check_server_key(
-        &mut self,
-        server_key: &PublicKeyOrCertificate,
-    ) -> Result<bool, Self::Error> {
-        let key = server_key.public_key();
-        let algorithm = key.algorithm().as_str().to_owned();
-        let Ok(blob) = key.to_bytes() else {
-            return Ok(self.refuse("cannot encode the server's host key".to_owned()));
-        };
-        let (files, host, port, policy) =
-            (self.known_hosts_files.clone(), self.host.clone(), self.port, self.policy);
-        let name = known_hosts::host_entry_name(&self.host, self.port);
-        let decision = tokio::task::spawn_blocking(move || -> Result<(), String> {
-            let status = known_hosts::check(&files, &host, port, &algorithm, &blob)
-                .map_err(|err| format!("cannot read known_hosts: {err}"))?;
-            match status {
-                HostKeyStatus::Known => Ok(()),
-                HostKeyStatus::Revoked { file, line } => Err(format!(
-                    "the {algorithm} host key of {name} is marked @revoked in {}:{line}",
-                    file.display()
-                )),
-                HostKeyStatus::Changed { file, line } if policy != HostKeyPolicy::AcceptAny => Err(format!(
-                    "REMOTE HOST KEY CHANGED: the {algorithm} key of {name} does not match {}:{line}; \
-                     if the host was reinstalled, remove that line (ssh-keygen -R '{name}' -f {})",
-                    file.display(),
-                    file.display()
-                )),
-                HostKeyStatus::Changed { .. } => Ok(()),
-                HostKeyStatus::Unknown if policy == HostKeyPolicy::Strict => Err(format!(
-                    "no {algorithm} host key for {name} in {}; connect once with --accept-new \
-                     (StrictHostKeyChecking accept-new) or add it to known_hosts",
-                    files.first().map_or_else(|| "known_hosts".to_owned(), |f| f.display().to_string())
-                )),
-                HostKeyStatus::Unknown => {
-                    let Some(file) = files.first() else { return Ok(()) };
-                    known_hosts::record(file, &host, port, &algorithm, &blob)
-                        .map_err(|err| format!("cannot record the host key of {name} in {}: {err}", file.display()))?;
-                    tracing::info!(host = %name, file = %file.display(), "recorded new host key");
-                    Ok(())
-                }
-            }
-        })
-        .await
-        .map_err(|_| russh::Error::Disconnect)?;
-        match decision {
-            Ok(()) => Ok(true),
-            Err(message) => Ok(self.refuse(message)),
+/// The configuration for `target` when its ssh_config changes the defaults; a list that
+/// leaves nothing the client speaks is refused, naming the option.
+pub(crate) fn target_config(
+    target: &SshTarget,
+) -> Result<Option<Arc<client::Config>>, Unreachable> {
+    let (interval, count_max) = target.server_alive;
+    if target.algorithms == Algorithms::default() && interval.is_zero() {
+        return Ok(None);
+    }
+    let mut preferred = wharf_preferred();
+    let algorithms = &target.algorithms;
+    if let Some(names) = &algorithms.kex {
+        let mut kex = spoken("KexAlgorithms", names, |name| kex::Name::try_from(name).ok())?;
+        kex.extend([kex::EXTENSION_SUPPORT_AS_CLIENT, kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT]);
+        preferred.kex = Cow::Owned(kex);
+    }
+    if let Some(names) = &algorithms.ciphers {
+        let ciphers = spoken("Ciphers", names, |name| cipher::Name::try_from(name).ok())?;
+        preferred.cipher = Cow::Owned(ciphers);
+    }
+    if let Some(names) = &algorithms.host_key {
+        let parse = |name: &str| name.parse::<Algorithm>().ok();
+        let (certs, plain): (Vec<String>, Vec<String>) =
+            names.iter().cloned().partition(|name| name.ends_with("-cert-v01@openssh.com"));
+        preferred.host_key_certificates = Cow::Owned(
+            certs
+                .iter()
+                .filter_map(|name| parse(name.trim_end_matches("-cert-v01@openssh.com")))
+                .collect(),
+        );
+        preferred.key = Cow::Owned(plain.iter().filter_map(|name| parse(name)).collect());
+        if preferred.key.is_empty() && preferred.host_key_certificates.is_empty() {
+            return Err(unspoken("HostKeyAlgorithms", names));
         }
     }
+    let (keepalive_interval, keepalive_max) = if interval.is_zero() {
+        (Some(Duration::from_secs(30)), 3)
+    } else {
+        (Some(interval), usize::try_from(count_max).unwrap_or(usize::MAX))
+    };
+    Ok(Some(Arc::new(config_with(preferred, keepalive_interval, keepalive_max))))
+}
+
+/// The names of `names` the client speaks, in order; none is an error.
+fn spoken<T>(
+    option: &str,
+    names: &[String],
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Vec<T>, Unreachable> {
+    let spoken: Vec<T> = names.iter().filter_map(|name| parse(name)).collect();
+    if spoken.is_empty() {
+        return Err(unspoken(option, names));
+    }
+    Ok(spoken)
+}
+
+fn unspoken(option: &str, names: &[String]) -> Unreachable {
+    Unreachable::new(
+        UnreachableReason::Other,
+        format!(
+            "{option} in ssh_config leaves {} — none that Wharf's SSH client speaks; add one \
+             it does (curve25519-sha256, aes256-gcm@openssh.com, ssh-ed25519, rsa-sha2-512)",
+            names.join(",")
+        ),
+    )
 }
 
 /// An authenticated SSH connection, and the jump connections it is tunnelled through.
 pub(crate) struct SshConnection {
     handle: Handle<ClientHandler>,
     _jumps: Option<Arc<SshConnection>>,
+    /// The `ProxyCommand` process carrying the connection (killed when dropped).
+    _proxy: Option<tokio::process::Child>,
 }
 
 impl SshConnection {
@@ -163,14 +190,16 @@ pub(crate) fn connect<'a>(
 ) -> std::pin::Pin<Box<dyn Future<Output = Result<Arc<SshConnection>, Unreachable>> + Send + 'a>> {
     Box::pin(async move {
         let refusal = Arc::new(Mutex::new(None));
-        let handler = ClientHandler {
-            host: target.host.clone(),
-            port: target.port,
-            known_hosts_files: target.known_hosts_files.clone(),
-            policy: target.host_key_policy,
-            refusal: refusal.clone(),
-        };
+        let mut handler = ClientHandler::new(target, refusal.clone());
+        let config = target_config(target)?.unwrap_or(config);
+        let mut proxy = None;
         let (handle, jumps) = match &target.proxy_jump {
+            None if target.proxy_command.is_some() => {
+                let command = target.proxy_command.as_deref().unwrap_or_default();
+                let (child, stream) = spawn_proxy(command)?;
+                proxy = Some(child);
+                (handshake(config, stream, handler, &refusal).await?, None)
+            }
             Some(jump) => {
                 let jump_connection = connect(jump, config.clone(), keys).await.map_err(|err| {
                     Unreachable::new(
@@ -201,13 +230,49 @@ pub(crate) fn connect<'a>(
             }
             None => {
                 let stream = tcp_connect(&target.host, target.port).await?;
+                if let Ok(peer) = stream.peer_addr() {
+                    handler.check_ip_of(target, peer);
+                }
                 (handshake(config, stream, handler, &refusal).await?, None)
             }
         };
-        let mut connection = SshConnection { handle, _jumps: jumps };
+        let mut connection = SshConnection { handle, _jumps: jumps, _proxy: proxy };
         authenticate(&mut connection.handle, target, keys).await?;
         Ok(Arc::new(connection))
     })
+}
+
+/// `ProxyCommand`: `sh -c COMMAND`, whose stdin and stdout carry the SSH stream.
+fn spawn_proxy(
+    command: &str,
+) -> Result<
+    (
+        tokio::process::Child,
+        tokio::io::Join<tokio::process::ChildStdout, tokio::process::ChildStdin>,
+    ),
+    Unreachable,
+> {
+    let mut child = tokio::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|err| {
+            Unreachable::new(
+                UnreachableReason::Other,
+                format!("cannot start ProxyCommand {command:?}: {err}"),
+            )
+        })?;
+    let (Some(stdout), Some(stdin)) = (child.stdout.take(), child.stdin.take()) else {
+        return Err(Unreachable::new(
+            UnreachableReason::Other,
+            format!("ProxyCommand {command:?} has no stdin/stdout"),
+        ));
+    };
+    Ok((child, tokio::io::join(stdout, stdin)))
 }
 
 async fn tcp_connect(host: &str, port: u16) -> Result<tokio::net::TcpStream, Unreachable> {
@@ -268,8 +333,12 @@ async fn authenticate(
         match AgentClient::connect_uds(socket).await {
             Ok(mut agent) => {
                 let identities = agent.request_identities().await.unwrap_or_default();
+                let allowed = target.identities_only.then(|| configured_public_keys(target));
                 for identity in identities {
                     let AgentIdentity::PublicKey { key, .. } = identity else { continue };
+                    if allowed.as_ref().is_some_and(|keys| !keys.contains(key.key_data())) {
+                        continue;
+                    }
                     let hash =
                         handle.best_supported_rsa_hash().await.map_err(|e| protocol(&e))?.flatten();
                     match handle
@@ -288,6 +357,16 @@ async fn authenticate(
     }
     for path in &target.identity_files {
         let Some(key) = load_key(keys, path) else { continue };
+        for cert in certificates_for(target, path, &key) {
+            let result = handle
+                .authenticate_openssh_cert(&target.user, key.clone(), cert)
+                .await
+                .map_err(|e| protocol(&e))?;
+            if result.success() {
+                return Ok(());
+            }
+            tried.push(format!("{} (certificate)", path.display()));
+        }
         let hash = handle.best_supported_rsa_hash().await.map_err(|e| protocol(&e))?.flatten();
         let result = handle
             .authenticate_publickey(&target.user, PrivateKeyWithHashAlg::new(key, hash))
@@ -307,6 +386,49 @@ async fn authenticate(
         UnreachableReason::Auth,
         format!("permission denied for user {} ({tried})", target.user),
     ))
+}
+
+/// The public keys of the configured identity files (`KEY.pub`, or the key a
+/// `CertificateFile` certifies): what `IdentitiesOnly` lets the agent offer.
+fn configured_public_keys(target: &SshTarget) -> Vec<russh::keys::ssh_key::public::KeyData> {
+    let mut keys = Vec::new();
+    for path in &target.identity_files {
+        let mut public = path.as_os_str().to_owned();
+        public.push(".pub");
+        if let Ok(key) = russh::keys::load_public_key(PathBuf::from(public)) {
+            keys.push(key.key_data().clone());
+        }
+    }
+    for file in &target.certificate_files {
+        if let Ok(cert) = russh::keys::load_openssh_certificate(file) {
+            keys.push(cert.public_key().clone());
+        }
+    }
+    keys
+}
+
+/// The user certificates to offer with the key at `path`: `CertificateFile`s certifying
+/// that key, and `PATH-cert.pub` as OpenSSH loads it. Unreadable files are skipped.
+fn certificates_for(target: &SshTarget, path: &Path, key: &PrivateKey) -> Vec<Certificate> {
+    let mut sibling = path.as_os_str().to_owned();
+    sibling.push("-cert.pub");
+    let sibling = PathBuf::from(sibling);
+    let mut certs: Vec<Certificate> = Vec::new();
+    for file in target.certificate_files.iter().chain(std::iter::once(&sibling)) {
+        if !is_file(file) {
+            continue;
+        }
+        match russh::keys::load_openssh_certificate(file) {
+            Ok(cert) if cert.public_key() == key.public_key().key_data() => {
+                if !certs.iter().any(|have| have == &cert) {
+                    certs.push(cert);
+                }
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(file = %file.display(), "skipping certificate file: {err}"),
+        }
+    }
+    certs
 }
 
 /// Run `command` on a new channel. `timeout` bounds the command (not the connection).

@@ -3,7 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::ssh_config::{HostKeyPolicy, SshConfigFile, TokenContext, expand_path};
+use std::time::Duration;
+
+use crate::ssh_config::algorithms::{AlgorithmKind, assemble};
+use crate::ssh_config::{
+    HostConfig, HostKeyPolicy, MatchEnv, NotImplemented, ResolveOptions, SshConfigError,
+    SshConfigFile, TokenContext, expand_path,
+};
 
 /// A node and the way to reach it.
 #[derive(Debug, Clone)]
@@ -14,6 +20,10 @@ pub struct Target {
 }
 
 #[derive(Debug, Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per node, built once per run; boxing would only add an allocation"
+)]
 pub enum TargetTransport {
     Ssh(SshTarget),
     Local(LocalTarget),
@@ -28,13 +38,96 @@ pub struct SshTarget {
     pub user: String,
     /// Private keys to offer, in order; missing files are skipped.
     pub identity_files: Vec<PathBuf>,
-    /// `known_hosts` files checked in order; new keys are recorded in the first one.
+    /// `known_hosts` files checked in order: `UserKnownHostsFile`s, then
+    /// `GlobalKnownHostsFile`s.
     pub known_hosts_files: Vec<PathBuf>,
+    /// Where new keys are recorded: the first `UserKnownHostsFile` (none for `none`).
+    pub record_file: Option<PathBuf>,
+    /// `HashKnownHosts`: record new keys hashed.
+    pub hash_known_hosts: bool,
+    /// `HostKeyAlias`: the name the host key is looked up and recorded under (no port).
+    pub host_key_alias: Option<String>,
+    /// `CheckHostIP`: also check the peer address's key in known_hosts (and record it).
+    pub check_host_ip: bool,
     pub host_key_policy: HostKeyPolicy,
     /// Connect through this host first (`ProxyJump`), tunnelling with `direct-tcpip`.
     pub proxy_jump: Option<Box<SshTarget>>,
-    /// The ssh-agent socket (`SSH_AUTH_SOCK`), tried before key files.
+    /// Connect through this command's stdin/stdout (`ProxyCommand`, tokens expanded), run
+    /// with `sh -c`.
+    pub proxy_command: Option<String>,
+    /// The ssh-agent socket (`IdentityAgent`, else `SSH_AUTH_SOCK`), tried before key files.
     pub agent: Option<PathBuf>,
+    /// `IdentitiesOnly`: offer only agent keys whose public half is an `IdentityFile`'s
+    /// (`KEY.pub`, or its certificate).
+    pub identities_only: bool,
+    /// `CertificateFile`s: user certificates offered with the matching key file.
+    pub certificate_files: Vec<PathBuf>,
+    /// `ConnectTimeout`, when ssh_config sets one (else the run's `--connect-timeout`).
+    pub connect_timeout: Option<Duration>,
+    /// `ServerAliveInterval` and `ServerAliveCountMax` (0 interval: none).
+    pub server_alive: (Duration, u32),
+    /// `Ciphers`/`KexAlgorithms`/`HostKeyAlgorithms` as assembled, when ssh_config sets them.
+    pub algorithms: Algorithms,
+    /// Applying ssh_config keywords Wharf does not act on (for `--ssh-debug`).
+    pub not_implemented: Vec<NotImplemented>,
+}
+
+/// Algorithm lists an ssh_config set for a host (`None`: Wharf's defaults).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Algorithms {
+    pub ciphers: Option<Vec<String>>,
+    pub kex: Option<Vec<String>>,
+    pub host_key: Option<Vec<String>>,
+}
+
+impl Algorithms {
+    fn from_config(config: &HostConfig) -> Algorithms {
+        let list =
+            |kind, spec: &Option<String>| spec.as_deref().map(|spec| assemble(kind, Some(spec)));
+        Algorithms {
+            ciphers: list(AlgorithmKind::Ciphers, &config.ciphers),
+            kex: list(AlgorithmKind::Kex, &config.kex_algorithms),
+            host_key: list(AlgorithmKind::HostKey, &config.host_key_algorithms),
+        }
+    }
+}
+
+impl SshTarget {
+    /// What Wharf will do for this host, and every ssh_config keyword that applies to it but
+    /// that Wharf does not act on, one line each (`wharf run --ssh-debug`, `-vv`).
+    pub fn describe(&self) -> Vec<String> {
+        let mut lines = vec![format!("connect {}@{}:{}", self.user, self.host, self.port)];
+        if let Some(command) = &self.proxy_command {
+            lines.push(format!("through ProxyCommand {command}"));
+        }
+        if let Some(jump) = &self.proxy_jump {
+            lines.push(format!("through ProxyJump {}@{}:{}", jump.user, jump.host, jump.port));
+        }
+        let files: Vec<String> =
+            self.known_hosts_files.iter().map(|file| file.display().to_string()).collect();
+        lines.push(format!(
+            "host key as {} in {} ({:?}{})",
+            crate::known_hosts::lookup_name(&self.host, self.port, self.host_key_alias.as_deref()),
+            files.join(" "),
+            self.host_key_policy,
+            if self.hash_known_hosts { ", recorded hashed" } else { "" },
+        ));
+        if self.check_host_ip {
+            lines.push(
+                "CheckHostIP: the address's key is checked too (direct connections by name)"
+                    .to_owned(),
+            );
+        }
+        for ignored in &self.not_implemented {
+            lines.push(format!(
+                "not implemented: {} ({}:{})",
+                ignored.keyword,
+                ignored.file.display(),
+                ignored.line
+            ));
+        }
+        lines
+    }
 }
 
 /// A node that is this machine: commands run with `sh -c`.
@@ -61,9 +154,9 @@ pub struct LocalEnv {
     pub agent: Option<PathBuf>,
 }
 
-/// A `ProxyJump` value that cannot be used.
+/// A host whose ssh_config cannot be used (a `ProxyJump`, a token, a `Match exec`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("ProxyJump for {host}: {reason}")]
+#[error("{host}: {reason}")]
 pub struct ResolveError {
     pub host: String,
     pub reason: String,
@@ -100,14 +193,22 @@ impl SshResolver {
         overrides: &HostOverrides,
         depth: usize,
     ) -> Result<SshTarget, ResolveError> {
-        let host_config = self.config.host(name);
-        let host =
-            overrides.host.clone().or(host_config.host_name).unwrap_or_else(|| name.to_owned());
-        let port = overrides.port.or(host_config.port).unwrap_or(22);
-        let user = overrides
+        let error = |reason: String| ResolveError { host: name.to_owned(), reason };
+        let options = ResolveOptions {
+            host_name: overrides.host.clone(),
+            port: overrides.port,
+            user: overrides.user.clone(),
+        };
+        let match_env = MatchEnv::new(&self.env.local_user, &self.env.home);
+        let config = self
+            .config
+            .resolve(name, &options, &match_env)
+            .map_err(|err: SshConfigError| error(err.to_string()))?;
+        let host = config.host_name.clone().unwrap_or_else(|| name.to_owned());
+        let port = config.port.unwrap_or(22);
+        let user = config
             .user
             .clone()
-            .or(host_config.user)
             .or_else(|| self.default_user.clone())
             .unwrap_or_else(|| self.env.local_user.clone());
         let ctx = TokenContext {
@@ -117,39 +218,86 @@ impl SshResolver {
             remote_user: &user,
             local_user: &self.env.local_user,
             port,
+            key_alias: config.host_key_alias.as_deref().unwrap_or(name),
+            local_host: &match_env.local_host,
+            uid: match_env.uid,
         };
-        let identity_files = if host_config.identity_files.is_empty() {
+        let identity_files = if config.identity_files.is_empty() {
             ["id_ed25519", "id_ecdsa", "id_rsa"]
                 .iter()
                 .map(|file| self.ssh_dir().join(file))
                 .collect()
         } else {
-            host_config.identity_files.iter().map(|value| expand_path(value, &ctx)).collect()
+            config.identity_files.iter().map(|value| expand_path(value, &ctx)).collect()
         };
-        let mut known_hosts_files: Vec<PathBuf> = match &host_config.user_known_hosts_files {
-            Some(files) => files.iter().map(|value| expand_path(value, &ctx)).collect(),
-            None => vec![self.ssh_dir().join("known_hosts"), self.ssh_dir().join("known_hosts2")],
+        let (user_files, global_files) = self.known_hosts_files(&config, &ctx);
+        let host_key_policy =
+            self.forced_policy.or(config.strict_host_key_checking).unwrap_or(self.default_policy);
+        let proxy_jump = match config.proxy_jump.as_deref() {
+            None | Some("none") => None,
+            Some(spec) => Some(Box::new(self.resolve_jumps(name, spec, depth)?)),
         };
-        known_hosts_files.push(PathBuf::from("/etc/ssh/ssh_known_hosts"));
-        known_hosts_files.push(PathBuf::from("/etc/ssh/ssh_known_hosts2"));
-        let host_key_policy = self
-            .forced_policy
-            .or(host_config.strict_host_key_checking)
-            .unwrap_or(self.default_policy);
-        let proxy_jump = match host_config.proxy_jump {
-            None => None,
-            Some(spec) => Some(Box::new(self.resolve_jumps(name, &spec, depth)?)),
+        let proxy_command = match config.proxy_command.as_deref() {
+            None | Some("none") => None,
+            Some(command) => Some(
+                ctx.expand(command).map_err(|reason| error(format!("ProxyCommand: {reason}")))?,
+            ),
+        };
+        let agent = match config.identity_agent.as_deref() {
+            None | Some("SSH_AUTH_SOCK" | "$SSH_AUTH_SOCK") => self.env.agent.clone(),
+            Some("none") => None,
+            Some(path) => Some(expand_path(path, &ctx)),
         };
         Ok(SshTarget {
-            host,
+            host: host.clone(),
             port,
-            user,
+            user: user.clone(),
             identity_files,
-            known_hosts_files,
+            record_file: user_files.first().cloned(),
+            known_hosts_files: user_files.into_iter().chain(global_files).collect(),
+            hash_known_hosts: config.hash_known_hosts.unwrap_or(false),
+            host_key_alias: config.host_key_alias.clone(),
+            check_host_ip: config.check_host_ip.unwrap_or(false),
             host_key_policy,
             proxy_jump,
-            agent: self.env.agent.clone(),
+            proxy_command,
+            agent,
+            identities_only: config.identities_only.unwrap_or(false),
+            certificate_files: config
+                .certificate_files
+                .iter()
+                .map(|v| expand_path(v, &ctx))
+                .collect(),
+            connect_timeout: config.connect_timeout.map(Duration::from_secs),
+            server_alive: (
+                Duration::from_secs(config.server_alive_interval.unwrap_or(0)),
+                config.server_alive_count_max.unwrap_or(3),
+            ),
+            algorithms: Algorithms::from_config(&config),
+            not_implemented: config.not_implemented,
         })
+    }
+
+    /// `UserKnownHostsFile`s (tokens expanded) and `GlobalKnownHostsFile`s; `none` is none.
+    fn known_hosts_files(
+        &self,
+        config: &HostConfig,
+        ctx: &TokenContext<'_>,
+    ) -> (Vec<PathBuf>, Vec<PathBuf>) {
+        let user = match &config.user_known_hosts_files {
+            Some(files) if files[0].eq_ignore_ascii_case("none") => Vec::new(),
+            Some(files) => files.iter().map(|value| expand_path(value, ctx)).collect(),
+            None => vec![self.ssh_dir().join("known_hosts"), self.ssh_dir().join("known_hosts2")],
+        };
+        let global = match &config.global_known_hosts_files {
+            Some(files) if files[0].eq_ignore_ascii_case("none") => Vec::new(),
+            Some(files) => files.iter().map(PathBuf::from).collect(),
+            None => vec![
+                PathBuf::from("/etc/ssh/ssh_known_hosts"),
+                PathBuf::from("/etc/ssh/ssh_known_hosts2"),
+            ],
+        };
+        (user, global)
     }
 
     /// `[user@]host[:port][,…]`: the last hop is the one the target is reached from.
@@ -162,7 +310,7 @@ impl SshResolver {
         if depth >= MAX_JUMPS {
             return Err(ResolveError {
                 host: name.to_owned(),
-                reason: format!("more than {MAX_JUMPS} jumps (a ProxyJump loop?)"),
+                reason: format!("ProxyJump: more than {MAX_JUMPS} jumps (a ProxyJump loop?)"),
             });
         }
         let mut previous: Option<SshTarget> = None;
@@ -175,7 +323,7 @@ impl SshResolver {
                 Some((hop_host, port)) => {
                     let port = port.parse().map_err(|_| ResolveError {
                         host: name.to_owned(),
-                        reason: format!("{port:?} in {hop:?} is not a port"),
+                        reason: format!("ProxyJump: {port:?} in {hop:?} is not a port"),
                     })?;
                     (hop_host, Some(port))
                 }
@@ -184,7 +332,7 @@ impl SshResolver {
             if hop_host.is_empty() || hop_host.starts_with('-') {
                 return Err(ResolveError {
                     host: name.to_owned(),
-                    reason: format!("bad jump host {hop:?}"),
+                    reason: format!("ProxyJump: bad jump host {hop:?}"),
                 });
             }
             let overrides = HostOverrides { host: None, port, user };
@@ -196,7 +344,7 @@ impl SshResolver {
         }
         previous.ok_or_else(|| ResolveError {
             host: name.to_owned(),
-            reason: "empty ProxyJump".to_owned(),
+            reason: "ProxyJump: empty".to_owned(),
         })
     }
 

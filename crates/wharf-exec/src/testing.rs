@@ -63,6 +63,13 @@ fn free_port() -> u16 {
 impl Sshd {
     /// Start a fresh sshd and wait (at most 10 s) until it answers.
     pub fn start() -> Sshd {
+        Sshd::start_with(|_| String::new())
+    }
+
+    /// Like [`Sshd::start`], with `extra` sshd_config lines; `extra` is called with the
+    /// daemon's directory once its host key (`host_ed25519`) exists, so it can sign a host
+    /// certificate or write a CA file there first.
+    pub fn start_with(extra: impl Fn(&Path) -> String) -> Sshd {
         ensure_test_user();
         let dir = tempfile::tempdir().expect("tempdir");
         // sshd reads AuthorizedKeysFile as the user: the directory must be readable.
@@ -79,6 +86,7 @@ impl Sshd {
             std::fs::read_to_string(host_key.with_extension("pub")).expect("host key");
         let host_public_key =
             host_public_key.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        let extra = extra(dir.path());
         let log = dir.path().join("sshd.log");
         let mut last_error = String::new();
         for _attempt in 0..5 {
@@ -91,7 +99,7 @@ impl Sshd {
                      PidFile {pid}\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                      PubkeyAuthentication yes\nAuthorizedKeysFile {authorized}\nStrictModes no\n\
                      MaxStartups 1000:30:2000\nMaxSessions 100\nPermitRootLogin no\nAllowUsers {TEST_USER}\n\
-                     AllowTcpForwarding yes\nSubsystem sftp internal-sftp\nLogLevel VERBOSE\n",
+                     AllowTcpForwarding yes\nSubsystem sftp internal-sftp\nLogLevel VERBOSE\n{extra}",
                     host_key = host_key.display(),
                     pid = dir.path().join("sshd.pid").display(),
                     authorized = authorized.display(),

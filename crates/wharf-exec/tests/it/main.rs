@@ -6,3 +6,5 @@ mod host_keys;
 mod limits;
 mod local;
 mod run;
+mod ssh_g;
+mod ssh_options;

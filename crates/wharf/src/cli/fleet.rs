@@ -31,6 +31,10 @@ pub(crate) struct FleetArgs {
     /// Output bytes kept per node (stdout and stderr together); the rest is counted.
     #[arg(long, value_name = "BYTES", default_value_t = wharf_exec::ExecOptions::DEFAULT_OUTPUT_LIMIT)]
     pub(crate) max_output: usize,
+    /// Print to stderr how each node is reached and every ssh_config option that applies
+    /// to it but that Wharf does not act on (also logged with -vv).
+    #[arg(long)]
+    pub(crate) ssh_debug: bool,
     /// Print one JSON object per node instead of text.
     #[arg(long)]
     pub(crate) json: bool,

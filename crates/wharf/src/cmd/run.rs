@@ -139,6 +139,17 @@ fn execute(
     };
     let targets =
         wharf_app::fleet::targets(&inventory, &settings.config.ssh, &local_env(), &request)?;
+    for target in &targets {
+        if let wharf_exec::TargetTransport::Ssh(ssh) = &target.transport {
+            for line in ssh.describe() {
+                if args.ssh_debug {
+                    output::err_line(format!("{}: ssh: {line}", target.name));
+                } else {
+                    tracing::debug!(node = %target.name, "ssh: {line}");
+                }
+            }
+        }
+    }
     let total = targets.len();
     let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -182,3 +182,50 @@ fn ssh_nodes_from_ssh_config_and_an_unreachable_one() {
     assert!(stdout.starts_with("n001 (1): copied"), "{stdout}");
     assert_eq!(std::fs::read_to_string(&dest).unwrap(), "hello fleet\n");
 }
+
+/// The issue-13 setup: aliases sharing one host key through `HostKeyAlias`, written in an
+/// `Include`d file; `--ssh-debug` says how each node is reached and what Wharf ignores.
+#[test]
+fn host_key_alias_from_an_included_file_and_ssh_debug() {
+    let sshd = Sshd::start();
+    let scratch = Scratch::new();
+    scratch.config("");
+    let known_hosts = scratch.path().join("known_hosts");
+    std::fs::write(&known_hosts, format!("shared-lb {}\n", sshd.host_public_key)).unwrap();
+    let included = scratch.path().join("fleet.conf");
+    std::fs::write(
+        &included,
+        format!(
+            "Host lb*\n  HostName 127.0.0.1\n  Port {port}\n  User wharftest\n  IdentityFile {key}\n  \
+             UserKnownHostsFile {kh}\n  HostKeyAlias shared-lb\n  ForwardAgent yes\n",
+            port = sshd.port,
+            key = sshd.client_key.display(),
+            kh = known_hosts.display(),
+        ),
+    )
+    .unwrap();
+    let config_path = scratch.path().join("ssh_config");
+    std::fs::write(&config_path, format!("Include {}/*.conf\n", scratch.path().display())).unwrap();
+    let (code, stdout, stderr) = outcome(&scratch.run(&[
+        "run",
+        "--ssh-config",
+        config_path.to_str().unwrap(),
+        "--ssh-debug",
+        "-w",
+        "lb[1-3]",
+        "-b",
+        "--",
+        "id",
+        "-un",
+    ]));
+    assert_eq!(code, 0, "{stderr}\n{}", sshd.log_text());
+    assert_eq!(stdout, "----------------\nlb[1-3] (3)\n----------------\nwharftest\n");
+    assert!(stderr.contains("lb1: ssh: host key as shared-lb in"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "lb2: ssh: not implemented: forwardagent ({}:8)",
+            included.display()
+        )),
+        "{stderr}"
+    );
+}
