@@ -14,10 +14,10 @@
 //! maintenance), `repos` (repositories, upload,
 //! publish), `reads` (status, audit, nodes, node sets, tokens), `openapi`.
 
-mod auth;
-mod deploys;
-mod events;
-mod guards;
+pub(crate) mod auth;
+pub(crate) mod deploys;
+pub(crate) mod events;
+pub(crate) mod guards;
 mod openapi;
 mod reads;
 mod repos;

@@ -7,6 +7,7 @@ mod apt_config;
 mod chatops;
 mod cli;
 mod crash;
+mod dashboard;
 mod deploy;
 mod deploy_e2e;
 mod fleet;
