@@ -55,12 +55,9 @@ async fn render(
     .await;
     pool.close().await;
     let report = report?;
-    // The deploys the table names: who ran them, and the running ones' progress.
-    let mut ids: BTreeSet<i64> =
-        report.iter().flat_map(|env| env.packages.values().map(|d| d.deploy_id)).collect();
-    ids.extend(report.iter().filter_map(|env| env.running.as_ref().map(|r| r.id)));
+    // The running deploys' progress.
     let mut deploys = BTreeMap::new();
-    for id in ids {
+    for id in report.iter().filter_map(|env| env.running.as_ref().map(|r| r.id)) {
         deploys.insert(id, wharf_app::status::show(&ctx, id).await?.deploy);
     }
     let loaded = state.app.config();
@@ -117,11 +114,9 @@ fn row(
                             br;
                             small {
                                 (layout::time(&deployed.deployed_at))
-                                @if let Some(deploy) = deploys.get(&deployed.deploy_id) {
-                                    " by " (deploy.started_by)
-                                    @for o in &deploy.overrides {
-                                        br; span.badge.warn title=(o.reason) { "override: " (o.kind) }
-                                    }
+                                " by " (deployed.deployed_by)
+                                @for o in &deployed.overrides {
+                                    br; span.badge.warn { (o.kind) ": " (o.reason) }
                                 }
                             }
                         }

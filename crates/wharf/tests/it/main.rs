@@ -8,6 +8,7 @@ mod chatops;
 mod cli;
 mod crash;
 mod dashboard;
+mod dashboard_load;
 mod deploy;
 mod deploy_e2e;
 mod fleet;
