@@ -19,6 +19,9 @@ const VIEWER = process.env.WHARF_VIEWER_TOKEN;
 const SHOTS = process.env.WHARF_SCREENSHOTS || 'dashboard-screenshots';
 const CHROMIUM = process.env.WHARF_CHROMIUM || '/usr/bin/chromium';
 const OVERRIDE_REASON = 'hotfix for incident 4711';
+const CANCEL_REASON = 'wrong version picked';
+const LOCK_REASON = 'database migration freeze';
+const HOLD_REASON = 'nightly broke sidekiq';
 const TIMEOUT = 30000;
 
 let step = 'start';
@@ -169,7 +172,13 @@ async function main() {
     await check(viewer.page, 'refused-viewer');
     const still = await api('GET', `/deploys/${gatedId}`, DEPLOYER);
     assert.equal(still.body.deploy.state, 'waiting', 'the viewer changed the deploy');
-    await viewer.context.close();
+    // The viewer keeps the overview open: it shows the waiting deploy, then (below) what
+    // the approval installed, by itself.
+    await viewer.page.goto(BASE + '/');
+    const waitingRow = viewer.page.getByRole('row', { name: /production/ });
+    await waitingRow.getByRole('link', { name: `Deploy #${gatedId}` }).waitFor();
+    await waitingRow.getByText('waiting').waitFor();
+    await viewer.page.evaluate(() => { window.notReloaded = true; });
 
     step = 'a deployer approves the manual stage';
     await page.goto(`${BASE}/deploys/${gatedId}`);
@@ -181,6 +190,44 @@ async function main() {
     await page.getByRole('button', { name: 'Yes, approve' }).click();
     await page.getByRole('heading', { name: `Deploy #${gatedId}` }).waitFor();
     await page.locator('#deploy-state').getByText('succeeded').waitFor();
+
+    step = "the viewer's overview followed the deploy to its end";
+    await waitingRow.getByRole('link', { name: '2.0' }).waitFor();
+    assert.equal(await viewer.page.evaluate(() => window.notReloaded), true, 'the overview reloaded');
+    await viewer.context.close();
+
+    step = 'a deployer cancels a deploy, giving a reason';
+    const doomed = await api('POST', '/deploys', DEPLOYER, {
+      environment: 'production', version: '3.0', ignore_production_checks: OVERRIDE_REASON,
+    });
+    assert.ok([200, 202].includes(doomed.status), JSON.stringify(doomed.body));
+    await page.goto(`${BASE}/deploys/${doomed.body.id}`);
+    await page.getByRole('link', { name: 'Cancel deploy' }).click();
+    await page.getByLabel(/Reason/).fill(CANCEL_REASON);
+    await page.getByRole('button', { name: 'Yes, cancel deploy' }).click();
+    await page.locator('#deploy-state').getByText('cancelled').waitFor();
+
+    step = 'a rollback with nothing to roll back to is refused, saying why';
+    await page.getByRole('link', { name: 'Roll back production' }).click();
+    await page.getByRole('heading', { name: 'Roll back production' }).waitFor();
+    await check(page, 'rollback-confirm');
+    await page.getByRole('button', { name: 'Yes, roll back production' }).click();
+    // The refused rollback is recorded as a deploy, whose page says which guard refused.
+    await page.locator('#deploy-state').getByText('refused').waitFor();
+    await page.getByRole('definition').filter({ hasText: /roll/i }).first().waitFor();
+    await check(page, 'rollback-refused');
+
+    step = 'the overview shows locks and holds with who and why';
+    let answer = await api('POST', '/locks', DEPLOYER, { environment: 'production', reason: LOCK_REASON });
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    answer = await api('POST', '/holds', DEPLOYER, { package: 'app', environment: 'staging', reason: HOLD_REASON });
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    await page.goto(BASE + '/');
+    const productionRow = page.getByRole('row', { name: /production/ });
+    await productionRow.getByText(`locked by deployer: ${LOCK_REASON}`).waitFor();
+    await productionRow.getByText(`ignore-production-checks: ${OVERRIDE_REASON}`).waitFor();
+    await page.getByRole('row', { name: /staging/ }).getByText(`app held by deployer: ${HOLD_REASON}`).waitFor();
+    await check(page, 'overview-guards');
 
     step = 'a form without the session CSRF token is refused';
     const forged = await page.evaluate(async (target) => {
@@ -195,7 +242,9 @@ async function main() {
 
     step = 'the audit page shows the override reason';
     await page.goto(BASE + '/audit');
-    await page.getByRole('table', { name: /Audit entries/ }).getByRole('cell', { name: new RegExp(OVERRIDE_REASON) }).first().waitFor();
+    const audit = page.getByRole('table', { name: /Audit entries/ });
+    await audit.getByRole('cell', { name: new RegExp(OVERRIDE_REASON) }).first().waitFor();
+    await audit.getByRole('cell', { name: CANCEL_REASON }).first().waitFor();
     await check(page, 'audit');
     await page.getByRole('link', { name: 'Verify the chain' }).click();
     await page.getByRole('status').filter({ hasText: 'unbroken' }).waitFor();

@@ -72,7 +72,9 @@ async fn render(
         @if report.is_empty() {
             p { "No environments are configured: add [[environments]] to wharf.toml." }
         } @else {
-            div.scroll role="region" aria-label="Environments and packages" tabindex="0" {
+            // While a deploy runs, the page's script re-reads this region every few seconds.
+            div.scroll id="overview" role="region" aria-label="Environments and packages" tabindex="0"
+                data-refresh=[(!deploys.is_empty()).then_some("5")] {
                 table {
                     caption { "What runs where, in promotion order" }
                     thead { tr {

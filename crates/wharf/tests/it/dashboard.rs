@@ -58,6 +58,8 @@ stages = [
 install = "for p in {packages}; do printf '%s\n' \"${{p#*=}}\" > \"$WHARF_NODE_ROOT/v-${{p%%=*}}\"; done"
 version = "cat \"$WHARF_NODE_ROOT/v-\"{package} 2>/dev/null || true"
 restart = "true"
+hold = "printf '%s\n' {package_names} >> \"$WHARF_NODE_ROOT/held\""
+unhold = "rm -f \"$WHARF_NODE_ROOT/held\""
 "#;
 
 fn e2e_dir() -> PathBuf {
@@ -122,6 +124,7 @@ fn dashboard_in_a_real_browser() {
         .expect("run node (apt-get install nodejs)");
     let (code, stdout, stderr) = outcome(&output);
     assert_eq!(code, 0, "the browser scenarios failed:\n{stdout}\n{stderr}");
+    eprintln!("{stdout}");
     for page in ["login", "overview", "deploy-running", "audit", "history", "nodes", "repositories"]
     {
         assert!(shots.join(format!("{page}.png")).exists(), "no screenshot of {page}");

@@ -2,6 +2,27 @@
 // the pages work without it (they just do not update by themselves).
 (function () {
   'use strict';
+  // The overview while deploys run: re-read the table every few seconds until none does.
+  var overview = document.querySelector('#overview[data-refresh]');
+  if (overview) {
+    var every = 1000 * Number(overview.dataset.refresh);
+    var poll = function () {
+      fetch(window.location.href, { credentials: 'same-origin' })
+        .then(function (response) { return response.text(); })
+        .then(function (text) {
+          var fresh = new DOMParser().parseFromString(text, 'text/html').getElementById('overview');
+          if (!fresh) { return; }
+          overview.innerHTML = fresh.innerHTML;
+          if (fresh.dataset.refresh) { window.setTimeout(poll, every); }
+        })
+        .catch(function () { window.setTimeout(poll, every); });
+    };
+    window.setTimeout(poll, every);
+  }
+}());
+
+(function () {
+  'use strict';
   var live = document.getElementById('live');
   var list = document.getElementById('events');
   if (!live || !list || live.dataset.settled === 'true' || !window.EventSource) { return; }
