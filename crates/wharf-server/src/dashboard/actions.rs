@@ -304,3 +304,33 @@ fn not_an_action(word: &str, session: &Session) -> Response {
     let message = format!("{word:?} is not an action: approve, resume or cancel");
     layout::error_page(StatusCode::NOT_FOUND, "Not found", &message, Some(session))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Which action a deploy in each state offers (what `wharf approve|resume|cancel`
+    /// accept in that state).
+    #[test]
+    fn actions_by_state() {
+        let check = |state: &str, want: &[&str]| {
+            let offered: Vec<&str> = [Action::Approve, Action::Resume, Action::Cancel]
+                .into_iter()
+                .filter(|a| a.applies(state))
+                .map(Action::word)
+                .collect();
+            assert_eq!(offered, want, "{state}");
+        };
+        check("planned", &["cancel"]);
+        check("running", &["cancel"]);
+        check("waiting", &["approve", "cancel"]);
+        check("interrupted", &["resume", "cancel"]);
+        for over in ["succeeded", "failed", "cancelled", "refused"] {
+            check(over, &[]);
+        }
+        for word in ["approve", "resume", "cancel"] {
+            assert_eq!(Action::parse(word).map(Action::word), Some(word));
+        }
+        assert_eq!(Action::parse("rollback"), None);
+    }
+}

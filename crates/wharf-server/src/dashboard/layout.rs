@@ -213,3 +213,34 @@ pub(crate) fn pager(base: &str, page: u32, has_more: bool) -> Markup {
 pub(crate) fn csrf_field(session: &Session) -> Markup {
     html! { input type="hidden" name="csrf" value=(session.csrf); }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_as_people_read_them() {
+        let check = |start: Option<&str>, end: Option<&str>, want: &str| {
+            assert_eq!(duration(start, end), want, "{start:?} {end:?}");
+        };
+        check(Some("2026-12-01T10:00:00Z"), Some("2026-12-01T10:00:01.250Z"), "1.2 s");
+        check(Some("2026-12-01T10:00:00Z"), Some("2026-12-01T10:02:05Z"), "125 s");
+        check(Some("2026-12-01T10:00:00Z"), None, "—");
+        check(Some("garbage"), Some("2026-12-01T10:00:00Z"), "—");
+    }
+
+    #[test]
+    fn pager_links_keep_the_query() {
+        let html = pager("/history?environment=prod", 1, true).into_string();
+        assert!(html.contains(r#"href="/history?environment=prod&amp;page=0""#), "{html}");
+        assert!(html.contains(r#"href="/history?environment=prod&amp;page=2""#), "{html}");
+        let html = pager("/nodes", 0, false).into_string();
+        assert!(!html.contains("href"), "{html}");
+    }
+
+    #[test]
+    fn text_is_escaped() {
+        let html = state("<script>").into_string();
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+    }
+}

@@ -73,7 +73,9 @@ pub(crate) async fn submit(
         Ok(identity) => {
             tracing::info!(token.name = %identity.name, "dashboard sign-in");
             let mut response = Redirect::to(next).into_response();
-            response.headers_mut().insert(SET_COOKIE, session::start_cookie(token));
+            let public_url = state.app.config().config.server.public_url.clone();
+            let secure = public_url.is_some_and(|url| url.starts_with("https://"));
+            response.headers_mut().insert(SET_COOKIE, session::start_cookie(token, secure));
             response
         }
         Err(err) if err.status() == StatusCode::UNAUTHORIZED => {

@@ -96,10 +96,13 @@ pub(crate) fn looks_like_token(text: &str) -> bool {
         && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// `Set-Cookie` that starts a session with `token` (checked by [`looks_like_token`]).
-pub(crate) fn start_cookie(token: &str) -> HeaderValue {
-    let value =
-        format!("{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={MAX_AGE_SECS}");
+/// `Set-Cookie` that starts a session with `token` (checked by [`looks_like_token`]);
+/// `secure` (the server's `public_url` is `https://`) adds `Secure`.
+pub(crate) fn start_cookie(token: &str, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    let value = format!(
+        "{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={MAX_AGE_SECS}{secure}"
+    );
     HeaderValue::from_str(&value).unwrap_or_else(|_| end_cookie())
 }
 
@@ -171,9 +174,12 @@ mod tests {
         ] {
             assert_eq!(looks_like_token(text), ok, "{text:?}");
         }
-        let cookie = start_cookie("wharf_00ff");
+        let cookie = start_cookie("wharf_00ff", false);
         let text = cookie.to_str().unwrap();
         assert!(text.contains("HttpOnly") && text.contains("SameSite=Strict"), "{text}");
+        assert!(!text.contains("Secure"), "{text}");
+        let cookie = start_cookie("wharf_00ff", true);
+        assert!(cookie.to_str().unwrap().ends_with("; Secure"));
     }
 
     #[test]
