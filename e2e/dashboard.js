@@ -265,6 +265,8 @@ async function main() {
     await page.getByRole('rowheader', { name: 'hello' }).waitFor();
     await check(page, 'repository');
     await page.goto(BASE + '/repos');
+    await page.getByRole('heading', { name: 'Health' }).waitFor();
+    await page.getByText('repo tools — 1 packages').waitFor();
     await check(page, 'repositories');
 
     step = 'nodes';

@@ -1,6 +1,7 @@
 //! `/repos` and `/repos/{name}`: repositories and snapshots — distribution, packages,
 //! where each is published — and one collection's packages with versions and sizes,
-//! searchable. `wharf_app::repo::list` and `show`, as `GET /api/v1/repos` calls them.
+//! searchable; and `wharf health`'s checks. `wharf_app::repo::list` and `show`, as
+//! `GET /api/v1/repos` calls them, and `wharf_app::health::health`.
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
-use wharf_app::wire::CollectionView;
+use wharf_app::wire::{CollectionView, HealthReport};
 use wharf_store::AptKind;
 
 use super::layout::{self, Nav};
@@ -24,16 +25,19 @@ pub(crate) async fn list(State(state): State<Arc<AppState>>, session: Session) -
         let ctx = session.caller.context(&state).await?;
         let repos = wharf_app::repo::list(&ctx, AptKind::Repo).await?;
         let snapshots = wharf_app::repo::list(&ctx, AptKind::Snapshot).await?;
-        Ok::<_, ApiError>((repos, snapshots))
+        let health = wharf_app::health::health(&ctx, None).await?;
+        Ok::<_, ApiError>((repos, snapshots, health))
     }
     .await;
     match result {
-        Ok((repos, snapshots)) => {
+        Ok((repos, snapshots, health)) => {
             let body = html! {
                 h2 { "Repositories" }
                 (collections(&repos, "Repositories"))
                 h2 { "Snapshots" }
                 (collections(&snapshots, "Snapshots"))
+                h2 { "Health" }
+                (health_checks(&health))
             };
             layout::page("Repositories", Nav::Repos, Some(&session), &body)
         }
@@ -71,6 +75,24 @@ fn collections(views: &[CollectionView], label: &str) -> Markup {
                             }
                         }
                     }
+                }
+            }
+        }
+    }
+}
+
+/// `wharf health`: non-empty repositories, published trees consistent with their
+/// `Release`, `Valid-Until` not near, storage reachable, disk space.
+fn health_checks(report: &HealthReport) -> Markup {
+    html! {
+        p {
+            @if report.healthy { span.badge.ok { "healthy" } } @else { span.badge.bad { "unhealthy" } }
+        }
+        ul.checks {
+            @for check in &report.checks {
+                li {
+                    @if check.ok { span.badge.ok { "ok" } } @else { span.badge.bad { "failing" } }
+                    " " strong { (check.check) } " — " (check.detail)
                 }
             }
         }
