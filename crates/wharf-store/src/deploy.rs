@@ -248,6 +248,30 @@ macro_rules! impl_deploy {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(self.query_err(op))?;
+                self.deploy_rows(op, rows)
+            }
+
+            pub(crate) async fn planned_or_running_deploys(
+                &self,
+                limit: i64,
+            ) -> Result<Vec<DeployRow>, StoreError> {
+                let op = "list planned and running deploys";
+                let rows: Vec<(i64, String)> = sqlx::query_as(
+                    "SELECT id, body FROM deploy WHERE state IN ('planned', 'running')
+                     ORDER BY id DESC LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.query_err(op))?;
+                self.deploy_rows(op, rows)
+            }
+
+            fn deploy_rows(
+                &self,
+                op: &'static str,
+                rows: Vec<(i64, String)>,
+            ) -> Result<Vec<DeployRow>, StoreError> {
                 rows.into_iter()
                     .map(|(id, body)| {
                         let record = decode(self.url(), op, &format!("deploy {id}"), &body)?;
@@ -388,6 +412,15 @@ impl crate::Store {
         limit: u32,
     ) -> Result<Vec<DeployRow>, StoreError> {
         dispatch!(self, deploys(None, environment, i64::from(limit)))
+    }
+
+    /// The newest `limit` deploys in state `planned` or `running`, newest first: what a
+    /// reaper looks at, read without decoding every finished deploy.
+    pub async fn planned_or_running_deploys(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<DeployRow>, StoreError> {
+        dispatch!(self, planned_or_running_deploys(i64::from(limit)))
     }
 
     /// Record (or update) one node's result in one stage.
