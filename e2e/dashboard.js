@@ -22,7 +22,7 @@ const OVERRIDE_REASON = 'hotfix for incident 4711';
 const CANCEL_REASON = 'wrong version picked';
 const LOCK_REASON = 'database migration freeze';
 const HOLD_REASON = 'nightly broke sidekiq';
-const TIMEOUT = 30000;
+const TIMEOUT = 60000;
 
 let step = 'start';
 
@@ -145,7 +145,7 @@ async function main() {
     for (let i = 0; ; i++) {
       const shown = await api('GET', `/deploys/${gatedId}`, DEPLOYER);
       if (shown.body.deploy.state === 'waiting') break;
-      assert.ok(i < 300, `deploy ${gatedId} never waited: ${JSON.stringify(shown.body.deploy)}`);
+      assert.ok(i < 600, `deploy ${gatedId} never waited: ${JSON.stringify(shown.body.deploy)}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
 
@@ -272,6 +272,7 @@ async function main() {
     step = 'nodes';
     await page.goto(BASE + '/nodes');
     await page.getByRole('rowheader', { name: 'web03' }).waitFor();
+    await page.getByRole('row', { name: /web02/ }).getByText('reached').waitFor();
     await page.getByLabel('Node set').fill('web[02-03]');
     await page.getByRole('button', { name: 'Select' }).click();
     await page.getByText('2 nodes in').waitFor();

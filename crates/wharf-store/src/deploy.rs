@@ -251,14 +251,27 @@ macro_rules! impl_deploy {
                 self.deploy_rows(op, rows)
             }
 
+            pub(crate) async fn deploy_by_id(&self, id: i64) -> Result<Vec<DeployRow>, StoreError> {
+                let op = "read a deploy";
+                // Its own query: `deploys`' optional filters keep SQLite off the primary key.
+                let rows: Vec<(i64, String)> =
+                    sqlx::query_as("SELECT id, body FROM deploy WHERE id = $1")
+                        .bind(id)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(self.query_err(op))?;
+                self.deploy_rows(op, rows)
+            }
+
             pub(crate) async fn planned_or_running_deploys(
                 &self,
                 limit: i64,
             ) -> Result<Vec<DeployRow>, StoreError> {
                 let op = "list planned and running deploys";
                 let rows: Vec<(i64, String)> = sqlx::query_as(
-                    "SELECT id, body FROM deploy WHERE state IN ('planned', 'running')
-                     ORDER BY id DESC LIMIT $1",
+                    "SELECT id, body FROM
+                     (SELECT id, state, body FROM deploy ORDER BY id DESC LIMIT $1) AS newest
+                     WHERE state IN ('planned', 'running') ORDER BY id DESC",
                 )
                 .bind(limit)
                 .fetch_all(&self.pool)
@@ -402,7 +415,7 @@ impl crate::Store {
 
     /// One deploy.
     pub async fn deploy(&self, id: i64) -> Result<Option<DeployRow>, StoreError> {
-        Ok(dispatch!(self, deploys(Some(id), None, 1))?.into_iter().next())
+        Ok(dispatch!(self, deploy_by_id(id))?.into_iter().next())
     }
 
     /// The newest `limit` deploys, of one environment or all, newest first.
@@ -414,8 +427,8 @@ impl crate::Store {
         dispatch!(self, deploys(None, environment, i64::from(limit)))
     }
 
-    /// The newest `limit` deploys in state `planned` or `running`, newest first: what a
-    /// reaper looks at, read without decoding every finished deploy.
+    /// Of the newest `limit` deploys, those in state `planned` or `running`, newest first:
+    /// what a reaper looks at, selected without decoding the finished ones.
     pub async fn planned_or_running_deploys(
         &self,
         limit: u32,

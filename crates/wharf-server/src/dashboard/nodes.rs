@@ -1,6 +1,6 @@
 //! `/nodes`: the inventory's nodes (`?nodeset=` selects, as `GET /api/v1/nodes` does), a
-//! page at a time, with their address, labels, groups, environments and maintenance
-//! (`wharf_app::guard::maintenance`).
+//! page at a time, with their address, labels, groups, environments, maintenance
+//! (`wharf_app::guard::maintenance`) and whether the newest deploys reached them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -54,6 +54,7 @@ async fn render(
         .into_iter()
         .map(|m| (m.node.clone(), m))
         .collect();
+    let seen = last_seen(&ctx, inventory).await?;
     let page = query.page as usize;
     let names: Vec<&str> = selected.iter().skip(page * PER_PAGE).take(PER_PAGE).collect();
     let has_more = selected.len() > (page + 1) * PER_PAGE;
@@ -76,6 +77,7 @@ async fn render(
                 thead { tr {
                     th scope="col" { "Node" } th scope="col" { "Address" } th scope="col" { "Labels" }
                     th scope="col" { "Groups" } th scope="col" { "Environments" } th scope="col" { "Maintenance" }
+                    th scope="col" { "Last deploy step" }
                 } }
                 tbody {
                     @for name in &names {
@@ -97,6 +99,16 @@ async fn render(
                                         None => span.muted { "no" },
                                     }
                                 }
+                                td {
+                                    @match seen.get(*name) {
+                                        Some(seen) => {
+                                            @if seen.reached { span.badge.ok { "reached" } } @else { span.badge.bad { "unreachable" } }
+                                            " in " a href={ "/deploys/" (seen.deploy_id) } { "#" (seen.deploy_id) }
+                                            @if let Some(at) = &seen.at { br; small { (layout::time(at)) } }
+                                        }
+                                        None => span.muted { "—" },
+                                    }
+                                }
                             }
                         }
                     }
@@ -105,4 +117,41 @@ async fn render(
         }
         (layout::pager(&base, query.page, has_more))
     })
+}
+
+/// How many of the newest deploys the "last deploy step" column looks at.
+const SEEN_DEPLOYS: u32 = 20;
+
+/// A node's last finished step in a deploy.
+struct Seen {
+    reached: bool,
+    deploy_id: i64,
+    at: Option<String>,
+}
+
+/// Node → its last finished, not skipped step in the newest deploys (as `GET /deploys`
+/// and `GET /deploys/{id}` tell): reached when it succeeded or its command ran at all
+/// (an exit code), unreachable otherwise — the rule of the `wharf_node_reachable` metric.
+async fn last_seen(
+    ctx: &wharf_app::Context,
+    inventory: &wharf_core::inventory::Inventory,
+) -> Result<BTreeMap<String, Seen>, ApiError> {
+    let mut seen = BTreeMap::new();
+    for deploy in wharf_app::status::history(ctx, inventory, None, SEEN_DEPLOYS).await? {
+        let mut runs = wharf_app::status::show(ctx, deploy.id).await?.nodes;
+        runs.sort_by(|a, b| b.run.finished_at.cmp(&a.run.finished_at));
+        for view in runs {
+            let run = view.run;
+            if run.finished_at.is_none() || run.state == "skipped" {
+                continue;
+            }
+            let reached = run.state == "succeeded" || run.exit_code.is_some();
+            seen.entry(run.node).or_insert(Seen {
+                reached,
+                deploy_id: deploy.id,
+                at: run.finished_at,
+            });
+        }
+    }
+    Ok(seen)
 }

@@ -43,7 +43,7 @@ pipeline = "gated"
 name = "soak"
 stages = [
   { name = "install", kind = "install" },
-  { name = "soak", kind = "wait", duration = "3s" },
+  { name = "soak", kind = "wait", duration = "8s" },
 ]
 
 [[pipelines]]
