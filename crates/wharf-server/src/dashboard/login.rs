@@ -21,10 +21,16 @@ pub(crate) struct LoginQuery {
     next: Option<String>,
 }
 
-/// Where to go after signing in: a path of this site only (never `//host` or a URL).
+/// Where to go after signing in: a path of this site only — never `//host`, a URL, or
+/// anything with a backslash or whitespace (browsers drop tabs and newlines from a
+/// `Location`, so `/\t/host` would become `//host`).
 fn safe_next(next: Option<&str>) -> &str {
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && path.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
+        {
             path
         }
         _ => "/",
@@ -110,6 +116,9 @@ mod tests {
             (Some("//evil.example/x"), "/"),
             (Some("https://evil.example"), "/"),
             (Some("/\\evil"), "/"),
+            (Some("/\t/evil.example"), "/"),
+            (Some("/\n/evil.example"), "/"),
+            (Some("/history?environment=prod&page=2"), "/history?environment=prod&page=2"),
             (None, "/"),
         ] {
             assert_eq!(safe_next(next), want, "{next:?}");
