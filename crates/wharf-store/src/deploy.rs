@@ -228,21 +228,27 @@ macro_rules! impl_deploy {
                 Ok(audited)
             }
 
-            pub(crate) async fn deploys(
+            pub(crate) async fn deploys(&self, limit: i64) -> Result<Vec<DeployRow>, StoreError> {
+                let op = "list deploys";
+                let rows: Vec<(i64, String)> =
+                    sqlx::query_as("SELECT id, body FROM deploy ORDER BY id DESC LIMIT $1")
+                        .bind(limit)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(self.query_err(op))?;
+                self.deploy_rows(op, rows)
+            }
+
+            pub(crate) async fn deploys_of_environment(
                 &self,
-                id: Option<i64>,
-                environment: Option<&str>,
+                environment: &str,
                 limit: i64,
             ) -> Result<Vec<DeployRow>, StoreError> {
                 let op = "list deploys";
+                // On the (environment, id) index: only this environment's rows are read.
                 let rows: Vec<(i64, String)> = sqlx::query_as(
-                    "SELECT id, body FROM deploy
-                     WHERE ($1 IS NULL OR id = $2) AND ($3 IS NULL OR environment = $4)
-                     ORDER BY id DESC LIMIT $5",
+                    "SELECT id, body FROM deploy WHERE environment = $1 ORDER BY id DESC LIMIT $2",
                 )
-                .bind(id)
-                .bind(id)
-                .bind(environment)
                 .bind(environment)
                 .bind(limit)
                 .fetch_all(&self.pool)
@@ -253,7 +259,6 @@ macro_rules! impl_deploy {
 
             pub(crate) async fn deploy_by_id(&self, id: i64) -> Result<Vec<DeployRow>, StoreError> {
                 let op = "read a deploy";
-                // Its own query: `deploys`' optional filters keep SQLite off the primary key.
                 let rows: Vec<(i64, String)> =
                     sqlx::query_as("SELECT id, body FROM deploy WHERE id = $1")
                         .bind(id)
@@ -424,7 +429,12 @@ impl crate::Store {
         environment: Option<&str>,
         limit: u32,
     ) -> Result<Vec<DeployRow>, StoreError> {
-        dispatch!(self, deploys(None, environment, i64::from(limit)))
+        match environment {
+            Some(environment) => {
+                dispatch!(self, deploys_of_environment(environment, i64::from(limit)))
+            }
+            None => dispatch!(self, deploys(i64::from(limit))),
+        }
     }
 
     /// Of the newest `limit` deploys, those in state `planned` or `running`, newest first:
