@@ -203,6 +203,8 @@ async function main() {
     assert.ok([200, 202].includes(doomed.status), JSON.stringify(doomed.body));
     await page.goto(`${BASE}/deploys/${doomed.body.id}`);
     await page.getByRole('link', { name: 'Cancel deploy' }).click();
+    await page.getByRole('heading', { name: `Cancel deploy #${doomed.body.id}` }).waitFor();
+    await check(page, 'cancel-confirm');
     await page.getByLabel(/Reason/).fill(CANCEL_REASON);
     await page.getByRole('button', { name: 'Yes, cancel deploy' }).click();
     await page.locator('#deploy-state').getByText('cancelled').waitFor();

@@ -148,7 +148,12 @@ pub(crate) async fn confirm(
             }
         }
     };
-    layout::page(&format!("{} deploy #{id}", action.label()), Nav::History, Some(&session), &body)
+    let verb = match action {
+        Action::Approve => "Approve",
+        Action::Resume => "Resume",
+        Action::Cancel => "Cancel",
+    };
+    layout::page(&format!("{verb} deploy #{id}"), Nav::History, Some(&session), &body)
 }
 
 #[derive(Debug, Deserialize)]
