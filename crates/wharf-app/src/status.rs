@@ -21,7 +21,7 @@ use crate::fleet::Fleet;
 use crate::versions::{self, NodeVersions};
 use crate::wire::{
     DeployDetail, DeployEventView, DeployView, DeployedVersion, DisagreeingNodeView,
-    EnvironmentStatus, NodeRunView, OpenWindowView, RunningDeployView,
+    EnvironmentStatus, NodeRunView, OpenWindowView, OverrideView, RunningDeployView,
 };
 
 /// How many deploys of an environment `status` reads to find each package's newest
@@ -152,6 +152,8 @@ fn deployed_versions(history: &[DeployRow]) -> BTreeMap<String, DeployedVersion>
                     .clone()
                     .unwrap_or_else(|| record.started_at.clone()),
                 deploy_id: row.id,
+                deployed_by: record.started_by.clone(),
+                overrides: record.overrides.iter().map(OverrideView::from).collect(),
             });
         }
     }

@@ -82,6 +82,12 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         self.code
     }
+
+    /// What only the log sees (a server-side failure's cause), for front ends other than
+    /// JSON (the dashboard) that log it themselves.
+    pub(crate) fn log_detail(&self) -> Option<&str> {
+        self.internal.as_deref()
+    }
 }
 
 impl std::fmt::Display for ApiError {

@@ -29,6 +29,8 @@
 //! - `app`: the `wharf_app::Context` (opened on first use) and the configuration
 //!   ([`Loaded`], replaced whole on reload) that the API, ChatOps and schedules act on.
 //! - `api`: `/api/v1/…`.
+//! - `dashboard`: the web dashboard at `/` (HTML pages over the same calls and roles as the
+//!   API; `docs/dashboard.md`).
 //! - [`chatops`]: `/chatops/slack` — signed, fresh, not replayed, mapped users; the
 //!   commands themselves run through [`chatops::ChatCommands`], which the binary provides.
 //! - `notify`: the worker delivering announcements to `[[notify]]` destinations.
@@ -43,6 +45,7 @@ mod api;
 mod app;
 mod bucket_files;
 pub mod chatops;
+mod dashboard;
 mod error;
 mod files;
 mod health;
@@ -260,6 +263,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics::metrics))
         .nest("/api/v1", api::routes(state.clone()))
+        .merge(dashboard::routes())
         .route("/chatops/slack", axum::routing::post(chatops::slack))
         .fallback(files::fallback)
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))

@@ -228,26 +228,68 @@ macro_rules! impl_deploy {
                 Ok(audited)
             }
 
-            pub(crate) async fn deploys(
+            pub(crate) async fn deploys(&self, limit: i64) -> Result<Vec<DeployRow>, StoreError> {
+                let op = "list deploys";
+                let rows: Vec<(i64, String)> =
+                    sqlx::query_as("SELECT id, body FROM deploy ORDER BY id DESC LIMIT $1")
+                        .bind(limit)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(self.query_err(op))?;
+                self.deploy_rows(op, rows)
+            }
+
+            pub(crate) async fn deploys_of_environment(
                 &self,
-                id: Option<i64>,
-                environment: Option<&str>,
+                environment: &str,
                 limit: i64,
             ) -> Result<Vec<DeployRow>, StoreError> {
                 let op = "list deploys";
+                // On the (environment, id) index: only this environment's rows are read.
                 let rows: Vec<(i64, String)> = sqlx::query_as(
-                    "SELECT id, body FROM deploy
-                     WHERE ($1 IS NULL OR id = $2) AND ($3 IS NULL OR environment = $4)
-                     ORDER BY id DESC LIMIT $5",
+                    "SELECT id, body FROM deploy WHERE environment = $1 ORDER BY id DESC LIMIT $2",
                 )
-                .bind(id)
-                .bind(id)
-                .bind(environment)
                 .bind(environment)
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await
                 .map_err(self.query_err(op))?;
+                self.deploy_rows(op, rows)
+            }
+
+            pub(crate) async fn deploy_by_id(&self, id: i64) -> Result<Vec<DeployRow>, StoreError> {
+                let op = "read a deploy";
+                let rows: Vec<(i64, String)> =
+                    sqlx::query_as("SELECT id, body FROM deploy WHERE id = $1")
+                        .bind(id)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(self.query_err(op))?;
+                self.deploy_rows(op, rows)
+            }
+
+            pub(crate) async fn planned_or_running_deploys(
+                &self,
+                limit: i64,
+            ) -> Result<Vec<DeployRow>, StoreError> {
+                let op = "list planned and running deploys";
+                let rows: Vec<(i64, String)> = sqlx::query_as(
+                    "SELECT id, body FROM
+                     (SELECT id, state, body FROM deploy ORDER BY id DESC LIMIT $1) AS newest
+                     WHERE state IN ('planned', 'running') ORDER BY id DESC",
+                )
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.query_err(op))?;
+                self.deploy_rows(op, rows)
+            }
+
+            fn deploy_rows(
+                &self,
+                op: &'static str,
+                rows: Vec<(i64, String)>,
+            ) -> Result<Vec<DeployRow>, StoreError> {
                 rows.into_iter()
                     .map(|(id, body)| {
                         let record = decode(self.url(), op, &format!("deploy {id}"), &body)?;
@@ -378,7 +420,7 @@ impl crate::Store {
 
     /// One deploy.
     pub async fn deploy(&self, id: i64) -> Result<Option<DeployRow>, StoreError> {
-        Ok(dispatch!(self, deploys(Some(id), None, 1))?.into_iter().next())
+        Ok(dispatch!(self, deploy_by_id(id))?.into_iter().next())
     }
 
     /// The newest `limit` deploys, of one environment or all, newest first.
@@ -387,7 +429,21 @@ impl crate::Store {
         environment: Option<&str>,
         limit: u32,
     ) -> Result<Vec<DeployRow>, StoreError> {
-        dispatch!(self, deploys(None, environment, i64::from(limit)))
+        match environment {
+            Some(environment) => {
+                dispatch!(self, deploys_of_environment(environment, i64::from(limit)))
+            }
+            None => dispatch!(self, deploys(i64::from(limit))),
+        }
+    }
+
+    /// Of the newest `limit` deploys, those in state `planned` or `running`, newest first:
+    /// what a reaper looks at, selected without decoding the finished ones.
+    pub async fn planned_or_running_deploys(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<DeployRow>, StoreError> {
+        dispatch!(self, planned_or_running_deploys(i64::from(limit)))
     }
 
     /// Record (or update) one node's result in one stage.

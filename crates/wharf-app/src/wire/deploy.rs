@@ -104,6 +104,12 @@ pub struct NodeCountsView {
     pub skipped: u32,
 }
 
+impl From<&wharf_store::deploy::Override> for OverrideView {
+    fn from(o: &wharf_store::deploy::Override) -> OverrideView {
+        OverrideView { kind: o.kind.clone(), reason: o.reason.clone(), by: o.by.clone() }
+    }
+}
+
 impl From<&DeployRow> for DeployView {
     fn from(row: &DeployRow) -> DeployView {
         let r = &row.record;
@@ -117,15 +123,7 @@ impl From<&DeployRow> for DeployView {
             started_by: r.started_by.clone(),
             via: r.via.clone(),
             automated: r.automated,
-            overrides: r
-                .overrides
-                .iter()
-                .map(|o| OverrideView {
-                    kind: o.kind.clone(),
-                    reason: o.reason.clone(),
-                    by: o.by.clone(),
-                })
-                .collect(),
+            overrides: r.overrides.iter().map(OverrideView::from).collect(),
             warnings: r.warnings.clone(),
             stages: r
                 .stages

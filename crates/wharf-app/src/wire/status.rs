@@ -6,7 +6,7 @@ use serde::Serialize;
 use wharf_store::deploy::NodeRun;
 use wharf_store::guard::{EnvLock, Maintenance, PackageHold};
 
-use super::DeployView;
+use super::{DeployView, OverrideView};
 
 /// One environment as `wharf status` reports it (field names fixed by docs/deploy.md).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -41,6 +41,12 @@ pub struct DeployedVersion {
     /// When that deploy finished (RFC 3339, UTC).
     pub deployed_at: String,
     pub deploy_id: i64,
+    /// Who started that deploy.
+    #[serde(default)]
+    pub deployed_by: String,
+    /// The guards it lifted, each with its reason.
+    #[serde(default)]
+    pub overrides: Vec<OverrideView>,
 }
 
 /// A change-lock window open now.

@@ -88,8 +88,20 @@ pub(crate) async fn authorize(
     next: Next,
 ) -> Result<Response, ApiError> {
     let presented = bearer(&request)?;
+    let identity = identify(&state, presented).await?;
+    let from = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string());
+    let caller = Caller { identity, from };
+    let what = format!("{} {}", request.method(), request.uri().path());
+    caller.require(needed, &what)?;
+    request.extensions_mut().insert(caller);
+    Ok(next.run(request).await)
+}
+
+/// Who `presented` (a token) is: 401 when it is unknown, expired or revoked. The API's
+/// bearer header and the dashboard's session cookie both end here.
+pub(crate) async fn identify(state: &AppState, presented: &str) -> Result<TokenIdentity, ApiError> {
     let ctx = state.app.context(Actor::cli("wharf-server")).await?;
-    let identity = match wharf_app::token::check(&ctx, presented).await? {
+    Ok(match wharf_app::token::check(&ctx, presented).await? {
         TokenCheck::Valid(identity) => identity,
         TokenCheck::Expired { name } => {
             return Err(ApiError::unauthorized(format!(
@@ -106,13 +118,7 @@ pub(crate) async fn authorize(
                 "unknown token: send a token made by `wharf token create`",
             ));
         }
-    };
-    let from = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string());
-    let caller = Caller { identity, from };
-    let what = format!("{} {}", request.method(), request.uri().path());
-    caller.require(needed, &what)?;
-    request.extensions_mut().insert(caller);
-    Ok(next.run(request).await)
+    })
 }
 
 /// `Json<T>` whose rejections are `400 invalid` in the API's error shape.

@@ -227,7 +227,7 @@ pub(crate) async fn cancel(
 }
 
 /// A deploy flow run in the background.
-enum Op {
+pub(crate) enum Op {
     Start(DeployRequest),
     Rollback(RollbackRequest),
     Resume(i64),
@@ -267,7 +267,7 @@ fn refused(message: String) -> ApiError {
 /// when that comes first (200, or 409 `refused` with the refused deploy), else 202 with
 /// the deploy as soon as it runs (start, rollback) or after a short wait (approve,
 /// resume). The deploy is then followed with `GET /deploys/{id}`.
-async fn run(state: &AppState, ctx: Context, op: Op) -> Result<Response, ApiError> {
+pub(crate) async fn run(state: &AppState, ctx: Context, op: Op) -> Result<Response, ApiError> {
     let reach = super::guards::Reach::of(state);
     let known = op.known_id();
     let (started, mut started_rx) = mpsc::unbounded_channel();

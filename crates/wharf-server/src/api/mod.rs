@@ -15,10 +15,10 @@
 //! publish), `reads` (status, audit, nodes, node sets, tokens, health, schedules, the
 //! loaded configuration), `openapi`.
 
-mod auth;
-mod deploys;
-mod events;
-mod guards;
+pub(crate) mod auth;
+pub(crate) mod deploys;
+pub(crate) mod events;
+pub(crate) mod guards;
 mod openapi;
 mod reads;
 mod repos;

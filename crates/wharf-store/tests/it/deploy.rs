@@ -82,6 +82,10 @@ pub(crate) async fn deploy_records_story(db: &TestDb) {
     assert_eq!(gstg, [id]);
     let all: Vec<i64> = store.deploys(None, 10).await.unwrap().iter().map(|d| d.id).collect();
     assert_eq!(all, [other, id], "newest first");
+    // `id` succeeded; `other` still runs: only it is planned or running.
+    let live: Vec<i64> =
+        store.planned_or_running_deploys(10).await.unwrap().iter().map(|d| d.id).collect();
+    assert_eq!(live, [other]);
     // The JSON a front end prints: the record's fields with the id.
     let view = serde_json::to_value(&shown).unwrap();
     assert_eq!((view["id"].as_i64(), view["state"].as_str()), (Some(id), Some("succeeded")));

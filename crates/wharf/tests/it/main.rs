@@ -7,6 +7,8 @@ mod apt_config;
 mod chatops;
 mod cli;
 mod crash;
+mod dashboard;
+mod dashboard_load;
 mod deploy;
 mod deploy_e2e;
 mod fleet;
