@@ -108,6 +108,12 @@ pub struct AuditQuery {
     pub newest: bool,
     /// Keep entries with an id greater than this: paging.
     pub after_id: Option<i64>,
+    /// Keep entries by exactly this actor (a token name, chat user or `schedule:NAME`).
+    pub actor: Option<String>,
+    /// Keep entries at or after this instant, in the stored format (`2026-11-25T12:54:59.123Z`).
+    pub since: Option<String>,
+    /// Keep entries before this instant, in the stored format.
+    pub until: Option<String>,
 }
 
 /// The result of re-checking the whole chain. A broken chain is an outcome, not an error.

@@ -197,6 +197,9 @@ impl PgStore {
              WHERE ($1::text IS NULL OR substr(action, 1, length($1::text)) = $1::text)
                AND ($2::text IS NULL OR target = $2::text)
                AND id > $3
+               AND ($5::text IS NULL OR actor = $5::text)
+               AND ($6::text IS NULL OR at >= $6::text)
+               AND ($7::text IS NULL OR at < $7::text)
              ORDER BY id ",
                     $order,
                     "
@@ -210,6 +213,9 @@ impl PgStore {
             .bind(&query.target)
             .bind(query.after_id.unwrap_or(i64::MIN))
             .bind(query.limit.map(i64::from))
+            .bind(&query.actor)
+            .bind(&query.since)
+            .bind(&query.until)
             .fetch_all(&self.pool)
             .await
             .map_err(self.query_err("list audit entries"))?;

@@ -213,6 +213,9 @@ impl SqliteStore {
              WHERE (?1 IS NULL OR substr(action, 1, length(?1)) = ?1)
                AND (?2 IS NULL OR target = ?2)
                AND id > ?3
+               AND (?5 IS NULL OR actor = ?5)
+               AND (?6 IS NULL OR at >= ?6)
+               AND (?7 IS NULL OR at < ?7)
              ORDER BY id ",
                     $order,
                     "
@@ -226,6 +229,9 @@ impl SqliteStore {
             .bind(&query.target)
             .bind(query.after_id.unwrap_or(i64::MIN))
             .bind(query.limit.map_or(-1, i64::from))
+            .bind(&query.actor)
+            .bind(&query.since)
+            .bind(&query.until)
             .fetch_all(&self.pool)
             .await
             .map_err(self.query_err("list audit entries"))?;

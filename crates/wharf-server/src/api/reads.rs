@@ -53,6 +53,9 @@ pub(crate) async fn status(
 pub(crate) struct AuditParams {
     action: Option<String>,
     target: Option<String>,
+    actor: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
     #[serde(default = "default_audit_limit")]
     limit: u32,
 }
@@ -73,6 +76,9 @@ pub(crate) async fn audit(
         limit: Some(params.limit),
         after_id: None,
         newest: true,
+        actor: params.actor,
+        since: params.since,
+        until: params.until,
     };
     Ok(Json(wharf_app::audit::list(&ctx, &query).await?).into_response())
 }

@@ -1,5 +1,6 @@
 //! `/audit`: the audit log, newest first, filtered by action (`deploy.`), target
-//! (an environment, a repository…), person and time; with `?verify=true` the chain status
+//! (an environment, a repository…), person and time — all applied by the store, as
+//! `wharf audit --actor --since --until` — and with `?verify=true` the chain status
 //! of `wharf audit --verify`. `wharf_app::audit::list` and `verify`, as
 //! `GET /api/v1/audit` calls them.
 
@@ -22,6 +23,8 @@ pub(crate) struct AuditParams {
     actor: Option<String>,
     /// Entries at or after this time (RFC 3339, or a date).
     since: Option<String>,
+    /// Entries before this time (RFC 3339, or a date).
+    until: Option<String>,
     limit: Option<u32>,
     #[serde(default)]
     verify: bool,
@@ -55,13 +58,14 @@ async fn render(
         limit: Some(limit),
         after_id: None,
         newest: true,
+        actor: nonempty(params.actor.as_ref()).map(str::to_owned),
+        since: nonempty(params.since.as_ref()).map(str::to_owned),
+        until: nonempty(params.until.as_ref()).map(str::to_owned),
     };
     let mut entries = wharf_app::audit::list(&ctx, &query).await?;
     entries.reverse();
-    let actor = nonempty(params.actor.as_ref());
-    let since = nonempty(params.since.as_ref());
-    entries
-        .retain(|e| actor.is_none_or(|a| e.actor == a) && since.is_none_or(|s| e.at.as_str() >= s));
+    let (actor, since, until) =
+        (query.actor.as_deref(), query.since.as_deref(), query.until.as_deref());
     let verification =
         if params.verify { Some(wharf_app::audit::verify(&ctx).await?) } else { None };
     Ok(html! {
@@ -74,6 +78,8 @@ async fn render(
             input id="actor" name="actor" type="text" value=[actor];
             label for="since" { "Since" }
             input id="since" name="since" type="text" placeholder="2026-12-01" value=[since];
+            label for="until" { "Before" }
+            input id="until" name="until" type="text" placeholder="2026-12-02" value=[until];
             label for="limit" { "Newest" }
             input id="limit" name="limit" type="number" min="1" max="1000" value=(limit);
             button type="submit" { "Filter" }

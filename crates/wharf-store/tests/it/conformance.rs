@@ -215,8 +215,20 @@ async fn append_list_filter_limit(db: &TestDb) {
         limit: Some(1),
         after_id: Some(1),
         newest: false,
+        ..Default::default()
     };
     assert_eq!(ids(combined).await, [3]);
+    assert_eq!(ids(AuditQuery { actor: prefix("bob"), ..Default::default() }).await, [2, 5]);
+    assert_eq!(ids(AuditQuery { actor: prefix("bo"), ..Default::default() }).await, [0; 0]);
+    let (first, last) = (all[0].at.clone(), all[4].at.clone());
+    let count = |since: Option<String>, until: Option<String>| async move {
+        ids(AuditQuery { since, until, ..Default::default() }).await.len()
+    };
+    assert_eq!(count(Some(first.clone()), None).await, 5, "since is inclusive");
+    assert_eq!(count(None, Some(first.clone())).await, 0, "until is exclusive");
+    assert_eq!(count(Some("9999-01-01".into()), None).await, 0);
+    assert_eq!(count(Some(first), Some("9999-01-01".into())).await, 5);
+    assert!(count(None, Some(last)).await < 5);
 }
 
 async fn verify_accepts_intact_chain(db: &TestDb) {

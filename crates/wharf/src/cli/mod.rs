@@ -123,7 +123,7 @@ pub(crate) enum Command {
         "Examples:\n",
         "  wharf audit\n",
         "  wharf audit --action deploy --target gprd -n 20\n",
-        "  wharf audit --action repo.add --json\n",
+        "  wharf audit --actor alice --since 2026-12-01 --until 2026-12-02 --json\n",
         "  wharf audit --verify",
     ))]
     Audit(AuditArgs),
@@ -470,6 +470,16 @@ pub(crate) struct AuditArgs {
     /// Only entries about this target (an environment, repository, node set…).
     #[arg(long)]
     pub(crate) target: Option<String>,
+    /// Only entries by this actor: a token name, a chat user, `schedule:NAME`, a login.
+    #[arg(long, value_name = "WHO")]
+    pub(crate) actor: Option<String>,
+    /// Only entries at or after this time: a date (`2026-12-01`, midnight UTC) or an RFC 3339
+    /// time (`2026-12-01T09:30:00+01:00`).
+    #[arg(long, value_name = "TIME")]
+    pub(crate) since: Option<String>,
+    /// Only entries before this time (a date or an RFC 3339 time, as --since).
+    #[arg(long, value_name = "TIME")]
+    pub(crate) until: Option<String>,
     /// Show at most this many entries (the newest).
     #[arg(short = 'n', long, default_value_t = 50)]
     pub(crate) limit: u32,

@@ -19,6 +19,9 @@ pub(crate) fn show(settings: &Settings, args: &AuditArgs) -> anyhow::Result<u8> 
             limit: Some(args.limit),
             after_id: None,
             newest: true,
+            actor: args.actor.clone(),
+            since: args.since.clone(),
+            until: args.until.clone(),
         };
         let entries = wharf_app::audit::list(&ctx, &query).await?;
         if args.output.json {

@@ -294,6 +294,35 @@ fn log_and_audit_round_trip_and_verify() {
     assert!(stdout.starts_with("audit log ok: 1 entries"), "{stdout}");
 }
 
+/// `--actor`, `--since` and `--until` select in the store; a time that is not one is refused
+/// with exit 2, naming the flag.
+#[test]
+fn audit_filters_by_actor_and_time() {
+    let scratch = Scratch::new();
+    for (actor, note) in [("alice", "first"), ("bob", "second"), ("alice", "third")] {
+        let output = scratch.wharf(&["log", note]).env("WHARF_ACTOR", actor).output().unwrap();
+        assert_eq!(outcome(&output).0, 0, "{}", outcome(&output).2);
+    }
+    let notes = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["audit", "--json"];
+        all.extend_from_slice(args);
+        let (code, stdout, stderr) = outcome(&scratch.run(&all));
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+        let entries: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap();
+        entries.iter().map(|e| e["details"]["message"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(notes(&["--actor", "alice"]), ["first", "third"]);
+    assert_eq!(notes(&["--actor", "bob"]), ["second"]);
+    assert_eq!(notes(&["--actor", "nobody"]), [""; 0]);
+    assert_eq!(notes(&["--since", "2000-01-01", "--until", "2999-01-01"]).len(), 3);
+    assert_eq!(notes(&["--since", "2999-01-01T00:00:00+02:00"]), [""; 0]);
+    assert_eq!(notes(&["--until", "2000-01-01"]), [""; 0]);
+
+    let (code, _, stderr) = outcome(&scratch.run(&["audit", "--since", "last tuesday"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("since `last tuesday` is not a time"), "{stderr}");
+}
+
 /// Two `wharf` processes writing one data directory at once: every entry lands, the chain
 /// holds, nobody fails with "database is locked".
 #[test]

@@ -61,11 +61,17 @@ pub(super) async fn audit(remote: &Remote, args: &AuditArgs) -> anyhow::Result<u
         return audit::render_verify(args.output.json, &report);
     }
     let mut query = vec![format!("limit={}", args.limit)];
-    if let Some(action) = &args.action {
-        query.push(format!("action={}", enc(action)));
-    }
-    if let Some(target) = &args.target {
-        query.push(format!("target={}", enc(target)));
+    let filters = [
+        ("action", &args.action),
+        ("target", &args.target),
+        ("actor", &args.actor),
+        ("since", &args.since),
+        ("until", &args.until),
+    ];
+    for (name, value) in filters {
+        if let Some(value) = value {
+            query.push(format!("{name}={}", enc(value)));
+        }
     }
     let entries: Vec<AuditEntry> = remote.get(&format!("/audit?{}", query.join("&"))).await?;
     if args.output.json {
