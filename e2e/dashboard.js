@@ -275,6 +275,8 @@ async function main() {
     await page.goto(BASE + '/nodes');
     await page.getByRole('rowheader', { name: 'web03' }).waitFor();
     await page.getByRole('row', { name: /web02/ }).getByText('reached').waitFor();
+    // What the staging deploy's install stage put on web01, from the deploy's own records.
+    await page.getByRole('row', { name: /web01/ }).getByRole('cell', { name: 'app 1.0' }).waitFor();
     await page.getByLabel('Node set').fill('web[02-03]');
     await page.getByRole('button', { name: 'Select' }).click();
     await page.getByText('2 nodes in').waitFor();

@@ -1,6 +1,7 @@
 //! `/nodes`: the inventory's nodes (`?nodeset=` selects, as `GET /api/v1/nodes` does), a
 //! page at a time, with their address, labels, groups, environments, maintenance
-//! (`wharf_app::guard::maintenance`) and whether the newest deploys reached them.
+//! (`wharf_app::guard::maintenance`), whether the newest deploys reached them and the
+//! versions their install stages put there.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -77,7 +78,7 @@ async fn render(
                 thead { tr {
                     th scope="col" { "Node" } th scope="col" { "Address" } th scope="col" { "Labels" }
                     th scope="col" { "Groups" } th scope="col" { "Environments" } th scope="col" { "Maintenance" }
-                    th scope="col" { "Last deploy step" }
+                    th scope="col" { "Last deploy step" } th scope="col" { "Installed by Wharf" }
                 } }
                 tbody {
                     @for name in &names {
@@ -109,6 +110,16 @@ async fn render(
                                         None => span.muted { "—" },
                                     }
                                 }
+                                td {
+                                    @match seen.get(*name).filter(|s| !s.installed.is_empty()) {
+                                        Some(seen) => {
+                                            @for (package, version) in &seen.installed {
+                                                (package) " " strong { (version) } br;
+                                            }
+                                        }
+                                        None => span.muted { "—" },
+                                    }
+                                }
                             }
                         }
                     }
@@ -122,16 +133,20 @@ async fn render(
 /// How many of the newest deploys the "last deploy step" column looks at.
 const SEEN_DEPLOYS: u32 = 20;
 
-/// A node's last finished step in a deploy.
+/// A node's last finished step in a deploy, and what install stages put on it.
 struct Seen {
     reached: bool,
     deploy_id: i64,
     at: Option<String>,
+    /// Package → the version of the newest deploy whose install stage succeeded on the node.
+    installed: BTreeMap<String, String>,
 }
 
 /// Node → its last finished, not skipped step in the newest deploys (as `GET /deploys`
 /// and `GET /deploys/{id}` tell): reached when it succeeded or its command ran at all
 /// (an exit code), unreachable otherwise — the rule of the `wharf_node_reachable` metric.
+/// Installed versions come from the same records: a succeeded run of an `install` stage
+/// installed the deploy's packages (what `status --check` would ask the node itself).
 async fn last_seen(
     ctx: &wharf_app::Context,
     inventory: &wharf_core::inventory::Inventory,
@@ -146,11 +161,22 @@ async fn last_seen(
                 continue;
             }
             let reached = run.state == "succeeded" || run.exit_code.is_some();
-            seen.entry(run.node).or_insert(Seen {
+            let installed_here = run.state == "succeeded"
+                && usize::try_from(run.stage)
+                    .ok()
+                    .and_then(|i| deploy.stages.get(i))
+                    .is_some_and(|stage| stage.kind == "install");
+            let entry = seen.entry(run.node).or_insert(Seen {
                 reached,
                 deploy_id: deploy.id,
                 at: run.finished_at,
+                installed: BTreeMap::new(),
             });
+            if installed_here {
+                for (package, version) in &deploy.packages {
+                    entry.installed.entry(package.clone()).or_insert_with(|| version.clone());
+                }
+            }
         }
     }
     Ok(seen)
