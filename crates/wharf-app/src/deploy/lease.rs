@@ -65,10 +65,7 @@ pub async fn reap(ctx: &Context) -> Result<Vec<i64>> {
     let leases = ctx.store().leases().await?;
     let now = ms(Timestamp::now());
     let mut reaped = Vec::new();
-    for row in ctx.store().deploys(None, 1_000).await? {
-        if !matches!(row.record.state, DeployState::Running | DeployState::Planned) {
-            continue;
-        }
+    for row in ctx.store().active_deploys().await? {
         let lease = leases.iter().find(|l| l.deploy_id == row.id);
         let gone = match lease {
             // Recorded, lease not taken yet: gone only once that has taken too long.
