@@ -493,3 +493,24 @@ fn a_publish_shows_at_once_despite_the_file_cache() {
     assert_eq!(response.status, 404, "{}", String::from_utf8_lossy(&response.body));
     assert!(!String::from_utf8_lossy(&response.body).contains("root:"));
 }
+
+/// `GET /api/v1/deploys?limit=` takes 1 to 1,000: more would let one viewer's request make
+/// the server decode and serialize every deploy in the store.
+#[test]
+fn deploy_history_limit_is_bounded() {
+    let scratch = Scratch::new();
+    let viewer = crate::api::token(&scratch, "reader", "viewer", &[]);
+    let server = ServerProcess::start(&scratch, &[], true);
+    let auth = format!("Bearer {viewer}");
+    for (limit, status) in
+        [("1", 200), ("1000", 200), ("0", 400), ("1001", 400), ("4294967295", 400)]
+    {
+        let response =
+            get(&server, &format!("/api/v1/deploys?limit={limit}"), &[("Authorization", &auth)]);
+        let body = String::from_utf8_lossy(&response.body);
+        assert_eq!(response.status, status, "limit={limit}: {body}");
+        if status == 400 {
+            assert!(body.contains("limit must be 1 to 1000"), "{body}");
+        }
+    }
+}
