@@ -15,16 +15,19 @@
 //! Pool objects are content-addressed: an entry keyed by SHA-256 never goes stale (which
 //! SHA-256 a pool path names is asked of the tree's current pool list each time).
 //!
-//! Memory is bounded ([`BUDGET`]); past it, arbitrary entries are dropped. Only files of
-//! at most `files::SMALL_FILE` bytes are kept.
+//! Memory is bounded ([`BUDGET`], entries counted with their overhead); past it, arbitrary
+//! entries are dropped. Only files of at most `files::SMALL_FILE` bytes are kept.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
-/// The most bytes of content the cache holds.
+/// The most bytes the cache holds: content plus [`ENTRY_OVERHEAD`] per entry, so many
+/// tiny files cannot grow it without bound either.
 const BUDGET: usize = 64 << 20;
+/// What an entry costs beside its content (its key, the map slot, the `Arc`), roughly.
+const ENTRY_OVERHEAD: usize = 256;
 
 /// What identifies one version of a file on disk: a rename onto the path changes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +58,13 @@ pub(crate) struct Cached {
     pub(crate) modified: SystemTime,
     /// For tree files: the version read. `None` for objects (they never change).
     pub(crate) identity: Option<FileIdentity>,
+}
+
+impl Cached {
+    /// What it counts against [`BUDGET`].
+    fn cost(&self) -> usize {
+        self.content.len() + ENTRY_OVERHEAD
+    }
 }
 
 #[derive(Debug, Default)]
@@ -111,11 +121,11 @@ impl Entries {
         key: K,
         cached: Cached,
     ) {
-        let n_bytes = cached.content.len();
+        let n_bytes = cached.cost();
         self.make_room(n_bytes);
         self.bytes += n_bytes;
         if let Some(old) = map(self).insert(key, Arc::new(cached)) {
-            self.bytes -= old.content.len();
+            self.bytes -= old.cost();
         }
     }
 
@@ -129,7 +139,7 @@ impl Entries {
             } else {
                 return;
             };
-            self.bytes -= dropped.map_or(0, |d| d.content.len());
+            self.bytes -= dropped.map_or(0, |d| d.cost());
         }
     }
 }
@@ -207,6 +217,19 @@ mod tests {
         }
         let entries = cache.read();
         assert!(entries.bytes <= BUDGET, "{} bytes", entries.bytes);
-        assert_eq!(entries.bytes, entries.objects.len() << 20);
+        assert_eq!(entries.bytes, entries.objects.len() * ((1 << 20) + ENTRY_OVERHEAD));
+        drop(entries);
+        // Empty files cost their entry: they cannot pile up without bound.
+        for idx in 0..(BUDGET / ENTRY_OVERHEAD + 10) {
+            cache.insert_file(
+                PathBuf::from(format!("/public/t/{idx}")),
+                Cached {
+                    content: bytes::Bytes::new(),
+                    modified: SystemTime::UNIX_EPOCH,
+                    identity: None,
+                },
+            );
+        }
+        assert!(cache.read().bytes <= BUDGET);
     }
 }
