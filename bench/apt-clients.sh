@@ -20,9 +20,13 @@ REPO_ROOT=$PWD
 CLIENTS=${CLIENTS:-500}
 PACKAGES=${PACKAGES:-2000}
 
-command -v curl >/dev/null || {
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends curl >/dev/null
-}
+need=()
+command -v curl >/dev/null || need+=(curl)
+command -v bc >/dev/null || need+=(bc)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing ${need[*]}" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
 if [ -z "${WHARF:-}" ]; then
   echo "building wharf (release)" >&2
   cargo build --release --locked -p wharf -q
