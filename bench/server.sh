@@ -9,16 +9,21 @@
 # For an ~800-byte pool file and InRelease: requests/s and p99 from Wharf and from nginx
 # (Debian's, started here on 127.0.0.1 with its own config, `worker_processes auto`,
 # sendfile, access log off), and Wharf's share of nginx's rate (target: at least 80%).
-# Plus Wharf alone: GET /healthz and, when the API answers, GET /api/v1/deploys.
+# Plus Wharf alone: GET /healthz; GET /api/v1/deploys with a viewer token at API_CONNECTIONS
+# (200) connections on a store of DEPLOYS (10,000) deploys written by seed-deploys.py, the
+# default page and ?limit=100 (target: p99 under 20 ms); the first /metrics scrape and the slowest of the next 5.
+# 500 apt-get clients during publishes: bench/apt-clients.sh.
 # A keep-alive check first: 20 requests on one connection with curl, the slowest timed.
 #
-# Never run as a test: it installs packages (wrk, nginx) and takes about a minute and a half.
+# Never run as a test: it installs packages (wrk, nginx) and takes about two minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO_ROOT=$PWD
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-50}
 THREADS=${THREADS:-2}
+API_CONNECTIONS=${API_CONNECTIONS:-200}
+DEPLOYS=${DEPLOYS:-10000}
 
 need=()
 command -v wrk >/dev/null || need+=(wrk)
@@ -66,6 +71,10 @@ export WHARF_SYSTEM_CONFIG="$WORK/none.toml"
 "$WHARF" --data "$W" repo create b --distribution bookworm --architectures amd64 >/dev/null
 "$WHARF" --data "$W" repo add b "$WORK/debs" >/dev/null
 "$WHARF" --data "$W" publish b >/dev/null
+# The API's store: DEPLOYS finished deploys (written straight into the store: running
+# that many would take hours) and a viewer token.
+python3 "$REPO_ROOT/bench/seed-deploys.py" "$W/wharf.db" "$DEPLOYS" >/dev/null
+TOKEN=$("$WHARF" --data "$W" token create bench --role viewer --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')
 mkdir -p "$WORK/www/apt"
 "$WHARF" --data "$W" publish b --to-dir "$WORK/www/apt/b" >/dev/null
 # The same signed indices byte for byte (a second publish would sign a new Date).
@@ -124,10 +133,11 @@ for _ in $(seq 20); do urls+=("http://127.0.0.1:$wharf_port/$POOL" -o /dev/null)
 slowest=$(curl -fsS -w '%{time_total}\n' "${urls[@]}" | tail -n +2 | sort -g | tail -1)
 echo "keep-alive: slowest of requests 2-20 on one connection: $(awk -v t="$slowest" 'BEGIN { printf "%.1f", t * 1000 }') ms" >&2
 
-# measure NAME URL → "requests/s p99_ms non2xx"
+# measure NAME URL [WRK OPTION…] → "requests/s p99_ms non2xx"
 measure() {
-  local out="$WORK/wrk.$1"
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$2" >"$out" 2>&1
+  local out="$WORK/wrk.$1" url=$2
+  shift 2
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" "$url" >"$out" 2>&1
   local rps p99 non2xx
   rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
   p99=$(awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } printf "%.2f", v }' "$out")
@@ -146,15 +156,28 @@ for target in "pool file ($POOL_BYTES bytes)|$POOL" "InRelease|$INRELEASE"; do
 done
 read -r h_rps h_p99 _ < <(measure wharf.healthz "http://127.0.0.1:$wharf_port/healthz")
 rows+=("| \`/healthz\` | $(printf '%.0f' "$h_rps") | $h_p99 | – | – | – |")
-api_status=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$wharf_port/api/v1/deploys")
+# The API at API_CONNECTIONS connections, with a token, on a store of DEPLOYS deploys:
+# the default page (the newest 20) and a page of 100.
+auth=(-H "Authorization: Bearer $TOKEN")
+api_status=$(curl -s -o /dev/null -w '%{http_code}' "${auth[@]}" "http://127.0.0.1:$wharf_port/api/v1/deploys")
 if [ "$api_status" = 200 ]; then
-  read -r a_rps a_p99 _ < <(measure wharf.api "http://127.0.0.1:$wharf_port/api/v1/deploys")
-  rows+=("| \`/api/v1/deploys\` | $(printf '%.0f' "$a_rps") | $a_p99 | – | – | – |")
+  for query in "" "?limit=100"; do
+    read -r a_rps a_p99 a_bad < <(CONNECTIONS=$API_CONNECTIONS measure "wharf.api$query" "http://127.0.0.1:$wharf_port/api/v1/deploys$query" "${auth[@]}")
+    rows+=("| \`GET /api/v1/deploys$query\` ($DEPLOYS deploys, -c$API_CONNECTIONS) | $(printf '%.0f' "$a_rps") | $a_p99 | – | – | – |")
+    [ "$a_bad" = 0 ] || echo "  /api/v1/deploys$query: non-2xx answers: $a_bad" >&2
+  done
 else
-  echo "GET /api/v1/deploys answers $api_status (the API has not landed or needs a token): not measured" >&2
+  echo "GET /api/v1/deploys answers $api_status with a viewer token: not measured" >&2
 fi
+# Prometheus scrapes of /metrics on that store, one at a time: the first, then the
+# slowest of the next 5 (a scrape may keep what it read for the next one).
+scrapes=$(for _ in 1 2 3 4 5 6; do curl -fsS -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$wharf_port/metrics"; done)
+ms() { awk -v t="$1" 'BEGIN { printf "%.1f", t * 1000 }'; }
+first=$(echo "$scrapes" | head -1)
+later=$(echo "$scrapes" | tail -n +2 | sort -g | tail -1)
+rows+=("| \`/metrics\` ($DEPLOYS deploys): first scrape, slowest of the next 5, ms | – | $(ms "$first") / $(ms "$later") | – | – | – |")
 
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $("$WHARF" --version 2>/dev/null | head -1), $(nproc) cores"
+echo "wrk -t$THREADS -c$CONNECTIONS (API: -c$API_CONNECTIONS) -d$DURATION, $("$WHARF" --version 2>/dev/null | head -1), $(nproc) cores"
 echo
 echo "| request | wharf req/s | wharf p99 ms | nginx req/s | nginx p99 ms | wharf / nginx |"
 echo "|---|---|---|---|---|---|"

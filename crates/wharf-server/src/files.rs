@@ -25,6 +25,7 @@ use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::file_cache::{Cached, FileIdentity};
 use crate::http_file::{FileMeta, Plan, Validators, plan};
 
 /// Everything that is not another route: `/apt/…` files, or 404.
@@ -99,29 +100,49 @@ fn percent_decode(input: &str) -> Option<String> {
 /// one write; larger ones stream.
 const SMALL_FILE: u64 = 64 * 1024;
 
-/// An open file, or the part of one (an object in a pack), to send.
+/// What to send: a small file's content, or an open file (or the part of one: an object
+/// in a pack) to stream.
+enum Content {
+    Small(bytes::Bytes),
+    /// `head`: the first bytes (up to 8), which type `by-hash` files.
+    Stream {
+        file: std::fs::File,
+        offset: u64,
+        head: Vec<u8>,
+    },
+}
+
 struct Source {
-    file: std::fs::File,
-    /// Where the content starts in `file`, and its length.
-    offset: u64,
+    content: Content,
     len: u64,
-    /// The whole content when it is at most [`SMALL_FILE`] bytes.
-    small: Option<bytes::Bytes>,
     validators: Validators,
     /// For error messages.
     name: PathBuf,
 }
 
 impl Source {
-    /// Reads the whole content now when it is small (on the blocking thread that opened it).
-    fn read_small(mut self) -> std::io::Result<Source> {
+    /// A small file's content, read whole (on the blocking thread that opened it); larger
+    /// ones are left to stream.
+    fn read(file: std::fs::File, offset: u64, len: u64) -> std::io::Result<Content> {
         use std::os::unix::fs::FileExt as _;
-        if self.len <= SMALL_FILE {
-            let mut content = vec![0u8; usize::try_from(self.len).unwrap_or(0)];
-            self.file.read_exact_at(&mut content, self.offset)?;
-            self.small = Some(content.into());
+        if len > SMALL_FILE {
+            let mut head = vec![0u8; 8];
+            file.read_exact_at(&mut head, offset)?;
+            return Ok(Content::Stream { file, offset, head });
         }
-        Ok(self)
+        let mut content = vec![0u8; usize::try_from(len).unwrap_or(0)];
+        file.read_exact_at(&mut content, offset)?;
+        Ok(Content::Small(content.into()))
+    }
+
+    /// The content as it is cached, when it is small.
+    fn cacheable(&self, modified: SystemTime, identity: Option<FileIdentity>) -> Option<Cached> {
+        match &self.content {
+            Content::Small(content) => {
+                Some(Cached { content: content.clone(), modified, identity })
+            }
+            Content::Stream { .. } => None,
+        }
     }
 }
 
@@ -136,12 +157,28 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// A file of a published tree: the path must resolve (symlinks followed) inside
-/// `DATA/public` and be a regular file.
+/// `DATA/public` and be a regular file. Small files come from the cache while they are
+/// the file on disk.
 async fn open_tree_file(state: &AppState, segments: &[String]) -> Result<Source, ApiError> {
     let mut path = state.public_root.clone();
     path.extend(segments);
+    if let Some(hit) = state.file_cache.file(&path) {
+        let ino = hit.identity.map_or(0, |identity| identity.ino);
+        return Ok(Source {
+            len: hit.content.len() as u64,
+            validators: Validators::new(
+                ino,
+                hit.content.len() as u64,
+                hit.modified,
+                SystemTime::now(),
+            ),
+            content: Content::Small(hit.content.clone()),
+            name: path,
+        });
+    }
     let public_root = state.public_root.clone();
-    blocking(move || {
+    let asked = path.clone();
+    let (source, cached) = blocking(move || {
         // Follows symlinks; the result must still be inside DATA/public.
         let real = match std::fs::canonicalize(&path) {
             Ok(real) => real,
@@ -171,20 +208,23 @@ async fn open_tree_file(state: &AppState, segments: &[String]) -> Result<Source,
         }
         let len = metadata.len();
         let modified = metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-        let validators = {
-            use std::os::unix::fs::MetadataExt as _;
-            Validators::new(metadata.ino(), len, modified, SystemTime::now())
-        };
-        Source { file, offset: 0, len, small: None, validators, name: real.clone() }
-            .read_small()
-            .map_err(io_error)
+        let identity = FileIdentity::of(&metadata);
+        let validators = Validators::new(identity.ino, len, modified, SystemTime::now());
+        let content = Source::read(file, 0, len).map_err(io_error)?;
+        let source = Source { content, len, validators, name: real.clone() };
+        let cached = source.cacheable(modified, Some(identity));
+        Ok((source, cached))
     })
-    .await
+    .await?;
+    if let Some(cached) = cached {
+        state.file_cache.insert_file(asked, cached);
+    }
+    Ok(source)
 }
 
 /// A pool file of a tree whose pool is a list ([`wharf_apt::publish::POOL_LIST`]): the
-/// object it names, from the object store. `None` when the tree has no list or the list
-/// does not name this path (then the tree's own files are tried).
+/// object it names, from the cache or the object store. `None` when the tree has no list
+/// or the list does not name this path (then the tree's own files are tried).
 async fn open_pool_object(
     state: &AppState,
     segments: &[String],
@@ -198,8 +238,19 @@ async fn open_pool_object(
     else {
         return Ok(None);
     };
+    // Content-addressed: the SHA-256 is the strongest validator there is.
+    let etag = format!("\"{sha256}\"");
+    if let Some(hit) = state.file_cache.object(&sha256) {
+        return Ok(Some(Source {
+            len: hit.content.len() as u64,
+            validators: Validators::with_etag(etag, hit.modified, SystemTime::now()),
+            content: Content::Small(hit.content.clone()),
+            name: PathBuf::from(format!("object {sha256}")),
+        }));
+    }
     let objects = state.objects.clone();
-    blocking(move || {
+    let key = sha256.clone();
+    let (source, cached) = blocking(move || {
         // A `repo cleanup` may rewrite the pack between the lookup and the open: look
         // again once (the lookup notices the pack is gone and rereads the pack indices).
         let mut attempt = 0;
@@ -224,15 +275,17 @@ async fn open_pool_object(
         let io_error = |err: std::io::Error| ApiError::internal(format!("{}: {err}", path.display()));
         let metadata = file.metadata().map_err(io_error)?;
         let modified = metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-        // Content-addressed: the SHA-256 is the strongest validator there is.
-        let validators =
-            Validators::with_etag(format!("\"{sha256}\""), modified, SystemTime::now());
-        Source { file, offset, len, small: None, validators, name: path.clone() }
-            .read_small()
-            .map(Some)
-            .map_err(io_error)
+        let validators = Validators::with_etag(etag, modified, SystemTime::now());
+        let content = Source::read(file, offset, len).map_err(io_error)?;
+        let source = Source { content, len, validators, name: path.clone() };
+        let cached = source.cacheable(modified, None);
+        Ok((source, cached))
     })
-    .await
+    .await?;
+    if let Some(cached) = cached {
+        state.file_cache.insert_object(key, cached);
+    }
+    Ok(Some(source))
 }
 
 async fn serve_file(
@@ -248,17 +301,11 @@ async fn serve_file(
         Some(source) => source,
         None => open_tree_file(state, segments).await?,
     };
-    let Source { file, offset, len, small, validators, name } = source;
+    let Source { content, len, validators, name } = source;
     let io_error = |err: std::io::Error| ApiError::internal(format!("{}: {err}", name.display()));
-    let mut file = tokio::fs::File::from_std(file);
-    let head = match &small {
-        Some(content) => content[..content.len().min(8)].to_vec(),
-        None => {
-            let mut head = [0u8; 8];
-            file.seek(std::io::SeekFrom::Start(offset)).await.map_err(io_error)?;
-            let n_head = file.read(&mut head).await.map_err(io_error)?;
-            head[..n_head.min(usize::try_from(len).unwrap_or(usize::MAX))].to_vec()
-        }
+    let head = match &content {
+        Content::Small(content) => content[..content.len().min(8)].to_vec(),
+        Content::Stream { head, .. } => head.clone(),
     };
     let meta = FileMeta { len, validators, head };
     let (status, response_headers, start, n_bytes) = match plan(segments, headers, &meta)? {
@@ -268,51 +315,56 @@ async fn serve_file(
     if head_only {
         return Ok((status, response_headers, Body::empty()).into_response());
     }
-    if let Some(content) = small {
-        // Whole in memory: hyper writes it with the headers.
-        let from = usize::try_from(start).unwrap_or(usize::MAX).min(content.len());
-        let to =
-            from.saturating_add(usize::try_from(n_bytes).unwrap_or(usize::MAX)).min(content.len());
-        return Ok((status, response_headers, Body::from(content.slice(from..to))).into_response());
+    match content {
+        Content::Small(content) => {
+            // Whole in memory: hyper writes it with the headers.
+            let from = usize::try_from(start).unwrap_or(usize::MAX).min(content.len());
+            let to = from
+                .saturating_add(usize::try_from(n_bytes).unwrap_or(usize::MAX))
+                .min(content.len());
+            Ok((status, response_headers, Body::from(content.slice(from..to))).into_response())
+        }
+        Content::Stream { file, offset, .. } => {
+            let mut file = tokio::fs::File::from_std(file);
+            file.seek(std::io::SeekFrom::Start(offset + start)).await.map_err(io_error)?;
+            let stream = tokio_util::io::ReaderStream::with_capacity(file.take(n_bytes), 64 * 1024);
+            Ok((status, response_headers, Body::from_stream(stream)).into_response())
+        }
     }
-    file.seek(std::io::SeekFrom::Start(offset + start)).await.map_err(io_error)?;
-    let stream = tokio_util::io::ReaderStream::with_capacity(file.take(n_bytes), 64 * 1024);
-    Ok((status, response_headers, Body::from_stream(stream)).into_response())
 }
 
 /// The pool lists of the published trees, each parsed once per version of the file.
 #[derive(Debug, Default)]
 pub(crate) struct PoolLists {
-    by_tree: tokio::sync::Mutex<HashMap<PathBuf, PoolList>>,
+    by_tree: std::sync::Mutex<HashMap<PathBuf, PoolList>>,
 }
 
 #[derive(Debug)]
 struct PoolList {
-    /// Inode, size and modification time of the file parsed: a publish replaces it by
-    /// rename, so any change shows here.
-    version: (u64, u64, i128),
+    /// The version of the file parsed: a publish replaces it by rename, so any change
+    /// shows here.
+    version: FileIdentity,
     entries: Arc<std::collections::BTreeMap<String, String>>,
 }
 
 impl PoolLists {
-    /// The SHA-256 the pool list of `tree` names for `pool_path`.
+    /// The SHA-256 the pool list of `tree` names for `pool_path`. The list is stat'ed on
+    /// the calling thread (one syscall) and parsed again, on a blocking thread, only when
+    /// a publish replaced it.
     async fn lookup(&self, tree: &Path, pool_path: &str) -> Result<Option<String>, ApiError> {
-        use std::os::unix::fs::MetadataExt as _;
         let list_path = tree.join(wharf_apt::publish::POOL_LIST);
-        let metadata = match tokio::fs::metadata(&list_path).await {
-            Ok(metadata) => metadata,
+        let version = match std::fs::metadata(&list_path) {
+            Ok(metadata) => FileIdentity::of(&metadata),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(err) => return Err(ApiError::internal(format!("{}: {err}", list_path.display()))),
         };
-        let version = (
-            metadata.ino(),
-            metadata.len(),
-            i128::from(metadata.mtime()) * 1_000_000_000 + i128::from(metadata.mtime_nsec()),
-        );
-        let mut lists = self.by_tree.lock().await;
-        let entries = match lists.get(tree) {
-            Some(list) if list.version == version => list.entries.clone(),
-            _ => {
+        let known = match self.lock().get(tree) {
+            Some(list) if list.version == version => Some(list.entries.clone()),
+            _ => None,
+        };
+        let entries = match known {
+            Some(entries) => entries,
+            None => {
                 let dir = tree.to_owned();
                 let entries =
                     tokio::task::spawn_blocking(move || wharf_apt::publish::read_pool_list(&dir))
@@ -322,12 +374,16 @@ impl PoolLists {
                             ApiError::internal(format!("{}: {err}", list_path.display()))
                         })?;
                 let entries = Arc::new(entries);
-                lists.insert(tree.to_owned(), PoolList { version, entries: entries.clone() });
+                // Two requests may parse the same new list at once; either result is it.
+                self.lock().insert(tree.to_owned(), PoolList { version, entries: entries.clone() });
                 entries
             }
         };
-        drop(lists);
         Ok(entries.get(pool_path).cloned())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, PoolList>> {
+        self.by_tree.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -29,27 +29,27 @@ impl StoreHandle {
     }
 
     /// Open if needed, then ask the store a trivial question. Returns the backend name.
+    /// The lock is held only to open the store or to take a handle (a clone of its pool),
+    /// so health checks run side by side instead of one at a time.
     async fn check(&self) -> Result<&'static str, String> {
-        let mut guard = self.store.lock().await;
-        if guard.is_none() {
-            let opened = tokio::time::timeout(STORE_TIMEOUT, Store::open(&self.database))
-                .await
-                .map_err(|_| format!("store did not answer within {STORE_TIMEOUT:?}"))?;
-            *guard = Some(opened.map_err(|err| error_chain(&err))?);
-        }
-        let store = guard.as_ref().ok_or("store not open")?;
-        let backend = store.backend();
-        match tokio::time::timeout(STORE_TIMEOUT, store.ping()).await {
-            Ok(Ok(())) => Ok(backend),
-            Ok(Err(err)) => {
-                *guard = None;
-                Err(error_chain(&err))
+        let store = {
+            let mut guard = self.store.lock().await;
+            if guard.is_none() {
+                let opened = tokio::time::timeout(STORE_TIMEOUT, Store::open(&self.database))
+                    .await
+                    .map_err(|_| format!("store did not answer within {STORE_TIMEOUT:?}"))?;
+                *guard = Some(opened.map_err(|err| error_chain(&err))?);
             }
-            Err(_) => {
-                *guard = None;
-                Err(format!("store did not answer within {STORE_TIMEOUT:?}"))
-            }
-        }
+            guard.clone().ok_or("store not open")?
+        };
+        let failed = match tokio::time::timeout(STORE_TIMEOUT, store.ping()).await {
+            Ok(Ok(())) => return Ok(store.backend()),
+            Ok(Err(err)) => error_chain(&err),
+            Err(_) => format!("store did not answer within {STORE_TIMEOUT:?}"),
+        };
+        // Reopen on the next check.
+        *self.store.lock().await = None;
+        Err(failed)
     }
 
     pub(crate) async fn close(&self) {

@@ -47,6 +47,7 @@ mod bucket_files;
 pub mod chatops;
 mod dashboard;
 mod error;
+mod file_cache;
 mod files;
 mod health;
 mod http_file;
@@ -117,6 +118,8 @@ struct AppState {
     /// Where the pool files of trees published with a pool list come from.
     objects: wharf_apt::objects::Objects,
     pool_lists: files::PoolLists,
+    /// Small tree files and pool objects, in memory while they are current.
+    file_cache: file_cache::FileCache,
     /// Serve from this bucket instead of `public_root`.
     bucket: Option<wharf_storage::Bucket>,
     store: health::StoreHandle,
@@ -173,6 +176,7 @@ impl Server {
             public_root,
             objects: wharf_apt::objects::Objects::new(settings.objects_dir),
             pool_lists: files::PoolLists::default(),
+            file_cache: file_cache::FileCache::default(),
             bucket: settings.bucket,
             store: health::StoreHandle::new(settings.database),
             app: app::AppHandle::new(settings.context, settings.loaded, settings.local_env),

@@ -47,6 +47,23 @@ impl DeployState {
         }
     }
 
+    /// The state stored as `text` (see [`DeployState::as_str`]).
+    #[must_use]
+    pub fn from_stored(text: &str) -> Option<DeployState> {
+        [
+            DeployState::Planned,
+            DeployState::Running,
+            DeployState::Waiting,
+            DeployState::Succeeded,
+            DeployState::Failed,
+            DeployState::Interrupted,
+            DeployState::Cancelled,
+            DeployState::Refused,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == text)
+    }
+
     /// Whether nothing more will happen to it (`interrupted` may still be resumed).
     #[must_use]
     pub fn is_final(self) -> bool {
@@ -136,6 +153,14 @@ pub struct DeployRow {
     pub id: i64,
     #[serde(flatten)]
     pub record: DeployRecord,
+}
+
+/// A deploy's columns without its record: what counting deploys needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploySummary {
+    pub id: i64,
+    pub environment: String,
+    pub state: DeployState,
 }
 
 /// One node's result in one stage.
@@ -268,23 +293,6 @@ macro_rules! impl_deploy {
                 self.deploy_rows(op, rows)
             }
 
-            pub(crate) async fn planned_or_running_deploys(
-                &self,
-                limit: i64,
-            ) -> Result<Vec<DeployRow>, StoreError> {
-                let op = "list planned and running deploys";
-                let rows: Vec<(i64, String)> = sqlx::query_as(
-                    "SELECT id, body FROM
-                     (SELECT id, state, body FROM deploy ORDER BY id DESC LIMIT $1) AS newest
-                     WHERE state IN ('planned', 'running') ORDER BY id DESC",
-                )
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(self.query_err(op))?;
-                self.deploy_rows(op, rows)
-            }
-
             fn deploy_rows(
                 &self,
                 op: &'static str,
@@ -296,6 +304,46 @@ macro_rules! impl_deploy {
                         Ok(DeployRow { id, record })
                     })
                     .collect()
+            }
+
+            pub(crate) async fn deploy_summaries(
+                &self,
+                limit: i64,
+            ) -> Result<Vec<DeploySummary>, StoreError> {
+                let op = "list deploy summaries";
+                let rows: Vec<(i64, String, String)> = sqlx::query_as(
+                    "SELECT id, environment, state FROM deploy ORDER BY id DESC LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.query_err(op))?;
+                rows.into_iter()
+                    .map(|(id, environment, state)| {
+                        let state = DeployState::from_stored(&state).ok_or_else(|| {
+                            StoreError::Corrupt {
+                                url: self.url().to_owned(),
+                                op,
+                                detail: format!("deploy {id} has the unknown state {state:?}"),
+                            }
+                        })?;
+                        Ok(DeploySummary { id, environment, state })
+                    })
+                    .collect()
+            }
+
+            pub(crate) async fn active_deploys(&self) -> Result<Vec<DeployRow>, StoreError> {
+                let op = "list active deploys";
+                // `deploy_state` (migration 0009) makes this a lookup, not a scan of every
+                // deploy ever made.
+                let rows: Vec<(i64, String)> = sqlx::query_as(
+                    "SELECT id, body FROM deploy WHERE state IN ('planned', 'running')
+                     ORDER BY id DESC",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.query_err(op))?;
+                self.deploy_rows(op, rows)
             }
 
             pub(crate) async fn record_nodes(
@@ -437,13 +485,16 @@ impl crate::Store {
         }
     }
 
-    /// Of the newest `limit` deploys, those in state `planned` or `running`, newest first:
-    /// what a reaper looks at, selected without decoding the finished ones.
-    pub async fn planned_or_running_deploys(
-        &self,
-        limit: u32,
-    ) -> Result<Vec<DeployRow>, StoreError> {
-        dispatch!(self, planned_or_running_deploys(i64::from(limit)))
+    /// The newest `limit` deploys' id, environment and state, newest first: no record is
+    /// read or decoded.
+    pub async fn deploy_summaries(&self, limit: u32) -> Result<Vec<DeploySummary>, StoreError> {
+        dispatch!(self, deploy_summaries(i64::from(limit)))
+    }
+
+    /// Every deploy that is `planned` or `running` (those that hold, or are about to
+    /// take, a lease), newest first.
+    pub async fn active_deploys(&self) -> Result<Vec<DeployRow>, StoreError> {
+        dispatch!(self, active_deploys())
     }
 
     /// Record (or update) one node's result in one stage.

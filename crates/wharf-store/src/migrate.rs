@@ -32,6 +32,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     migration!("sqlite", 6, "0006_tokens"),
     migration!("sqlite", 7, "0007_outbox"),
     migration!("sqlite", 8, "0008_schedules"),
+    migration!("sqlite", 9, "0009_deploy_state"),
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -43,6 +44,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     migration!("postgres", 6, "0006_tokens"),
     migration!("postgres", 7, "0007_outbox"),
     migration!("postgres", 8, "0008_schedules"),
+    migration!("postgres", 9, "0009_deploy_state"),
 ];
 
 #[cfg(test)]

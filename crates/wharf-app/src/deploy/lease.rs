@@ -62,15 +62,16 @@ pub(crate) fn ms(at: Timestamp) -> i64 {
 /// Mark every running deploy whose owner is gone `interrupted`, and free its lease.
 /// Returns the ids marked.
 pub async fn reap(ctx: &Context) -> Result<Vec<i64>> {
+    // Every history read asks, and mostly nothing is going: one query then.
+    if ctx.store().active_deploys().await?.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Leases before deploys: a deploy that finishes in between is then seen finished, never
+    // as running without its (released) lease.
     let leases = ctx.store().leases().await?;
     let now = ms(Timestamp::now());
     let mut reaped = Vec::new();
-    // Only the planned and running ones of the newest 1,000, selected by the store: status,
-    // history and show reap first, and decoding every finished deploy made them slow.
-    for row in ctx.store().planned_or_running_deploys(1_000).await? {
-        if !matches!(row.record.state, DeployState::Running | DeployState::Planned) {
-            continue;
-        }
+    for row in ctx.store().active_deploys().await? {
         let lease = leases.iter().find(|l| l.deploy_id == row.id);
         let gone = match lease {
             // Recorded, lease not taken yet: gone only once that has taken too long.

@@ -35,11 +35,20 @@ fn default_history_limit() -> u32 {
     20
 }
 
+/// The most deploys one history request returns: every one is decoded and serialized.
+const MAX_HISTORY_LIMIT: u32 = 1_000;
+
 pub(crate) async fn history(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Query(query): Query<HistoryQuery>,
 ) -> Result<Response, ApiError> {
+    if query.limit == 0 || query.limit > MAX_HISTORY_LIMIT {
+        return Err(ApiError::invalid(format!(
+            "limit must be 1 to {MAX_HISTORY_LIMIT}, not {}",
+            query.limit
+        )));
+    }
     let ctx = caller.context(&state).await?;
     let loaded = state.app.config();
     let views = wharf_app::status::history(

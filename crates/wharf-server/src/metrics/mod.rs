@@ -100,6 +100,9 @@ struct Inner {
     /// Check results tallied from `checks.finished` deploy events (append-only, so only
     /// events after the last one read are fetched).
     checks: tokio::sync::Mutex<CheckTally>,
+    /// What the duration histograms take from each finished deploy, by id (a finished
+    /// deploy's record never changes): a scrape reads only the records it lacks.
+    durations: tokio::sync::Mutex<HashMap<i64, Arc<store::Durations>>>,
     /// Bytes of each repository by its generation: recomputed only after a change.
     repo_bytes: tokio::sync::Mutex<HashMap<String, (i64, u64)>>,
 }
@@ -123,6 +126,7 @@ impl Metrics {
                 webhook_deliveries: Family::default(),
                 schedule_runs: Family::default(),
                 checks: tokio::sync::Mutex::default(),
+                durations: tokio::sync::Mutex::default(),
                 repo_bytes: tokio::sync::Mutex::default(),
             }),
         }

@@ -2,7 +2,8 @@
 //! and node reachability, read through `wharf_app` at scrape time so they count what every
 //! process did (CLI runs included).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -10,7 +11,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use wharf_app::{Actor, Context};
-use wharf_store::deploy::{DeployRow, DeployState};
+use wharf_store::deploy::{DeployRecord, DeployState, DeploySummary};
 use wharf_store::guard::{EnvLock, PackageHold};
 use wharf_store::{AptKind, Store};
 
@@ -22,6 +23,37 @@ const DEPLOY_WINDOW: u32 = 10_000;
 const REACHABILITY_DEPLOYS: usize = 20;
 /// Deploy events read per store query when tallying checks.
 const EVENT_PAGE: u32 = 1_000;
+/// More records than this to read in one scrape (the first one): one query for all.
+const RECORDS_ONE_BY_ONE: usize = 50;
+
+/// What the duration histograms take from one deploy's record. Kept per finished deploy
+/// (its record never changes again), so a scrape reads only the records of deploys that
+/// finished since the last one, and those still going.
+#[derive(Debug, Default)]
+pub(super) struct Durations {
+    /// Environment and seconds, for a finished deploy that ran.
+    deploy: Option<(String, f64)>,
+    /// Stage kind and seconds, for each finished stage.
+    stages: Vec<(String, f64)>,
+}
+
+impl Durations {
+    fn of(record: &DeployRecord) -> Durations {
+        let deploy = (record.state.is_final() && record.state != DeployState::Refused)
+            .then(|| seconds_between(&record.started_at, &record.finished_at))
+            .flatten()
+            .map(|seconds| (record.environment.clone(), seconds));
+        let stages = record
+            .stages
+            .iter()
+            .filter_map(|stage| {
+                let seconds = seconds_between(stage.started_at.as_ref()?, &stage.finished_at)?;
+                Some((stage.kind.clone(), seconds))
+            })
+            .collect();
+        Durations { deploy, stages }
+    }
+}
 
 /// What the store says as of this scrape.
 #[derive(Debug, Default)]
@@ -29,7 +61,9 @@ pub(super) struct StoreFigures {
     /// Repository → (packages, bytes).
     pub(super) repositories: BTreeMap<String, (i64, u64)>,
     /// Newest first, at most [`DEPLOY_WINDOW`].
-    pub(super) deploys: Vec<DeployRow>,
+    pub(super) deploys: Vec<DeploySummary>,
+    /// Of the same deploys.
+    pub(super) durations: Vec<Arc<Durations>>,
     pub(super) locks: Vec<EnvLock>,
     pub(super) holds: Vec<PackageHold>,
     /// Node → whether its last deploy step reached it.
@@ -50,9 +84,10 @@ impl StoreFigures {
         let mut figures = StoreFigures {
             locks: wharf_app::guard::locks(&ctx).await.map_err(err)?,
             holds: wharf_app::hold::holds(&ctx).await.map_err(err)?,
-            deploys: store.deploys(None, DEPLOY_WINDOW).await.map_err(|e| e.to_string())?,
+            deploys: store.deploy_summaries(DEPLOY_WINDOW).await.map_err(|e| e.to_string())?,
             ..StoreFigures::default()
         };
+        figures.durations = durations(store, metrics, &figures.deploys).await?;
         let repositories = wharf_app::repo::list(&ctx, AptKind::Repo).await.map_err(err)?;
         let mut bytes_cache = metrics.inner.repo_bytes.lock().await;
         bytes_cache.retain(|name, _| repositories.iter().any(|r| &r.name == name));
@@ -138,40 +173,23 @@ impl StoreFigures {
             Family::new_with_constructor(long_histogram);
         let stage_duration: HistogramFamily<StageKind> =
             Family::new_with_constructor(long_histogram);
-        for row in &self.deploys {
-            let record = &row.record;
-            let state = record.state.as_str().to_owned();
-            if record.state.is_final() {
-                finished
-                    .get_or_create(&DeployResult {
-                        environment: record.environment.clone(),
-                        result: state,
-                    })
-                    .inc();
+        for deploy in &self.deploys {
+            let state = deploy.state.as_str().to_owned();
+            let environment = deploy.environment.clone();
+            if deploy.state.is_final() {
+                finished.get_or_create(&DeployResult { environment, result: state }).inc();
             } else {
-                unfinished
-                    .get_or_create(&DeployUnfinished {
-                        environment: record.environment.clone(),
-                        state,
-                    })
-                    .inc();
+                unfinished.get_or_create(&DeployUnfinished { environment, state }).inc();
             }
-            if record.state.is_final()
-                && record.state != DeployState::Refused
-                && let Some(seconds) = seconds_between(&record.started_at, &record.finished_at)
-            {
+        }
+        for durations in &self.durations {
+            if let Some((environment, seconds)) = &durations.deploy {
                 deploy_duration
-                    .get_or_create(&Environment { environment: record.environment.clone() })
-                    .observe(seconds);
+                    .get_or_create(&Environment { environment: environment.clone() })
+                    .observe(*seconds);
             }
-            for stage in &record.stages {
-                if let Some(started) = &stage.started_at
-                    && let Some(seconds) = seconds_between(started, &stage.finished_at)
-                {
-                    stage_duration
-                        .get_or_create(&StageKind { kind: stage.kind.clone() })
-                        .observe(seconds);
-                }
+            for (kind, seconds) in &durations.stages {
+                stage_duration.get_or_create(&StageKind { kind: kind.clone() }).observe(*seconds);
             }
         }
         registry.register(
@@ -261,10 +279,46 @@ fn seconds_between(start: &str, end: &Option<String>) -> Option<f64> {
     (!span.is_negative()).then(|| span.as_secs_f64())
 }
 
+/// The durations of `deploys`: finished ones from the cache (read once), the rest read now.
+async fn durations(
+    store: &Store,
+    metrics: &Metrics,
+    deploys: &[DeploySummary],
+) -> Result<Vec<Arc<Durations>>, String> {
+    let mut cache = metrics.inner.durations.lock().await;
+    let window: HashSet<i64> = deploys.iter().map(|d| d.id).collect();
+    cache.retain(|id, _| window.contains(id));
+    let to_read: Vec<i64> =
+        deploys.iter().filter(|d| !cache.contains_key(&d.id)).map(|d| d.id).collect();
+    let mut fresh: HashMap<i64, Arc<Durations>> = HashMap::new();
+    let mut keep = |id: i64, record: &DeployRecord| {
+        let durations = Arc::new(Durations::of(record));
+        if record.state.is_final() {
+            cache.insert(id, durations.clone());
+        }
+        fresh.insert(id, durations);
+    };
+    if to_read.len() > RECORDS_ONE_BY_ONE {
+        for row in store.deploys(None, DEPLOY_WINDOW).await.map_err(|e| e.to_string())? {
+            keep(row.id, &row.record);
+        }
+    } else {
+        for id in to_read {
+            if let Some(row) = store.deploy(id).await.map_err(|e| e.to_string())? {
+                keep(row.id, &row.record);
+            }
+        }
+    }
+    Ok(deploys
+        .iter()
+        .filter_map(|d| fresh.get(&d.id).or_else(|| cache.get(&d.id)).cloned())
+        .collect())
+}
+
 /// Each node's last finished step in the newest deploys.
 async fn reachability(
     store: &Store,
-    deploys: &[DeployRow],
+    deploys: &[DeploySummary],
 ) -> Result<BTreeMap<String, bool>, String> {
     let mut out = BTreeMap::new();
     for row in deploys.iter().take(REACHABILITY_DEPLOYS) {

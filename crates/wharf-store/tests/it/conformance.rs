@@ -143,7 +143,7 @@ async fn open_twice_is_idempotent(db: &TestDb) {
     let third = Store::open(&db.url).await.unwrap();
     third.close().await;
     let n_migrations = db.raw.scalar_i64("SELECT COUNT(*) FROM schema_migrations").await;
-    assert_eq!(n_migrations, 8);
+    assert_eq!(n_migrations, 9);
 }
 
 async fn append_list_filter_limit(db: &TestDb) {

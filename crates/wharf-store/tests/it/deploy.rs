@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use serde_json::json;
-use wharf_store::deploy::{DeployRecord, DeployState, NodeCounts, NodeRun, Override, StageRecord};
+use wharf_store::deploy::{
+    DeployRecord, DeployState, DeploySummary, NodeCounts, NodeRun, Override, StageRecord,
+};
 use wharf_store::{AuditQuery, NewAuditEntry};
 
 use crate::conformance::TestDb;
@@ -82,10 +84,18 @@ pub(crate) async fn deploy_records_story(db: &TestDb) {
     assert_eq!(gstg, [id]);
     let all: Vec<i64> = store.deploys(None, 10).await.unwrap().iter().map(|d| d.id).collect();
     assert_eq!(all, [other, id], "newest first");
-    // `id` succeeded; `other` still runs: only it is planned or running.
-    let live: Vec<i64> =
-        store.planned_or_running_deploys(10).await.unwrap().iter().map(|d| d.id).collect();
-    assert_eq!(live, [other]);
+    // Without records: what counting deploys needs; and the deploys that may hold a lease.
+    let summaries = store.deploy_summaries(10).await.unwrap();
+    assert_eq!(
+        summaries,
+        [
+            DeploySummary { id: other, environment: "gprd".into(), state: DeployState::Running },
+            DeploySummary { id, environment: "gstg".into(), state: DeployState::Succeeded },
+        ]
+    );
+    assert_eq!(store.deploy_summaries(1).await.unwrap().len(), 1);
+    let active: Vec<i64> = store.active_deploys().await.unwrap().iter().map(|d| d.id).collect();
+    assert_eq!(active, [other], "a finished deploy is not active");
     // The JSON a front end prints: the record's fields with the id.
     let view = serde_json::to_value(&shown).unwrap();
     assert_eq!((view["id"].as_i64(), view["state"].as_str()), (Some(id), Some("succeeded")));

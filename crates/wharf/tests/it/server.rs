@@ -444,3 +444,73 @@ fn keep_alive_requests_are_not_delayed() {
     }
     panic!("keep-alive requests over 10 ms in every try:\n{}", tries.join("\n"));
 }
+
+/// Small files are served from memory while they are the file on disk (the server's
+/// `file_cache`): every publish must show at once — the next request after `publish`
+/// returns gets the new `InRelease`, `Release` and indices, byte for byte what is on disk —
+/// and a cached path whose symlink now leads outside the trees is refused, not served.
+#[test]
+fn a_publish_shows_at_once_despite_the_file_cache() {
+    let scratch = Scratch::new();
+    published(&scratch);
+    let tree = scratch.path().join("wharf-data/public/r");
+    let server = ServerProcess::start(&scratch, &[], true);
+    let files = [
+        "dists/bookworm/InRelease",
+        "dists/bookworm/Release",
+        "dists/bookworm/main/binary-amd64/Packages",
+        "dists/bookworm/main/binary-amd64/Packages.gz",
+    ];
+    let debs = scratch.path().join("debs");
+    for round in 0..3 {
+        for file in files {
+            let on_disk = std::fs::read(tree.join(file)).unwrap();
+            // Twice: the second answer comes from memory.
+            for _ in 0..2 {
+                let response = get(&server, &format!("/apt/r/{file}"), &[]);
+                assert_eq!(response.status, 200, "{file}");
+                assert!(response.body == on_disk, "round {round}: /apt/r/{file} is stale");
+            }
+        }
+        let pool = format!("pool/main/h/hello/hello_1.{round}_all.deb");
+        if round > 0 {
+            let deb = std::fs::read(debs.join(format!("hello_1.{round}_all.deb"))).unwrap();
+            assert_eq!(get(&server, &format!("/apt/r/{pool}"), &[]).body, deb, "{pool}");
+        }
+        build_deb(&debs, "hello", &format!("1.{}", round + 1), "all", "gzip");
+        ok(&scratch, &["repo", "add", "r", "debs"]);
+        ok(&scratch, &["publish", "r"]);
+    }
+
+    // A symlink inside the tree, served (and cached), then pointed outside.
+    let link = tree.join("inside");
+    std::os::unix::fs::symlink(tree.join("dists/bookworm/Release"), &link).unwrap();
+    assert_eq!(get(&server, "/apt/r/inside", &[]).status, 200);
+    assert_eq!(get(&server, "/apt/r/inside", &[]).status, 200);
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", &link).unwrap();
+    let response = get(&server, "/apt/r/inside", &[]);
+    assert_eq!(response.status, 404, "{}", String::from_utf8_lossy(&response.body));
+    assert!(!String::from_utf8_lossy(&response.body).contains("root:"));
+}
+
+/// `GET /api/v1/deploys?limit=` takes 1 to 1,000: more would let one viewer's request make
+/// the server decode and serialize every deploy in the store.
+#[test]
+fn deploy_history_limit_is_bounded() {
+    let scratch = Scratch::new();
+    let viewer = crate::api::token(&scratch, "reader", "viewer", &[]);
+    let server = ServerProcess::start(&scratch, &[], true);
+    let auth = format!("Bearer {viewer}");
+    for (limit, status) in
+        [("1", 200), ("1000", 200), ("0", 400), ("1001", 400), ("4294967295", 400)]
+    {
+        let response =
+            get(&server, &format!("/api/v1/deploys?limit={limit}"), &[("Authorization", &auth)]);
+        let body = String::from_utf8_lossy(&response.body);
+        assert_eq!(response.status, status, "limit={limit}: {body}");
+        if status == 400 {
+            assert!(body.contains("limit must be 1 to 1000"), "{body}");
+        }
+    }
+}
