@@ -323,7 +323,7 @@ impl Token {
             Kind::Not => "`!`".into(),
             Kind::Op(op) => format!("`{op}`"),
             Kind::Word(word) => format!("{word:?}"),
-            Kind::End => "the end of the query".into(),
+            Kind::End => "end of the query".into(),
         }
     }
 }

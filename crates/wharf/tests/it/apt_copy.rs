@@ -1,0 +1,199 @@
+//! Package queries, `repo copy`, `repo move` and `repo diff` end to end: real `.deb` files
+//! built by `dpkg-deb`, the real binary, and a real `apt-get` in a private root installing
+//! what a copy brought (with its dependency) after a publish.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::apt::{apt_client, apt_install, build_deb, build_deb_with, ok};
+use crate::support::{Scratch, ServerProcess, outcome};
+
+fn json(scratch: &Scratch, args: &[&str]) -> Value {
+    serde_json::from_str(&ok(scratch, args)).unwrap()
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    let mut out: Vec<String> =
+        value.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+    out.sort();
+    out
+}
+
+/// Every file under the data directory's object store.
+fn object_files(scratch: &Scratch) -> usize {
+    fn walk(dir: &Path) -> usize {
+        std::fs::read_dir(dir).map_or(0, |entries| {
+            entries.map(|e| e.unwrap().path()).map(|p| if p.is_dir() { walk(&p) } else { 1 }).sum()
+        })
+    }
+    walk(&scratch.path().join("wharf-data/objects"))
+}
+
+/// `beta` (amd64, arm64) with an app, two versions of its library, an `all` data package,
+/// an arm64 build and an unrelated tool; `tools` empty.
+fn two_repos() -> Scratch {
+    let scratch = Scratch::new();
+    let debs = scratch.path().join("debs");
+    std::fs::create_dir_all(&debs).unwrap();
+    build_deb_with(&debs, "app", "2.0-1", "amd64", "gzip", "Depends: libx (>= 1.5), app-data\n");
+    build_deb(&debs, "libx", "1.0", "amd64", "gzip");
+    build_deb(&debs, "libx", "1.6~rc1", "amd64", "gzip");
+    build_deb(&debs, "libx", "1.6~rc1", "arm64", "gzip");
+    build_deb(&debs, "app-data", "2.0-1", "all", "gzip");
+    build_deb(&debs, "tool", "0.5", "amd64", "gzip");
+    for repo in ["beta", "tools"] {
+        ok(
+            &scratch,
+            &[
+                "repo",
+                "create",
+                repo,
+                "--distribution",
+                "bookworm",
+                "--architectures",
+                "amd64,arm64",
+            ],
+        );
+    }
+    ok(&scratch, &["repo", "add", "beta", "debs"]);
+    scratch
+}
+
+#[test]
+fn copy_with_deps_then_publish_and_install_with_real_apt() {
+    let scratch = two_repos();
+    let objects = object_files(&scratch);
+
+    // Queries filter `repo show`: dpkg ordering (1.6~rc1 < 1.6), architectures, globs.
+    let shown = json(&scratch, &["repo", "show", "beta", "libx (>= 1.5) {amd64}", "--json"]);
+    let names: Vec<String> = shown["package_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| format!("{}_{}_{}", p["name"], p["version"], p["architecture"]).replace('"', ""))
+        .collect();
+    assert_eq!(names, ["libx_1.6~rc1_amd64"]);
+    let shown =
+        json(&scratch, &["repo", "show", "beta", "libx (>= 1.6)", "Name (% app*)", "--json"]);
+    assert_eq!(shown["package_list"].as_array().unwrap().len(), 2, "{shown}");
+
+    // A dry run says what would change and changes nothing.
+    let args = ["repo", "copy", "beta", "tools", "app", "--with-deps", "--dry-run", "--json"];
+    let dry = json(&scratch, &args);
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(
+        strings(&dry["copied"]),
+        ["app-data_2.0-1_all", "app_2.0-1_amd64", "libx_1.6~rc1_amd64"]
+    );
+    assert_eq!(strings(&dry["dependencies"]), ["app-data_2.0-1_all", "libx_1.6~rc1_amd64"]);
+    assert_eq!(dry["generation"], Value::Null);
+    assert_eq!(json(&scratch, &["repo", "show", "tools", "--json"])["packages"], 0);
+
+    // The copy itself: one audit entry, no new bytes.
+    let text = ok(&scratch, &["repo", "copy", "beta", "tools", "app", "--with-deps"]);
+    assert!(text.contains("copied 3 package(s) from beta to tools"), "{text}");
+    assert!(text.contains("+ libx_1.6~rc1_amd64 (dependency)"), "{text}");
+    assert_eq!(object_files(&scratch), objects, "a copy must not duplicate package files");
+    let audit = json(&scratch, &["audit", "--action", "repo.copy", "--json"]);
+    assert_eq!(audit.as_array().unwrap().len(), 1, "{audit}");
+    // Again: nothing new, exit 0 (it matched).
+    let again = json(&scratch, &["repo", "copy", "beta", "tools", "app", "--json"]);
+    assert_eq!(
+        (again["copied"].as_array().unwrap().len(), again["generation"].is_null()),
+        (0, true)
+    );
+
+    ok(&scratch, &["publish", "tools"]);
+    let server = ServerProcess::start(&scratch, &[], true);
+    let apt = apt_client(&scratch, &server, "tools");
+    apt_install(&apt, &["app"]);
+    assert_eq!(apt.installed(), "app=2.0-1\napp-data=2.0-1\nlibx=1.6~rc1\n");
+
+    // The diff: what beta has that tools has not.
+    let diff = json(&scratch, &["repo", "diff", "beta", "tools", "--json"]);
+    assert_eq!(diff["identical"], false);
+    let only: Vec<String> = diff["only_left"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{} {} {}", e["name"], e["architecture"], e["left"]).replace('"', ""))
+        .collect();
+    assert_eq!(only, ["libx arm64 [1.6~rc1]", "tool amd64 [0.5]"]);
+    assert_eq!(diff["different"][0]["name"], "libx");
+    assert_eq!(diff["different"][0]["left"], serde_json::json!(["1.0", "1.6~rc1"]));
+    assert_eq!(diff["different"][0]["right"], serde_json::json!(["1.6~rc1"]));
+    assert_eq!(diff["only_right"], serde_json::json!([]));
+    let text = ok(&scratch, &["repo", "diff", "tools", "tools"]);
+    assert!(text.contains("have the same packages"), "{text}");
+}
+
+#[test]
+fn move_snapshot_copy_conflicts_and_bad_queries() {
+    let scratch = two_repos();
+
+    // Move takes the packages out of the source in the same change.
+    let moved = json(&scratch, &["repo", "move", "beta", "tools", "libx (<< 1.6~)", "--json"]);
+    assert_eq!(strings(&moved["removed"]), ["libx_1.0_amd64"]);
+    let beta = json(&scratch, &["repo", "show", "beta", "libx", "--json"]);
+    assert_eq!(beta["package_list"].as_array().unwrap().len(), 2, "{beta}");
+    let tools = json(&scratch, &["repo", "show", "tools", "--with-packages", "--json"]);
+    assert_eq!(tools["package_list"][0]["version"], "1.0");
+    assert_eq!(json(&scratch, &["audit", "--action", "repo.move", "--json"])[0]["target"], "tools");
+
+    // A whole snapshot into a fresh repository; a snapshot cannot be moved from.
+    ok(&scratch, &["snapshot", "create", "beta-1", "--from", "beta"]);
+    ok(&scratch, &["repo", "create", "fresh", "--distribution", "bookworm"]);
+    let copied = json(&scratch, &["repo", "copy", "snapshot:beta-1", "fresh", "--all", "--json"]);
+    assert_eq!(
+        (copied["source_kind"].as_str(), copied["copied"].as_array().unwrap().len()),
+        (Some("snapshot"), 5)
+    );
+    let diff = json(&scratch, &["repo", "diff", "beta-1", "fresh", "--json"]);
+    assert_eq!(diff["identical"], true, "{diff}");
+    let (code, _, stderr) = outcome(&scratch.run(&["repo", "move", "beta-1", "fresh", "tool"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("snapshots never change"), "{stderr}");
+
+    // Nothing matching: exit 1, nothing changed.
+    let (code, stdout, _) = outcome(&scratch.run(&["repo", "copy", "beta", "tools", "absent"]));
+    assert_eq!((code, stdout.as_str()), (1, "no package in beta matches absent\n"));
+
+    // The same name, version and architecture with other content: refused, naming both.
+    let other = scratch.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    build_deb(&other, "tool", "0.5", "amd64", "xz");
+    ok(&scratch, &["repo", "create", "rebuilt", "--distribution", "bookworm"]);
+    ok(&scratch, &["repo", "add", "rebuilt", "other"]);
+    ok(&scratch, &["repo", "copy", "beta", "tools", "tool"]);
+    let before = ok(&scratch, &["audit", "--json"]);
+    let generation = json(&scratch, &["repo", "show", "tools", "--json"])["generation"].clone();
+    let (code, _, stderr) =
+        outcome(&scratch.run(&["repo", "copy", "rebuilt", "tools", "tool", "libx"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("tool 0.5 amd64 in rebuilt (sha256 ")
+            && stderr.contains("already in tools (sha256 "),
+        "{stderr}"
+    );
+
+    // Bad queries: exit 2, the column and what was expected, nothing changed.
+    for (query, needle) in [
+        ("libx (>= 1.0", "at column 13: unexpected end of the query: expected `)`"),
+        ("libx (>= x)", "at column 10"),
+        ("Name (~ lib.*)", "use a glob"),
+    ] {
+        for command in ["copy", "move"] {
+            let (code, _, stderr) =
+                outcome(&scratch.run(&["repo", command, "beta", "tools", query]));
+            assert_eq!(code, 2, "{query}: {stderr}");
+            assert!(stderr.contains(needle), "{query}: {stderr}");
+        }
+        let (code, _, stderr) = outcome(&scratch.run(&["repo", "remove", "beta", query]));
+        assert_eq!(code, 2, "{query}: {stderr}");
+        let (code, _, _) = outcome(&scratch.run(&["repo", "show", "beta", query]));
+        assert_eq!(code, 2, "{query}");
+    }
+    assert_eq!(ok(&scratch, &["audit", "--json"]), before, "nothing audited");
+    assert_eq!(json(&scratch, &["repo", "show", "tools", "--json"])["generation"], generation);
+}
