@@ -12,10 +12,12 @@
 //! condition := '(' [op] value ')'               op: << <= (<) = >= (>) >> %; none means =
 //! ```
 //!
-//! As in aptly: `pkg (>= 1.2)` and `$Version (…)` compare versions as dpkg does;
-//! `$Architecture (= amd64)` also matches `Architecture: all` packages; other fields
-//! compare as text (`Version (>= 1.2)` too — use `$Version` for dpkg ordering); `%` is a
-//! shell glob (`*`, `?`, `[…]`); a field without condition means "the field is present".
+//! As in aptly (1.5, Debian 12's): `pkg (>= 1.2)` and `$Version (…)` compare versions as
+//! dpkg does; `$Architecture (= amd64)` also matches `Architecture: all` packages; other
+//! fields compare with dpkg's ordering too, applied to any text
+//! ([`wharf_core::version::compare_text`]); `%` is a shell glob (`*`, `?`, `[…]`); a field
+//! without condition means "the field is present". `tests/it/apt_copy.rs` checks all this
+//! against aptly itself.
 //! Unlike aptly, a bare `pkg` means the package called `pkg` only, not also those that
 //! `Provides` it, and aptly's `~` (regular expression) is refused with a pointer to `%`.
 //! Values may be quoted with `'` or `"` (backslash escapes the next character).
@@ -245,7 +247,7 @@ impl Expr {
                 match condition {
                     Condition::Any => true,
                     Condition::Compare(relation, want) => {
-                        relation.holds(value.as_str().cmp(want.as_str()))
+                        relation.holds(wharf_core::version::compare_text(&value, want))
                     }
                     Condition::Glob(pattern) => glob_matches(pattern, &value),
                 }
