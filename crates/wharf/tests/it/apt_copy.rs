@@ -298,3 +298,44 @@ fn queries_select_what_aptly_selects() {
         assert_eq!(ours, aptly_search(&config, query), "{query}");
     }
 }
+
+/// `--server`: copy, move, diff and a filtered show through the API print and exit as the
+/// local commands do.
+#[test]
+fn copy_move_and_diff_through_the_server() {
+    let scratch = two_repos();
+    let publisher = crate::api::token(&scratch, "ci", "publisher", &[]);
+    let server = ServerProcess::start(&scratch, &[], true);
+    let url = format!("http://{}", server.addr);
+    let remote = |args: &[&str]| {
+        let mut all = vec!["--server", url.as_str()];
+        all.extend_from_slice(args);
+        outcome(&scratch.wharf(&all).env("WHARF_TOKEN", &publisher).output().unwrap())
+    };
+    let same = |args: &[&str]| {
+        let (code, over_api, stderr) = remote(args);
+        let (local_code, local, _) = outcome(&scratch.run(args));
+        assert_eq!((code, &over_api), (local_code, &local), "{args:?}: {stderr}");
+    };
+    same(&["repo", "copy", "beta", "tools", "app", "--with-deps", "--dry-run", "--json"]);
+    same(&["repo", "show", "beta", "libx (>= 1.5)", "tool", "--json"]);
+    same(&["repo", "diff", "beta", "tools", "--json"]);
+
+    let (code, stdout, stderr) = remote(&["repo", "copy", "beta", "tools", "app", "--with-deps"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("copied 3 package(s) from beta to tools"), "{stdout}");
+    let (code, stdout, stderr) = remote(&["repo", "move", "beta", "tools", "tool", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let moved: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(strings(&moved["removed"]), ["tool_0.5_amd64"]);
+    let audit = json(&scratch, &["audit", "--action", "repo.move", "--json"]);
+    assert_eq!(audit[0]["actor"], "ci", "{audit}");
+    same(&["repo", "diff", "beta", "tools"]);
+
+    // Errors the same way: a bad query is exit 2 with the column, nothing matched is 1.
+    let (code, _, stderr) = remote(&["repo", "copy", "beta", "tools", "libx (>= 1"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("at column 11"), "{stderr}");
+    let (code, _, _) = remote(&["repo", "copy", "beta", "tools", "absent"]);
+    assert_eq!(code, 1);
+}
