@@ -112,26 +112,41 @@ pub async fn copy(ctx: &Context, request: CopyRequest) -> Result<CopyReport> {
     if request.dry_run || (rows.is_empty() && report.removed.is_empty()) {
         return Ok(report);
     }
+    let shas: Vec<String> = if request.remove_from_source {
+        selected.iter().map(|i| source_members[*i].package.sha256.clone()).collect()
+    } else {
+        Vec::new()
+    };
+    record(ctx, (source_kind, &source.name), &rows, &shas, &mut report).await?;
+    Ok(report)
+}
+
+/// One transaction: `rows` into the destination, `shas` out of the source (a move), and
+/// the `repo.copy`/`repo.move` entry; the report gets the generation and entry id.
+async fn record(
+    ctx: &Context,
+    (source_kind, source): (AptKind, &str),
+    rows: &[AptMemberRow],
+    shas: &[String],
+    report: &mut CopyReport,
+) -> Result<()> {
+    let destination = report.destination.clone();
+    let dropped =
+        |name: &str| AppError::not_found(format!("repository {name} was dropped meanwhile"));
     let mut change = ctx
         .store()
-        .apt_begin_change(AptKind::Repo, &destination.name, rows.len() > 256)
+        .apt_begin_change(AptKind::Repo, &destination, rows.len() > 256)
         .await?
-        .ok_or_else(|| {
-            AppError::not_found(format!("repository {} was dropped meanwhile", destination.name))
-        })?;
-    change.add(&rows).await?;
-    if request.remove_from_source {
-        let shas: Vec<String> =
-            selected.iter().map(|i| source_members[*i].package.sha256.clone()).collect();
-        change.remove_from(source_kind, &source.name, &shas).await?.ok_or_else(|| {
-            AppError::not_found(format!("repository {} was dropped meanwhile", source.name))
-        })?;
+        .ok_or_else(|| dropped(&destination))?;
+    change.add(rows).await?;
+    if !shas.is_empty() {
+        change.remove_from(source_kind, source, shas).await?.ok_or_else(|| dropped(source))?;
     }
     let entry = ctx.entry(
-        &format!("repo.{action}"),
-        &destination.name,
+        &format!("repo.{}", report.action),
+        &destination,
         json!({
-            "from": source.name,
+            "from": source,
             "from_kind": report.source_kind,
             "queries": report.queries,
             "copied": report.copied,
@@ -142,7 +157,7 @@ pub async fn copy(ctx: &Context, request: CopyRequest) -> Result<CopyReport> {
     let (generation, audit) = change.commit_audited(&entry).await?;
     report.generation = Some(generation);
     report.audit_id = Some(audit.id);
-    Ok(report)
+    Ok(())
 }
 
 /// The rows to add to the destination: each selected package in its component, unless
