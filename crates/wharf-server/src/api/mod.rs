@@ -108,7 +108,7 @@ table! {
     get "/diff" Viewer repos::diff => "DiffReport", "Compare two repositories or snapshots (`?left=&right=`) (`wharf repo diff`).";
     get "/snapshots" Viewer repos::snapshots => "CollectionView[]", "Snapshots (`wharf snapshot list`).";
     post "/snapshots" Publisher repos::create_snapshot => "SnapshotReport", "Freeze a repository (`{name, from}`) (`wharf snapshot create`).";
-    get "/snapshots/{name}" Viewer repos::show_snapshot => "CollectionView", "One snapshot, its packages included (`wharf snapshot show`).";
+    get "/snapshots/{name}" Viewer repos::show_snapshot => "CollectionView", "One snapshot, its packages included (`?query=`: only those it matches) (`wharf snapshot show`).";
     delete "/snapshots/{name}" Publisher repos::drop_snapshot => "DropReport", "Delete a snapshot; `?force=true` even while published (`wharf snapshot drop`).";
     get "/publish" Viewer repos::published => "PublishView[]", "Published prefixes (`wharf publish list`).";
     post "/publish/{name}" Publisher repos::publish => "PublishReport", "Publish a repository (`?snapshot=true&prefix=`) (`wharf publish`).";

@@ -319,14 +319,23 @@ pub(crate) async fn snapshots(
     Ok(Json(wharf_app::repo::list(&ctx, AptKind::Snapshot).await?).into_response())
 }
 
-/// `GET /snapshots/{name}`: a snapshot, its packages included (`wharf snapshot show`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ShowSnapshotQuery {
+    /// List only the packages this package query matches.
+    query: Option<String>,
+}
+
+/// `GET /snapshots/{name}?query=`: a snapshot, its packages included (`wharf snapshot show`).
 pub(crate) async fn show_snapshot(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(name): Path<String>,
+    Query(query): Query<ShowSnapshotQuery>,
 ) -> Result<Response, ApiError> {
     let ctx = caller.context(&state).await?;
-    let view = wharf_app::repo::show(&ctx, AptKind::Snapshot, &name, true, None).await?;
+    let filter = query.query.as_deref().map(PackageQuery::parse).transpose()?;
+    let view = wharf_app::repo::show(&ctx, AptKind::Snapshot, &name, true, filter.as_ref()).await?;
     Ok(Json(view).into_response())
 }
 

@@ -261,6 +261,10 @@ pub(crate) fn render_copy(json: bool, report: &CopyReport) -> anyhow::Result<u8>
     let matched = !report.copied.is_empty() || !report.already_present.is_empty();
     render(json, report, || {
         let would = if report.dry_run { "would " } else { "" };
+        if !matched && report.queries.is_empty() {
+            output::line(format!("{} has no packages", report.source));
+            return;
+        }
         if !matched {
             output::line(format!(
                 "no package in {} matches {}",

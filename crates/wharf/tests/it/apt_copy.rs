@@ -151,6 +151,15 @@ fn move_snapshot_copy_conflicts_and_bad_queries() {
     );
     let diff = json(&scratch, &["repo", "diff", "beta-1", "fresh", "--json"]);
     assert_eq!(diff["identical"], true, "{diff}");
+    // A name both a repository and a snapshot have must say which.
+    ok(&scratch, &["snapshot", "create", "fresh", "--from", "beta"]);
+    let (code, _, stderr) = outcome(&scratch.run(&["repo", "diff", "fresh", "beta"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("write repo:fresh or snapshot:fresh"), "{stderr}");
+    assert_eq!(
+        json(&scratch, &["repo", "diff", "snapshot:fresh", "repo:fresh", "--json"])["identical"],
+        true
+    );
     let (code, _, stderr) = outcome(&scratch.run(&["repo", "move", "beta-1", "fresh", "tool"]));
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("snapshots never change"), "{stderr}");
@@ -320,6 +329,9 @@ fn copy_move_and_diff_through_the_server() {
     same(&["repo", "copy", "beta", "tools", "app", "--with-deps", "--dry-run", "--json"]);
     same(&["repo", "show", "beta", "libx (>= 1.5)", "tool", "--json"]);
     same(&["repo", "diff", "beta", "tools", "--json"]);
+    ok(&scratch, &["snapshot", "create", "s1", "--from", "beta"]);
+    same(&["snapshot", "show", "s1", "libx (>= 1.5)", "--json"]);
+    same(&["repo", "diff", "snapshot:s1", "beta", "--json"]);
 
     let (code, stdout, stderr) = remote(&["repo", "copy", "beta", "tools", "app", "--with-deps"]);
     assert_eq!(code, 0, "{stderr}");

@@ -26,12 +26,8 @@ pub(super) async fn repo(remote: &Remote, command: RepoCommand) -> anyhow::Resul
             local::list(&views, &args)
         }
         RepoCommand::Show(args) => {
-            let mut path = format!("/repos/{}?packages={}", enc(&args.name), args.with_packages);
-            if !args.queries.is_empty() {
-                // Several queries mean any of them: one query joined with `|`.
-                let any: Vec<String> = args.queries.iter().map(|q| format!("({q})")).collect();
-                path.push_str(&format!("&query={}", enc(&any.join(" | "))));
-            }
+            let path = format!("/repos/{}?packages={}", enc(&args.name), args.with_packages);
+            let path = with_query(path, &args.queries);
             let view: CollectionView = remote.get(&path).await?;
             local::render(args.output.json, &view, || local::print_collection(&view))
         }
@@ -56,6 +52,16 @@ pub(super) async fn repo(remote: &Remote, command: RepoCommand) -> anyhow::Resul
                 .into(),
         ))),
     }
+}
+
+/// `path` with `&query=` when there are queries: several mean any of them, so they travel
+/// as one query joined with `|`.
+fn with_query(mut path: String, queries: &[String]) -> String {
+    if !queries.is_empty() {
+        let any: Vec<String> = queries.iter().map(|q| format!("({q})")).collect();
+        path.push_str(&format!("&query={}", enc(&any.join(" | "))));
+    }
+    path
 }
 
 /// `repo copy`/`repo move`: one request, all or nothing on the server.
@@ -101,8 +107,8 @@ pub(super) async fn snapshot(remote: &Remote, command: SnapshotCommand) -> anyho
             local::list(&views, &args)
         }
         SnapshotCommand::Show(args) => {
-            let view: CollectionView =
-                remote.get(&format!("/snapshots/{}", enc(&args.name))).await?;
+            let path = with_query(format!("/snapshots/{}?", enc(&args.name)), &args.queries);
+            let view: CollectionView = remote.get(&path).await?;
             local::render(args.output.json, &view, || local::print_collection(&view))
         }
         SnapshotCommand::Drop(args) => {
