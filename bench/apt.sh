@@ -118,6 +118,9 @@ for N in $SIZES; do
     "'$WHARF' --data '$W' publish b --prefix second" \
     "'$WHARF' --data '$W' repo add b '$WORK/extra2-$N'"
   measure wharf "$N" "add one (alone)" "$WHARF" --data "$W" repo add b "$WORK/extra3-$N"
+  # Promotion: 1,000 packages chosen by a query (pkg01000…pkg01999) into an empty repository.
+  "$WHARF" --data "$W" repo create promoted --distribution bookworm --architectures amd64 >/dev/null
+  measure wharf "$N" "copy 1000 by query" "$WHARF" --data "$W" repo copy b promoted 'Name (% pkg01*)'
 
   # --- aptly: its own root, signing with the bench key through gpg; no Contents and no
   # bz2 indices (Wharf writes neither), which only makes aptly faster.
@@ -138,6 +141,8 @@ EOF
     "${APTLY[*]} publish repo -distribution=second ${APTLY_SIGN[*]} b second" \
     "${APTLY[*]} repo add b '$WORK/extra2-$N'"
   measure aptly "$N" "add one (alone)" "${APTLY[@]}" repo add b "$WORK/extra3-$N"
+  "${APTLY[@]}" repo create -distribution=bookworm -component=main promoted >/dev/null
+  measure aptly "$N" "copy 1000 by query" "${APTLY[@]}" repo copy b promoted 'Name (% pkg01*)'
 
   # --- reprepro: SignWith the bench key; Packages, .gz and .xz like Wharf.
   R="$WORK/reprepro-$N"

@@ -20,10 +20,12 @@
 pub mod chunked;
 pub mod control;
 pub mod deb;
+pub mod depends;
 pub mod fsutil;
 pub mod index;
 pub mod objects;
 pub mod publish;
+pub mod query;
 pub mod sign;
 
 /// Lower-case hex SHA-256 of `bytes`: how Wharf names objects and checks files.

@@ -89,6 +89,20 @@ pub fn compare(a: &Version, b: &Version) -> Ordering {
         .then_with(|| verrevcmp(a.revision().unwrap_or(""), b.revision().unwrap_or("")))
 }
 
+/// Orders any two strings as dpkg orders versions, without validating them: the epoch
+/// is what comes before the first `:`, the revision what follows the last `-`. This is
+/// how aptly compares control fields in package queries (`Section (>= x)`).
+#[must_use]
+pub fn compare_text(a: &str, b: &str) -> Ordering {
+    fn parts(text: &str) -> (&str, &str, &str) {
+        let (rest, revision) = text.rsplit_once('-').unwrap_or((text, ""));
+        let (epoch, upstream) = rest.split_once(':').unwrap_or(("", rest));
+        (epoch, upstream, revision)
+    }
+    let ((ea, ua, ra), (eb, ub, rb)) = (parts(a), parts(b));
+    verrevcmp(ea, eb).then_with(|| verrevcmp(ua, ub)).then_with(|| verrevcmp(ra, rb))
+}
+
 /// dpkg's `order()`: the weight of one character in a non-digit run. `0` stands for both
 /// a digit and the end of the string.
 fn order(c: Option<u8>) -> i32 {
@@ -453,6 +467,24 @@ mod tests {
             ("1:1.0-a'b", "invalid character '\\'' at byte offset 7 in revision"),
         ] {
             check_invalid(text, reason);
+        }
+    }
+
+    #[test]
+    fn text_compares_as_versions_without_validation() {
+        for (a, b, expected) in [
+            ("1.2~rc1-1", "1.2-1", Ordering::Less),
+            ("2:0.1", "3.0", Ordering::Greater),
+            ("1.0", "0:1.0", Ordering::Equal),
+            ("doc", "libs", Ordering::Less),
+            ("utils", "utils", Ordering::Equal),
+            ("", "0", Ordering::Equal),
+            ("a b", "a~", Ordering::Greater),
+        ] {
+            assert_eq!(compare_text(a, b), expected, "{a} vs {b}");
+            if let (Ok(x), Ok(y)) = (a.parse::<Version>(), b.parse::<Version>()) {
+                assert_eq!(compare(&x, &y), expected, "agrees with compare: {a} vs {b}");
+            }
         }
     }
 }

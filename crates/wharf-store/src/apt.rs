@@ -299,6 +299,25 @@ macro_rules! impl_apt {
                 Ok(Some((tx, generation)))
             }
 
+            /// Bumps another collection's generation inside an open change; `None` when it
+            /// does not exist.
+            pub(crate) async fn apt_touch_in(
+                &self,
+                tx: &mut sqlx::Transaction<'static, $db>,
+                kind: AptKind,
+                name: &str,
+            ) -> Result<Option<i64>, StoreError> {
+                sqlx::query_scalar(
+                    "UPDATE apt_collection SET generation = generation + 1
+                     WHERE kind = $1 AND name = $2 RETURNING generation",
+                )
+                .bind(kind.as_str())
+                .bind(name)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(self.query_err("change repository contents"))
+            }
+
             pub(crate) async fn apt_change_rows(
                 &self,
                 tx: &mut sqlx::Transaction<'static, $db>,
@@ -709,6 +728,33 @@ impl AptChange {
                 store.apt_change_rows(tx, kind, name, &[], remove).await
             }
         }
+    }
+
+    /// Removes members with these SHA-256s from another collection in the same
+    /// transaction (bumping its generation): a move takes packages out of one repository
+    /// and into another atomically. Returns that collection's new generation, `None` when
+    /// it does not exist.
+    pub async fn remove_from(
+        &mut self,
+        kind: AptKind,
+        name: &str,
+        remove: &[String],
+    ) -> Result<Option<i64>, StoreError> {
+        let generation = match &mut self.tx {
+            ChangeTx::Sqlite(store, tx) => store.apt_touch_in(tx, kind, name).await?,
+            ChangeTx::Postgres(store, tx) => store.apt_touch_in(tx, kind, name).await?,
+        };
+        if generation.is_some() {
+            match &mut self.tx {
+                ChangeTx::Sqlite(store, tx) => {
+                    store.apt_change_rows(tx, kind, name, &[], remove).await?;
+                }
+                ChangeTx::Postgres(store, tx) => {
+                    store.apt_change_rows(tx, kind, name, &[], remove).await?;
+                }
+            }
+        }
+        Ok(generation)
     }
 
     /// Makes the change durable and visible without an audit entry; returns the new

@@ -1,10 +1,12 @@
-//! Repositories and snapshots: create, list, show, add (see [`mod@add`]), remove, drop,
-//! verify, cleanup, freeze. Metadata lives in the store, package files in
+//! Repositories and snapshots: create, list, show, add (see [`mod@add`]), remove, copy and
+//! move ([`mod@copy`]), diff ([`mod@diff`]), drop, verify, cleanup, freeze. Metadata lives in the store, package files in
 //! [`crate::storage::Storage`]. Every flow that changes something holds the data
 //! directory's writer lock for its whole duration (a second writer waits its turn) and
 //! commits its audit entry in the same store transaction as the change.
 
 pub mod add;
+pub mod copy;
+pub mod diff;
 pub mod query;
 
 use std::collections::HashSet;
@@ -19,6 +21,8 @@ use crate::wire::{
     VerifyReport,
 };
 pub use add::{AddRequest, add};
+pub use copy::{CopyRequest, copy};
+pub use diff::diff;
 pub use query::PackageQuery;
 
 /// `repository` or `snapshot`, for messages and reports.
@@ -71,6 +75,31 @@ pub(crate) async fn collection(
             if kind == AptKind::Repo { "repo" } else { "snapshot" }
         ))
     })
+}
+
+/// A repository or snapshot named by a command: `repo:NAME`, `snapshot:NAME`, or a bare
+/// name — the repository of that name, else the snapshot; both existing is an error that
+/// asks which.
+pub(crate) async fn resolve(ctx: &Context, text: &str) -> Result<(AptKind, AptCollectionRow)> {
+    let kinds = [("repo:", AptKind::Repo), ("snapshot:", AptKind::Snapshot)];
+    for (prefix, kind) in kinds {
+        if let Some(name) = text.strip_prefix(prefix) {
+            return Ok((kind, collection(ctx, kind, name).await?));
+        }
+    }
+    let repo = ctx.store().apt_collections(AptKind::Repo, Some(text)).await?.into_iter().next();
+    let snapshot =
+        ctx.store().apt_collections(AptKind::Snapshot, Some(text)).await?.into_iter().next();
+    match (repo, snapshot) {
+        (Some(_), Some(_)) => Err(AppError::invalid(format!(
+            "both a repository and a snapshot are named {text:?}: write repo:{text} or snapshot:{text}"
+        ))),
+        (Some(row), None) => Ok((AptKind::Repo, row)),
+        (None, Some(row)) => Ok((AptKind::Snapshot, row)),
+        (None, None) => Err(AppError::not_found(format!(
+            "no repository or snapshot named {text:?} (see `wharf repo list` and `wharf snapshot list`)"
+        ))),
+    }
 }
 
 /// The prefixes `name` is published at.
@@ -148,7 +177,7 @@ pub async fn create(ctx: &Context, request: CreateRequest) -> Result<CollectionV
     {
         return Err(AppError::conflict(format!("repository {:?} already exists", request.name)));
     }
-    show(ctx, AptKind::Repo, &request.name, false).await
+    show(ctx, AptKind::Repo, &request.name, false, None).await
 }
 
 /// Every repository or snapshot.
@@ -169,20 +198,24 @@ pub async fn list(ctx: &Context, kind: AptKind) -> Result<Vec<CollectionView>> {
 }
 
 /// One repository or snapshot, with its packages when asked.
+///
+/// `filter` lists only the packages it matches (and implies `with_packages`).
 pub async fn show(
     ctx: &Context,
     kind: AptKind,
     name: &str,
     with_packages: bool,
+    filter: Option<&PackageQuery>,
 ) -> Result<CollectionView> {
     let row = collection(ctx, kind, name).await?;
     let published_as = published_from(ctx, kind, name).await?;
     let mut view = view(kind, row, published_as);
-    if with_packages {
+    if with_packages || filter.is_some() {
         let members = ctx.store().apt_members(kind, name).await?;
         view.package_list = Some(
             members
                 .into_iter()
+                .filter(|m| filter.is_none_or(|query| query.matches(&m.package)))
                 .map(|m| PackageView {
                     name: m.package.name,
                     version: m.package.version,

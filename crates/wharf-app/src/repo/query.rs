@@ -1,59 +1,50 @@
-//! [`PackageQuery`]: which packages `repo remove` means — `pkg`, `pkg (= version)` or
-//! `pkg_version_arch`.
+//! [`PackageQuery`]: which packages `repo show`, `remove`, `copy` and `move` mean — one or
+//! more of aptly's package queries ([`wharf_apt::query`]), matching a package when any
+//! of them does (as aptly reads several query arguments).
 
-use std::str::FromStr as _;
-
-use wharf_core::version::Version;
+use wharf_apt::query::{Candidate, Query};
 use wharf_store::AptPackageRow;
 
 use crate::error::{AppError, Result};
 
-/// A parsed package query.
-#[derive(Debug, PartialEq, Eq)]
+/// Parsed package queries.
+#[derive(Debug, Clone)]
 pub struct PackageQuery {
-    name: String,
-    version: Option<Version>,
-    arch: Option<String>,
+    queries: Vec<Query>,
 }
 
 impl PackageQuery {
-    /// Parse a query; the error names the query and the expected forms.
+    /// Parse one query; the error names the query, the column and what was expected.
     pub fn parse(text: &str) -> Result<PackageQuery> {
-        let text = text.trim();
-        let invalid =
-            |why: String| AppError::invalid(format!("invalid package query {text:?}: {why}"));
-        let version = |text: &str| Version::from_str(text).map_err(|err| invalid(err.to_string()));
-        let query = if let Some((name, rest)) = text.split_once('(') {
-            let inner = rest
-                .strip_suffix(')')
-                .and_then(|inner| inner.trim().strip_prefix('='))
-                .ok_or_else(|| invalid("expected `pkg (= version)`".into()))?;
-            PackageQuery {
-                name: name.trim().to_owned(),
-                version: Some(version(inner.trim())?),
-                arch: None,
-            }
-        } else if let [name, ver, arch] = text.split('_').collect::<Vec<_>>()[..] {
-            PackageQuery {
-                name: name.to_owned(),
-                version: Some(version(ver)?),
-                arch: Some(arch.to_owned()),
-            }
-        } else {
-            PackageQuery { name: text.to_owned(), version: None, arch: None }
-        };
-        wharf_apt::control::check_package_name(&query.name).map_err(invalid)?;
-        Ok(query)
+        PackageQuery::parse_all(&[text])
     }
 
-    /// Whether `package` is one the query means (versions compared as dpkg does).
+    /// Parse several queries, any of which may match; at least one is needed.
+    pub fn parse_all<S: AsRef<str>>(texts: &[S]) -> Result<PackageQuery> {
+        if texts.is_empty() {
+            return Err(AppError::invalid(
+                "no package query: name packages, e.g. `hello` or 'hello (>= 1.2)'",
+            ));
+        }
+        let queries = texts
+            .iter()
+            .map(|text| {
+                Query::parse(text.as_ref()).map_err(|err| AppError::invalid(err.to_string()))
+            })
+            .collect::<Result<_>>()?;
+        Ok(PackageQuery { queries })
+    }
+
+    /// Whether `package` is one the queries mean (versions compared as dpkg does).
     #[must_use]
     pub fn matches(&self, package: &AptPackageRow) -> bool {
-        package.name == self.name
-            && self.arch.as_ref().is_none_or(|arch| *arch == package.architecture)
-            && self.version.as_ref().is_none_or(|version| {
-                Version::from_str(&package.version).is_ok_and(|have| have == *version)
-            })
+        let candidate = Candidate {
+            name: &package.name,
+            version: &package.version,
+            architecture: &package.architecture,
+            control: &package.control,
+        };
+        self.queries.iter().any(|query| query.matches(&candidate))
     }
 }
 
@@ -70,36 +61,40 @@ mod tests {
             size: 0,
             md5: String::new(),
             sha1: String::new(),
-            control: String::new(),
+            control: format!("Package: {name}\nVersion: {version}\nArchitecture: {arch}\n"),
         }
     }
 
     #[test]
     fn queries_match_as_documented() {
-        let check = |query: &str, (name, version, arch): (&str, &str, &str), expected: bool| {
-            let parsed = PackageQuery::parse(query).unwrap();
-            assert_eq!(parsed.matches(&package(name, version, arch)), expected, "{query}");
+        let check = |query: &[&str], (name, version, arch): (&str, &str, &str), expected: bool| {
+            let parsed = PackageQuery::parse_all(query).unwrap();
+            assert_eq!(parsed.matches(&package(name, version, arch)), expected, "{query:?}");
         };
-        check("hello", ("hello", "1.0-1", "amd64"), true);
-        check("hello", ("hello-doc", "1.0-1", "all"), false);
-        check("hello (= 1.0-1)", ("hello", "1.0-1", "arm64"), true);
-        check("hello (= 0:1.0-1)", ("hello", "1.0-1", "amd64"), true);
-        check("hello (= 1.0-2)", ("hello", "1.0-1", "amd64"), false);
-        check("hello_1.0-1_amd64", ("hello", "1.0-1", "amd64"), true);
-        check("hello_1.0-1_amd64", ("hello", "1.0-1", "arm64"), false);
+        check(&["hello"], ("hello", "1.0-1", "amd64"), true);
+        check(&["hello"], ("hello-doc", "1.0-1", "all"), false);
+        check(&["hello (= 1.0-1)"], ("hello", "1.0-1", "arm64"), true);
+        check(&["hello (= 0:1.0-1)"], ("hello", "1.0-1", "amd64"), true);
+        check(&["hello (= 1.0-2)"], ("hello", "1.0-1", "amd64"), false);
+        check(&["hello (>= 1.0)"], ("hello", "1.0-1", "amd64"), true);
+        check(&["hello_1.0-1_amd64"], ("hello", "1.0-1", "amd64"), true);
+        check(&["hello_1.0-1_amd64"], ("hello", "1.0-1", "arm64"), false);
+        check(&["nope", "hello-doc"], ("hello-doc", "1.0-1", "all"), true);
+        check(&["Architecture (= all)"], ("hello-doc", "1.0-1", "all"), true);
     }
 
     #[test]
     fn bad_queries_say_what_is_expected() {
         for (query, needle) in [
-            ("hello (>= 1.0)", "expected `pkg (= version)`"),
-            ("hello (= 1.0", "expected `pkg (= version)`"),
-            ("Hello", "invalid package query"),
+            ("hello (= 1.0", "at column 13: unexpected end of the query: expected `)`"),
             ("hello_not a version_amd64", "invalid package query"),
+            ("", "the query is empty"),
         ] {
             let err = PackageQuery::parse(query).unwrap_err();
             assert!(err.to_string().contains(needle), "{query}: {err}");
             assert_eq!(err.kind(), crate::ErrorKind::Invalid);
         }
+        let none: [&str; 0] = [];
+        assert_eq!(PackageQuery::parse_all(&none).unwrap_err().kind(), crate::ErrorKind::Invalid);
     }
 }

@@ -28,8 +28,9 @@ pub use guard::{
 pub use nodeset::NodesetView;
 pub use notify::{NotificationDeployView, NotificationView};
 pub use repo::{
-    AddReport, CheckView, CleanupReport, CollectionView, DropReport, HealthReport, PackageView,
-    PublishReport, PublishView, RemoveReport, SnapshotReport, VerifyReport,
+    AddReport, CheckView, CleanupReport, CollectionView, CopyReport, DiffEntry, DiffReport,
+    DropReport, HealthReport, PackageView, PublishReport, PublishView, RemoveReport,
+    SnapshotReport, VerifyReport,
 };
 pub use schedule::ScheduleView;
 pub use status::{

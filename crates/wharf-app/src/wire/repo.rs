@@ -169,3 +169,61 @@ pub struct CheckView {
     pub ok: bool,
     pub detail: String,
 }
+
+/// What `repo copy` or `repo move` did (or, with `--dry-run`, would do). All or nothing:
+/// a conflict refuses the whole command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct CopyReport {
+    /// `copy` or `move`.
+    pub action: String,
+    pub source: String,
+    /// `repository` or `snapshot`.
+    pub source_kind: String,
+    pub destination: String,
+    /// The queries as given (any may match); empty with `--all`.
+    pub queries: Vec<String>,
+    /// Nothing was changed: this is what would be.
+    pub dry_run: bool,
+    /// `name_version_arch` of every package added to the destination, dependencies
+    /// included.
+    pub copied: Vec<String>,
+    /// Those of `copied` that `--with-deps` brought in.
+    pub dependencies: Vec<String>,
+    /// Matched packages the destination already had with the same content.
+    pub already_present: Vec<String>,
+    /// `move`: `name_version_arch` of every package taken out of the source.
+    pub removed: Vec<String>,
+    /// `--with-deps`: `pkg_version_arch: dependency` for every dependency neither the
+    /// destination nor the source satisfies (reported, not an error).
+    pub missing_dependencies: Vec<String>,
+    /// The destination's generation after the change; `null` when nothing changed.
+    pub generation: Option<i64>,
+    pub audit_id: Option<i64>,
+}
+
+/// `repo diff A B`: packages by name and architecture.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct DiffReport {
+    pub left: String,
+    /// `repository` or `snapshot`.
+    pub left_kind: String,
+    pub right: String,
+    pub right_kind: String,
+    /// Nothing differs.
+    pub identical: bool,
+    /// Name and architecture only on the left, with every version there.
+    pub only_left: Vec<DiffEntry>,
+    pub only_right: Vec<DiffEntry>,
+    /// On both sides with other versions (or the same version with other content).
+    pub different: Vec<DiffEntry>,
+}
+
+/// One name and architecture in a [`DiffReport`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct DiffEntry {
+    pub name: String,
+    pub architecture: String,
+    /// Versions on the left (empty when only on the right), dpkg order.
+    pub left: Vec<String>,
+    pub right: Vec<String>,
+}

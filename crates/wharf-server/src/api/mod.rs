@@ -99,13 +99,16 @@ table! {
     get "/audit/verify" Viewer reads::verify_audit => "AuditVerification", "Check the audit log's hash chain (`wharf audit --verify`).";
     get "/repos" Viewer repos::list => "CollectionView[]", "Repositories (`wharf repo list`).";
     post "/repos" Publisher repos::create => "CollectionView", "Create a repository (`wharf repo create`).";
-    get "/repos/{name}" Viewer repos::show => "CollectionView", "One repository (`?packages=true` lists them) (`wharf repo show`).";
+    get "/repos/{name}" Viewer repos::show => "CollectionView", "One repository (`?packages=true` lists them, `?query=` only those it matches) (`wharf repo show`).";
     delete "/repos/{name}" Publisher repos::drop_repo => "DropReport", "Delete a repository; `?force=true` even while published (`wharf repo drop`).";
     post "/repos/{name}/packages" Publisher repos::upload => "AddReport", "Upload `.deb` files: a raw body or multipart; all or nothing (`wharf repo add`).";
     delete "/repos/{name}/packages" Publisher repos::remove => "RemoveReport", "Remove the packages `?query=` matches (`wharf repo remove`).";
+    post "/repos/{name}/copy" Publisher repos::copy => "CopyReport", "Copy packages into this repository (`{from, queries, all, with_deps, dry_run}`) (`wharf repo copy`).";
+    post "/repos/{name}/move" Publisher repos::move_packages => "CopyReport", "Move packages from another repository into this one (`{from, queries, all, with_deps, dry_run}`) (`wharf repo move`).";
+    get "/diff" Viewer repos::diff => "DiffReport", "Compare two repositories or snapshots (`?left=&right=`) (`wharf repo diff`).";
     get "/snapshots" Viewer repos::snapshots => "CollectionView[]", "Snapshots (`wharf snapshot list`).";
     post "/snapshots" Publisher repos::create_snapshot => "SnapshotReport", "Freeze a repository (`{name, from}`) (`wharf snapshot create`).";
-    get "/snapshots/{name}" Viewer repos::show_snapshot => "CollectionView", "One snapshot, its packages included (`wharf snapshot show`).";
+    get "/snapshots/{name}" Viewer repos::show_snapshot => "CollectionView", "One snapshot, its packages included (`?query=`: only those it matches) (`wharf snapshot show`).";
     delete "/snapshots/{name}" Publisher repos::drop_snapshot => "DropReport", "Delete a snapshot; `?force=true` even while published (`wharf snapshot drop`).";
     get "/publish" Viewer repos::published => "PublishView[]", "Published prefixes (`wharf publish list`).";
     post "/publish/{name}" Publisher repos::publish => "PublishReport", "Publish a repository (`?snapshot=true&prefix=`) (`wharf publish`).";

@@ -1,5 +1,5 @@
-//! Repositories, snapshots and published trees: create, list, show, upload, remove, drop,
-//! snapshot, publish, unpublish — `wharf_app::repo` and `wharf_app::publish`, as `wharf repo`,
+//! Repositories, snapshots and published trees: create, list, show, upload, remove, copy,
+//! move, diff, drop, snapshot, publish, unpublish — `wharf_app::repo` and `wharf_app::publish`, as `wharf repo`,
 //! `wharf snapshot` and `wharf publish` call them.
 //!
 //! An upload is streamed to files in a temporary directory (never held in memory), then
@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt as _;
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt as _;
-use wharf_app::repo::AddRequest;
+use wharf_app::repo::{AddRequest, CopyRequest, PackageQuery};
 use wharf_store::AptKind;
 
 use super::auth::{Body, Caller, Path, Query};
@@ -33,6 +33,8 @@ pub(crate) async fn list(
 pub(crate) struct ShowQuery {
     #[serde(default)]
     packages: bool,
+    /// List only the packages this package query matches.
+    query: Option<String>,
 }
 
 pub(crate) async fn show(
@@ -42,7 +44,9 @@ pub(crate) async fn show(
     Query(query): Query<ShowQuery>,
 ) -> Result<Response, ApiError> {
     let ctx = caller.context(&state).await?;
-    let view = wharf_app::repo::show(&ctx, AptKind::Repo, &name, query.packages).await?;
+    let filter = query.query.as_deref().map(PackageQuery::parse).transpose()?;
+    let view =
+        wharf_app::repo::show(&ctx, AptKind::Repo, &name, query.packages, filter.as_ref()).await?;
     Ok(Json(view).into_response())
 }
 
@@ -207,6 +211,77 @@ pub(crate) async fn remove(
     Ok(Json(wharf_app::repo::remove(&ctx, &name, &query.query).await?).into_response())
 }
 
+/// `POST /repos/{name}/copy` and `/move`: `wharf repo copy|move FROM NAME QUERY…`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CopyBody {
+    /// A repository, a snapshot, `repo:NAME` or `snapshot:NAME`.
+    from: String,
+    #[serde(default)]
+    queries: Vec<String>,
+    #[serde(default)]
+    all: bool,
+    #[serde(default)]
+    with_deps: bool,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+async fn copy_or_move(
+    state: &AppState,
+    caller: &Caller,
+    destination: String,
+    body: CopyBody,
+    remove_from_source: bool,
+) -> Result<Response, ApiError> {
+    let ctx = caller.context(state).await?;
+    let request = CopyRequest {
+        source: body.from,
+        destination,
+        queries: body.queries,
+        all: body.all,
+        with_deps: body.with_deps,
+        dry_run: body.dry_run,
+        remove_from_source,
+    };
+    Ok(Json(wharf_app::repo::copy(&ctx, request).await?).into_response())
+}
+
+pub(crate) async fn copy(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Body(body): Body<CopyBody>,
+) -> Result<Response, ApiError> {
+    copy_or_move(&state, &caller, name, body, false).await
+}
+
+pub(crate) async fn move_packages(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Body(body): Body<CopyBody>,
+) -> Result<Response, ApiError> {
+    copy_or_move(&state, &caller, name, body, true).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DiffQuery {
+    left: String,
+    right: String,
+}
+
+/// `GET /diff?left=&right=`: `wharf repo diff LEFT RIGHT`.
+pub(crate) async fn diff(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(query): Query<DiffQuery>,
+) -> Result<Response, ApiError> {
+    let ctx = caller.context(&state).await?;
+    Ok(Json(wharf_app::repo::diff(&ctx, &query.left, &query.right).await?).into_response())
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DropQuery {
@@ -244,14 +319,24 @@ pub(crate) async fn snapshots(
     Ok(Json(wharf_app::repo::list(&ctx, AptKind::Snapshot).await?).into_response())
 }
 
-/// `GET /snapshots/{name}`: a snapshot, its packages included (`wharf snapshot show`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ShowSnapshotQuery {
+    /// List only the packages this package query matches.
+    query: Option<String>,
+}
+
+/// `GET /snapshots/{name}?query=`: a snapshot, its packages included (`wharf snapshot show`).
 pub(crate) async fn show_snapshot(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(name): Path<String>,
+    Query(query): Query<ShowSnapshotQuery>,
 ) -> Result<Response, ApiError> {
     let ctx = caller.context(&state).await?;
-    Ok(Json(wharf_app::repo::show(&ctx, AptKind::Snapshot, &name, true).await?).into_response())
+    let filter = query.query.as_deref().map(PackageQuery::parse).transpose()?;
+    let view = wharf_app::repo::show(&ctx, AptKind::Snapshot, &name, true, filter.as_ref()).await?;
+    Ok(Json(view).into_response())
 }
 
 /// `POST /snapshots`: `wharf snapshot create NAME --from REPO`.

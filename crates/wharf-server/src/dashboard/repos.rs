@@ -114,7 +114,7 @@ pub(crate) async fn show(
 ) -> Response {
     let view = async {
         let ctx = session.caller.context(&state).await?;
-        Ok::<_, ApiError>(wharf_app::repo::show(&ctx, AptKind::Repo, &name, true).await?)
+        Ok::<_, ApiError>(wharf_app::repo::show(&ctx, AptKind::Repo, &name, true, None).await?)
     }
     .await;
     let view = match view {

@@ -106,6 +106,7 @@ suite!(
     apt_changes_commit_with_their_audit_entry,
     apt_failed_audit_append_undoes_the_change,
     apt_unreadable_records_are_corrupt,
+    apt_moves_change_two_collections_at_once,
     guard_locks_are_never_silently_replaced,
     guard_holds_and_maintenance,
     guard_leases_one_deploy_per_environment,
@@ -800,4 +801,41 @@ async fn apt_unreadable_records_are_corrupt(db: &TestDb) {
     assert!(store.apt_drop_publish("web", &dropped).await.unwrap().is_some());
     assert!(store.apt_publishes().await.unwrap().is_empty());
     assert!(store.verify_audit().await.unwrap().ok);
+}
+
+/// A move (`AptChange::remove_from`): members leave one collection and join another in one
+/// transaction with one entry, and both generations move; a second collection that does
+/// not exist is `None`, and the change dropped uncommitted leaves everything as it was.
+async fn apt_moves_change_two_collections_at_once(db: &TestDb) {
+    let store = &db.store;
+    let settings = repo_settings("stable");
+    for name in ["beta", "tools"] {
+        let create = entry("ci", "repo.create", name);
+        store.apt_create_collection(AptKind::Repo, name, &settings, &create).await.unwrap();
+    }
+    let members = [apt_member("aa", "sha-a"), apt_member("bb", "sha-b")];
+    change_members(store, AptKind::Repo, "beta", &members, &[]).await.unwrap();
+    let state = async |name: &str| {
+        let row = store.apt_collections(AptKind::Repo, Some(name)).await.unwrap().remove(0);
+        let members = store.apt_members(AptKind::Repo, name).await.unwrap();
+        (row.generation, members.into_iter().map(|m| m.package.name).collect::<Vec<_>>())
+    };
+    let (beta_before, tools_before) = (state("beta").await.0, state("tools").await.0);
+    let n_entries = audit_log(store).await.len();
+
+    let mut change = store.apt_begin_change(AptKind::Repo, "tools", false).await.unwrap().unwrap();
+    change.add(&[apt_member("aa", "sha-a")]).await.unwrap();
+    let moved = change.remove_from(AptKind::Repo, "beta", &["sha-a".into()]).await.unwrap();
+    assert_eq!(moved, Some(beta_before + 1));
+    change.commit_audited(&entry("ci", "repo.move", "tools")).await.unwrap();
+    assert_eq!(state("beta").await, (beta_before + 1, vec!["bb".to_owned()]));
+    assert_eq!(state("tools").await, (tools_before + 1, vec!["aa".to_owned()]));
+    assert_eq!(audit_log(store).await.len(), n_entries + 1);
+
+    let mut change = store.apt_begin_change(AptKind::Repo, "tools", false).await.unwrap().unwrap();
+    change.add(&[apt_member("bb", "sha-b")]).await.unwrap();
+    assert_eq!(change.remove_from(AptKind::Repo, "nope", &["sha-b".into()]).await.unwrap(), None);
+    drop(change);
+    assert_eq!(state("tools").await, (tools_before + 1, vec!["aa".to_owned()]));
+    assert_eq!(state("beta").await, (beta_before + 1, vec!["bb".to_owned()]));
 }

@@ -42,14 +42,39 @@ pub(crate) enum RepoCommand {
         "  wharf repo add bookworm-tools foo_1.2-1_amd64.deb --replace",
     ))]
     Add(RepoAddArgs),
-    /// Remove packages: `pkg`, `pkg (= version)` or `pkg_version_arch`.
+    /// Remove the packages a query matches (see `docs/repositories.md`, "Package queries").
     #[command(after_help = concat!(
         "Examples:\n",
         "  wharf repo remove bookworm-tools foo\n",
-        "  wharf repo remove bookworm-tools 'foo (= 1.2-1)'\n",
-        "  wharf repo remove bookworm-tools foo_1.2-1_amd64",
+        "  wharf repo remove bookworm-tools 'foo (<< 1.2-1)'\n",
+        "  wharf repo remove bookworm-tools foo_1.2-1_amd64\n",
+        "  wharf repo remove bookworm-tools 'Name (% foo-*), $Architecture (= arm64)'",
     ))]
     Remove(RepoRemoveArgs),
+    /// Copy packages a query matches from a repository or snapshot into a repository.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf repo copy bookworm-toolsbeta bookworm-tools 'foo (>= 1.2)'\n",
+        "  # With what they depend on, showing what would change first\n",
+        "  wharf repo copy bookworm-toolsbeta bookworm-tools foo bar --with-deps --dry-run\n",
+        "  # A whole snapshot's contents\n",
+        "  wharf repo copy snapshot:tools-2024-06-01 bookworm-tools --all",
+    ))]
+    Copy(RepoCopyArgs),
+    /// Move packages a query matches from one repository to another (copy, then remove).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf repo move bookworm-toolsbeta bookworm-tools 'foo (= 1.2-1)'\n",
+        "  wharf repo move bookworm-toolsbeta bookworm-tools 'Name (% foo*)' --dry-run",
+    ))]
+    Move(RepoCopyArgs),
+    /// Compare two repositories or snapshots: only in one, or in other versions.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf repo diff bookworm-toolsbeta bookworm-tools\n",
+        "  wharf repo diff snapshot:tools-2024-06-01 bookworm-tools --json",
+    ))]
+    Diff(RepoDiffArgs),
     /// Delete a repository (its packages stay stored); refused while published.
     #[command(after_help = concat!(
         "Examples:\n",
@@ -96,6 +121,9 @@ pub(crate) struct RepoCreateArgs {
 #[derive(Debug, Args)]
 pub(crate) struct RepoShowArgs {
     pub(crate) name: String,
+    /// List only the packages these queries match (any of them); implies --with-packages.
+    #[arg(value_name = "QUERY")]
+    pub(crate) queries: Vec<String>,
     /// List the packages too.
     #[arg(long)]
     pub(crate) with_packages: bool,
@@ -122,8 +150,40 @@ pub(crate) struct RepoAddArgs {
 #[derive(Debug, Args)]
 pub(crate) struct RepoRemoveArgs {
     pub(crate) name: String,
-    /// `pkg`, `pkg (= version)` or `pkg_version_arch`.
+    /// A package query: `pkg`, `pkg (>= version)`, `pkg_version_arch`, `Name (% glob*)`…
     pub(crate) query: String,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RepoCopyArgs {
+    /// The repository (or, for copy, snapshot) to take packages from: NAME, repo:NAME or
+    /// snapshot:NAME.
+    pub(crate) source: String,
+    /// The repository to put them in.
+    pub(crate) destination: String,
+    /// Package queries; a package any of them matches is taken.
+    #[arg(value_name = "QUERY", required_unless_present = "all")]
+    pub(crate) queries: Vec<String>,
+    /// Every package of the source instead of queries.
+    #[arg(long, conflicts_with = "queries")]
+    pub(crate) all: bool,
+    /// Also take what they depend on (Depends, Pre-Depends), from the source.
+    #[arg(long)]
+    pub(crate) with_deps: bool,
+    /// Show what would change; change nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RepoDiffArgs {
+    /// A repository or snapshot: NAME, repo:NAME or snapshot:NAME.
+    pub(crate) left: String,
+    pub(crate) right: String,
     #[command(flatten)]
     pub(crate) output: JsonArgs,
 }

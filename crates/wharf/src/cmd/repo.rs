@@ -1,10 +1,14 @@
 //! `wharf repo …` and `wharf snapshot …`: parse, call [`wharf_app::repo`], render.
 
-use wharf_app::repo::{AddRequest, CreateRequest};
-use wharf_app::wire::{CollectionView, DropReport, RemoveReport, SnapshotReport};
+use wharf_app::repo::{AddRequest, CopyRequest, CreateRequest, PackageQuery};
+use wharf_app::wire::{
+    CollectionView, CopyReport, DiffEntry, DiffReport, DropReport, RemoveReport, SnapshotReport,
+};
 use wharf_store::AptKind;
 
-use crate::cli::{DropArgs, JsonArgs, RepoCommand, RepoRemoveArgs, RepoShowArgs, SnapshotCommand};
+use crate::cli::{
+    DropArgs, JsonArgs, RepoCommand, RepoCopyArgs, RepoRemoveArgs, RepoShowArgs, SnapshotCommand,
+};
 use crate::exit::{FAILURE, SUCCESS};
 use crate::output;
 use crate::progress::TerminalProgress;
@@ -43,6 +47,18 @@ pub(crate) fn repo(settings: &Settings, command: RepoCommand) -> anyhow::Result<
             RepoCommand::Remove(args) => {
                 let report = wharf_app::repo::remove(&ctx, &args.name, &args.query).await?;
                 render_remove(&args, &report)
+            }
+            RepoCommand::Copy(args) => {
+                let report = wharf_app::repo::copy(&ctx, copy_request(&args, false)).await?;
+                render_copy(args.output.json, &report)
+            }
+            RepoCommand::Move(args) => {
+                let report = wharf_app::repo::copy(&ctx, copy_request(&args, true)).await?;
+                render_copy(args.output.json, &report)
+            }
+            RepoCommand::Diff(args) => {
+                let report = wharf_app::repo::diff(&ctx, &args.left, &args.right).await?;
+                render_diff(args.output.json, &report)
             }
             RepoCommand::Drop(args) => drop(&ctx, AptKind::Repo, &args).await,
             RepoCommand::Verify(args) => {
@@ -151,7 +167,9 @@ pub(crate) fn list(views: &[CollectionView], args: &JsonArgs) -> anyhow::Result<
 
 async fn show(ctx: &wharf_app::Context, kind: AptKind, args: &RepoShowArgs) -> anyhow::Result<u8> {
     let with_packages = args.with_packages || kind == AptKind::Snapshot;
-    let view = wharf_app::repo::show(ctx, kind, &args.name, with_packages).await?;
+    let filter =
+        if args.queries.is_empty() { None } else { Some(PackageQuery::parse_all(&args.queries)?) };
+    let view = wharf_app::repo::show(ctx, kind, &args.name, with_packages, filter.as_ref()).await?;
     render(args.output.json, &view, || print_collection(&view))
 }
 
@@ -221,5 +239,93 @@ pub(crate) fn render_snapshot(json: bool, report: &SnapshotReport) -> anyhow::Re
             "created snapshot {} of {} ({} packages)",
             report.name, report.from, report.packages
         ));
+    })
+}
+
+/// What `repo copy` (or `move`, with `remove_from_source`) asks for.
+pub(crate) fn copy_request(args: &RepoCopyArgs, remove_from_source: bool) -> CopyRequest {
+    CopyRequest {
+        source: args.source.clone(),
+        destination: args.destination.clone(),
+        queries: args.queries.clone(),
+        all: args.all,
+        with_deps: args.with_deps,
+        dry_run: args.dry_run,
+        remove_from_source,
+    }
+}
+
+/// `wharf repo copy`'s and `repo move`'s output and exit code, 1 when the queries matched
+/// nothing (also with `--server`).
+pub(crate) fn render_copy(json: bool, report: &CopyReport) -> anyhow::Result<u8> {
+    let matched = !report.copied.is_empty() || !report.already_present.is_empty();
+    render(json, report, || {
+        let would = if report.dry_run { "would " } else { "" };
+        if !matched && report.queries.is_empty() {
+            output::line(format!("{} has no packages", report.source));
+            return;
+        }
+        if !matched {
+            output::line(format!(
+                "no package in {} matches {}",
+                report.source,
+                report.queries.join(" | ")
+            ));
+            return;
+        }
+        for id in &report.copied {
+            let why = if report.dependencies.contains(id) { " (dependency)" } else { "" };
+            output::line(format!("  + {id}{why}"));
+        }
+        for id in &report.missing_dependencies {
+            output::warn(format!("unsatisfied dependency: {id}"));
+        }
+        let done = match (report.action.as_str(), report.dry_run) {
+            ("move", true) => "would move",
+            ("move", false) => "moved",
+            (_, true) => "would copy",
+            (_, false) => "copied",
+        };
+        output::line(format!(
+            "{done} {} package(s) from {} to {} ({} already there{})",
+            report.copied.len(),
+            report.source,
+            report.destination,
+            report.already_present.len(),
+            if report.action == "move" {
+                format!(", {} {would}be removed from {}", report.removed.len(), report.source)
+            } else {
+                String::new()
+            }
+        ));
+    })?;
+    Ok(if matched { SUCCESS } else { FAILURE })
+}
+
+/// `wharf repo diff`'s output (also with `--server`).
+pub(crate) fn render_diff(json: bool, report: &DiffReport) -> anyhow::Result<u8> {
+    render(json, report, || {
+        if report.identical {
+            output::line(format!("{} and {} have the same packages", report.left, report.right));
+            return;
+        }
+        let mut rows: Vec<Vec<String>> = Vec::new();
+        let mut push = |mark: &str, entries: &[DiffEntry]| {
+            for e in entries {
+                let versions =
+                    |v: &[String]| if v.is_empty() { "-".to_owned() } else { v.join(", ") };
+                rows.push(vec![
+                    mark.to_owned(),
+                    e.name.clone(),
+                    e.architecture.clone(),
+                    versions(&e.left),
+                    versions(&e.right),
+                ]);
+            }
+        };
+        push("<", &report.only_left);
+        push(">", &report.only_right);
+        push("!", &report.different);
+        output::table(&["", "PACKAGE", "ARCH", &report.left, &report.right], &rows);
     })
 }

@@ -14,6 +14,18 @@ pub(crate) fn build_deb(
     arch: &str,
     compression: &str,
 ) -> PathBuf {
+    build_deb_with(out_dir, name, version, arch, compression, "")
+}
+
+/// [`build_deb`] with extra control fields (`"Depends: a (>= 1)\n"`).
+pub(crate) fn build_deb_with(
+    out_dir: &Path,
+    name: &str,
+    version: &str,
+    arch: &str,
+    compression: &str,
+    extra_fields: &str,
+) -> PathBuf {
     let work = tempfile::tempdir().unwrap();
     let root = work.path().join("root");
     std::fs::create_dir_all(root.join("DEBIAN")).unwrap();
@@ -22,7 +34,7 @@ pub(crate) fn build_deb(
     std::fs::write(
         root.join("DEBIAN/control"),
         format!(
-            "Package: {name}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: T <t@wharf.invalid>\nDescription: test {name}\n"
+            "Package: {name}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: T <t@wharf.invalid>\n{extra_fields}Description: test {name}\n"
         ),
     )
     .unwrap();

@@ -9,7 +9,7 @@ use serde_json::json;
 use wharf_app::wire::{CollectionView, PublishView};
 
 use super::{Remote, enc};
-use crate::cli::{PublishArgs, PublishCommand, RepoCommand, SnapshotCommand};
+use crate::cli::{PublishArgs, PublishCommand, RepoCommand, RepoCopyArgs, SnapshotCommand};
 use crate::cmd::{publish, repo as local};
 use crate::exit::UsageError;
 
@@ -27,6 +27,7 @@ pub(super) async fn repo(remote: &Remote, command: RepoCommand) -> anyhow::Resul
         }
         RepoCommand::Show(args) => {
             let path = format!("/repos/{}?packages={}", enc(&args.name), args.with_packages);
+            let path = with_query(path, &args.queries);
             let view: CollectionView = remote.get(&path).await?;
             local::render(args.output.json, &view, || local::print_collection(&view))
         }
@@ -34,6 +35,12 @@ pub(super) async fn repo(remote: &Remote, command: RepoCommand) -> anyhow::Resul
         RepoCommand::Remove(args) => {
             let path = format!("/repos/{}/packages?query={}", enc(&args.name), enc(&args.query));
             local::render_remove(&args, &remote.delete(&path).await?)
+        }
+        RepoCommand::Copy(args) => copy(remote, &args, "copy").await,
+        RepoCommand::Move(args) => copy(remote, &args, "move").await,
+        RepoCommand::Diff(args) => {
+            let path = format!("/diff?left={}&right={}", enc(&args.left), enc(&args.right));
+            local::render_diff(args.output.json, &remote.get(&path).await?)
         }
         RepoCommand::Drop(args) => {
             let path = format!("/repos/{}?force={}", enc(&args.name), args.force);
@@ -45,6 +52,24 @@ pub(super) async fn repo(remote: &Remote, command: RepoCommand) -> anyhow::Resul
                 .into(),
         ))),
     }
+}
+
+/// `path` with `&query=` when there are queries: several mean any of them, so they travel
+/// as one query joined with `|`.
+fn with_query(mut path: String, queries: &[String]) -> String {
+    if !queries.is_empty() {
+        let any: Vec<String> = queries.iter().map(|q| format!("({q})")).collect();
+        path.push_str(&format!("&query={}", enc(&any.join(" | "))));
+    }
+    path
+}
+
+/// `repo copy`/`repo move`: one request, all or nothing on the server.
+async fn copy(remote: &Remote, args: &RepoCopyArgs, action: &str) -> anyhow::Result<u8> {
+    let body = json!({ "from": args.source, "queries": args.queries, "all": args.all,
+        "with_deps": args.with_deps, "dry_run": args.dry_run });
+    let path = format!("/repos/{}/{action}", enc(&args.destination));
+    local::render_copy(args.output.json, &remote.post_as(&path, &body).await?)
 }
 
 /// One multipart request: the server adds every file or none.
@@ -82,8 +107,8 @@ pub(super) async fn snapshot(remote: &Remote, command: SnapshotCommand) -> anyho
             local::list(&views, &args)
         }
         SnapshotCommand::Show(args) => {
-            let view: CollectionView =
-                remote.get(&format!("/snapshots/{}", enc(&args.name))).await?;
+            let path = with_query(format!("/snapshots/{}?", enc(&args.name)), &args.queries);
+            let view: CollectionView = remote.get(&path).await?;
             local::render(args.output.json, &view, || local::print_collection(&view))
         }
         SnapshotCommand::Drop(args) => {
