@@ -259,6 +259,15 @@ async function main() {
     await page.getByRole('button', { name: 'Compare' }).click();
     await page.getByRole('row', { name: /app 1\.0 2\.0 changed/ }).waitFor();
     await check(page, 'history');
+    await page.getByLabel('State').selectOption('succeeded');
+    await page.getByRole('button', { name: 'Show' }).click();
+    await page.getByRole('link', { name: `#${id}` }).waitFor();
+    const states = await page.locator('tbody td:nth-child(4)').allTextContents();
+    assert.ok(states.length > 0 && states.every((s) => s.includes('succeeded')),
+      `the history filtered by state shows ${JSON.stringify(states)}`);
+    await page.getByLabel('State').selectOption('interrupted');
+    await page.getByRole('button', { name: 'Show' }).click();
+    await page.getByText('No deploys match these filters.').waitFor();
 
     step = 'repositories';
     await page.goto(BASE + '/repos');

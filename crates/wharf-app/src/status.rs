@@ -262,19 +262,47 @@ pub fn disagreements(
     out
 }
 
-/// The newest `limit` deploys (of one environment or all), newest first.
+/// Which deploys `history` lists: of one environment or all, in one state or any.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct HistoryFilter<'a> {
+    pub environment: Option<&'a str>,
+    /// A state as printed (`failed`, `interrupted`, …).
+    pub state: Option<&'a str>,
+}
+
+impl<'a> HistoryFilter<'a> {
+    /// Every deploy of `environment` (or of all), in any state.
+    #[must_use]
+    pub fn environment(environment: Option<&'a str>) -> HistoryFilter<'a> {
+        HistoryFilter { environment, state: None }
+    }
+}
+
+/// The state `text` names, or an error listing the states there are.
+pub fn deploy_state(text: &str) -> Result<DeployState> {
+    DeployState::from_stored(text).ok_or_else(|| {
+        let states: Vec<&str> = DeployState::ALL.iter().map(|s| s.as_str()).collect();
+        AppError::invalid(format!("no deploy state {text:?}: one of {}", states.join(", ")))
+    })
+}
+
+/// The newest `limit` deploys that `filter` lets through, newest first.
 pub async fn history(
     ctx: &Context,
     inventory: &Inventory,
-    environment_name: Option<&str>,
+    filter: HistoryFilter<'_>,
     limit: u32,
 ) -> Result<Vec<DeployView>> {
-    // A deploy whose process died reads `interrupted`, not `running`.
-    crate::deploy::reap(ctx).await?;
-    if let Some(name) = environment_name {
+    if let Some(name) = filter.environment {
         environment(inventory, name)?;
     }
-    let rows = ctx.store().deploys(environment_name, limit).await?;
+    let state = filter.state.map(deploy_state).transpose()?;
+    // A deploy whose process died reads `interrupted`, not `running`.
+    crate::deploy::reap(ctx).await?;
+    let rows = match state {
+        Some(state) => ctx.store().deploys_in_state(filter.environment, state, limit).await?,
+        None => ctx.store().deploys(filter.environment, limit).await?,
+    };
     Ok(rows.iter().map(DeployView::from).collect())
 }
 

@@ -36,6 +36,11 @@ pub(crate) async fn fallback(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Some(rest) = uri.path().strip_prefix("/apt/") else {
+        // A browser that followed a stale link gets a page with a way back; API clients,
+        // curl and apt the JSON error.
+        if crate::dashboard::wants_html(&headers) && !uri.path().starts_with("/api/") {
+            return Ok(crate::dashboard::not_found());
+        }
         return Err(ApiError::not_found());
     };
     if method != Method::GET && method != Method::HEAD {

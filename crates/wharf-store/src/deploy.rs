@@ -47,21 +47,22 @@ impl DeployState {
         }
     }
 
+    /// Every state, in the order a deploy may pass through them.
+    pub const ALL: [DeployState; 8] = [
+        DeployState::Planned,
+        DeployState::Running,
+        DeployState::Waiting,
+        DeployState::Succeeded,
+        DeployState::Failed,
+        DeployState::Interrupted,
+        DeployState::Cancelled,
+        DeployState::Refused,
+    ];
+
     /// The state stored as `text` (see [`DeployState::as_str`]).
     #[must_use]
     pub fn from_stored(text: &str) -> Option<DeployState> {
-        [
-            DeployState::Planned,
-            DeployState::Running,
-            DeployState::Waiting,
-            DeployState::Succeeded,
-            DeployState::Failed,
-            DeployState::Interrupted,
-            DeployState::Cancelled,
-            DeployState::Refused,
-        ]
-        .into_iter()
-        .find(|state| state.as_str() == text)
+        DeployState::ALL.into_iter().find(|state| state.as_str() == text)
     }
 
     /// Whether nothing more will happen to it (`interrupted` may still be resumed).
@@ -282,6 +283,34 @@ macro_rules! impl_deploy {
                 self.deploy_rows(op, rows)
             }
 
+            pub(crate) async fn deploys_in_state(
+                &self,
+                environment: Option<&str>,
+                state: &str,
+                limit: i64,
+            ) -> Result<Vec<DeployRow>, StoreError> {
+                let op = "list deploys";
+                // On the state index (`deploy_state`), then the environment among those.
+                let rows: Vec<(i64, String)> = match environment {
+                    Some(environment) => sqlx::query_as(
+                        "SELECT id, body FROM deploy WHERE state = $1 AND environment = $2 \
+                         ORDER BY id DESC LIMIT $3",
+                    )
+                    .bind(state)
+                    .bind(environment)
+                    .bind(limit),
+                    None => sqlx::query_as(
+                        "SELECT id, body FROM deploy WHERE state = $1 ORDER BY id DESC LIMIT $2",
+                    )
+                    .bind(state)
+                    .bind(limit),
+                }
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.query_err(op))?;
+                self.deploy_rows(op, rows)
+            }
+
             pub(crate) async fn deploy_by_id(&self, id: i64) -> Result<Vec<DeployRow>, StoreError> {
                 let op = "read a deploy";
                 let rows: Vec<(i64, String)> =
@@ -483,6 +512,16 @@ impl crate::Store {
             }
             None => dispatch!(self, deploys(i64::from(limit))),
         }
+    }
+
+    /// The newest `limit` deploys in `state` (of `environment`, or of all), newest first.
+    pub async fn deploys_in_state(
+        &self,
+        environment: Option<&str>,
+        state: DeployState,
+        limit: u32,
+    ) -> Result<Vec<DeployRow>, StoreError> {
+        dispatch!(self, deploys_in_state(environment, state.as_str(), i64::from(limit)))
     }
 
     /// The newest `limit` deploys' id, environment and state, newest first: no record is

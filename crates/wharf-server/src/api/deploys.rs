@@ -14,6 +14,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use wharf_app::Context;
 use wharf_app::deploy::{DeployReport, DeployRequest, RollbackRequest, Session};
+use wharf_app::status::HistoryFilter;
 use wharf_app::token::Role;
 use wharf_app::wire::DeployResult;
 
@@ -27,6 +28,8 @@ const WAIT_BEFORE_ACCEPTED: Duration = Duration::from_secs(2);
 #[serde(deny_unknown_fields)]
 pub(crate) struct HistoryQuery {
     environment: Option<String>,
+    /// Only deploys in this state (`failed`, `interrupted`, …).
+    state: Option<String>,
     #[serde(default = "default_history_limit")]
     limit: u32,
 }
@@ -54,7 +57,7 @@ pub(crate) async fn history(
     let views = wharf_app::status::history(
         &ctx,
         &loaded.inventory,
-        query.environment.as_deref(),
+        HistoryFilter { environment: query.environment.as_deref(), state: query.state.as_deref() },
         query.limit,
     )
     .await?;

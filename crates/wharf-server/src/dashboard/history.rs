@@ -1,4 +1,4 @@
-//! `/history`: deploys, newest first, by environment, a page at a time; and the versions
+//! `/history`: deploys, newest first, by environment and state, a page at a time; and the versions
 //! two deploys installed, side by side (`?from=ID&to=ID`). `wharf_app::status::history`
 //! and `show`, as `GET /api/v1/deploys` and `/deploys/{id}` call them.
 
@@ -9,7 +9,9 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
+use wharf_app::status::HistoryFilter;
 use wharf_app::wire::DeployView;
+use wharf_store::deploy::DeployState;
 
 use super::layout::{self, Nav};
 use super::session::Session;
@@ -21,6 +23,7 @@ const PER_PAGE: u32 = 50;
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct HistoryQuery {
     environment: Option<String>,
+    state: Option<String>,
     #[serde(default)]
     page: u32,
     from: Option<i64>,
@@ -46,10 +49,11 @@ async fn render(
     let ctx = session.caller.context(state).await?;
     let loaded = state.app.config();
     let environment = query.environment.as_deref().filter(|e| !e.is_empty());
+    let state_filter = query.state.as_deref().filter(|s| !s.is_empty());
+    let filter = HistoryFilter { environment, state: state_filter };
     let page = query.page.min(10_000);
     let wanted = (page + 1).saturating_mul(PER_PAGE).saturating_add(1);
-    let mut deploys =
-        wharf_app::status::history(&ctx, &loaded.inventory, environment, wanted).await?;
+    let mut deploys = wharf_app::status::history(&ctx, &loaded.inventory, filter, wanted).await?;
     let has_more = deploys.len() > ((page + 1) * PER_PAGE) as usize;
     let shown: Vec<DeployView> =
         deploys.drain(..).skip((page * PER_PAGE) as usize).take(PER_PAGE as usize).collect();
@@ -60,10 +64,11 @@ async fn render(
         )),
         _ => None,
     };
-    let base = match environment {
-        Some(env) => format!("/history?environment={}", encode(env)),
-        None => "/history".to_owned(),
-    };
+    let base = format!(
+        "/history?environment={}&state={}",
+        encode(environment.unwrap_or_default()),
+        encode(state_filter.unwrap_or_default())
+    );
     Ok(html! {
         form.filters method="get" action="/history" {
             label for="environment" { "Environment" }
@@ -73,10 +78,19 @@ async fn render(
                     option value=(env.name) selected[Some(env.name.as_str()) == environment] { (env.name) }
                 }
             }
+            label for="state" { "State" }
+            select id="state" name="state" {
+                option value="" { "any" }
+                @for state in DeployState::ALL.map(DeployState::as_str) {
+                    option value=(state) selected[Some(state) == state_filter] { (state) }
+                }
+            }
             button type="submit" { "Show" }
         }
         @if let Some((from, to)) = &diff { (versions_diff(from, to)) }
-        @if shown.is_empty() {
+        @if shown.is_empty() && (environment.is_some() || state_filter.is_some()) {
+            p { "No deploys match these filters." }
+        } @else if shown.is_empty() {
             p { "No deploys yet." }
         } @else {
             div.scroll role="region" aria-label="Deploys" tabindex="0" {

@@ -30,6 +30,24 @@ use axum::routing::{get, post};
 
 use crate::AppState;
 
+/// Whether the client asked for a web page (a browser's `Accept: text/html,…`).
+pub(crate) fn wants_html(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.split(',').any(|kind| kind.trim().starts_with("text/html")))
+}
+
+/// The page a browser gets for an address that is neither a page nor a file.
+pub(crate) fn not_found() -> axum::response::Response {
+    layout::error_page(
+        axum::http::StatusCode::NOT_FOUND,
+        "Not found",
+        "There is no page at this address.",
+        None,
+    )
+}
+
 /// The dashboard's routes (merged at the root, beside `/api/v1` and `/apt`).
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()

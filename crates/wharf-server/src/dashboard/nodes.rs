@@ -10,6 +10,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
+use wharf_app::status::HistoryFilter;
 use wharf_store::guard::Maintenance;
 
 use super::layout::{self, Nav};
@@ -152,7 +153,9 @@ async fn last_seen(
     inventory: &wharf_core::inventory::Inventory,
 ) -> Result<BTreeMap<String, Seen>, ApiError> {
     let mut seen = BTreeMap::new();
-    for deploy in wharf_app::status::history(ctx, inventory, None, SEEN_DEPLOYS).await? {
+    for deploy in
+        wharf_app::status::history(ctx, inventory, HistoryFilter::default(), SEEN_DEPLOYS).await?
+    {
         let mut runs = wharf_app::status::show(ctx, deploy.id).await?.nodes;
         runs.sort_by(|a, b| b.run.finished_at.cmp(&a.run.finished_at));
         for view in runs {

@@ -84,6 +84,15 @@ pub(crate) async fn deploy_records_story(db: &TestDb) {
     assert_eq!(gstg, [id]);
     let all: Vec<i64> = store.deploys(None, 10).await.unwrap().iter().map(|d| d.id).collect();
     assert_eq!(all, [other, id], "newest first");
+    let in_state = |environment: Option<&'static str>, state| async move {
+        let rows = store.deploys_in_state(environment, state, 10).await.unwrap();
+        rows.iter().map(|d| d.id).collect::<Vec<i64>>()
+    };
+    assert_eq!(in_state(None, DeployState::Succeeded).await, [id]);
+    assert_eq!(in_state(None, DeployState::Running).await, [other]);
+    assert_eq!(in_state(Some("gprd"), DeployState::Running).await, [other]);
+    assert_eq!(in_state(Some("gstg"), DeployState::Running).await, Vec::<i64>::new());
+    assert_eq!(in_state(None, DeployState::Failed).await, Vec::<i64>::new());
     // Without records: what counting deploys needs; and the deploys that may hold a lease.
     let summaries = store.deploy_summaries(10).await.unwrap();
     assert_eq!(

@@ -166,6 +166,10 @@ pub(crate) struct StatusArgs {
 pub(crate) struct HistoryArgs {
     /// Only this environment's deploys.
     pub(crate) environment: Option<String>,
+    /// Only deploys in this state: planned, running, waiting, succeeded, failed,
+    /// interrupted, cancelled or refused.
+    #[arg(long)]
+    pub(crate) state: Option<String>,
     /// Show at most this many deploys (the newest).
     #[arg(short = 'n', long, default_value_t = 20)]
     pub(crate) limit: u32,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use clap::Parser as _;
 use wharf_app::deploy::{DeployReport, DeployRequest, RollbackRequest, Session};
 use wharf_app::fleet::Fleet;
+use wharf_app::status::HistoryFilter;
 use wharf_core::config::Role;
 use wharf_server::chatops::{ChatCommands, ChatReply, ChatRequest};
 
@@ -277,7 +278,10 @@ async fn run(request: ChatRequest, env: wharf_exec::LocalEnv) -> Result<ChatRepl
             let deploys = wharf_app::status::history(
                 ctx,
                 &loaded.inventory,
-                args.environment.as_deref(),
+                HistoryFilter {
+                    environment: args.environment.as_deref(),
+                    state: args.state.as_deref(),
+                },
                 args.limit.min(10),
             )
             .await

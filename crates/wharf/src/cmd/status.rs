@@ -1,6 +1,7 @@
 //! `wharf status|history|show`: parse, call [`wharf_app::status`], render. `status --check`
 //! exits 1 when a node's version disagrees and 3 when a node cannot be read.
 
+use wharf_app::status::HistoryFilter;
 use wharf_app::windows::Instant;
 use wharf_app::wire::{DeployDetail, DeployView, EnvironmentStatus};
 use wharf_core::config::format_duration;
@@ -162,9 +163,11 @@ fn history(settings: &Settings, args: &HistoryArgs) -> anyhow::Result<u8> {
     let inventory = settings.inventory()?;
     super::runtime()?.block_on(async {
         let ctx = settings.context().await?;
-        let deploys =
-            wharf_app::status::history(&ctx, &inventory, args.environment.as_deref(), args.limit)
-                .await?;
+        let filter = HistoryFilter {
+            environment: args.environment.as_deref(),
+            state: args.state.as_deref(),
+        };
+        let deploys = wharf_app::status::history(&ctx, &inventory, filter, args.limit).await?;
         render_history(args.output.json, &deploys)
     })
 }

@@ -47,6 +47,17 @@ fn deploy_commands_through_the_server_print_and_exit_as_local_ones() {
     assert_eq!(code, 0, "{stderr}");
     let (_, local, _) = outcome(&scratch.run(&["history", "--json"]));
     assert_eq!(over_api, local, "the same JSON either way");
+    let only_refused = ["history", "--state", "refused", "--json"];
+    let (code, over_api, stderr) = remote(&scratch, &server, &viewer, &only_refused);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(over_api, outcome(&scratch.run(&only_refused)).1);
+    let refused: serde_json::Value = serde_json::from_str(&over_api).unwrap();
+    let states: Vec<&str> =
+        refused.as_array().unwrap().iter().map(|d| d["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["refused"], "{over_api}");
+    let (code, _, stderr) = remote(&scratch, &server, &viewer, &["history", "--state", "gone"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains(r#"no deploy state "gone""#), "{stderr}");
     let (code, stdout, _) = remote(&scratch, &server, &viewer, &["show", "1"]);
     assert_eq!(code, 0);
     assert!(stdout.contains("deploy #1 to staging: succeeded"), "{stdout}");

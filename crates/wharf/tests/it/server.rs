@@ -494,6 +494,26 @@ fn a_publish_shows_at_once_despite_the_file_cache() {
     assert!(!String::from_utf8_lossy(&response.body).contains("root:"));
 }
 
+/// An address that is nothing: a page with a way back for a browser, the JSON error for
+/// API clients, curl and apt.
+#[test]
+fn unknown_addresses_answer_browsers_with_a_page() {
+    let scratch = Scratch::new();
+    scratch.config("");
+    let server = ServerProcess::start(&scratch, &[], true);
+    let browser = [("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")];
+    let page = get(&server, "/no-such-page", &browser);
+    let html = String::from_utf8_lossy(&page.body);
+    assert_eq!(page.status, 404, "{html}");
+    assert!(page.header("content-type").unwrap().starts_with("text/html"), "{:?}", page.headers);
+    assert!(html.contains("There is no page at this address.") && html.contains(r#"href="/""#));
+    let json = get(&server, "/no-such-page", &[]);
+    assert_eq!(json.status, 404);
+    assert!(String::from_utf8_lossy(&json.body).contains(r#""code":"not_found""#));
+    let api = get(&server, "/api/v1/no-such-route", &browser);
+    assert!(String::from_utf8_lossy(&api.body).contains(r#""code":"not_found""#));
+}
+
 /// `GET /api/v1/deploys?limit=` takes 1 to 1,000: more would let one viewer's request make
 /// the server decode and serialize every deploy in the store.
 #[test]

@@ -301,6 +301,19 @@ fn history_lists_newest_first_and_show_tells_the_whole_deploy() {
         gstg.as_array().unwrap().iter().map(|d| d["id"].as_i64().unwrap()).collect::<Vec<_>>(),
         [2, 1]
     );
+    let ids_of = |args: &[&str]| -> Vec<i64> {
+        let listed = json_of(&scratch, args);
+        listed.as_array().unwrap().iter().map(|d| d["id"].as_i64().unwrap()).collect()
+    };
+    assert_eq!(ids_of(&["history", "--state", "failed", "--json"]), [3]);
+    assert_eq!(ids_of(&["history", "--state", "succeeded", "--json"]), [2, 1]);
+    assert_eq!(ids_of(&["history", "gprd", "--state", "succeeded", "--json"]), Vec::<i64>::new());
+    let (code, _, stderr) = outcome(&scratch.run(&["history", "--state", "broken"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(r#"no deploy state "broken""#) && stderr.contains("interrupted"),
+        "{stderr}"
+    );
     let human = ok(&scratch, &["history"]);
     let lines: Vec<&str> = human.lines().collect();
     assert!(

@@ -72,6 +72,9 @@ pub(super) async fn read(remote: &Remote, command: DeploysCommand) -> anyhow::Re
             if let Some(env) = &args.environment {
                 path.push_str(&format!("&environment={}", enc(env)));
             }
+            if let Some(state) = &args.state {
+                path.push_str(&format!("&state={}", enc(state)));
+            }
             let deploys: Vec<DeployView> = remote.get(&path).await?;
             status::render_history(args.output.json, &deploys)
         }
