@@ -8,9 +8,14 @@
 //! runs the command in the background as that identity (`via: chat`), and posts the
 //! result to the request's `response_url` for the channel to see.
 //!
+//! `POST /chatops/mattermost` takes Mattermost's slash commands, which carry the command's
+//! token (`Authorization: Token …`, and `token` in the form) instead of a signature: the
+//! token `[chatops.mattermost]` names is compared in constant time. Mattermost sends no
+//! timestamp, so a captured request could be replayed: serve it over TLS only.
+//!
 //! The text is parsed by the CLI's own grammar: the binary provides [`ChatCommands`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
@@ -20,7 +25,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 use wharf_app::{Actor, Context, Via};
-use wharf_core::config::{ChatUser, Role, SecretSource};
+use wharf_core::config::{ChatUser, Config, ConfigError, ConfigSource, Role, SecretSource};
 
 use crate::app::Loaded;
 use crate::{ApiError, AppState};
@@ -118,20 +123,20 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
 }
 
-fn secret(source: &SecretSource) -> Result<Vec<u8>, ApiError> {
+/// The secret `source` names; `what` says whose (`the Slack signing secret`).
+fn secret(source: &SecretSource, what: &str) -> Result<Vec<u8>, ApiError> {
     let unavailable =
         |why: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", why);
     let text = match source {
-        SecretSource::Env(var) => std::env::var(var).map_err(|_| {
-            unavailable(format!("the Slack signing secret variable {var} is not set"))
-        })?,
+        SecretSource::Env(var) => std::env::var(var)
+            .map_err(|_| unavailable(format!("the variable {var} holding {what} is not set")))?,
         SecretSource::File(path) => std::fs::read_to_string(path).map_err(|err| {
-            unavailable(format!("cannot read the Slack signing secret file {path}: {err}"))
+            unavailable(format!("cannot read {what} from the file {path}: {err}"))
         })?,
     };
     let text = text.trim();
     if text.is_empty() {
-        return Err(unavailable("the Slack signing secret is empty".into()));
+        return Err(unavailable(format!("{what} is empty")));
     }
     Ok(text.as_bytes().to_vec())
 }
@@ -144,28 +149,34 @@ fn ephemeral(text: impl Into<String>) -> Json<Value> {
     Json(json!({ "response_type": "ephemeral", "text": text.into() }))
 }
 
-/// The handler.
+/// What a chat endpoint needs before it looks at a request: the commands, the current
+/// configuration, and where `section`'s secret is (`named` reads it from the config).
+type Named = fn(&Config, &ConfigSource) -> Result<Option<SecretSource>, ConfigError>;
+
+type Enabled = (Arc<dyn ChatCommands>, Arc<Loaded>, SecretSource);
+
+fn enabled(state: &AppState, section: &str, named: Named) -> Result<Enabled, ApiError> {
+    let Some(commands) = state.chat.clone() else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "ChatOps is not enabled"));
+    };
+    let loaded = state.app.config();
+    let source = named(&loaded.config, &loaded.source)
+        .map_err(|err| ApiError::internal(err.to_string()))?
+        .ok_or_else(|| {
+            let message = format!("this chat platform is not configured ([{section}])");
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+        })?;
+    Ok((commands, loaded, source))
+}
+
+/// `POST /chatops/slack`.
 pub(crate) async fn slack(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let Some(commands) = state.chat.clone() else {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "ChatOps is not enabled"));
-    };
-    let loaded = state.app.config();
-    let source = loaded
-        .config
-        .slack_secret(&loaded.source)
-        .map_err(|err| ApiError::internal(err.to_string()))?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "ChatOps is not configured ([chatops.slack])",
-            )
-        })?;
-    let secret = secret(&source)?;
+    let (commands, loaded, source) = enabled(&state, "chatops.slack", Config::slack_secret)?;
+    let secret = secret(&source, "the Slack signing secret")?;
     let now = jiff::Timestamp::now().as_second();
     let (Some(timestamp), Some(signature)) =
         (header(&headers, "x-slack-request-timestamp"), header(&headers, "x-slack-signature"))
@@ -177,13 +188,53 @@ pub(crate) async fn slack(
         return Err(refused(&Forged::Replayed));
     }
     let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    let users = loaded.config.chatops.slack.as_ref().map(|s| s.users.clone()).unwrap_or_default();
+    run(&state, commands, loaded, &users, "chatops.slack", form).await
+}
+
+/// `POST /chatops/mattermost`: the command's token instead of a signature.
+pub(crate) async fn mattermost(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let (commands, loaded, source) =
+        enabled(&state, "chatops.mattermost", Config::mattermost_token)?;
+    let expected = secret(&source, "the Mattermost command token")?;
+    let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    let presented = header(&headers, "authorization")
+        .and_then(|value| value.strip_prefix("Token "))
+        .or_else(|| form.get("token").map(String::as_str))
+        .map(str::trim)
+        .unwrap_or_default();
+    let same: bool = subtle::ConstantTimeEq::ct_eq(presented.as_bytes(), &expected[..]).into();
+    if !same {
+        tracing::warn!("Mattermost command refused: wrong or missing token");
+        return Err(ApiError::unauthorized(
+            "the Mattermost command token is wrong or missing (Authorization: Token …)",
+        ));
+    }
+    let users =
+        loaded.config.chatops.mattermost.as_ref().map(|m| m.users.clone()).unwrap_or_default();
+    run(&state, commands, loaded, &users, "chatops.mattermost", form).await
+}
+
+/// A verified slash command's form: map the user, check the role, acknowledge at once
+/// and run the command in the background, posting the result to `response_url`.
+async fn run(
+    state: &AppState,
+    commands: Arc<dyn ChatCommands>,
+    loaded: Arc<Loaded>,
+    users: &BTreeMap<String, ChatUser>,
+    section: &str,
+    form: HashMap<String, String>,
+) -> Result<Json<Value>, ApiError> {
     let user_id = form.get("user_id").cloned().unwrap_or_default();
     let text = form.get("text").cloned().unwrap_or_default();
-    let users = loaded.config.chatops.slack.as_ref().map(|s| s.users.clone()).unwrap_or_default();
     let Some(user) = users.get(&user_id).cloned() else {
         tracing::warn!(chat.user = %user_id, "chat command from an unmapped user refused");
         return Ok(ephemeral(format!(
-            "You ({user_id}) are not a Wharf user: ask an admin to add you to [chatops.slack] users."
+            "You ({user_id}) are not a Wharf user: ask an admin to add you to [{section}] users."
         )));
     };
     let trimmed = text.trim();

@@ -31,7 +31,8 @@
 //! - `api`: `/api/v1/…`.
 //! - `dashboard`: the web dashboard at `/` (HTML pages over the same calls and roles as the
 //!   API; `docs/dashboard.md`).
-//! - [`chatops`]: `/chatops/slack` — signed, fresh, not replayed, mapped users; the
+//! - [`chatops`]: `/chatops/slack` — signed, fresh, not replayed, mapped users (and
+//!   `/chatops/mattermost`, checked by the command's token); the
 //!   commands themselves run through [`chatops::ChatCommands`], which the binary provides.
 //! - `notify`: the worker delivering announcements to `[[notify]]` destinations.
 //! - `schedules`: the scheduler claiming and running `[[schedules]]` fire times.
@@ -269,6 +270,7 @@ fn router(state: Arc<AppState>) -> Router {
         .nest("/api/v1", api::routes(state.clone()))
         .merge(dashboard::routes())
         .route("/chatops/slack", axum::routing::post(chatops::slack))
+        .route("/chatops/mattermost", axum::routing::post(chatops::mattermost))
         .fallback(files::fallback)
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)

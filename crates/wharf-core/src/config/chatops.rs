@@ -1,7 +1,7 @@
-//! `[chatops.slack]`: Slack slash commands (`/wharf deploy 11.8.0 gstg`). The signing
-//! secret is named, never written here: `signing_secret_env` (an environment variable) or
-//! `signing_secret_file`. Chat users map to Wharf identities and roles; anyone else is
-//! refused.
+//! `[chatops.slack]`: Slack slash commands (`/wharf deploy 11.8.0 gstg`); and
+//! `[chatops.mattermost]`, the same commands from Mattermost. The signing secret (Slack) or
+//! token (Mattermost) is named, never written here: `…_env` (an environment variable) or
+//! `…_file`. Chat users map to Wharf identities and roles; anyone else is refused.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +14,21 @@ use super::{Config, ConfigError, ConfigSource, Spanned};
 #[serde(deny_unknown_fields)]
 pub struct ChatopsConfig {
     pub slack: Option<SlackConfig>,
+    pub mattermost: Option<MattermostConfig>,
+}
+
+/// `[chatops.mattermost]`: Mattermost's slash commands carry the command's token (in
+/// `Authorization: Token …` and the form) instead of a signature.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MattermostConfig {
+    /// The environment variable holding the slash command's token.
+    pub token_env: Option<Spanned<String>>,
+    /// A file holding it.
+    pub token_file: Option<Spanned<String>>,
+    /// Mattermost user id → who they are in Wharf.
+    #[serde(default)]
+    pub users: BTreeMap<String, ChatUser>,
 }
 
 /// `[chatops.slack]`.
@@ -91,7 +106,39 @@ impl Config {
     /// `signing_secret_file`. `None` when ChatOps is not configured.
     pub fn slack_secret(&self, source: &ConfigSource) -> Result<Option<SecretSource>, ConfigError> {
         let Some(slack) = &self.chatops.slack else { return Ok(None) };
-        match (&slack.signing_secret_env, &slack.signing_secret_file) {
+        let named =
+            Named { section: "chatops.slack", what: "signing secret", key: "signing_secret" };
+        named.source(source, slack.signing_secret_env.as_ref(), slack.signing_secret_file.as_ref())
+    }
+
+    /// `[chatops.mattermost]` checked: exactly one of `token_env` and `token_file`. `None`
+    /// when Mattermost is not configured.
+    pub fn mattermost_token(
+        &self,
+        source: &ConfigSource,
+    ) -> Result<Option<SecretSource>, ConfigError> {
+        let Some(mattermost) = &self.chatops.mattermost else { return Ok(None) };
+        let named = Named { section: "chatops.mattermost", what: "token", key: "token" };
+        named.source(source, mattermost.token_env.as_ref(), mattermost.token_file.as_ref())
+    }
+}
+
+/// A secret a section names by `KEY_env` or `KEY_file`.
+struct Named {
+    section: &'static str,
+    what: &'static str,
+    key: &'static str,
+}
+
+impl Named {
+    fn source(
+        &self,
+        source: &ConfigSource,
+        env: Option<&Spanned<String>>,
+        file: Option<&Spanned<String>>,
+    ) -> Result<Option<SecretSource>, ConfigError> {
+        let Named { section, what, key } = self;
+        match (env, file) {
             (Some(env), None) if !env.get_ref().trim().is_empty() => {
                 Ok(Some(SecretSource::Env(env.get_ref().clone())))
             }
@@ -100,13 +147,15 @@ impl Config {
             }
             (Some(env), Some(_)) => Err(source.error(
                 Some(env.span()),
-                Some("chatops.slack"),
-                "give signing_secret_env or signing_secret_file, not both",
+                Some(section),
+                format!("give {key}_env or {key}_file, not both"),
             )),
             _ => Err(source.error(
                 None,
-                Some("chatops.slack"),
-                "name the signing secret: signing_secret_env = \"VAR\" or signing_secret_file = \"PATH\" (never the secret itself)",
+                Some(section),
+                format!(
+                    "name the {what}: {key}_env = \"VAR\" or {key}_file = \"PATH\" (never the {what} itself)"
+                ),
             )),
         }
     }
@@ -147,11 +196,28 @@ mod tests {
         let env = "[chatops.slack]\nsigning_secret_env = \"SLACK\"\nusers = { U1 = { name = \"alice\", role = \"deployer\" } }\n";
         assert_eq!(parse(env).unwrap(), Some(SecretSource::Env("SLACK".into())));
         let none = parse("[chatops.slack]\n").unwrap_err();
-        assert!(none.message.contains("never the secret itself"), "{none}");
+        assert!(none.message.contains("never the signing secret itself"), "{none}");
         let both = "[chatops.slack]\nsigning_secret_env = \"A\"\nsigning_secret_file = \"/b\"\n";
         assert!(parse(both).unwrap_err().message.contains("not both"));
         let bad_role = "[chatops.slack]\nsigning_secret_env = \"A\"\nusers = { U1 = { name = \"a\", role = \"god\" } }\n";
         let source = ConfigSource::new("wharf.toml", bad_role);
         assert!(source.parse().is_err());
+
+        let parse = |text: &str| {
+            let source = ConfigSource::new("wharf.toml", text);
+            source.parse().and_then(|config| config.mattermost_token(&source))
+        };
+        let file = "[chatops.mattermost]\ntoken_file = \"/run/credentials/wharf/mm\"\n";
+        assert_eq!(
+            parse(file).unwrap(),
+            Some(SecretSource::File("/run/credentials/wharf/mm".into()))
+        );
+        let none = parse("[chatops.mattermost]\nusers = {}\n").unwrap_err();
+        assert!(none.message.contains("name the token: token_env"), "{none}");
+        let both = "[chatops.mattermost]\ntoken_env = \"A\"\ntoken_file = \"/b\"\n";
+        assert!(parse(both).unwrap_err().message.contains("token_env or token_file, not both"));
+        assert!(
+            ConfigSource::new("w.toml", "[chatops.mattermost]\ntoken = \"x\"\n").parse().is_err()
+        );
     }
 }

@@ -25,7 +25,7 @@ use serde::Deserialize;
 pub use toml::Spanned;
 
 pub use apt::{AptConfig, AptSettings, ConfiguredPath};
-pub use chatops::{ChatUser, ChatopsConfig, Role, SecretSource, SlackConfig};
+pub use chatops::{ChatUser, ChatopsConfig, MattermostConfig, Role, SecretSource, SlackConfig};
 pub use checks::{
     CheckConfig, CheckKind, CheckSettings, CheckSpec, ENVIRONMENT_PLACEHOLDER, HaproxyStats,
 };
@@ -432,6 +432,7 @@ impl ConfigSource {
         config.resolve_windows(self)?;
         config.resolve_checks(self)?;
         config.slack_secret(self)?;
+        config.mattermost_token(self)?;
         config.server.drain_seconds(self)?;
         config.resolve_schedules(self)?;
         config.resolve_notify(self)?;

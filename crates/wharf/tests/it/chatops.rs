@@ -106,12 +106,19 @@ fn form(user: &str, text: &str, response_url: &str) -> String {
 
 /// POST a body to /chatops/slack with the given timestamp and signature.
 fn post(addr: &str, body: &str, timestamp: &str, signature: &str) -> (u16, Value) {
+    let headers =
+        format!("X-Slack-Request-Timestamp: {timestamp}\r\nX-Slack-Signature: {signature}\r\n");
+    post_form(addr, "/chatops/slack", &headers, body)
+}
+
+/// POST a form body to `path` with extra header lines (each ending in CRLF).
+fn post_form(addr: &str, path: &str, headers: &str, body: &str) -> (u16, Value) {
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let request = format!(
-        "POST /chatops/slack HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
-         X-Slack-Request-Timestamp: {timestamp}\r\nX-Slack-Signature: {signature}\r\n\r\n{body}",
+         {headers}\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).unwrap();
@@ -203,4 +210,60 @@ fn signed_slash_commands_deploy_as_the_mapped_user_and_forgeries_are_refused() {
     let history = crate::apt::ok(&scratch, &["history", "gstg", "--json"]);
     let deploys: Value = serde_json::from_str(&history).unwrap();
     assert_eq!(deploys.as_array().unwrap().len(), 2, "the replay ran nothing: {deploys}");
+}
+
+/// POST a body to /chatops/mattermost, with `Authorization: Token …` when given.
+fn mattermost(addr: &str, body: &str, token: Option<&str>) -> (u16, Value) {
+    let authorization = token.map(|t| format!("Authorization: Token {t}\r\n")).unwrap_or_default();
+    post_form(addr, "/chatops/mattermost", &authorization, body)
+}
+
+#[test]
+fn mattermost_commands_carry_the_token_and_run_as_the_mapped_user() {
+    const TOKEN: &str = "xr3j5x3p4pfjpfi1oykp6awfja";
+    let scratch = Scratch::new().with_env(vec![
+        ("WHARF_TEST_SLACK_SECRET".into(), SECRET.into()),
+        ("WHARF_TEST_MATTERMOST_TOKEN".into(), TOKEN.into()),
+    ]);
+    scratch.config(&format!(
+        "{CONFIG}\n[chatops.mattermost]\ntoken_env = \"WHARF_TEST_MATTERMOST_TOKEN\"\n\
+         users = {{ mm4lice = {{ name = \"alice\", role = \"deployer\" }} }}\n"
+    ));
+    std::fs::create_dir_all(scratch.path().join("roots/web01")).unwrap();
+    let server = ServerProcess::start(&scratch, &[], true);
+    let (url, replies) = receiver();
+    let wait =
+        || replies.recv_timeout(Duration::from_secs(30)).expect("a reply to the response_url");
+
+    // Mattermost's form is Slack's (with the token in it too): acknowledged, then posted.
+    let body =
+        form("mm4lice", "deploy gstg 1.0", &url).replace("token=x", &format!("token={TOKEN}"));
+    let (status, ack) = mattermost(&server.addr, &body, Some(TOKEN));
+    assert_eq!(status, 200, "{ack}\n{}", server.log());
+    assert_eq!(ack["response_type"], "ephemeral");
+    let text = wait()["text"].as_str().unwrap().to_owned();
+    assert!(text.contains("deploy 1 of app 1.0 to gstg by alice: succeeded"), "{text}");
+    let audit = crate::apt::ok(&scratch, &["audit", "--json", "--action", "deploy.start"]);
+    let entries: Value = serde_json::from_str(&audit).unwrap();
+    assert_eq!(entries[0]["details"]["chat_user"], "mm4lice", "{entries}");
+
+    // The token in the form alone is enough (older Mattermost); a wrong or missing one is
+    // refused before anything runs; an unmapped user is told where users are declared.
+    let status_body = form("mm4lice", "status", &url).replace("token=x", &format!("token={TOKEN}"));
+    assert_eq!(mattermost(&server.addr, &status_body, None).0, 200);
+    assert!(wait()["text"].as_str().unwrap().contains("gstg: app 1.0 (#1)"));
+    let forged = form("mm4lice", "deploy gstg 9.9", &url);
+    let (status, error) = mattermost(&server.addr, &forged, Some("xr3j5x3p4pfjpfi1oykp6awfjb"));
+    assert_eq!(status, 401, "{error}");
+    assert!(error["message"].as_str().unwrap().contains("token is wrong or missing"), "{error}");
+    assert_eq!(mattermost(&server.addr, &forged, None).0, 401, "form token `x` is wrong");
+    let stranger = form("mm0ther", "status", &url);
+    let (_, ack) = mattermost(&server.addr, &stranger, Some(TOKEN));
+    assert!(ack["text"].as_str().unwrap().contains("[chatops.mattermost] users"), "{ack}");
+    // Each platform has its own users: a Mattermost user id means nothing to Slack.
+    let (_, ack) = signed(&server.addr, "mm4lice", "deploy 9.9 gstg", &url);
+    assert!(ack["text"].as_str().unwrap().contains("[chatops.slack] users"), "{ack}");
+    let history = crate::apt::ok(&scratch, &["history", "gstg", "--json"]);
+    let deploys: Value = serde_json::from_str(&history).unwrap();
+    assert_eq!(deploys.as_array().unwrap().len(), 1, "nothing forged ran: {deploys}");
 }
