@@ -44,6 +44,7 @@ pub mod fleet;
 pub mod guard;
 pub mod health;
 pub mod hold;
+pub mod key;
 pub mod layout;
 pub mod notify;
 pub mod progress;

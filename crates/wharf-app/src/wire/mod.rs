@@ -7,6 +7,7 @@ mod config;
 mod deploy;
 mod fleet;
 mod guard;
+mod key;
 mod nodeset;
 mod notify;
 mod repo;
@@ -25,6 +26,7 @@ pub use guard::{
     HoldDisagreement, HoldReport, HoldsCheck, LockReport, MaintenanceReport, UnlockReport,
     WindowView,
 };
+pub use key::SigningKeyView;
 pub use nodeset::NodesetView;
 pub use notify::{NotificationDeployView, NotificationView};
 pub use repo::{

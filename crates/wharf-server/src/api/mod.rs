@@ -114,6 +114,7 @@ table! {
     post "/publish/{name}" Publisher repos::publish => "PublishReport", "Publish a repository (`?snapshot=true&prefix=`) (`wharf publish`).";
     delete "/publish/{name}" Publisher repos::unpublish => "DropReport", "Remove the tree published at a prefix (`wharf publish drop`).";
     get "/health" Viewer reads::health => "HealthReport", "Repositories, store and disk (`?min_free_percent=`) (`wharf health`).";
+    get "/key" Viewer reads::key => "SigningKeyView", "The repository signing key's public half, for apt's `signed-by=` (`wharf key export`).";
     get "/schedules" Viewer reads::schedules => "ScheduleView[]", "The schedules with their last and next run (`wharf schedules`).";
     get "/config" Admin reads::config => "ConfigSummary", "The configuration the server runs and its settings (`wharf config check`).";
     get "/nodes" Viewer reads::nodes => "Node[]", "Inventory nodes (`?nodeset=`) (`wharf nodes`).";

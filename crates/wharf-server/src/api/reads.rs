@@ -191,6 +191,15 @@ pub(crate) async fn health(
     Ok(Json(wharf_app::health::health(&ctx, query.min_free_percent).await?).into_response())
 }
 
+/// `GET /key`: the public signing key (`wharf key export`).
+pub(crate) async fn key(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    let ctx = caller.context(&state).await?;
+    Ok(Json(wharf_app::key::public_key(&ctx)?).into_response())
+}
+
 /// `GET /schedules`: the schedules of the configuration the server runs (`wharf schedules`).
 pub(crate) async fn schedules(
     State(state): State<Arc<AppState>>,

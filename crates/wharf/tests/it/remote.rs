@@ -80,12 +80,13 @@ fn deploy_commands_through_the_server_print_and_exit_as_local_ones() {
     assert!(stdout.contains("unlocked staging (was locked by alice-laptop)"), "{stdout}");
 
     // Listings read the same either way; an --at offset's `+` survives the query string.
-    let listings: [&[&str]; 5] = [
+    let listings: [&[&str]; 6] = [
         &["windows", "--json"],
         &["windows", "--json", "--at", "2026-12-24T13:00:00+01:00"],
         &["audit", "--json", "-n", "5"],
         &["holds", "--json"],
         &["repo", "list", "--json"],
+        &["key", "export"],
     ];
     for args in listings {
         let (code, over_api, stderr) = remote(&scratch, &server, &viewer, args);
@@ -278,12 +279,7 @@ fn repository_and_operations_commands_through_the_server_match_local_ones() {
     same_either_way(&scratch, &server, &viewer, &["repo", "list", "--json"]);
 
     // What works only where it runs says so, and why.
-    for args in [
-        &["run", "-w", "web01", "--", "true"][..],
-        &["demo"],
-        &["key", "export"],
-        &["repo", "verify"],
-    ] {
+    for args in [&["run", "-w", "web01", "--", "true"][..], &["demo"], &["repo", "verify"]] {
         let (code, _, stderr) = remote(&scratch, &server, &admin, args);
         assert_eq!(code, 2, "{args:?}: {stderr}");
         assert!(stderr.contains("without --server"), "{args:?}: {stderr}");

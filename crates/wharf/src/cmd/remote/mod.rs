@@ -209,10 +209,7 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
             Command::Server(_) => Err(local_only(
                 "server serves a data directory itself; --server names one to talk to",
             )),
-            Command::Key(_) => Err(local_only(
-                "key export reads the signing key from the data directory (clients can also \
-                 use the key a published repository's InRelease is signed with)",
-            )),
+            Command::Key(crate::cli::KeyCommand::Export) => ops::key_export(remote).await,
             Command::Version(_) | Command::Completions(_) | Command::Man(_) => {
                 unreachable!("dispatched before --server is looked at")
             }

@@ -5,7 +5,7 @@
 //! functions.
 
 use serde_json::json;
-use wharf_app::wire::{ConfigSummary, HealthReport, NodesetView, ScheduleView};
+use wharf_app::wire::{ConfigSummary, HealthReport, NodesetView, ScheduleView, SigningKeyView};
 use wharf_core::inventory::Node;
 use wharf_store::{AuditEntry, AuditVerification};
 
@@ -37,6 +37,13 @@ pub(super) async fn health(remote: &Remote, args: &crate::cli::HealthArgs) -> an
     };
     let report: HealthReport = remote.get(&path).await?;
     publish::render_health(args.output.json, &report)
+}
+
+/// `key export`: the server's public signing key, printed as the local command prints it.
+pub(super) async fn key_export(remote: &Remote) -> anyhow::Result<u8> {
+    let key: SigningKeyView = remote.get("/key").await?;
+    output::raw(&key.armored);
+    Ok(SUCCESS)
 }
 
 pub(super) async fn schedules(remote: &Remote, args: &JsonArgs) -> anyhow::Result<u8> {
