@@ -8,6 +8,7 @@ pub mod add;
 pub mod copy;
 pub mod diff;
 pub mod query;
+mod verify;
 
 use std::collections::HashSet;
 
@@ -18,12 +19,12 @@ use crate::context::Context;
 use crate::error::{AppError, Result};
 use crate::wire::{
     CleanupReport, CollectionView, DropReport, PackageView, RemoveReport, SnapshotReport,
-    VerifyReport,
 };
 pub use add::{AddRequest, add};
 pub use copy::{CopyRequest, copy};
 pub use diff::diff;
 pub use query::PackageQuery;
+pub use verify::{VerifyScope, verify};
 
 /// `repository` or `snapshot`, for messages and reports.
 #[must_use]
@@ -320,22 +321,6 @@ pub async fn snapshot(ctx: &Context, name: &str, from: &str) -> Result<SnapshotR
         packages: row.n_packages,
         audit_id: audit.id,
     })
-}
-
-/// Read every stored package file back and check it against the SHA-256 the store
-/// recorded. Problems are the report, not an error.
-pub async fn verify(ctx: &Context) -> Result<VerifyReport> {
-    let packages = ctx.store().apt_all_packages().await?;
-    let n_packages = packages.len();
-    let wanted = packages
-        .into_iter()
-        .map(|p| {
-            let what = format!("{} {} ({})", p.name, p.version, p.architecture);
-            (p.sha256, what)
-        })
-        .collect();
-    let problems = ctx.storage().verify(wanted).await?;
-    Ok(VerifyReport { ok: problems.is_empty(), packages: n_packages, problems })
 }
 
 /// Forget packages no repository or snapshot contains, then delete every object the store

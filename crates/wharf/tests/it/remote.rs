@@ -271,7 +271,8 @@ fn repository_and_operations_commands_through_the_server_match_local_ones() {
         &["run", "-w", "web01", "--", "true"][..],
         &["demo"],
         &["key", "export"],
-        &["repo", "verify"],
+        &["repo", "cleanup"],
+        &["backup", "/tmp/never-written"],
     ] {
         let (code, _, stderr) = remote(&scratch, &server, &admin, args);
         assert_eq!(code, 2, "{args:?}: {stderr}");

@@ -209,6 +209,9 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
             Command::Server(_) => Err(local_only(
                 "server serves a data directory itself; --server names one to talk to",
             )),
+            Command::Backup(_) | Command::Restore(_) => Err(local_only(
+                "backup and restore read and write the data directory on this machine",
+            )),
             Command::Key(_) => Err(local_only(
                 "key export reads the signing key from the data directory (clients can also \
                  use the key a published repository's InRelease is signed with)",
