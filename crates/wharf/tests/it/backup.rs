@@ -316,3 +316,24 @@ fn a_killed_backup_is_never_taken_for_a_whole_one_and_restore_is_all_or_nothing(
     assert!(aside.join("wharf.db").exists(), "{report}");
     serves_and_verifies(&scratch, "tools", &["hello=1.0-1"]);
 }
+
+/// A PostgreSQL store is not snapshotted by Wharf: `backup` refuses (exit 4), says to use
+/// `pg_dump`, and writes nothing.
+#[test]
+fn backup_of_a_postgresql_store_is_refused_naming_pg_dump() {
+    let postgres = wharf_store::testing::PgServer::start();
+    let scratch =
+        Scratch::new().with_env(vec![("WHARF_DATABASE".into(), postgres.url("postgres"))]);
+    ok(&scratch, &["repo", "create", "tools", "--distribution", "bookworm"]);
+    let dest = scratch.path().join("nightly");
+    let (code, _, stderr) = outcome(&scratch.run(&["backup", dest.to_str().unwrap()]));
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("pg_dump") && stderr.contains("keys/"), "{stderr}");
+    assert!(!dest.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(scratch.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("nightly"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
