@@ -137,9 +137,24 @@ fn view(kind: AptKind, row: AptCollectionRow, published_as: Vec<String>) -> Coll
     }
 }
 
+/// Names a repository cannot take: the HTTP API's own segments under `/api/v1/repos/`
+/// (`POST /repos/verify`), which would hide the repository's `GET`/`DELETE /repos/NAME`.
+const RESERVED_REPO_NAMES: [&str; 1] = ["verify"];
+
+fn check_repo_name(name: &str) -> Result<()> {
+    check_name("repository name", name)?;
+    if RESERVED_REPO_NAMES.contains(&name) {
+        return Err(AppError::invalid(format!(
+            "repository name {name:?} is reserved (the API's POST /api/v1/repos/{name}): \
+             choose another"
+        )));
+    }
+    Ok(())
+}
+
 /// Create an empty repository.
 pub async fn create(ctx: &Context, request: CreateRequest) -> Result<CollectionView> {
-    check_name("repository name", &request.name)?;
+    check_repo_name(&request.name)?;
     check_name("distribution", &request.distribution)?;
     for component in &request.components {
         check_name("component", component)?;
@@ -367,5 +382,11 @@ mod tests {
             assert_eq!(err.kind(), crate::ErrorKind::Invalid, "{bad}");
             assert!(err.to_string().starts_with("invalid repository name"), "{err}");
         }
+        assert!(check_repo_name("bookworm-tools").is_ok());
+        assert!(check_repo_name("verify.d").is_ok());
+        for bad in ["verify", "a/b"] {
+            assert_eq!(check_repo_name(bad).unwrap_err().kind(), crate::ErrorKind::Invalid);
+        }
+        assert!(check_repo_name("verify").unwrap_err().to_string().contains("reserved"));
     }
 }
