@@ -1,9 +1,10 @@
 //! `MANIFEST.json`: what a backup holds — every file with its size, SHA-256 and mode —
 //! and the file operations both directions share (a hashed, durable copy).
 
+use std::collections::BTreeSet;
 use std::io::{Read as _, Write as _};
 use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
-use std::path::{Component, Path};
+use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -153,6 +154,24 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .or_internal(|| format!("cannot sync directory {}", dir.display()))
+}
+
+/// Makes the directories files were written into durable, with every directory between
+/// them and `root` and `root` itself (deepest first: an entry is synced before the
+/// directory that names it).
+pub(crate) fn sync_dirs(root: &Path, dirs: &BTreeSet<PathBuf>) -> Result<()> {
+    let mut all = BTreeSet::new();
+    for dir in dirs {
+        let mut at = Some(dir.as_path());
+        while let Some(dir) = at.filter(|dir| dir.starts_with(root)) {
+            if !all.insert(dir.to_owned()) {
+                break;
+            }
+            at = dir.parent();
+        }
+    }
+    all.insert(root.to_owned());
+    all.iter().rev().try_for_each(|dir| sync_dir(dir))
 }
 
 /// Creates `dir` (and its parents) private to its owner: a backup holds the signing key.

@@ -165,7 +165,8 @@ async fn copy_all(
             wharf_store::failpoint::hit("backup.copying");
         }
     }
-    blocking(move || dirs.iter().try_for_each(|dir| manifest::sync_dir(dir))).await??;
+    let root = tmp.to_owned();
+    blocking(move || manifest::sync_dirs(&root, &dirs)).await??;
     Ok(files)
 }
 

@@ -159,10 +159,7 @@ fn copy_checked(src: &Path, staging: &Path, manifest: &Manifest) -> Result<()> {
             if problems.len() > 10 { "; …" } else { "" }
         )));
     }
-    for dir in dirs.iter().rev() {
-        manifest::sync_dir(dir)?;
-    }
-    manifest::sync_dir(staging)
+    manifest::sync_dirs(staging, &dirs)
 }
 
 #[cfg(test)]
