@@ -233,3 +233,34 @@ fn list_files(dir: &Path, rel: &str, out: &mut Vec<Source>) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources(sizes: &[u64]) -> Vec<Source> {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(n, &size)| (PathBuf::from(n.to_string()), n.to_string(), size))
+            .collect()
+    }
+
+    #[test]
+    fn batches_hold_at_most_256_files_or_64_mib_and_never_split_a_file() {
+        const MIB: u64 = 1 << 20;
+        let cases: [(&[u64], &[usize]); 5] = [
+            (&[], &[]),
+            (&[1, 2, 3], &[3]),
+            (&[100 * MIB], &[1]),
+            (&[40 * MIB, 30 * MIB, 1], &[1, 2]),
+            (&[64 * MIB, 1, 200 * MIB, 1], &[1, 1, 1, 1]),
+        ];
+        for (sizes, expected) in cases {
+            let lens: Vec<usize> = batches(sources(sizes)).iter().map(Vec::len).collect();
+            assert_eq!(lens, expected, "{sizes:?}");
+        }
+        let lens: Vec<usize> = batches(sources(&[1; 600])).iter().map(Vec::len).collect();
+        assert_eq!(lens, [256, 256, 88]);
+    }
+}
