@@ -5,6 +5,7 @@
 #   bash bench/apt.sh                 # 2,000 and 20,000 packages
 #   SIZES="500" bash bench/apt.sh     # a quick run
 #   WHARF=/tmp/old/wharf bash bench/apt.sh   # another build of wharf
+#   ONLY=backup SIZES=20000 bash bench/apt.sh # only the backup section (backup_section)
 #
 # Everything is written under one temporary directory, removed at the end (KEEP=1 keeps it).
 # Needs root for `apt-get install` when aptly, reprepro or gpg are missing.
@@ -12,6 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO_ROOT=$PWD
 SIZES=${SIZES:-"2000 20000"}
+# ONLY=repos: add/publish/copy only; ONLY=backup: backup and restore only; unset: both.
+ONLY=${ONLY:-}
 # Writer 2 starts this long after writer 1 (which takes far longer than this).
 SECOND_WRITER_DELAY=${SECOND_WRITER_DELAY:-0.1}
 
@@ -98,12 +101,47 @@ second_writer() {
 }
 : >"$WORK/second.tsv"
 
+# backup_section N: `wharf backup` of a data directory holding N published packages (the
+# one the repos section made, else one made here) against what aptly users do with theirs:
+# `tar` of the aptly root and `cp -a`. Wharf snapshots the store online, hashes every file
+# into a manifest and fsyncs each; tar and cp do neither. Then `wharf restore` (checks
+# every file against the manifest) against `tar -x`.
+backup_section() {
+  local N=$1 W="$WORK/wharf-$N" A="$WORK/aptly-$N"
+  if [ ! -d "$W" ]; then
+    "$WHARF" --data "$W" repo create b --distribution bookworm --architectures amd64 >/dev/null
+    "$WHARF" --data "$W" repo add b "$DEBS" >/dev/null
+    "$WHARF" --data "$W" publish b >/dev/null
+  fi
+  if [ ! -d "$A" ]; then
+    mkdir -p "$A"
+    printf '{ "rootDir": "%s", "architectures": ["amd64"], "gpgProvider": "gpg", "skipContentsPublishing": true }\n' \
+      "$A" >"$WORK/aptly-$N.conf"
+    local aptly=(aptly -config="$WORK/aptly-$N.conf")
+    "${aptly[@]}" repo create -distribution=bookworm -component=main b >/dev/null
+    "${aptly[@]}" repo add b "$DEBS" >/dev/null
+    "${aptly[@]}" publish repo -gpg-key="$KEY" -batch -skip-contents -skip-bz2 b >/dev/null
+  fi
+  measure wharf "$N" "backup" "$WHARF" --data "$W" backup "$WORK/wharf-backup-$N"
+  measure wharf "$N" "restore" "$WHARF" --data "$WORK/wharf-restored-$N" restore "$WORK/wharf-backup-$N"
+  measure aptly "$N" "backup (tar)" tar -cf "$WORK/aptly-$N.tar" -C "$A" .
+  measure aptly "$N" "backup (cp -a)" cp -a "$A" "$WORK/aptly-copy-$N"
+  mkdir -p "$WORK/aptly-untar-$N"
+  measure aptly "$N" "restore (tar -x)" tar -xf "$WORK/aptly-$N.tar" -C "$WORK/aptly-untar-$N"
+  printf '  sizes: wharf data %s, its backup %s; aptly root %s\n' "$(du -sh "$W" | cut -f1)" \
+    "$(du -sh "$WORK/wharf-backup-$N" | cut -f1)" "$(du -sh "$A" | cut -f1)" >&2
+}
+
 for N in $SIZES; do
   echo "== $N packages" >&2
   DEBS="$WORK/debs-$N"
   start=$(now)
   python3 "$REPO_ROOT/bench/gen-debs.py" "$DEBS" "$N"
   for extra in 1 2 3; do python3 "$REPO_ROOT/bench/gen-debs.py" "$WORK/extra$extra-$N" 1 "extra$extra" 2>/dev/null; done
+  if [ "$ONLY" = backup ]; then
+    backup_section "$N"
+    continue
+  fi
 
   # --- Wharf: SQLite store, signs with its own Ed25519 key.
   W="$WORK/wharf-$N"
@@ -168,6 +206,8 @@ EOF
     "reprepro -b '$R' export bookworm" \
     "reprepro -b '$R' includedeb bookworm '$WORK/extra2-$N'/*.deb"
   measure reprepro "$N" "add one (alone)" reprepro -b "$R" --export=never includedeb bookworm "$WORK/extra3-$N"/*.deb
+
+  [ "$ONLY" = repos ] || backup_section "$N"
 
   # Nothing is deleted until the end: on ext4, freshly freed inodes slow down new ones.
 done

@@ -36,6 +36,7 @@
 //! - [`wire`]: the JSON shapes of every report (`--json` and the API).
 
 pub mod audit;
+pub mod backup;
 pub mod checks;
 pub mod context;
 pub mod deploy;

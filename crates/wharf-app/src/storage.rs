@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt as _;
-use wharf_apt::objects::{Objects, PackWriter};
+use wharf_apt::objects::{Location, Objects, PackWriter};
 use wharf_apt::publish::{
     Delta, PoolMode, PreviousIndices, PublishOutcome, PublishPackage, PublishRequest,
 };
@@ -77,7 +77,9 @@ impl PublishJob {
 }
 
 /// Run blocking work off the async threads.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
     tokio::task::spawn_blocking(work).await.or_internal(|| "a blocking task failed".to_owned())
 }
 
@@ -296,6 +298,36 @@ impl Storage {
         }
     }
 
+    /// Every object of a local object store but those in `checked` read back and hashed
+    /// against its name: how many, and one line per object that differs or cannot be
+    /// read. A bucket's objects are checked through the packages that name them
+    /// ([`Storage::verify`]): none here.
+    pub async fn verify_every_object(
+        &self,
+        checked: HashSet<String>,
+    ) -> Result<(usize, Vec<String>)> {
+        let Storage::Local { objects, .. } = self else {
+            return Ok((0, Vec::new()));
+        };
+        let objects = objects.clone();
+        blocking(move || -> Result<(usize, Vec<String>)> {
+            let names = objects.list().or_internal(|| {
+                format!("cannot list the object store {}", objects.root().display())
+            })?;
+            let names: Vec<String> =
+                names.into_iter().filter(|sha256| !checked.contains(sha256)).collect();
+            let problems = names
+                .iter()
+                .filter_map(|sha256| {
+                    check_object(&objects, sha256)
+                        .map(|problem| format!("object {sha256} (no package names it): {problem}"))
+                })
+                .collect();
+            Ok((names.len(), problems))
+        })
+        .await?
+    }
+
     /// Every package file `packages` names (SHA-256, and a description for messages) is
     /// stored with that content; one problem line per one that is not.
     pub async fn verify(&self, packages: Vec<(String, String)>) -> Result<Vec<String>> {
@@ -305,14 +337,9 @@ impl Storage {
                 blocking(move || {
                     packages
                         .iter()
-                        .filter_map(|(sha256, what)| match objects.get(sha256) {
-                            Ok(bytes) => {
-                                let actual = wharf_apt::sha256_hex(&bytes);
-                                (actual != *sha256).then(|| {
-                                    format!("{what}: content hash is {actual}, expected {sha256}")
-                                })
-                            }
-                            Err(err) => Some(format!("{what}: {err}")),
+                        .filter_map(|(sha256, what)| {
+                            check_object(&objects, sha256)
+                                .map(|problem| format!("{what}: {problem}"))
                         })
                         .collect()
                 })
@@ -352,6 +379,32 @@ impl Storage {
         let tree = self.tree_dir(prefix);
         let checked = tokio::task::spawn_blocking(move || check_pool_list(&tree, &objects)).await;
         Some(checked.unwrap_or_else(|err| Err(err.to_string())))
+    }
+}
+
+/// Reads a local object back: `None` when it is there with the content its name says,
+/// else what is wrong, naming the file (a loose object, or the pack and offset).
+fn check_object(objects: &Objects, sha256: &str) -> Option<String> {
+    let location = match objects.locate(sha256) {
+        Ok(Some(location)) => location,
+        Ok(None) => {
+            return Some(format!("object {sha256} is missing from {}", objects.root().display()));
+        }
+        Err(err) => return Some(format!("cannot look up object {sha256}: {err}")),
+    };
+    let place = match &location {
+        Location::Loose(path) => path.display().to_string(),
+        Location::Packed(packed) => {
+            format!("object {sha256} in {} at offset {}", packed.pack.display(), packed.offset)
+        }
+    };
+    match location.read() {
+        Ok(bytes) => {
+            let actual = wharf_apt::sha256_hex(&bytes);
+            (actual != sha256)
+                .then(|| format!("{place} is damaged: content hash {actual}, expected {sha256}"))
+        }
+        Err(err) => Some(format!("cannot read {place}: {err}")),
     }
 }
 

@@ -69,7 +69,7 @@ mod sqlite;
 pub mod testing;
 pub mod token;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use apt::{
     AptChange, AptCollectionRow, AptKind, AptMemberDigestRow, AptMemberRow, AptPackageRow,
@@ -102,6 +102,10 @@ pub enum StoreError {
     Query { url: String, op: &'static str, source: sqlx::Error },
     #[error("store {url}: {op}: stored data is unreadable: {detail}")]
     Corrupt { url: String, op: &'static str, detail: String },
+    #[error("store {url}: {what}")]
+    Unsupported { url: String, what: &'static str },
+    #[error("cannot write the store's snapshot {}", path.display())]
+    SnapshotFile { path: PathBuf, source: std::io::Error },
 }
 
 /// The store: cheap to clone (a connection pool inside), safe to share between tasks.
@@ -279,6 +283,20 @@ impl Store {
     /// checks.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.get_meta("store.created_at").await.map(drop)
+    }
+
+    /// Writes a consistent copy of a SQLite store to `dest`, durable when this returns
+    /// (`VACUUM INTO`: one read transaction, so writers in other connections and
+    /// processes carry on, and the copy is the store as of one instant). `dest` must not
+    /// exist. A PostgreSQL store is [`StoreError::Unsupported`]: `pg_dump` backs it up.
+    pub async fn snapshot_into(&self, dest: &Path) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(store) => store.snapshot_into(dest).await,
+            Backend::Postgres(store) => Err(StoreError::Unsupported {
+                url: store.url().to_owned(),
+                what: "a PostgreSQL store is not snapshotted by Wharf: back it up with pg_dump",
+            }),
+        }
     }
 
     /// Closes the connections, waiting for those in use. Dropping the store also closes

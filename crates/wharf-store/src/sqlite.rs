@@ -89,6 +89,23 @@ impl SqliteStore {
         move |source| StoreError::Query { url: self.url.clone(), op, source }
     }
 
+    pub(crate) async fn snapshot_into(&self, dest: &Path) -> Result<(), StoreError> {
+        let dest = dest.to_str().ok_or_else(|| StoreError::Unsupported {
+            url: self.url.clone(),
+            what: "the snapshot's path is not UTF-8: name another",
+        })?;
+        sqlx::query("VACUUM INTO ?")
+            .bind(dest)
+            .execute(&self.pool)
+            .await
+            .map_err(self.query_err("snapshot the store (VACUUM INTO)"))?;
+        // VACUUM INTO does not sync what it wrote.
+        std::fs::File::open(dest)
+            .and_then(|file| file.sync_all())
+            .map_err(|source| StoreError::SnapshotFile { path: dest.into(), source })?;
+        Ok(())
+    }
+
     async fn migrate(&self, migrations: &[Migration]) -> Result<(), StoreError> {
         let op = "apply migrations";
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(self.query_err(op))?;

@@ -8,6 +8,7 @@ pub mod add;
 pub mod copy;
 pub mod diff;
 pub mod query;
+mod verify;
 
 use std::collections::HashSet;
 
@@ -18,12 +19,12 @@ use crate::context::Context;
 use crate::error::{AppError, Result};
 use crate::wire::{
     CleanupReport, CollectionView, DropReport, PackageView, RemoveReport, SnapshotReport,
-    VerifyReport,
 };
 pub use add::{AddRequest, add};
 pub use copy::{CopyRequest, copy};
 pub use diff::diff;
 pub use query::PackageQuery;
+pub use verify::{VerifyScope, verify};
 
 /// `repository` or `snapshot`, for messages and reports.
 #[must_use]
@@ -136,9 +137,24 @@ fn view(kind: AptKind, row: AptCollectionRow, published_as: Vec<String>) -> Coll
     }
 }
 
+/// Names a repository cannot take: the HTTP API's own segments under `/api/v1/repos/`
+/// (`POST /repos/verify`), which would hide the repository's `GET`/`DELETE /repos/NAME`.
+const RESERVED_REPO_NAMES: [&str; 1] = ["verify"];
+
+fn check_repo_name(name: &str) -> Result<()> {
+    check_name("repository name", name)?;
+    if RESERVED_REPO_NAMES.contains(&name) {
+        return Err(AppError::invalid(format!(
+            "repository name {name:?} is reserved (the API's POST /api/v1/repos/{name}): \
+             choose another"
+        )));
+    }
+    Ok(())
+}
+
 /// Create an empty repository.
 pub async fn create(ctx: &Context, request: CreateRequest) -> Result<CollectionView> {
-    check_name("repository name", &request.name)?;
+    check_repo_name(&request.name)?;
     check_name("distribution", &request.distribution)?;
     for component in &request.components {
         check_name("component", component)?;
@@ -322,22 +338,6 @@ pub async fn snapshot(ctx: &Context, name: &str, from: &str) -> Result<SnapshotR
     })
 }
 
-/// Read every stored package file back and check it against the SHA-256 the store
-/// recorded. Problems are the report, not an error.
-pub async fn verify(ctx: &Context) -> Result<VerifyReport> {
-    let packages = ctx.store().apt_all_packages().await?;
-    let n_packages = packages.len();
-    let wanted = packages
-        .into_iter()
-        .map(|p| {
-            let what = format!("{} {} ({})", p.name, p.version, p.architecture);
-            (p.sha256, what)
-        })
-        .collect();
-    let problems = ctx.storage().verify(wanted).await?;
-    Ok(VerifyReport { ok: problems.is_empty(), packages: n_packages, problems })
-}
-
 /// Forget packages no repository or snapshot contains, then delete every object the store
 /// no longer names and no published tree's pool list names (a package removed from a
 /// repository is served until the tree is published again and its grace period ends),
@@ -382,5 +382,11 @@ mod tests {
             assert_eq!(err.kind(), crate::ErrorKind::Invalid, "{bad}");
             assert!(err.to_string().starts_with("invalid repository name"), "{err}");
         }
+        assert!(check_repo_name("bookworm-tools").is_ok());
+        assert!(check_repo_name("verify.d").is_ok());
+        for bad in ["verify", "a/b"] {
+            assert_eq!(check_repo_name(bad).unwrap_err().kind(), crate::ErrorKind::Invalid);
+        }
+        assert!(check_repo_name("verify").unwrap_err().to_string().contains("reserved"));
     }
 }

@@ -2,6 +2,7 @@
 //! serves. One place, serde only (no HTTP framework): field names here are a contract —
 //! extend them, never rename. Every field is documented where it is declared.
 
+mod backup;
 mod check;
 mod config;
 mod deploy;
@@ -15,6 +16,7 @@ mod schedule;
 mod status;
 mod token;
 
+pub use backup::{BackupReport, RestoreReport};
 pub use check::CheckOutcome;
 pub use config::{AptSummary, ConfigSummary, EnvironmentSummary, GroupSummary};
 pub use deploy::{

@@ -133,14 +133,24 @@ pub struct PublishView {
     pub path: String,
 }
 
-/// `repo verify`: every stored package file checked against its SHA-256.
+/// `repo verify`: stored package files checked against their SHA-256.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct VerifyReport {
     pub ok: bool,
     /// How many stored packages were checked.
     pub packages: usize,
-    /// One line per package whose file is missing or different.
+    /// Where the package files are: the object directory, or `s3://…`.
+    #[serde(default)]
+    pub location: String,
+    /// With `--all`: how many more objects of the object store (those no stored package
+    /// names, loose or packed) were read back and hashed; `null` otherwise.
+    #[serde(default)]
+    pub objects: Option<usize>,
+    /// One line per package or object whose file is missing or different, naming it.
     pub problems: Vec<String>,
+    /// When there are problems: what to do about them; `null` otherwise.
+    #[serde(default)]
+    pub advice: Option<String>,
 }
 
 /// `repo cleanup`: what was forgotten and deleted.

@@ -1,5 +1,5 @@
 //! Repositories, snapshots and published trees: create, list, show, upload, remove, copy,
-//! move, diff, drop, snapshot, publish, unpublish — `wharf_app::repo` and `wharf_app::publish`, as `wharf repo`,
+//! move, diff, drop, verify, snapshot, publish, unpublish — `wharf_app::repo` and `wharf_app::publish`, as `wharf repo`,
 //! `wharf snapshot` and `wharf publish` call them.
 //!
 //! An upload is streamed to files in a temporary directory (never held in memory), then
@@ -17,7 +17,7 @@ use tokio::io::AsyncWriteExt as _;
 use wharf_app::repo::{AddRequest, CopyRequest, PackageQuery};
 use wharf_store::AptKind;
 
-use super::auth::{Body, Caller, Path, Query};
+use super::auth::{Body, Caller, OptionalBody, Path, Query};
 use crate::{ApiError, AppState};
 
 pub(crate) async fn list(
@@ -163,6 +163,27 @@ pub(crate) async fn publish(
     let report = wharf_app::publish::publish(&ctx, request, &wharf_app::progress::Silent).await?;
     state.metrics.publish_finished(&prefix, started.elapsed());
     Ok(Json(report).into_response())
+}
+
+/// `POST /repos/verify`: `wharf repo verify [NAME…] [--all]`; an empty body checks every
+/// stored package.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct VerifyBody {
+    #[serde(default)]
+    names: Vec<String>,
+    #[serde(default)]
+    all: bool,
+}
+
+pub(crate) async fn verify(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    OptionalBody(body): OptionalBody<VerifyBody>,
+) -> Result<Response, ApiError> {
+    let ctx = caller.context(&state).await?;
+    let scope = wharf_app::repo::VerifyScope { names: body.names, all: body.all };
+    Ok(Json(wharf_app::repo::verify(&ctx, &scope).await?).into_response())
 }
 
 /// `POST /repos`: `wharf repo create NAME --distribution D --component C… --architectures A…`.

@@ -115,6 +115,7 @@ suite!(
     outbox_rows_commit_with_what_they_announce,
     outbox_destinations_are_leased_and_progress_in_order,
     token_create_list_revoke,
+    snapshot_is_the_store_as_of_one_instant,
 );
 
 fn entry(actor: &str, action: &str, target: &str) -> NewAuditEntry {
@@ -126,6 +127,35 @@ async fn append_n(store: &Store, n: usize) {
         let mut new = entry("alice", "note", "gstg");
         new.details = json!({ "idx": idx });
         store.append_audit(new).await.unwrap();
+    }
+}
+
+/// SQLite: `snapshot_into` writes a store that opens on its own with everything committed
+/// before it, nothing after, and an intact audit chain; it never overwrites a file.
+/// PostgreSQL: refused, naming `pg_dump`, with nothing written.
+async fn snapshot_is_the_store_as_of_one_instant(db: &TestDb) {
+    append_n(&db.store, 5).await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("snapshot.db");
+    match &db.raw {
+        Raw::Postgres(_) => {
+            let err = db.store.snapshot_into(&dest).await.unwrap_err();
+            assert!(matches!(err, StoreError::Unsupported { .. }), "{err:?}");
+            assert!(err.to_string().contains("pg_dump"), "{err}");
+            assert!(!dest.exists());
+        }
+        Raw::Sqlite(_) => {
+            db.store.snapshot_into(&dest).await.unwrap();
+            append_n(&db.store, 2).await;
+            let copy = Store::open(&dest.display().to_string()).await.unwrap();
+            let entries = copy.audit(&AuditQuery::default()).await.unwrap();
+            assert_eq!(entries.len(), 5);
+            assert!(copy.verify_audit().await.unwrap().ok);
+            copy.close().await;
+            assert_eq!(db.store.audit(&AuditQuery::default()).await.unwrap().len(), 7);
+            let again = db.store.snapshot_into(&dest).await;
+            assert!(again.is_err(), "an existing file must not be overwritten");
+        }
     }
 }
 

@@ -62,8 +62,8 @@ pub(crate) struct GlobalArgs {
     /// A `wharf server` to act through (`http://wharf.internal:8440`): commands call its API
     /// with the token in `$WHARF_TOKEN` and print the same output with the same exit codes;
     /// `config check` shows the configuration the server runs. `run`, `copy`, `demo`,
-    /// `server`, `repo verify|cleanup` and `publish --to-dir` work only where
-    /// they run and refuse it; `version`, `completions` and `man` ignore it.
+    /// `server`, `repo cleanup`, `publish --to-dir`, `backup` and `restore` work only
+    /// where they run and refuse it; `version`, `completions` and `man` ignore it.
     #[arg(long, global = true, env = env_vars::SERVER, value_name = "URL")]
     pub(crate) server: Option<String>,
     /// Database URL (`postgres://…` or a SQLite path) [default: DATA/wharf.db, or
@@ -213,6 +213,33 @@ pub(crate) enum Command {
         "  wharf --data /var/lib/wharf server --listen '[::]:8440'",
     ))]
     Server(ServerArgs),
+    /// Write a consistent copy of the data directory, even while the server runs.
+    ///
+    /// The store (one SQLite snapshot, taken first), signing keys, published trees and
+    /// package files (loose and packs), with MANIFEST.json listing every file's size and
+    /// SHA-256. Written under a hidden name beside DEST and renamed to DEST once complete,
+    /// so an interrupted backup never looks like one. Repository changes (add, publish,
+    /// cleanup) wait until it is done; the server keeps serving. A PostgreSQL store is
+    /// refused: back it up with pg_dump.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf backup /srv/backups/wharf-2026-12-01\n",
+        "  wharf --data /var/lib/wharf backup /mnt/volume/wharf-nightly --json",
+    ))]
+    Backup(BackupArgs),
+    /// Restore a backup into a new or empty data directory, checking every file.
+    ///
+    /// Copies the backup beside the data directory, checks every file against
+    /// MANIFEST.json, and renames it into place only when all match: all or nothing. Stop
+    /// `wharf server` first. A data directory can also simply be moved: nothing in it
+    /// names an absolute path.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf --data /var/lib/wharf restore /srv/backups/wharf-2026-12-01\n",
+        "  # Replace a data directory (the old one is kept as DATA.replaced-UNIXTIME)\n",
+        "  wharf restore /mnt/volume/wharf-nightly --data ./wharf-data --force --json",
+    ))]
+    Restore(RestoreArgs),
     /// Deploy a version to an environment through its pipeline, under its guard rails.
     ///
     /// Plans the environment's pipeline for its nodes and asks every guard — locks, holds,
@@ -377,6 +404,25 @@ pub(crate) enum ConfigCommand {
         "  wharf --config /etc/wharf/wharf.toml config check",
     ))]
     Check(JsonArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BackupArgs {
+    /// The backup directory to create (it must not exist).
+    pub(crate) dest: PathBuf,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RestoreArgs {
+    /// A backup directory written by `wharf backup`.
+    pub(crate) src: PathBuf,
+    /// Restore even into a non-empty data directory: it is moved aside, not deleted.
+    #[arg(long)]
+    pub(crate) force: bool,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
 }
 
 #[derive(Debug, Args)]

@@ -84,12 +84,15 @@ pub(crate) enum RepoCommand {
     ))]
     Drop(DropArgs),
     /// Check every stored package file against the SHA-256 the store recorded.
+    ///
+    /// With --all, also read back every object of the object store and check it.
     #[command(after_help = concat!(
         "Examples:\n",
         "  wharf repo verify\n",
-        "  wharf repo verify --json",
+        "  wharf repo verify --all\n",
+        "  wharf repo verify --all --json",
     ))]
-    Verify(JsonArgs),
+    Verify(RepoVerifyArgs),
     /// Delete stored packages that no repository or snapshot contains (files and metadata).
     #[command(after_help = concat!(
         "Examples:\n",
@@ -97,6 +100,18 @@ pub(crate) enum RepoCommand {
         "  wharf repo cleanup --json",
     ))]
     Cleanup(JsonArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RepoVerifyArgs {
+    /// Repositories or snapshots (`repo:NAME`, `snapshot:NAME`) whose packages to check.
+    #[arg(conflicts_with = "all")]
+    pub(crate) names: Vec<String>,
+    /// Check every stored package and every object of the object store, named or not.
+    #[arg(long)]
+    pub(crate) all: bool,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 //! and returns the exit code.
 
 mod audit;
+mod backup;
 mod chat;
 mod config;
 mod demo;
@@ -52,6 +53,8 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 Command::Key(command) => publish::key(&settings, &command),
                 Command::Health(args) => publish::health(&settings, &args),
                 Command::Server(args) => server::run(&settings, &args),
+                Command::Backup(args) => backup::backup(&settings, &args),
+                Command::Restore(args) => backup::restore(&settings, &args),
                 Command::Deploy(args) => deploy::deploy(&settings, &args),
                 Command::Rollback(args) => deploy::rollback(&settings, &args),
                 Command::Resume(args) => deploy::resume(&settings, &args),

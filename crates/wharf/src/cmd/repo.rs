@@ -3,6 +3,7 @@
 use wharf_app::repo::{AddRequest, CopyRequest, CreateRequest, PackageQuery};
 use wharf_app::wire::{
     CollectionView, CopyReport, DiffEntry, DiffReport, DropReport, RemoveReport, SnapshotReport,
+    VerifyReport,
 };
 use wharf_store::AptKind;
 
@@ -62,21 +63,9 @@ pub(crate) fn repo(settings: &Settings, command: RepoCommand) -> anyhow::Result<
             }
             RepoCommand::Drop(args) => drop(&ctx, AptKind::Repo, &args).await,
             RepoCommand::Verify(args) => {
-                let report = wharf_app::repo::verify(&ctx).await?;
-                if args.json {
-                    output::json(&report)?;
-                } else if report.ok {
-                    output::line(format!(
-                        "ok: {} stored package(s) in {} match their checksums",
-                        report.packages,
-                        ctx.storage().objects_location()
-                    ));
-                } else {
-                    for problem in &report.problems {
-                        output::line(format!("BAD {problem}"));
-                    }
-                }
-                Ok(if report.ok { SUCCESS } else { FAILURE })
+                let scope = wharf_app::repo::VerifyScope { names: args.names, all: args.all };
+                let report = wharf_app::repo::verify(&ctx, &scope).await?;
+                render_verify(args.output.json, &report)
             }
             RepoCommand::Cleanup(args) => {
                 let report = wharf_app::repo::cleanup(&ctx).await?;
@@ -89,6 +78,28 @@ pub(crate) fn repo(settings: &Settings, command: RepoCommand) -> anyhow::Result<
             }
         }
     })
+}
+
+/// `repo verify`'s report (local or through a server): exit 1 on any problem.
+pub(crate) fn render_verify(json: bool, report: &VerifyReport) -> anyhow::Result<u8> {
+    if json {
+        output::json(report)?;
+    } else if report.ok {
+        let objects =
+            report.objects.map(|n| format!(" and {n} other object(s)")).unwrap_or_default();
+        output::line(format!(
+            "ok: {} stored package(s){objects} in {} match their checksums",
+            report.packages, report.location
+        ));
+    } else {
+        for problem in &report.problems {
+            output::line(format!("BAD {problem}"));
+        }
+        if let Some(advice) = &report.advice {
+            output::line(format!("{} problem(s): {advice}", report.problems.len()));
+        }
+    }
+    Ok(if report.ok { SUCCESS } else { FAILURE })
 }
 
 pub(crate) fn snapshot(settings: &Settings, command: SnapshotCommand) -> anyhow::Result<u8> {

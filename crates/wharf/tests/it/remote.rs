@@ -279,7 +279,12 @@ fn repository_and_operations_commands_through_the_server_match_local_ones() {
     same_either_way(&scratch, &server, &viewer, &["repo", "list", "--json"]);
 
     // What works only where it runs says so, and why.
-    for args in [&["run", "-w", "web01", "--", "true"][..], &["demo"], &["repo", "verify"]] {
+    for args in [
+        &["run", "-w", "web01", "--", "true"][..],
+        &["demo"],
+        &["repo", "cleanup"],
+        &["backup", "/tmp/never-written"],
+    ] {
         let (code, _, stderr) = remote(&scratch, &server, &admin, args);
         assert_eq!(code, 2, "{args:?}: {stderr}");
         assert!(stderr.contains("without --server"), "{args:?}: {stderr}");

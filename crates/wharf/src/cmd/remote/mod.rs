@@ -9,7 +9,7 @@
 //! `repo.rs`: `repo` (`add` is one multipart upload: all or nothing), `snapshot`,
 //! `publish`. `ops.rs`: `nodes`, `nodeset`, `health`, `schedules`, `audit` (and
 //! `--verify`), `log`, `token`, `config check`. Commands that only make sense where they run (`run`, `copy`, `demo`,
-//! `server`, `key export`, `repo verify|cleanup`, `publish --to-dir`) are refused saying
+//! `server`, `key export`, `repo cleanup`, `publish --to-dir`, `backup`, `restore`) are refused saying
 //! why; `version`, `completions` and `man` never reach this module.
 
 use std::io::BufRead as _;
@@ -210,6 +210,9 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
                 "server serves a data directory itself; --server names one to talk to",
             )),
             Command::Key(crate::cli::KeyCommand::Export) => ops::key_export(remote).await,
+            Command::Backup(_) | Command::Restore(_) => Err(local_only(
+                "backup and restore read and write the data directory on this machine",
+            )),
             Command::Version(_) | Command::Completions(_) | Command::Man(_) => {
                 unreachable!("dispatched before --server is looked at")
             }

@@ -1,8 +1,8 @@
 //! `wharf repo`, `wharf snapshot` and `wharf publish` through a server's API, rendered by
 //! the local commands' own functions.
 //!
-//! Not through a server: `repo verify` and `repo cleanup` (they read and delete the stored
-//! package files: run them on the server's machine) and `publish --to-dir` (it writes a
+//! Not through a server: `repo cleanup` (it deletes stored package files: run it on the
+//! server's machine) and `publish --to-dir` (it writes a
 //! tree on the machine that runs it).
 
 use serde_json::json;
@@ -46,9 +46,13 @@ pub(super) async fn repo(remote: &Remote, command: RepoCommand) -> anyhow::Resul
             let path = format!("/repos/{}?force={}", enc(&args.name), args.force);
             local::render_drop(args.output.json, &remote.delete(&path).await?)
         }
-        RepoCommand::Verify(_) | RepoCommand::Cleanup(_) => Err(anyhow::Error::new(UsageError(
-            "repo verify and repo cleanup read and delete the stored package files: run them \
-             on the server's machine, without --server (unset $WHARF_SERVER)"
+        RepoCommand::Verify(args) => {
+            let body = json!({ "names": args.names, "all": args.all });
+            local::render_verify(args.output.json, &remote.post_as("/repos/verify", &body).await?)
+        }
+        RepoCommand::Cleanup(_) => Err(anyhow::Error::new(UsageError(
+            "repo cleanup deletes stored package files: run it on the server's machine, \
+             without --server (unset $WHARF_SERVER)"
                 .into(),
         ))),
     }
