@@ -2,6 +2,7 @@
 //! serves. One place, serde only (no HTTP framework): field names here are a contract —
 //! extend them, never rename. Every field is documented where it is declared.
 
+mod apply;
 mod check;
 mod config;
 mod deploy;
@@ -14,6 +15,7 @@ mod schedule;
 mod status;
 mod token;
 
+pub use apply::{ApplyReport, FieldDiff, ImportReport, ImportedView, UndeclaredView};
 pub use check::CheckOutcome;
 pub use config::{AptSummary, ConfigSummary, EnvironmentSummary, GroupSummary};
 pub use deploy::{
