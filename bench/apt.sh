@@ -4,6 +4,7 @@
 #
 #   bash bench/apt.sh                 # 2,000 and 20,000 packages
 #   SIZES="500" bash bench/apt.sh     # a quick run
+#   SECTIONS=import bash bench/apt.sh  # only `wharf import aptly` (sections: repos import)
 #   WHARF=/tmp/old/wharf bash bench/apt.sh   # another build of wharf
 #
 # Everything is written under one temporary directory, removed at the end (KEEP=1 keeps it).
@@ -14,6 +15,10 @@ REPO_ROOT=$PWD
 SIZES=${SIZES:-"2000 20000"}
 # Writer 2 starts this long after writer 1 (which takes far longer than this).
 SECOND_WRITER_DELAY=${SECOND_WRITER_DELAY:-0.1}
+# Which parts run: `repos` (add, publish, add one, second writer, copy: all three tools)
+# and `import` (moving off aptly: `wharf import aptly` of an aptly root).
+SECTIONS=${SECTIONS:-"repos import"}
+section() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
 need=()
 command -v aptly >/dev/null || need+=(aptly)
@@ -98,7 +103,34 @@ second_writer() {
 }
 : >"$WORK/second.tsv"
 
+# --- Import from aptly (issue 14): an aptly root holding one repository of N packages and
+# a snapshot of it, as a team moving off aptly has. `wharf import aptly` recreates both
+# (aptly lists them, every pool file is hashed and checked, then added as `repo add` adds
+# files, the snapshot through a staging repository). Set against what taking the same
+# files in costs aptly itself (`repo add`) and Wharf (`repo add`), and a second import
+# (nothing to do: aptly's listings and the comparison only).
+bench_import() {
+  local N=$1
+  local DEBS="$WORK/debs-$N" A="$WORK/aptly-import-$N" W="$WORK/wharf-import-$N"
+  [ -d "$DEBS" ] || python3 "$REPO_ROOT/bench/gen-debs.py" "$DEBS" "$N"
+  mkdir -p "$A"
+  printf '{ "rootDir": "%s", "architectures": ["amd64"] }\n' "$A" >"$A.conf"
+  local APTLY=(aptly -config="$A.conf")
+  "${APTLY[@]}" repo create -distribution=bookworm -component=main tools >/dev/null
+  measure aptly "$N" "add (import source)" "${APTLY[@]}" repo add tools "$DEBS"
+  "${APTLY[@]}" snapshot create tools-snap from repo tools >/dev/null
+  measure wharf "$N" "import aptly" "$WHARF" --data "$W" import aptly "$A"
+  measure wharf "$N" "import aptly again" "$WHARF" --data "$W" import aptly "$A"
+  "$WHARF" --data "$W-add" repo create b --distribution bookworm >/dev/null
+  measure wharf "$N" "add (same files)" "$WHARF" --data "$W-add" repo add b "$DEBS"
+}
+
 for N in $SIZES; do
+  if section import; then
+    echo "== $N packages: import from aptly" >&2
+    bench_import "$N"
+  fi
+  section repos || continue
   echo "== $N packages" >&2
   DEBS="$WORK/debs-$N"
   start=$(now)
