@@ -4,8 +4,9 @@
 #
 #   bash bench/apt.sh                 # 2,000 and 20,000 packages
 #   SIZES="500" bash bench/apt.sh     # a quick run
+#   SECTIONS=import bash bench/apt.sh  # only `wharf import aptly` (sections: repos import backup)
+#   SECTIONS=backup SIZES=20000 bash bench/apt.sh  # only backup and restore
 #   WHARF=/tmp/old/wharf bash bench/apt.sh   # another build of wharf
-#   ONLY=backup SIZES=20000 bash bench/apt.sh # only the backup section (backup_section)
 #
 # Everything is written under one temporary directory, removed at the end (KEEP=1 keeps it).
 # Needs root for `apt-get install` when aptly, reprepro or gpg are missing.
@@ -13,10 +14,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO_ROOT=$PWD
 SIZES=${SIZES:-"2000 20000"}
-# ONLY=repos: add/publish/copy only; ONLY=backup: backup and restore only; unset: both.
-ONLY=${ONLY:-}
 # Writer 2 starts this long after writer 1 (which takes far longer than this).
 SECOND_WRITER_DELAY=${SECOND_WRITER_DELAY:-0.1}
+# Which parts run: `repos` (add, publish, add one, second writer, copy: all three tools),
+# `import` (moving off aptly: `wharf import aptly` of an aptly root) and `backup` (backup
+# and restore against tar and cp -a of an aptly root).
+SECTIONS=${SECTIONS:-"repos import backup"}
+section() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
 need=()
 command -v aptly >/dev/null || need+=(aptly)
@@ -132,13 +136,40 @@ backup_section() {
     "$(du -sh "$WORK/wharf-backup-$N" | cut -f1)" "$(du -sh "$A" | cut -f1)" >&2
 }
 
+# --- Import from aptly (issue 14): an aptly root holding one repository of N packages and
+# a snapshot of it, as a team moving off aptly has. `wharf import aptly` recreates both
+# (aptly lists them, every pool file is hashed and checked, then added as `repo add` adds
+# files, the snapshot through a staging repository). Set against what taking the same
+# files in costs aptly itself (`repo add`) and Wharf (`repo add`), and a second import
+# (nothing to do: aptly's listings and the comparison only).
+bench_import() {
+  local N=$1
+  local DEBS="$WORK/debs-$N" A="$WORK/aptly-import-$N" W="$WORK/wharf-import-$N"
+  [ -d "$DEBS" ] || python3 "$REPO_ROOT/bench/gen-debs.py" "$DEBS" "$N"
+  mkdir -p "$A"
+  printf '{ "rootDir": "%s", "architectures": ["amd64"] }\n' "$A" >"$A.conf"
+  local APTLY=(aptly -config="$A.conf")
+  "${APTLY[@]}" repo create -distribution=bookworm -component=main tools >/dev/null
+  measure aptly "$N" "add (import source)" "${APTLY[@]}" repo add tools "$DEBS"
+  "${APTLY[@]}" snapshot create tools-snap from repo tools >/dev/null
+  measure wharf "$N" "import aptly" "$WHARF" --data "$W" import aptly "$A"
+  measure wharf "$N" "import aptly again" "$WHARF" --data "$W" import aptly "$A"
+  "$WHARF" --data "$W-add" repo create b --distribution bookworm >/dev/null
+  measure wharf "$N" "add (same files)" "$WHARF" --data "$W-add" repo add b "$DEBS"
+}
+
 for N in $SIZES; do
+  if section import; then
+    echo "== $N packages: import from aptly" >&2
+    bench_import "$N"
+  fi
+  section repos || section backup || continue
   echo "== $N packages" >&2
   DEBS="$WORK/debs-$N"
   start=$(now)
   python3 "$REPO_ROOT/bench/gen-debs.py" "$DEBS" "$N"
   for extra in 1 2 3; do python3 "$REPO_ROOT/bench/gen-debs.py" "$WORK/extra$extra-$N" 1 "extra$extra" 2>/dev/null; done
-  if [ "$ONLY" = backup ]; then
+  if ! section repos; then
     backup_section "$N"
     continue
   fi
@@ -207,7 +238,7 @@ EOF
     "reprepro -b '$R' includedeb bookworm '$WORK/extra2-$N'/*.deb"
   measure reprepro "$N" "add one (alone)" reprepro -b "$R" --export=never includedeb bookworm "$WORK/extra3-$N"/*.deb
 
-  [ "$ONLY" = repos ] || backup_section "$N"
+  if section backup; then backup_section "$N"; fi
 
   # Nothing is deleted until the end: on ext4, freshly freed inodes slow down new ones.
 done

@@ -186,6 +186,7 @@ mod tests {
                 architectures: vec!["amd64".into()],
                 comment: None,
                 from: None,
+                prefix: None,
             },
             release: ReleaseRecord::default(),
         }

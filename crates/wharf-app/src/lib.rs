@@ -19,6 +19,8 @@
 //! - [`DataLayout`]: the only place that names what is in the data directory.
 //! - [`Context`], [`ContextSettings`], [`Actor`], [`Via`].
 //! - `storage`: package files and published trees, in the data directory or a bucket.
+//! - [`aptly`]: `wharf import aptly ROOT` — aptly's repositories and snapshots recreated.
+//! - [`apply`]: `[[repositories]]` in `wharf.toml` made real (`wharf apply`, the server).
 //! - [`repo`] (create, add, remove, drop, snapshot, verify, cleanup), [`publish`],
 //!   [`health`]: the APT repository flows.
 //! - [`deploy`]: `deploy --dry-run` — the plan and every guard's answer.
@@ -35,6 +37,8 @@
 //! - [`progress::Progress`]: how long flows report how far they are.
 //! - [`wire`]: the JSON shapes of every report (`--json` and the API).
 
+pub mod apply;
+pub mod aptly;
 pub mod audit;
 pub mod backup;
 pub mod checks;

@@ -51,11 +51,16 @@ pub async fn publish(
     progress: &dyn Progress,
 ) -> Result<PublishReport> {
     let (kind, source) = (request.kind, request.source.clone());
-    let prefix = request.prefix.clone().unwrap_or_else(|| source.clone());
-    check_name("prefix", &prefix)?;
+    if let Some(prefix) = &request.prefix {
+        check_name("prefix", prefix)?;
+    }
     progress.phase("reading the store", 0);
     let _lock = ctx.layout().lock_writer().await?;
     let row = collection(ctx, kind, &source).await?;
+    // `--prefix`, else the declared one (`[[repositories]]`), else the name.
+    let prefix = (request.prefix.clone().or_else(|| row.settings.prefix.clone()))
+        .unwrap_or_else(|| source.clone());
+    check_name("prefix", &prefix)?;
     let (repo_settings, generation) = (row.settings, row.generation);
     let key = ctx.signing_key()?;
     let apt = ctx.apt();

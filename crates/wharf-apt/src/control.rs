@@ -255,20 +255,7 @@ pub fn check_package_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A binary package architecture: `all` or a Debian architecture name (`amd64`,
-/// `arm64`, `linux-any` is not one: wildcards are for source packages).
-pub fn check_architecture(arch: &str) -> Result<(), String> {
-    let valid = !arch.is_empty()
-        && arch.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && arch.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && arch != "any"
-        && !arch.ends_with("-any");
-    if valid {
-        Ok(())
-    } else {
-        Err(format!("architecture {arch:?} is not a Debian architecture name"))
-    }
-}
+pub use wharf_core::names::check_architecture;
 
 #[cfg(test)]
 mod tests {

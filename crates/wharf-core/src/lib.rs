@@ -8,10 +8,12 @@
 //! - [`cron`]: five-field cron expressions and their matches in wall-clock time.
 //! - [`template`]: `[commands]` templates — placeholders, per-key checks, Debian defaults.
 //! - [`inventory`]: the resolved fleet — nodes, groups, labels, environments, services.
+//! - [`names`]: repository, distribution, component and architecture names.
 
 pub mod config;
 pub mod cron;
 pub mod inventory;
+pub mod names;
 pub mod nodeset;
 pub mod template;
 pub mod version;

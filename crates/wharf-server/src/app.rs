@@ -71,7 +71,6 @@ impl AppHandle {
     }
 
     /// Replace the configuration (SIGHUP, after the new file was checked).
-    #[allow(dead_code)] // SIGHUP handling (the lifecycle part of issue 11) calls it.
     pub(crate) fn reload(&self, loaded: Loaded) {
         *self.config.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(loaded);
     }

@@ -36,6 +36,7 @@
 //!   commands themselves run through [`chatops::ChatCommands`], which the binary provides.
 //! - `notify`: the worker delivering announcements to `[[notify]]` destinations.
 //! - `schedules`: the scheduler claiming and running `[[schedules]]` fire times.
+//! - `declared`: `[[repositories]]` applied on start and after each SIGHUP reload.
 //! - `metrics`: `/metrics` (Prometheus) — every series declared there; the HTTP middleware
 //!   and the hooks other modules count through.
 //! - [`ApiError`]: the one error type of every endpoint, a stable `code` plus a message.
@@ -47,6 +48,7 @@ mod app;
 mod bucket_files;
 pub mod chatops;
 mod dashboard;
+mod declared;
 mod error;
 mod file_cache;
 mod files;
@@ -218,6 +220,7 @@ impl Server {
         };
         let notifier = notify::Worker::spawn(self.state.clone());
         let scheduler = schedules::spawn(self.state.clone());
+        self.state.work.spawn(declared::apply(self.state.clone(), "start"));
         tracing::info!(server.addr = %self.local_addr, "serving");
         lifecycle::notify("READY=1");
         // TCP_NODELAY: a file response is written as headers, then body chunks; with Nagle

@@ -4,7 +4,8 @@
 //!   `[server] drain_timeout`, then stop them and record them `interrupted` (`wharf
 //!   resume` continues them). SIGQUIT: the same, waiting as long as they take.
 //! - SIGHUP: reload `wharf.toml`; a file that does not check out is refused with the
-//!   error logged, and the server goes on with the configuration it had.
+//!   error logged, and the server goes on with the configuration it had. A reloaded
+//!   file's `[[repositories]]` are applied (`declared`), as on start.
 //! - systemd: `READY=1` once listening and `STOPPING=1` on the way down, to
 //!   `$NOTIFY_SOCKET` (`Type=notify`).
 
@@ -61,6 +62,7 @@ pub(crate) fn reload_on_hangup(state: Arc<crate::AppState>, reload: Reload) -> s
                 Ok(loaded) => {
                     state.app.reload(loaded);
                     tracing::info!("SIGHUP: configuration reloaded");
+                    state.work.spawn(crate::declared::apply(state.clone(), "SIGHUP"));
                 }
                 Err(why) => {
                     tracing::error!(

@@ -18,6 +18,10 @@ pub struct RepoSettings {
     /// Snapshots remember the repository they were taken from.
     #[serde(default)]
     pub from: Option<String>,
+    /// Where `wharf publish` puts the repository when no `--prefix` is given (declared
+    /// in `[[repositories]]`); `None`: its name. Absent from records written before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
 }
 
 /// What the store remembers about a publish.

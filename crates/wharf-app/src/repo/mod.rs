@@ -35,20 +35,9 @@ pub fn kind_name(kind: AptKind) -> &'static str {
     }
 }
 
-/// Names end up in paths and URLs: letters, digits, `.`, `_`, `+`, `-`, starting with a
-/// letter or digit, at most 100 bytes.
+/// Names end up in paths and URLs: see [`wharf_core::names::check_name`].
 pub fn check_name(what: &str, name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 100
-        && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(AppError::invalid(format!(
-            "invalid {what} {name:?}: use letters, digits, '.', '_', '+' and '-', starting with a letter or digit"
-        )))
-    }
+    wharf_core::names::check_name(what, name).map_err(AppError::invalid)
 }
 
 /// What `repo create` asks for.
@@ -129,6 +118,7 @@ fn view(kind: AptKind, row: AptCollectionRow, published_as: Vec<String>) -> Coll
         architectures: settings.architectures,
         comment: settings.comment,
         from: settings.from,
+        prefix: settings.prefix,
         packages: row.n_packages,
         generation: row.generation,
         created_at: row.created_at,
@@ -165,12 +155,7 @@ pub async fn create(ctx: &Context, request: CreateRequest) -> Result<CollectionV
         ));
     }
     for arch in &request.architectures {
-        wharf_apt::control::check_architecture(arch).map_err(AppError::invalid)?;
-        if arch == "all" {
-            return Err(AppError::invalid(
-                "`all` is not a repository architecture: `all` packages are listed under every architecture",
-            ));
-        }
+        wharf_core::names::check_repository_architecture(arch).map_err(AppError::invalid)?;
     }
     let settings = RepoSettings {
         distribution: request.distribution,
@@ -178,6 +163,7 @@ pub async fn create(ctx: &Context, request: CreateRequest) -> Result<CollectionV
         architectures: request.architectures,
         comment: request.comment,
         from: None,
+        prefix: None,
     };
     let _lock = ctx.layout().lock_writer().await?;
     let entry = ctx.entry(
@@ -316,22 +302,35 @@ pub async fn drop(ctx: &Context, kind: AptKind, name: &str, force: bool) -> Resu
 
 /// Freeze repository `from`'s current contents as snapshot `name`.
 pub async fn snapshot(ctx: &Context, name: &str, from: &str) -> Result<SnapshotReport> {
+    snapshot_recording(ctx, name, from, from).await
+}
+
+/// [`snapshot`], remembering `recorded_from` as where it came from (an import takes
+/// the snapshot of a staging repository, but records aptly's source).
+pub(crate) async fn snapshot_recording(
+    ctx: &Context,
+    name: &str,
+    from: &str,
+    recorded_from: &str,
+) -> Result<SnapshotReport> {
     check_name("snapshot name", name)?;
     let _lock = ctx.layout().lock_writer().await?;
     let row = collection(ctx, AptKind::Repo, from).await?;
     let mut settings = row.settings;
-    settings.from = Some(from.to_owned());
+    settings.from = Some(recorded_from.to_owned());
+    // A snapshot is published under its own name unless told: never over its repository.
+    settings.prefix = None;
     let entry = ctx.entry(
         "snapshot.create",
         name,
-        json!({ "from": from, "generation": row.generation, "packages": row.n_packages }),
+        json!({ "from": recorded_from, "generation": row.generation, "packages": row.n_packages }),
     );
     let Some(audit) = ctx.store().apt_snapshot(from, name, &settings, &entry).await? else {
         return Err(AppError::conflict(format!("snapshot {name:?} already exists")));
     };
     Ok(SnapshotReport {
         name: name.to_owned(),
-        from: from.to_owned(),
+        from: recorded_from.to_owned(),
         generation: row.generation,
         packages: row.n_packages,
         audit_id: audit.id,
@@ -372,16 +371,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_are_safe_in_paths_and_urls() {
-        for good in ["bookworm-tools", "a", "tools_1.0+b1", "0day"] {
-            assert!(check_name("name", good).is_ok(), "{good}");
-        }
-        let long = "x".repeat(101);
-        for bad in ["", ".hidden", "-flag", "a/b", "a b", "ü", "..", long.as_str()] {
-            let err = check_name("repository name", bad).unwrap_err();
-            assert_eq!(err.kind(), crate::ErrorKind::Invalid, "{bad}");
-            assert!(err.to_string().starts_with("invalid repository name"), "{err}");
-        }
+    fn verify_is_a_reserved_repository_name() {
         assert!(check_repo_name("bookworm-tools").is_ok());
         assert!(check_repo_name("verify.d").is_ok());
         for bad in ["verify", "a/b"] {

@@ -2,6 +2,7 @@
 //! serves. One place, serde only (no HTTP framework): field names here are a contract —
 //! extend them, never rename. Every field is documented where it is declared.
 
+mod apply;
 mod backup;
 mod check;
 mod config;
@@ -16,6 +17,7 @@ mod schedule;
 mod status;
 mod token;
 
+pub use apply::{ApplyReport, FieldDiff, ImportReport, ImportedView, UndeclaredView};
 pub use backup::{BackupReport, RestoreReport};
 pub use check::CheckOutcome;
 pub use config::{AptSummary, ConfigSummary, EnvironmentSummary, GroupSummary};

@@ -16,6 +16,10 @@ pub struct CollectionView {
     /// A snapshot's repository.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
+    /// Where `wharf publish NAME` publishes it without `--prefix`, when that is not its
+    /// name (`prefix` in `[[repositories]]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
     /// How many packages it holds.
     pub packages: i64,
     /// Bumped by every change of its contents.

@@ -12,6 +12,7 @@ mod checks;
 mod commands;
 mod notify;
 mod pipelines;
+mod repositories;
 mod schedules;
 mod windows;
 
@@ -32,6 +33,7 @@ pub use checks::{
 pub use commands::CommandsConfig;
 pub use notify::{NotifyConfig, NotifyKind, NotifySettings, UrlSource, glob_matches};
 pub use pipelines::{AmountValue, PipelineConfig, StageConfig, StageKind, StageWhen};
+pub use repositories::{DeclaredRepository, RepositoryConfig};
 pub use schedules::{ScheduleAction, ScheduleConfig, ScheduleSettings, ScheduledDeploy};
 pub use windows::{AppliesTo, WindowConfig, WindowSchedule, WindowSettings};
 
@@ -69,6 +71,8 @@ pub struct Config {
     pub schedules: Vec<ScheduleConfig>,
     #[serde(default)]
     pub notify: Vec<NotifyConfig>,
+    #[serde(default)]
+    pub repositories: Vec<RepositoryConfig>,
 }
 
 /// `[server]`: where `wharf server` listens and how nodes reach it.
@@ -436,6 +440,7 @@ impl ConfigSource {
         config.server.drain_seconds(self)?;
         config.resolve_schedules(self)?;
         config.resolve_notify(self)?;
+        config.resolve_repositories(self)?;
         Ok(config)
     }
 }

@@ -15,6 +15,7 @@
 //! publish), `reads` (status, audit, nodes, node sets, tokens, health, schedules, the
 //! loaded configuration), `openapi`.
 
+mod apply;
 pub(crate) mod auth;
 pub(crate) mod deploys;
 pub(crate) mod events;
@@ -106,6 +107,7 @@ table! {
     post "/repos/{name}/copy" Publisher repos::copy => "CopyReport", "Copy packages into this repository (`{from, queries, all, with_deps, dry_run}`) (`wharf repo copy`).";
     post "/repos/{name}/move" Publisher repos::move_packages => "CopyReport", "Move packages from another repository into this one (`{from, queries, all, with_deps, dry_run}`) (`wharf repo move`).";
     post "/repos/verify" Publisher repos::verify => "VerifyReport", "Read stored package files back and check their SHA-256 (`{names, all}`; `all`: every object too); 200 with `ok: false` and the problems when any (`wharf repo verify`).";
+    post "/apply" Admin apply::apply => "ApplyReport", "Create the repositories `[[repositories]]` declares and report drift (`{dry_run, prune, prune_with_packages}`) (`wharf apply`).";
     get "/diff" Viewer repos::diff => "DiffReport", "Compare two repositories or snapshots (`?left=&right=`) (`wharf repo diff`).";
     get "/snapshots" Viewer repos::snapshots => "CollectionView[]", "Snapshots (`wharf snapshot list`).";
     post "/snapshots" Publisher repos::create_snapshot => "SnapshotReport", "Freeze a repository (`{name, from}`) (`wharf snapshot create`).";

@@ -368,6 +368,7 @@ fn repo_settings(distribution: &str) -> RepoSettings {
         architectures: vec!["amd64".into()],
         comment: Some("tools — ünïcode".into()),
         from: None,
+        prefix: None,
     }
 }
 
@@ -642,20 +643,56 @@ async fn apt_changes_commit_with_their_audit_entry(db: &TestDb) {
     );
     assert_eq!(audit_log(store).await.len(), 3);
 
+    // Settings change with their entry; contents and generation stay.
+    let declared = RepoSettings {
+        architectures: vec!["amd64".into(), "arm64".into()],
+        prefix: Some("tools-pub".into()),
+        ..settings.clone()
+    };
+    let update = entry("wharf-server", "repo.update", "tools").reason("declared in wharf.toml");
+    let stored = store
+        .apt_update_settings(AptKind::Repo, "tools", &declared, &update)
+        .await
+        .unwrap()
+        .expect("updated");
+    appended(store, 3, &stored).await;
+    let listed = store.apt_collections(AptKind::Repo, Some("tools")).await.unwrap();
+    assert_eq!(
+        (&listed[0].settings, listed[0].generation, listed[0].n_packages),
+        (&declared, 1, 2)
+    );
+    assert!(
+        store
+            .apt_update_settings(AptKind::Repo, "nope", &declared, &update)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .apt_update_settings(AptKind::Snapshot, "tools", &declared, &update)
+            .await
+            .unwrap()
+            .is_none(),
+        "kinds are separate"
+    );
+    assert_eq!(audit_log(store).await.len(), 4, "nothing to update writes no entry");
+    store.apt_update_settings(AptKind::Repo, "tools", &settings, &update).await.unwrap().unwrap();
+
     let snap_settings = RepoSettings { from: Some("tools".into()), ..settings.clone() };
     let snap = entry("alice", "snapshot.create", "s1");
     let stored = store.apt_snapshot("tools", "s1", &snap_settings, &snap).await.unwrap().unwrap();
-    appended(store, 3, &stored).await;
+    appended(store, 5, &stored).await;
     assert_eq!(store.apt_members(AptKind::Snapshot, "s1").await.unwrap().len(), 2);
     let listed = store.apt_collections(AptKind::Snapshot, Some("s1")).await.unwrap();
     assert_eq!(listed[0].settings, snap_settings);
     assert!(store.apt_snapshot("tools", "s1", &snap_settings, &snap).await.unwrap().is_none());
-    assert_eq!(audit_log(store).await.len(), 4, "a taken snapshot name writes no entry");
+    assert_eq!(audit_log(store).await.len(), 6, "a taken snapshot name writes no entry");
 
     let record = publish_record(AptKind::Snapshot, "s1", 1);
     let publish = entry("alice", "publish", "web").details(json!({ "kind": "snapshot" }));
     let stored = store.apt_put_publish("web", &record, &publish).await.unwrap();
-    appended(store, 4, &stored).await;
+    appended(store, 6, &stored).await;
     let publishes = store.apt_publishes().await.unwrap();
     assert_eq!((publishes[0].prefix.as_str(), &publishes[0].record), ("web", &record));
     // The stored text is what the binary wrote before the record was typed here.
@@ -663,25 +700,25 @@ async fn apt_changes_commit_with_their_audit_entry(db: &TestDb) {
     assert!(body.contains(r#""kind":"snapshot""#), "{body}");
     let replaced = publish_record(AptKind::Snapshot, "s1", 2);
     let stored = store.apt_put_publish("web", &replaced, &publish).await.unwrap();
-    appended(store, 5, &stored).await;
+    appended(store, 7, &stored).await;
     assert_eq!(store.apt_publishes().await.unwrap()[0].record.generation, 2);
 
     let unpublish = entry("alice", "publish.drop", "web");
     let stored = store.apt_drop_publish("web", &unpublish).await.unwrap().unwrap();
-    appended(store, 6, &stored).await;
+    appended(store, 8, &stored).await;
     assert!(store.apt_publishes().await.unwrap().is_empty());
     assert!(store.apt_drop_publish("web", &unpublish).await.unwrap().is_none());
-    assert_eq!(audit_log(store).await.len(), 7, "nothing to drop writes no entry");
+    assert_eq!(audit_log(store).await.len(), 9, "nothing to drop writes no entry");
 
     let drop_repo = entry("alice", "repo.drop", "tools").reason("replaced");
     let stored =
         store.apt_drop_collection(AptKind::Repo, "tools", &drop_repo).await.unwrap().unwrap();
-    appended(store, 7, &stored).await;
+    appended(store, 9, &stored).await;
     assert_eq!(stored.reason.as_deref(), Some("replaced"));
     assert!(store.apt_collections(AptKind::Repo, None).await.unwrap().is_empty());
     assert!(store.apt_drop_collection(AptKind::Repo, "tools", &drop_repo).await.unwrap().is_none());
     assert!(store.apt_drop_collection(AptKind::Repo, "s1", &drop_repo).await.unwrap().is_none());
-    assert_eq!(audit_log(store).await.len(), 8, "nothing to drop writes no entry");
+    assert_eq!(audit_log(store).await.len(), 10, "nothing to drop writes no entry");
 
     // The snapshot still holds both packages: nothing to forget, but the run is recorded.
     let cleanup = |forgotten: &[String]| {
@@ -689,19 +726,19 @@ async fn apt_changes_commit_with_their_audit_entry(db: &TestDb) {
     };
     let (forgotten, stored) = store.apt_delete_unreferenced(cleanup).await.unwrap();
     assert!(forgotten.is_empty());
-    appended(store, 8, &stored).await;
+    appended(store, 10, &stored).await;
     assert_eq!(stored.details, json!({ "packages": 0 }));
     let drop_snap = entry("alice", "snapshot.drop", "s1");
     store.apt_drop_collection(AptKind::Snapshot, "s1", &drop_snap).await.unwrap().unwrap();
     let (forgotten, stored) = store.apt_delete_unreferenced(cleanup).await.unwrap();
     assert_eq!(forgotten.len(), 2);
-    appended(store, 10, &stored).await;
+    appended(store, 12, &stored).await;
     assert_eq!(stored.details, json!({ "packages": 2 }));
     assert!(store.apt_all_packages().await.unwrap().is_empty());
 
     let report = store.verify_audit().await.unwrap();
     assert!(report.ok, "{report:?}");
-    assert_eq!(report.n_entries, 11);
+    assert_eq!(report.n_entries, 13);
 }
 
 /// The entry is appended inside the change's transaction: when the append fails, the
@@ -772,6 +809,12 @@ async fn apt_failed_audit_append_undoes_the_change(db: &TestDb) {
     assert_eq!(store.apt_publishes().await.unwrap().len(), 1);
     assert!(store.apt_drop_collection(AptKind::Repo, "r", &refused).await.is_err());
     assert_eq!(store.apt_collections(AptKind::Repo, Some("r")).await.unwrap()[0].n_packages, 1);
+    let other = RepoSettings { architectures: vec!["arm64".into()], ..settings.clone() };
+    assert!(store.apt_update_settings(AptKind::Repo, "r", &other, &refused).await.is_err());
+    assert_eq!(
+        store.apt_collections(AptKind::Repo, Some("r")).await.unwrap()[0].settings,
+        settings
+    );
     assert!(store.apt_delete_unreferenced(|_| refused.clone()).await.is_err());
     assert_eq!(store.apt_all_packages().await.unwrap().len(), 2, "sha-z is not forgotten");
     let mut change = store.apt_begin_change(AptKind::Repo, "r", false).await.unwrap().unwrap();

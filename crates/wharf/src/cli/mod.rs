@@ -62,8 +62,8 @@ pub(crate) struct GlobalArgs {
     /// A `wharf server` to act through (`http://wharf.internal:8440`): commands call its API
     /// with the token in `$WHARF_TOKEN` and print the same output with the same exit codes;
     /// `config check` shows the configuration the server runs. `run`, `copy`, `demo`,
-    /// `server`, `repo cleanup`, `publish --to-dir`, `backup` and `restore` work only
-    /// where they run and refuse it; `version`, `completions` and `man` ignore it.
+    /// `server`, `import`, `repo cleanup`, `publish --to-dir`, `backup` and `restore` work
+    /// only where they run and refuse it; `version`, `completions` and `man` ignore it.
     #[arg(long, global = true, env = env_vars::SERVER, value_name = "URL")]
     pub(crate) server: Option<String>,
     /// Database URL (`postgres://…` or a SQLite path) [default: DATA/wharf.db, or
@@ -189,6 +189,40 @@ pub(crate) enum Command {
         "  wharf publish list",
     ))]
     Publish(PublishArgs),
+    /// Create the repositories `[[repositories]]` in wharf.toml declares, and report drift.
+    ///
+    /// Missing repositories are created; added components or architectures, the publish
+    /// prefix and the comment are changed to what is declared; a different distribution
+    /// or a component or architecture taken away is drift: reported, never changed.
+    /// Repositories wharf.toml does not declare are reported and kept; `--prune` drops the
+    /// empty, unpublished ones. Exit 0 when in sync (after applying), 1 when drift remains,
+    /// a prune was refused, or (with --dry-run) something would change.
+    #[command(after_help = concat!(
+        "Examples:
+",
+        "  wharf apply --dry-run
+",
+        "  wharf apply
+",
+        "  # Also drop undeclared repositories that are empty and unpublished
+",
+        "  wharf apply --prune
+",
+        "  # ... and this one, although it holds packages
+",
+        "  wharf apply --prune-with-packages stretch-toolsbeta
+",
+        "  wharf apply --json",
+    ))]
+    Apply(ApplyArgs),
+    /// Bring repositories and snapshots over from another tool (aptly).
+    #[command(subcommand)]
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf import aptly /srv/packages --dry-run\n",
+        "  wharf import aptly ~/.aptly",
+    ))]
+    Import(ImportCommand),
     /// The repository signing key.
     #[command(subcommand)]
     #[command(after_help = concat!(

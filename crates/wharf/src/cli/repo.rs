@@ -322,3 +322,51 @@ pub(crate) struct HealthArgs {
     #[command(flatten)]
     pub(crate) output: JsonArgs,
 }
+
+#[derive(Debug, Args)]
+pub(crate) struct ApplyArgs {
+    /// Change nothing: print what would change (exit 1 if anything would).
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Drop undeclared repositories that are empty and not published.
+    #[arg(long)]
+    pub(crate) prune: bool,
+    /// Drop this undeclared repository even though it holds packages (repeatable; implies
+    /// --prune). Its packages stay stored until `wharf repo cleanup`.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) prune_with_packages: Vec<String>,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ImportCommand {
+    /// Recreate an aptly root's repositories and snapshots, same names, same packages.
+    ///
+    /// aptly (`apt-get install aptly`) lists what ROOT holds; every package file is taken
+    /// from aptly's pool after its SHA-256 is checked against aptly's database, and added
+    /// as `repo add` adds files. A missing or damaged pool file stops the import before
+    /// anything changes. Running it again imports nothing twice: names that already hold
+    /// the same packages are reported `present`; one holding other packages is a
+    /// `conflict`, left alone (exit 1). Stop `aptly api serve` first: aptly's database
+    /// takes one user at a time.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  # What would be imported, with distributions and package counts\n",
+        "  wharf import aptly /srv/packages --dry-run\n",
+        "  wharf import aptly /srv/packages\n",
+        "  wharf import aptly ~/.aptly --json",
+    ))]
+    Aptly(ImportAptlyArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportAptlyArgs {
+    /// aptly's rootDir (`rootDir` in /etc/aptly.conf or ~/.aptly.conf; default ~/.aptly).
+    pub(crate) root: PathBuf,
+    /// Read and check everything, change nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
+}

@@ -2,6 +2,7 @@
 //! [`Settings`], does the work through library crates, prints through [`crate::output`],
 //! and returns the exit code.
 
+mod apply;
 mod audit;
 mod backup;
 mod chat;
@@ -51,6 +52,8 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 Command::Snapshot(command) => repo::snapshot(&settings, command),
                 Command::Publish(args) => publish::publish(&settings, args),
                 Command::Key(command) => publish::key(&settings, &command),
+                Command::Apply(args) => apply::run(&settings, &args),
+                Command::Import(command) => apply::import(&settings, &command),
                 Command::Health(args) => publish::health(&settings, &args),
                 Command::Server(args) => server::run(&settings, &args),
                 Command::Backup(args) => backup::backup(&settings, &args),

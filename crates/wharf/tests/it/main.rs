@@ -5,6 +5,8 @@ mod app;
 mod apt;
 mod apt_config;
 mod apt_copy;
+mod apt_declared;
+mod apt_import;
 mod backup;
 mod chatops;
 mod cli;

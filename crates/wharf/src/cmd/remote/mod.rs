@@ -192,6 +192,7 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
             Command::Repo(command) => repo::repo(remote, command).await,
             Command::Snapshot(command) => repo::snapshot(remote, command).await,
             Command::Publish(args) => repo::publish(remote, args).await,
+            Command::Apply(args) => repo::apply(remote, &args).await,
             Command::Nodes(args) => ops::list_nodes(remote, &args).await,
             Command::Nodeset(args) => ops::expand(remote, &args).await,
             Command::Health(args) => ops::health(remote, &args).await,
@@ -206,6 +207,9 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
                 Err(local_only("run and copy connect to the nodes from the machine they run on"))
             }
             Command::Demo(_) => Err(local_only("demo writes a fleet and a data directory here")),
+            Command::Import(_) => Err(local_only(
+                "import reads an aptly root on this machine: run it where the data directory is",
+            )),
             Command::Server(_) => Err(local_only(
                 "server serves a data directory itself; --server names one to talk to",
             )),

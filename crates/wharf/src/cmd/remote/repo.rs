@@ -152,3 +152,11 @@ pub(super) async fn publish(remote: &Remote, args: PublishArgs) -> anyhow::Resul
     }
     publish::render_publish(args.output.json, &remote.post_as(&path, &json!({})).await?)
 }
+
+/// `wharf apply --server URL`: the server applies the `[[repositories]]` of the
+/// configuration it runs (admin).
+pub(super) async fn apply(remote: &Remote, args: &crate::cli::ApplyArgs) -> anyhow::Result<u8> {
+    let body = json!({ "dry_run": args.dry_run, "prune": args.prune,
+        "prune_with_packages": args.prune_with_packages });
+    crate::cmd::apply::render(args.output.json, &remote.post_as("/apply", &body).await?)
+}
