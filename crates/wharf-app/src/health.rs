@@ -186,6 +186,7 @@ mod tests {
                 architectures: vec!["amd64".into()],
                 comment: None,
                 from: None,
+                contents: true,
             },
             release: ReleaseRecord::default(),
         }

@@ -18,6 +18,14 @@ pub struct RepoSettings {
     /// Snapshots remember the repository they were taken from.
     #[serde(default)]
     pub from: Option<String>,
+    /// Publish `Contents-ARCH.gz` indices (for `apt-file`). Repositories created before
+    /// Wharf had them get them too.
+    #[serde(default = "contents_default")]
+    pub contents: bool,
+}
+
+fn contents_default() -> bool {
+    true
 }
 
 /// What the store remembers about a publish.

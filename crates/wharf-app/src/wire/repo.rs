@@ -16,6 +16,9 @@ pub struct CollectionView {
     /// A snapshot's repository.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
+    /// Whether its publishes have `Contents-ARCH.gz` indices (`apt-file`).
+    #[serde(default)]
+    pub contents: bool,
     /// How many packages it holds.
     pub packages: i64,
     /// Bumped by every change of its contents.
