@@ -52,29 +52,40 @@ impl ContentsLists {
     /// Append the lists of these packages (SHA-256, paths). Callers hold the data
     /// directory's writer lock.
     pub fn append(&self, lists: &[(String, Vec<String>)]) -> io::Result<()> {
-        if lists.is_empty() {
+        let mut records = Vec::new();
+        for (sha256, files) in lists {
+            encode_record(&mut records, sha256, files);
+        }
+        self.append_records(&records)
+    }
+
+    /// Append records made by [`encode_record`], and index them. One buffer rather than
+    /// a list per package: thousands of small long-lived allocations between the
+    /// decompressors' large short-lived ones fragmented the heap of a large `repo add`.
+    pub fn append_records(&self, records: &[u8]) -> io::Result<()> {
+        if records.is_empty() {
             return Ok(());
         }
         std::fs::create_dir_all(&self.root)?;
         let mut data =
             std::fs::OpenOptions::new().create(true).append(true).open(self.data_path())?;
-        let mut offset = data.metadata()?.len();
-        let mut records = Vec::new();
+        let base = data.metadata()?.len();
         let mut index = String::new();
-        for (sha256, files) in lists {
-            let start = records.len();
-            records.extend_from_slice(sha256.as_bytes());
-            records.push(b'\n');
-            for file in files {
-                records.extend_from_slice(file.as_bytes());
-                records.push(b'\n');
-            }
-            records.push(b'\n');
-            let len = (records.len() - start) as u64;
-            index.push_str(&format!("{sha256} {offset} {len}\n"));
-            offset += len;
+        let mut at = 0;
+        while at < records.len() {
+            let len = records[at..]
+                .windows(2)
+                .position(|w| w == b"\n\n")
+                .map_or(records.len() - at, |end| end + 2);
+            let sha = records[at..].split(|b| *b == b'\n').next().unwrap_or_default();
+            index.push_str(&format!(
+                "{} {} {len}\n",
+                String::from_utf8_lossy(sha),
+                base + at as u64
+            ));
+            at += len;
         }
-        data.write_all(&records)?;
+        data.write_all(records)?;
         let index_path = self.index_path();
         let mut idx = std::fs::OpenOptions::new().create(true).append(true).open(&index_path)?;
         // A line torn by a crash is ended here, so that it stays one bad line.
@@ -159,6 +170,19 @@ impl ListIndex {
         let new = std::mem::take(&mut self.new);
         self.lists.append(&new)
     }
+}
+
+/// Append the record of one package's list to `out`: its SHA-256 on a line, one path a
+/// line, a blank line. A package without files has a record too (its SHA-256 and the
+/// blank line), read back as an empty list.
+pub fn encode_record(out: &mut Vec<u8>, sha256: &str, files: &[String]) {
+    out.extend_from_slice(sha256.as_bytes());
+    out.push(b'\n');
+    for file in files {
+        out.extend_from_slice(file.as_bytes());
+        out.push(b'\n');
+    }
+    out.push(b'\n');
 }
 
 /// A record's paths, if it is whole and is the one of `sha256`.

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::json;
-use wharf_apt::contents::data_files;
+use wharf_apt::contents::{data_files, encode_record};
 use wharf_apt::deb::DebPackage;
 use wharf_store::{AptChange, AptKind, AptMemberRow, AptPackageRow};
 
@@ -38,8 +38,9 @@ pub struct AddRequest {
 
 /// One read file: the package as the store records it, or why the file is rejected.
 type ReadDeb = std::result::Result<AptPackageRow, String>;
-/// (SHA-256, paths) of every package read, for [`wharf_apt::contents::ContentsLists`].
-type FileLists = Arc<Mutex<Vec<(String, Vec<String>)>>>;
+/// The file list of every package read, as records of
+/// [`wharf_apt::contents::ContentsLists`]: one growing buffer, not a list per package.
+type FileLists = Arc<Mutex<Vec<u8>>>;
 
 /// Numbered batches of read files, as the reader threads finish them.
 type Batches = tokio::sync::mpsc::Receiver<(usize, Vec<ReadDeb>)>;
@@ -137,7 +138,7 @@ pub async fn add(ctx: &Context, request: AddRequest, progress: &dyn Progress) ->
     if let Some(lists) = lists {
         let lists = std::mem::take(&mut *lists.lock().unwrap_or_else(PoisonError::into_inner));
         let store = wharf_apt::contents::ContentsLists::new(ctx.layout().contents());
-        tokio::task::spawn_blocking(move || store.append(&lists))
+        tokio::task::spawn_blocking(move || store.append_records(&lists))
             .await
             .or_internal(|| "storing the file lists failed".to_owned())?
             .or_internal(|| "cannot store the packages' file lists".to_owned())?;
@@ -309,10 +310,8 @@ fn read_debs(
                         let files = data_files(&bytes).map_err(|err| {
                             format!("{}: cannot list its files: {err}", file.display())
                         })?;
-                        lists
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .push((row.sha256.clone(), files));
+                        let mut lists = lists.lock().unwrap_or_else(PoisonError::into_inner);
+                        encode_record(&mut lists, &row.sha256, &files);
                     }
                     if !failed.load(Ordering::Relaxed) {
                         writer
