@@ -2,11 +2,18 @@
 # APT repositories: Wharf against aptly and reprepro (Debian's packages), same machine, one
 # run. See docs/benchmarks.md for what each step measures and the last results.
 #
-#   bash bench/apt.sh                 # 2,000 and 20,000 packages
+#   bash bench/apt.sh                 # 2,000 and 20,000 packages, every section
 #   SIZES="500" bash bench/apt.sh     # a quick run
-#   SECTIONS=import bash bench/apt.sh  # only `wharf import aptly` (sections: repos import backup)
-#   SECTIONS=backup SIZES=20000 bash bench/apt.sh  # only backup and restore
+#   SECTIONS=contents SIZES=20000 bash bench/apt.sh   # only Contents indices
+#   SECTIONS=import bash bench/apt.sh                  # only `wharf import aptly`
+#   SECTIONS=backup SIZES=20000 bash bench/apt.sh      # only backup and restore
 #   WHARF=/tmp/old/wharf bash bench/apt.sh   # another build of wharf
+#
+# Sections (SECTIONS, space-separated; default "main contents import backup"):
+#   main      add, publish, add one, second writer, copy: Contents off in all three tools
+#   contents  the same steps with Contents-ARCH.gz indices on in all three tools
+#   import    moving off aptly: `wharf import aptly` of an aptly root
+#   backup    `wharf backup`/`restore` against tar and cp -a of an aptly root
 #
 # Everything is written under one temporary directory, removed at the end (KEEP=1 keeps it).
 # Needs root for `apt-get install` when aptly, reprepro or gpg are missing.
@@ -14,13 +21,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO_ROOT=$PWD
 SIZES=${SIZES:-"2000 20000"}
+SECTIONS=${SECTIONS:-"main contents import backup"}
 # Writer 2 starts this long after writer 1 (which takes far longer than this).
 SECOND_WRITER_DELAY=${SECOND_WRITER_DELAY:-0.1}
-# Which parts run: `repos` (add, publish, add one, second writer, copy: all three tools),
-# `import` (moving off aptly: `wharf import aptly` of an aptly root) and `backup` (backup
-# and restore against tar and cp -a of an aptly root).
-SECTIONS=${SECTIONS:-"repos import backup"}
-section() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
 need=()
 command -v aptly >/dev/null || need+=(aptly)
@@ -105,6 +108,124 @@ second_writer() {
 }
 : >"$WORK/second.tsv"
 
+# bench_main N: add, publish, add one, a second writer and a copy; Contents off in all
+# three tools (aptly -skip-contents, reprepro without Contents:, wharf --contents=false).
+bench_main() {
+  local N=$1 DEBS="$WORK/debs-$1" W A R
+  # --- Wharf: SQLite store, signs with its own Ed25519 key; no Contents (like the others).
+  W="$WORK/wharf-$N"
+  "$WHARF" --data "$W" repo create b --distribution bookworm --architectures amd64 --contents=false >/dev/null
+  "$WHARF" --data "$W" key export >/dev/null # key generation is not part of any measurement
+  measure wharf "$N" "add" "$WHARF" --data "$W" repo add b "$DEBS"
+  measure wharf "$N" "publish" "$WHARF" --data "$W" publish b
+  measure wharf "$N" "add one" "$WHARF" --data "$W" repo add b "$WORK/extra1-$N"
+  measure wharf "$N" "publish after add one" "$WHARF" --data "$W" publish b
+  measure wharf "$N" "no-change publish" "$WHARF" --data "$W" publish b
+  second_writer wharf "$N" \
+    "'$WHARF' --data '$W' publish b --prefix second" \
+    "'$WHARF' --data '$W' repo add b '$WORK/extra2-$N'"
+  measure wharf "$N" "add one (alone)" "$WHARF" --data "$W" repo add b "$WORK/extra3-$N"
+  # Promotion: 1,000 packages chosen by a query (pkg01000…pkg01999) into an empty repository.
+  "$WHARF" --data "$W" repo create promoted --distribution bookworm --architectures amd64 --contents=false >/dev/null
+  measure wharf "$N" "copy 1000 by query" "$WHARF" --data "$W" repo copy b promoted 'Name (% pkg01*)'
+
+  # --- aptly: its own root, signing with the bench key through gpg; no Contents and no
+  # bz2 indices (Wharf writes neither), which only makes aptly faster.
+  A="$WORK/aptly-$N"
+  mkdir -p "$A"
+  cat >"$WORK/aptly-$N.conf" <<EOF
+{ "rootDir": "$A", "architectures": ["amd64"], "gpgProvider": "gpg", "skipContentsPublishing": true }
+EOF
+  APTLY=(aptly -config="$WORK/aptly-$N.conf")
+  APTLY_SIGN=(-gpg-key="$KEY" -batch -skip-contents -skip-bz2)
+  "${APTLY[@]}" repo create -distribution=bookworm -component=main b >/dev/null
+  measure aptly "$N" "add" "${APTLY[@]}" repo add b "$DEBS"
+  measure aptly "$N" "publish" "${APTLY[@]}" publish repo "${APTLY_SIGN[@]}" b
+  measure aptly "$N" "add one" "${APTLY[@]}" repo add b "$WORK/extra1-$N"
+  measure aptly "$N" "publish after add one" "${APTLY[@]}" publish update "${APTLY_SIGN[@]}" bookworm
+  measure aptly "$N" "no-change publish" "${APTLY[@]}" publish update "${APTLY_SIGN[@]}" bookworm
+  second_writer aptly "$N" \
+    "${APTLY[*]} publish repo -distribution=second ${APTLY_SIGN[*]} b second" \
+    "${APTLY[*]} repo add b '$WORK/extra2-$N'"
+  measure aptly "$N" "add one (alone)" "${APTLY[@]}" repo add b "$WORK/extra3-$N"
+  "${APTLY[@]}" repo create -distribution=bookworm -component=main promoted >/dev/null
+  measure aptly "$N" "copy 1000 by query" "${APTLY[@]}" repo copy b promoted 'Name (% pkg01*)'
+
+  # --- reprepro: SignWith the bench key; Packages, .gz and .xz like Wharf.
+  R="$WORK/reprepro-$N"
+  mkdir -p "$R/conf"
+  cat >"$R/conf/distributions" <<EOF
+Origin: Bench
+Label: Bench
+Codename: bookworm
+Architectures: amd64
+Components: main
+DebIndices: Packages Release . .gz .xz
+SignWith: $KEY
+EOF
+  (
+    cd "$DEBS"
+    measure reprepro "$N" "add" reprepro -b "$R" --export=never includedeb bookworm ./*.deb
+  )
+  measure reprepro "$N" "publish" reprepro -b "$R" export bookworm
+  # includedeb exports (publishes) by default: one command adds and publishes.
+  measure reprepro "$N" "add one and publish" reprepro -b "$R" includedeb bookworm "$WORK/extra1-$N"/*.deb
+  measure reprepro "$N" "no-change publish" reprepro -b "$R" export bookworm
+  second_writer reprepro "$N" \
+    "reprepro -b '$R' export bookworm" \
+    "reprepro -b '$R' includedeb bookworm '$WORK/extra2-$N'/*.deb"
+  measure reprepro "$N" "add one (alone)" reprepro -b "$R" --export=never includedeb bookworm "$WORK/extra3-$N"/*.deb
+}
+
+# bench_contents N: Contents-ARCH.gz on in all three tools. Wharf and reprepro read the
+# file lists when a package is added, aptly at its first publish: add and publish are
+# measured apart, and docs/benchmarks.md compares them together too.
+bench_contents() {
+  local N=$1 DEBS="$WORK/debs-$1" W A R
+  echo "-- Contents, $N packages" >&2
+  W="$WORK/wharf-contents-$N"
+  "$WHARF" --data "$W" repo create b --distribution bookworm --architectures amd64 >/dev/null
+  "$WHARF" --data "$W" key export >/dev/null
+  measure wharf "$N" "contents: add" "$WHARF" --data "$W" repo add b "$DEBS"
+  measure wharf "$N" "contents: publish" "$WHARF" --data "$W" publish b
+  measure wharf "$N" "contents: add one" "$WHARF" --data "$W" repo add b "$WORK/extra1-$N"
+  measure wharf "$N" "contents: publish after add one" "$WHARF" --data "$W" publish b
+  # The Contents index alone: off (Packages unchanged), then on again from the stored lists.
+  "$WHARF" --data "$W" repo edit b --contents=false >/dev/null
+  "$WHARF" --data "$W" publish b >/dev/null
+  "$WHARF" --data "$W" repo edit b --contents=true >/dev/null
+  measure wharf "$N" "contents: index alone" "$WHARF" --data "$W" publish b
+
+  A="$WORK/aptly-contents-$N"
+  mkdir -p "$A"
+  printf '{ "rootDir": "%s", "architectures": ["amd64"], "gpgProvider": "gpg" }\n' "$A" >"$A.conf"
+  local APTLY=(aptly -config="$A.conf")
+  local APTLY_SIGN=(-gpg-key="$KEY" -batch -skip-bz2)
+  "${APTLY[@]}" repo create -distribution=bookworm -component=main b >/dev/null
+  measure aptly "$N" "contents: add" "${APTLY[@]}" repo add b "$DEBS"
+  measure aptly "$N" "contents: publish" "${APTLY[@]}" publish repo "${APTLY_SIGN[@]}" b
+  measure aptly "$N" "contents: add one" "${APTLY[@]}" repo add b "$WORK/extra1-$N"
+  measure aptly "$N" "contents: publish after add one" "${APTLY[@]}" publish update "${APTLY_SIGN[@]}" bookworm
+
+  R="$WORK/reprepro-contents-$N"
+  mkdir -p "$R/conf"
+  printf '%s\n' "Origin: Bench" "Label: Bench" "Codename: bookworm" "Architectures: amd64" \
+    "Components: main" "DebIndices: Packages Release . .gz .xz" "Contents: .gz" \
+    "SignWith: $KEY" >"$R/conf/distributions"
+  (
+    cd "$DEBS"
+    measure reprepro "$N" "contents: add" reprepro -b "$R" --export=never includedeb bookworm ./*.deb
+  )
+  measure reprepro "$N" "contents: publish" reprepro -b "$R" export bookworm
+  measure reprepro "$N" "contents: add one and publish" reprepro -b "$R" includedeb bookworm "$WORK/extra1-$N"/*.deb
+  # All three wrote main/Contents-amd64.gz: their line counts show they list the same files.
+  local tree
+  for tree in "$W/public/b" "$A/public" "$R"; do
+    printf '  %s: %s lines in main/Contents-amd64.gz\n' "$tree" \
+      "$(gzip -dc "$tree/dists/bookworm/main/Contents-amd64.gz" | wc -l)" >&2
+  done
+}
+
 # backup_section N: `wharf backup` of a data directory holding N published packages (the
 # one the repos section made, else one made here) against what aptly users do with theirs:
 # `tar` of the aptly root and `cp -a`. Wharf snapshots the store online, hashes every file
@@ -159,87 +280,21 @@ bench_import() {
 }
 
 for N in $SIZES; do
-  if section import; then
-    echo "== $N packages: import from aptly" >&2
-    bench_import "$N"
-  fi
-  section repos || section backup || continue
   echo "== $N packages" >&2
   DEBS="$WORK/debs-$N"
   start=$(now)
   python3 "$REPO_ROOT/bench/gen-debs.py" "$DEBS" "$N"
   for extra in 1 2 3; do python3 "$REPO_ROOT/bench/gen-debs.py" "$WORK/extra$extra-$N" 1 "extra$extra" 2>/dev/null; done
-  if ! section repos; then
-    backup_section "$N"
-    continue
-  fi
 
-  # --- Wharf: SQLite store, signs with its own Ed25519 key.
-  W="$WORK/wharf-$N"
-  "$WHARF" --data "$W" repo create b --distribution bookworm --architectures amd64 >/dev/null
-  "$WHARF" --data "$W" key export >/dev/null # key generation is not part of any measurement
-  measure wharf "$N" "add" "$WHARF" --data "$W" repo add b "$DEBS"
-  measure wharf "$N" "publish" "$WHARF" --data "$W" publish b
-  measure wharf "$N" "add one" "$WHARF" --data "$W" repo add b "$WORK/extra1-$N"
-  measure wharf "$N" "publish after add one" "$WHARF" --data "$W" publish b
-  measure wharf "$N" "no-change publish" "$WHARF" --data "$W" publish b
-  second_writer wharf "$N" \
-    "'$WHARF' --data '$W' publish b --prefix second" \
-    "'$WHARF' --data '$W' repo add b '$WORK/extra2-$N'"
-  measure wharf "$N" "add one (alone)" "$WHARF" --data "$W" repo add b "$WORK/extra3-$N"
-  # Promotion: 1,000 packages chosen by a query (pkg01000…pkg01999) into an empty repository.
-  "$WHARF" --data "$W" repo create promoted --distribution bookworm --architectures amd64 >/dev/null
-  measure wharf "$N" "copy 1000 by query" "$WHARF" --data "$W" repo copy b promoted 'Name (% pkg01*)'
-
-  # --- aptly: its own root, signing with the bench key through gpg; no Contents and no
-  # bz2 indices (Wharf writes neither), which only makes aptly faster.
-  A="$WORK/aptly-$N"
-  mkdir -p "$A"
-  cat >"$WORK/aptly-$N.conf" <<EOF
-{ "rootDir": "$A", "architectures": ["amd64"], "gpgProvider": "gpg", "skipContentsPublishing": true }
-EOF
-  APTLY=(aptly -config="$WORK/aptly-$N.conf")
-  APTLY_SIGN=(-gpg-key="$KEY" -batch -skip-contents -skip-bz2)
-  "${APTLY[@]}" repo create -distribution=bookworm -component=main b >/dev/null
-  measure aptly "$N" "add" "${APTLY[@]}" repo add b "$DEBS"
-  measure aptly "$N" "publish" "${APTLY[@]}" publish repo "${APTLY_SIGN[@]}" b
-  measure aptly "$N" "add one" "${APTLY[@]}" repo add b "$WORK/extra1-$N"
-  measure aptly "$N" "publish after add one" "${APTLY[@]}" publish update "${APTLY_SIGN[@]}" bookworm
-  measure aptly "$N" "no-change publish" "${APTLY[@]}" publish update "${APTLY_SIGN[@]}" bookworm
-  second_writer aptly "$N" \
-    "${APTLY[*]} publish repo -distribution=second ${APTLY_SIGN[*]} b second" \
-    "${APTLY[*]} repo add b '$WORK/extra2-$N'"
-  measure aptly "$N" "add one (alone)" "${APTLY[@]}" repo add b "$WORK/extra3-$N"
-  "${APTLY[@]}" repo create -distribution=bookworm -component=main promoted >/dev/null
-  measure aptly "$N" "copy 1000 by query" "${APTLY[@]}" repo copy b promoted 'Name (% pkg01*)'
-
-  # --- reprepro: SignWith the bench key; Packages, .gz and .xz like Wharf.
-  R="$WORK/reprepro-$N"
-  mkdir -p "$R/conf"
-  cat >"$R/conf/distributions" <<EOF
-Origin: Bench
-Label: Bench
-Codename: bookworm
-Architectures: amd64
-Components: main
-DebIndices: Packages Release . .gz .xz
-SignWith: $KEY
-EOF
-  (
-    cd "$DEBS"
-    measure reprepro "$N" "add" reprepro -b "$R" --export=never includedeb bookworm ./*.deb
-  )
-  measure reprepro "$N" "publish" reprepro -b "$R" export bookworm
-  # includedeb exports (publishes) by default: one command adds and publishes.
-  measure reprepro "$N" "add one and publish" reprepro -b "$R" includedeb bookworm "$WORK/extra1-$N"/*.deb
-  measure reprepro "$N" "no-change publish" reprepro -b "$R" export bookworm
-  second_writer reprepro "$N" \
-    "reprepro -b '$R' export bookworm" \
-    "reprepro -b '$R' includedeb bookworm '$WORK/extra2-$N'/*.deb"
-  measure reprepro "$N" "add one (alone)" reprepro -b "$R" --export=never includedeb bookworm "$WORK/extra3-$N"/*.deb
-
-  if section backup; then backup_section "$N"; fi
-
+  for section in $SECTIONS; do
+    case $section in
+      main) bench_main "$N" ;;
+      contents) bench_contents "$N" ;;
+      import) bench_import "$N" ;;
+      backup) backup_section "$N" ;;
+      *) echo "unknown section $section (main, contents, import, backup)" >&2; exit 2 ;;
+    esac
+  done
   # Nothing is deleted until the end: on ext4, freshly freed inodes slow down new ones.
 done
 

@@ -86,6 +86,7 @@ pub fn declared_settings(declared: &DeclaredRepository) -> RepoSettings {
         comment: declared.comment.clone(),
         from: None,
         prefix: declared.prefix.clone(),
+        contents: declared.contents,
     }
 }
 
@@ -251,6 +252,16 @@ fn compare(
     }
     settings.prefix.clone_from(&wanted.prefix);
     settings.comment.clone_from(&wanted.comment);
+    if wanted.contents != current.contents {
+        let note = "the next publish adds or removes the Contents indices";
+        changed.push(diff(
+            "contents",
+            wanted.contents.to_string(),
+            current.contents.to_string(),
+            note,
+        ));
+        settings.contents = wanted.contents;
+    }
     (settings, changed, drift)
 }
 
@@ -340,6 +351,7 @@ mod tests {
             architectures: archs.iter().map(|a| (*a).to_owned()).collect(),
             prefix: None,
             comment: None,
+            contents: true,
             line: 1,
         }
     }
@@ -413,6 +425,7 @@ mod tests {
                 vec!["comment"],
                 vec![],
             ),
+            (DeclaredRepository { contents: false, ..was.clone() }, vec!["contents"], vec![]),
             (
                 DeclaredRepository {
                     comment: Some("T".into()),

@@ -187,6 +187,7 @@ mod tests {
                 comment: None,
                 from: None,
                 prefix: None,
+                contents: true,
             },
             release: ReleaseRecord::default(),
         }

@@ -45,6 +45,12 @@ impl DataLayout {
         self.root.join("objects")
     }
 
+    /// Per-package file lists for `Contents` indices, by SHA-256 (`wharf_apt::contents`).
+    #[must_use]
+    pub fn contents(&self) -> PathBuf {
+        self.root.join("contents")
+    }
+
     /// Every published tree, one directory per prefix.
     #[must_use]
     pub fn public(&self) -> PathBuf {

@@ -132,6 +132,9 @@ pub async fn publish(
         // `wharf server` serves the pool of DATA/public from the object store; a
         // --to-dir tree is for other web servers and gets real files.
         pool: if request.to_dir.is_some() { PoolMode::Files } else { PoolMode::Listed },
+        contents: repo_settings
+            .contents
+            .then(|| wharf_apt::contents::ContentsLists::new(ctx.layout().contents())),
     };
     let outcome = ctx
         .storage()

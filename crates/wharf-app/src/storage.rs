@@ -53,6 +53,8 @@ pub struct PublishJob {
     pub previous: PreviousIndices,
     pub delta: Option<Delta>,
     pub pool: PoolMode,
+    /// Per-package file lists for `Contents` indices; `None`: the repository has them off.
+    pub contents: Option<wharf_apt::contents::ContentsLists>,
 }
 
 impl PublishJob {
@@ -72,6 +74,7 @@ impl PublishJob {
             previous: Some(&self.previous),
             delta: self.delta.as_ref(),
             pool: self.pool,
+            contents: self.contents.as_ref(),
         }
     }
 }

@@ -378,6 +378,95 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// A line whose hash is 0 modulo this ends a chunk of a line-oriented index
+/// (`Contents`): ~512 lines, some 40 KiB, a chunk.
+const LINES_EVERY: u64 = 512;
+
+/// Split a file of lines (`Contents`) into chunks ending at lines chosen by content, so
+/// that a line added or removed changes the chunk it falls in only.
+#[must_use]
+pub fn split_lines(plain: &[u8]) -> Vec<&[u8]> {
+    let mut chunks = Vec::new();
+    let (mut chunk_start, mut line_start) = (0, 0);
+    while line_start < plain.len() {
+        let line_end = plain[line_start..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(plain.len(), |at| line_start + at + 1);
+        // The high bits: FNV-1a's low bits see only the low bits of each byte, and paths
+        // differing in digits alone would hardly ever end a chunk.
+        if (fnv1a(&plain[line_start..line_end]) >> 40).is_multiple_of(LINES_EVERY)
+            || line_end - chunk_start >= MAX_CHUNK_BYTES
+        {
+            chunks.push(&plain[chunk_start..line_end]);
+            chunk_start = line_end;
+        }
+        line_start = line_end;
+    }
+    if chunk_start < plain.len() || chunks.is_empty() {
+        chunks.push(&plain[chunk_start..]);
+    }
+    chunks
+}
+
+/// The `.gz` alone of a file of lines ([`split_lines`]), its chunks' gzip members
+/// concatenated, copying from `previous` (a `.gz` this function wrote, with its spans)
+/// the members of unchanged chunks; small files are compressed whole, without spans.
+/// The spans' `xz` fields are zero.
+#[must_use]
+pub fn compress_gz(plain: &[u8], previous: Option<(&[u8], &[ChunkSpan])>) -> Compressed {
+    if plain.len() < MIN_CHUNKED_BYTES {
+        return Compressed {
+            gz: index::gzip(plain),
+            xz: Vec::new(),
+            spans: Vec::new(),
+            n_chunks_compressed: 1,
+        };
+    }
+    let old: HashMap<&str, &[u8]> = previous
+        .map(|(gz, spans)| {
+            spans
+                .iter()
+                .filter_map(|span| Some((span.sha256.as_str(), slice(gz, span.gz.0, span.gz.1)?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let chunks: Vec<(String, &[u8])> =
+        split_lines(plain).into_iter().map(|chunk| (sha256_hex(chunk), chunk)).collect();
+    let missing: Vec<usize> =
+        (0..chunks.len()).filter(|idx| !old.contains_key(chunks[*idx].0.as_str())).collect();
+    let n_workers = missing.len().clamp(1, 2);
+    let fresh: HashMap<usize, Vec<u8>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n_workers)
+            .map(|worker| {
+                let (missing, chunks) = (&missing, &chunks);
+                scope.spawn(move || {
+                    missing
+                        .iter()
+                        .skip(worker)
+                        .step_by(n_workers)
+                        .map(|idx| (*idx, index::gzip(chunks[*idx].1)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("compression does not panic")).collect()
+    });
+    let mut gz =
+        Vec::with_capacity(previous.map_or(plain.len() / 4, |(gz, _)| gz.len() + (64 << 10)));
+    let mut spans = Vec::with_capacity(chunks.len());
+    for (idx, (sha, _)) in chunks.iter().enumerate() {
+        let member = fresh.get(&idx).map_or_else(|| old[sha.as_str()], Vec::as_slice);
+        spans.push(ChunkSpan {
+            sha256: sha.clone(),
+            gz: (gz.len() as u64, member.len() as u64),
+            xz: (0, 0, 0, 0),
+        });
+        gz.extend_from_slice(member);
+    }
+    Compressed { gz, xz: Vec::new(), spans, n_chunks_compressed: fresh.len() }
+}
+
 /// The fallback: the whole index compressed at once, no spans.
 fn whole(plain: &[u8], n_chunks: usize) -> Compressed {
     Compressed {
@@ -589,6 +678,41 @@ mod tests {
         let fourth = compress(&changed, Some(bad_previous));
         assert_eq!(fourth.n_chunks_compressed, 1);
         assert_eq!(fourth.xz, second.xz);
+    }
+
+    #[test]
+    fn line_chunks_are_reused_and_equal_a_compression_from_scratch() {
+        let lines = |n: usize, extra: Option<usize>| -> Vec<u8> {
+            let mut out = Vec::new();
+            for idx in (0..n).chain(extra) {
+                out.extend_from_slice(
+                    format!("usr/share/pkg{idx:05}/README\t\t    misc/pkg{idx:05}\n").as_bytes(),
+                );
+            }
+            out
+        };
+        let plain = lines(5000, None);
+        let chunks = split_lines(&plain);
+        assert_eq!(chunks.concat(), plain);
+        assert!(chunks.len() > 3, "{} chunks", chunks.len());
+        assert!(chunks.iter().all(|c| c.ends_with(b"\n")));
+        let first = compress_gz(&plain, None);
+        let mut changed = lines(4999, None);
+        changed.extend_from_slice(b"usr/share/zzz/README\t\t    misc/zzz\n");
+        let again = compress_gz(&changed, Some((&first.gz, &first.spans)));
+        assert!(
+            again.n_chunks_compressed <= 2,
+            "{} of {}",
+            again.n_chunks_compressed,
+            again.spans.len()
+        );
+        assert_eq!(again.gz, compress_gz(&changed, None).gz);
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(again.gz.as_slice()).read_to_end(&mut out).unwrap();
+        assert_eq!(out, changed);
+        // Spans that do not fit the previous file are not trusted.
+        let wrong = compress_gz(&changed, Some((&first.gz[..10], &first.spans)));
+        assert_eq!(wrong.gz, again.gz);
     }
 
     #[test]

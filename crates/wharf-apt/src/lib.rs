@@ -18,6 +18,7 @@
 //! - [`fsutil`] writes files durably (temporary file, fsync, rename, fsync directory).
 
 pub mod chunked;
+pub mod contents;
 pub mod control;
 pub mod deb;
 pub mod depends;

@@ -33,6 +33,8 @@ use crate::index::{self, IndexFile, ReleaseParams};
 use crate::objects::{Location, Objects};
 use crate::sign::SigningKey;
 
+mod contents_indices;
+
 /// Name of the state file at the root of a published tree (not served).
 pub const STATE_FILE: &str = ".wharf-state.json";
 
@@ -53,6 +55,10 @@ pub enum PublishError {
         "{package}: its file (sha256 {sha256}) is not in the object store: run `wharf repo verify`, then add the file again"
     )]
     MissingObject { package: String, sha256: String },
+    #[error(
+        "{package} (sha256 {sha256}): cannot list its files for the Contents indices: {reason}; run `wharf repo verify`, or create the repository with --contents=false"
+    )]
+    Contents { package: String, sha256: String, reason: String },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PublishError + '_ {
@@ -114,6 +120,9 @@ pub struct PublishRequest<'a> {
     pub delta: Option<&'a Delta>,
     /// How the pool is laid out.
     pub pool: PoolMode,
+    /// Write `COMP/Contents-ARCH.gz` from these per-package file lists
+    /// ([`crate::contents`]); `None`: no `Contents` indices.
+    pub contents: Option<&'a crate::contents::ContentsLists>,
 }
 
 impl PublishRequest<'_> {
@@ -187,6 +196,9 @@ impl PreviousIndices {
         let dists = root.join("dists").join(distribution);
         let mut indices = BTreeMap::new();
         for (plain_rel, entry) in &state.indices {
+            if contents_indices::is_contents_key(plain_rel) {
+                continue;
+            }
             let dir = Path::new(plain_rel).parent().unwrap_or(Path::new(""));
             let path = dists.join(dir).join("by-hash/SHA256").join(&entry.sha256);
             let Ok(bytes) = std::fs::read(&path) else { return PreviousIndices::default() };
@@ -672,8 +684,20 @@ fn publish_tree(
     }
 
     // 2 and 3. Indices: by-hash first, then plain names; unchanged ones are skipped.
-    let Indices { mut release_files, current_by_hash, new_indices } =
-        write_indices(request, &dists, &state, &mut outcome)?;
+    let mut indices = write_indices(request, &dists, &state, &mut outcome)?;
+    // 3b. Contents indices, from the Packages indices just written.
+    if let Some(lists) = request.contents {
+        contents_indices::write(
+            request,
+            lists,
+            objects,
+            &dists,
+            &state,
+            &mut outcome,
+            &mut indices,
+        )?;
+    }
+    let Indices { mut release_files, current_by_hash, new_indices } = indices;
 
     // 4. Release, Release.gpg, InRelease last — unless nothing at all changed.
     release_files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -710,6 +734,10 @@ fn publish_tree(
         fsutil::write_atomic(&inrelease, signed.as_bytes()).map_err(io_err(&inrelease))?;
         state.signed_by = Some(fingerprint);
     }
+
+    // A Contents index no longer published loses its plain name once Release stops
+    // listing it.
+    contents_indices::remove_dropped(&dists, &state, &new_indices);
 
     // 5. Superseded by-hash files: remember when they stopped being current; delete them
     //    once the grace period is over.
@@ -1363,7 +1391,10 @@ mod tests {
     }
 
     /// `n` packages with made-up content, stored in `objects`.
-    fn packages(objects: &Objects, range: std::ops::Range<usize>) -> Vec<PublishPackage> {
+    pub(super) fn packages(
+        objects: &Objects,
+        range: std::ops::Range<usize>,
+    ) -> Vec<PublishPackage> {
         let contents: Vec<(String, Vec<u8>)> = range
             .clone()
             .map(|n| {
@@ -1393,7 +1424,7 @@ mod tests {
             .collect()
     }
 
-    fn request<'a>(
+    pub(super) fn request<'a>(
         root: &'a Path,
         packages: &'a [PublishPackage],
         previous: Option<&'a PreviousIndices>,
@@ -1415,6 +1446,7 @@ mod tests {
             previous,
             delta: None,
             pool,
+            contents: None,
         }
     }
 

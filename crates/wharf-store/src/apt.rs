@@ -212,6 +212,29 @@ macro_rules! impl_apt {
                 self.commit_audited(tx, entry, op).await.map(Some)
             }
 
+            pub(crate) async fn apt_update_settings(
+                &self,
+                kind: AptKind,
+                name: &str,
+                settings: &RepoSettings,
+                entry: &NewAuditEntry,
+            ) -> Result<Option<AuditEntry>, StoreError> {
+                let op = "change repository settings";
+                let mut tx = self.pool.begin_with($begin).await.map_err(self.query_err(op))?;
+                let done =
+                    sqlx::query("UPDATE apt_collection SET body = $1 WHERE kind = $2 AND name = $3")
+                        .bind(encode(settings))
+                        .bind(kind.as_str())
+                        .bind(name)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(self.query_err(op))?;
+                if done.rows_affected() != 1 {
+                    return Ok(None);
+                }
+                self.commit_audited(tx, entry, op).await.map(Some)
+            }
+
             pub(crate) async fn apt_collections(
                 &self,
                 kind: AptKind,
@@ -602,30 +625,6 @@ macro_rules! impl_apt {
                 self.commit_audited(tx, entry, op).await.map(Some)
             }
 
-            pub(crate) async fn apt_update_settings(
-                &self,
-                kind: AptKind,
-                name: &str,
-                settings: &RepoSettings,
-                entry: &NewAuditEntry,
-            ) -> Result<Option<AuditEntry>, StoreError> {
-                let op = "update repository settings";
-                let mut tx = self.pool.begin_with($begin).await.map_err(self.query_err(op))?;
-                let done = sqlx::query(
-                    "UPDATE apt_collection SET body = $1 WHERE kind = $2 AND name = $3",
-                )
-                .bind(encode(settings))
-                .bind(kind.as_str())
-                .bind(name)
-                .execute(&mut *tx)
-                .await
-                .map_err(self.query_err(op))?;
-                if done.rows_affected() != 1 {
-                    return Ok(None);
-                }
-                self.commit_audited(tx, entry, op).await.map(Some)
-            }
-
             pub(crate) async fn apt_all_packages(&self) -> Result<Vec<AptPackageRow>, StoreError> {
                 let op = "list packages";
                 let sql = concat!("SELECT ", package_columns!(), " FROM apt_package p ORDER BY p.sha256");
@@ -853,6 +852,18 @@ impl crate::Store {
         dispatch!(self, apt_create_collection(kind, name, settings, entry))
     }
 
+    /// Replaces a collection's settings and appends `entry` in the same transaction;
+    /// returns the stored entry, or `None` (and no entry) if there is no such collection.
+    pub async fn apt_update_settings(
+        &self,
+        kind: AptKind,
+        name: &str,
+        settings: &RepoSettings,
+        entry: &NewAuditEntry,
+    ) -> Result<Option<AuditEntry>, StoreError> {
+        dispatch!(self, apt_update_settings(kind, name, settings, entry))
+    }
+
     /// All collections of a kind, or the one named. A stored body that does not parse is
     /// [`StoreError::Corrupt`].
     pub async fn apt_collections(
@@ -951,20 +962,6 @@ impl crate::Store {
         entry: &NewAuditEntry,
     ) -> Result<Option<AuditEntry>, StoreError> {
         dispatch!(self, apt_snapshot(from, name, settings, entry))
-    }
-
-    /// Replaces a collection's settings (its contents and generation stay) and appends
-    /// `entry` in the same transaction; returns the stored entry, or `None` (and no entry)
-    /// when there is no such collection. Callers hold the writer lock, having read the
-    /// settings they change.
-    pub async fn apt_update_settings(
-        &self,
-        kind: AptKind,
-        name: &str,
-        settings: &RepoSettings,
-        entry: &NewAuditEntry,
-    ) -> Result<Option<AuditEntry>, StoreError> {
-        dispatch!(self, apt_update_settings(kind, name, settings, entry))
     }
 
     /// Every stored package, for verification.

@@ -22,6 +22,14 @@ pub struct RepoSettings {
     /// in `[[repositories]]`); `None`: its name. Absent from records written before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
+    /// Publish `Contents-ARCH.gz` indices (for `apt-file`). Repositories created before
+    /// Wharf had them get them too.
+    #[serde(default = "contents_default")]
+    pub contents: bool,
+}
+
+fn contents_default() -> bool {
+    true
 }
 
 /// What the store remembers about a publish.

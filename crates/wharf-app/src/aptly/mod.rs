@@ -112,6 +112,7 @@ fn settings_for(
         comment,
         from: None,
         prefix: None,
+        contents: true,
     })
 }
 
@@ -355,6 +356,7 @@ async fn create(ctx: &Context, name: &str, settings: &RepoSettings) -> Result<()
         components: settings.components.clone(),
         architectures: settings.architectures.clone(),
         comment: settings.comment.clone(),
+        contents: settings.contents,
     };
     repo::create(ctx, request).await.map(|_| ())
 }

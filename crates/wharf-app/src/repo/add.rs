@@ -6,10 +6,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::json;
+use wharf_apt::contents::{data_files, encode_record};
 use wharf_apt::deb::DebPackage;
 use wharf_store::{AptChange, AptKind, AptMemberRow, AptPackageRow};
 
@@ -37,6 +38,9 @@ pub struct AddRequest {
 
 /// One read file: the package as the store records it, or why the file is rejected.
 type ReadDeb = std::result::Result<AptPackageRow, String>;
+/// The file list of every package read, as records of
+/// [`wharf_apt::contents::ContentsLists`]: one growing buffer, not a list per package.
+type FileLists = Arc<Mutex<Vec<u8>>>;
 
 /// Numbered batches of read files, as the reader threads finish them.
 type Batches = tokio::sync::mpsc::Receiver<(usize, Vec<ReadDeb>)>;
@@ -65,7 +69,9 @@ pub async fn add(ctx: &Context, request: AddRequest, progress: &dyn Progress) ->
     let _lock = ctx.layout().lock_writer().await?;
     let sink = Arc::new(ctx.storage().sink());
     let failed = Arc::new(AtomicBool::new(false));
-    let (mut batches, readers) = read_debs(files, sink.clone(), failed.clone());
+    // The file lists for Contents indices, read while each file is in memory anyway.
+    let lists = repo.settings.contents.then(|| Arc::new(Mutex::new(Vec::new())));
+    let (mut batches, readers) = read_debs(files, sink.clone(), lists.clone(), failed.clone());
     let mut state = AddState::new(&request, component);
     let mut change: Option<AptChange> = None;
     let mut errors = Vec::new();
@@ -128,6 +134,14 @@ pub async fn add(ctx: &Context, request: AddRequest, progress: &dyn Progress) ->
             errors.len(),
             errors.join("\n  ")
         )));
+    }
+    if let Some(lists) = lists {
+        let lists = std::mem::take(&mut *lists.lock().unwrap_or_else(PoisonError::into_inner));
+        let store = wharf_apt::contents::ContentsLists::new(ctx.layout().contents());
+        tokio::task::spawn_blocking(move || store.append_records(&lists))
+            .await
+            .or_internal(|| "storing the file lists failed".to_owned())?
+            .or_internal(|| "cannot store the packages' file lists".to_owned())?;
     }
     // Every new object durable before the metadata that names it is committed.
     let sink = Arc::try_unwrap(sink)
@@ -271,6 +285,7 @@ fn package_row(package: &DebPackage) -> AptPackageRow {
 fn read_debs(
     files: Vec<PathBuf>,
     sink: Arc<ObjectSink>,
+    lists: Option<FileLists>,
     failed: Arc<AtomicBool>,
 ) -> (Batches, Vec<std::thread::JoinHandle<()>>) {
     let n_batches = files.len().div_ceil(READ_BATCH);
@@ -281,7 +296,7 @@ fn read_debs(
     let readers = (0..n_threads.min(n_batches))
         .map(|_| {
             let (files, next, done) = (files.clone(), next.clone(), done.clone());
-            let (sink, failed) = (sink.clone(), failed.clone());
+            let (sink, failed, lists) = (sink.clone(), failed.clone(), lists.clone());
             std::thread::spawn(move || {
                 let mut writer = sink.writer();
                 let mut read_one = |file: &PathBuf| -> ReadDeb {
@@ -289,6 +304,15 @@ fn read_debs(
                         .map_err(|err| format!("{}: cannot read: {err}", file.display()))?;
                     let package = DebPackage::parse(file, &bytes).map_err(|err| err.to_string())?;
                     let row = package_row(&package);
+                    if let Some(lists) = &lists {
+                        // Read once here, so that no publish reads the package again for
+                        // its `Contents` indices.
+                        let files = data_files(&bytes).map_err(|err| {
+                            format!("{}: cannot list its files: {err}", file.display())
+                        })?;
+                        let mut lists = lists.lock().unwrap_or_else(PoisonError::into_inner);
+                        encode_record(&mut lists, &row.sha256, &files);
+                    }
                     if !failed.load(Ordering::Relaxed) {
                         writer
                             .put(&row.sha256, bytes)

@@ -48,6 +48,8 @@ pub struct CreateRequest {
     pub components: Vec<String>,
     pub architectures: Vec<String>,
     pub comment: Option<String>,
+    /// Publish `Contents-ARCH.gz` indices.
+    pub contents: bool,
 }
 
 /// The stored repository or snapshot named `name`, or a not-found error saying where to
@@ -119,6 +121,7 @@ fn view(kind: AptKind, row: AptCollectionRow, published_as: Vec<String>) -> Coll
         comment: settings.comment,
         from: settings.from,
         prefix: settings.prefix,
+        contents: settings.contents,
         packages: row.n_packages,
         generation: row.generation,
         created_at: row.created_at,
@@ -164,6 +167,7 @@ pub async fn create(ctx: &Context, request: CreateRequest) -> Result<CollectionV
         comment: request.comment,
         from: None,
         prefix: None,
+        contents: request.contents,
     };
     let _lock = ctx.layout().lock_writer().await?;
     let entry = ctx.entry(
@@ -180,6 +184,39 @@ pub async fn create(ctx: &Context, request: CreateRequest) -> Result<CollectionV
         return Err(AppError::conflict(format!("repository {:?} already exists", request.name)));
     }
     show(ctx, AptKind::Repo, &request.name, false, None).await
+}
+
+/// What `repo edit` changes; `None` leaves a setting as it is.
+#[derive(Debug, Clone, Default)]
+pub struct EditRequest {
+    pub repository: String,
+    /// Publish `Contents-ARCH.gz` indices; the next publish adds or removes them.
+    pub contents: Option<bool>,
+}
+
+/// Change a repository's settings (with its audit entry, in one transaction). Its
+/// packages and published trees stay as they are until the next publish.
+pub async fn edit(ctx: &Context, request: EditRequest) -> Result<CollectionView> {
+    let _lock = ctx.layout().lock_writer().await?;
+    let row = collection(ctx, AptKind::Repo, &request.repository).await?;
+    let mut settings = row.settings.clone();
+    if let Some(contents) = request.contents {
+        settings.contents = contents;
+    }
+    if settings != row.settings {
+        let details = json!({ "contents": settings.contents });
+        let entry = ctx.entry("repo.edit", &request.repository, details);
+        ctx.store()
+            .apt_update_settings(AptKind::Repo, &request.repository, &settings, &entry)
+            .await?
+            .ok_or_else(|| {
+                AppError::not_found(format!(
+                    "repository {:?} was dropped meanwhile",
+                    request.repository
+                ))
+            })?;
+    }
+    show(ctx, AptKind::Repo, &request.repository, false, None).await
 }
 
 /// Every repository or snapshot.

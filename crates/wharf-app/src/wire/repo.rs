@@ -20,6 +20,9 @@ pub struct CollectionView {
     /// name (`prefix` in `[[repositories]]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
+    /// Whether its publishes have `Contents-ARCH.gz` indices (`apt-file`).
+    #[serde(default)]
+    pub contents: bool,
     /// How many packages it holds.
     pub packages: i64,
     /// Bumped by every change of its contents.

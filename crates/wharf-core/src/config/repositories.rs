@@ -26,6 +26,8 @@ pub struct RepositoryConfig {
     pub prefix: Option<Spanned<String>>,
     /// Shown by `repo show` and in the `Release` file's Description.
     pub comment: Option<String>,
+    /// `Contents-ARCH.gz` indices for `apt-file` (default `true`).
+    pub contents: Option<bool>,
 }
 
 /// A `[[repositories]]` entry, checked, with its defaults filled in.
@@ -38,6 +40,8 @@ pub struct DeclaredRepository {
     /// `None`: published under its name.
     pub prefix: Option<String>,
     pub comment: Option<String>,
+    /// Whether publishes carry `Contents` indices.
+    pub contents: bool,
     /// The line of the entry's `name`, for reports.
     pub line: usize,
 }
@@ -144,6 +148,7 @@ impl Config {
                 architectures,
                 prefix,
                 comment: entry.comment.clone(),
+                contents: entry.contents.unwrap_or(true),
                 line,
             });
         }
@@ -179,6 +184,7 @@ mod tests {
                 architectures: vec!["amd64".into()],
                 prefix: None,
                 comment: None,
+                contents: true,
                 line: 2,
             }
         );

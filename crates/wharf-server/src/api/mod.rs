@@ -101,6 +101,7 @@ table! {
     get "/repos" Viewer repos::list => "CollectionView[]", "Repositories (`wharf repo list`).";
     post "/repos" Publisher repos::create => "CollectionView", "Create a repository (`wharf repo create`).";
     get "/repos/{name}" Viewer repos::show => "CollectionView", "One repository (`?packages=true` lists them, `?query=` only those it matches) (`wharf repo show`).";
+    patch "/repos/{name}" Publisher repos::edit => "CollectionView", "Change a repository's settings (`{contents}`); the next publish applies them (`wharf repo edit`).";
     delete "/repos/{name}" Publisher repos::drop_repo => "DropReport", "Delete a repository; `?force=true` even while published (`wharf repo drop`).";
     post "/repos/{name}/packages" Publisher repos::upload => "AddReport", "Upload `.deb` files: a raw body or multipart; all or nothing (`wharf repo add`).";
     delete "/repos/{name}/packages" Publisher repos::remove => "RemoveReport", "Remove the packages `?query=` matches (`wharf repo remove`).";

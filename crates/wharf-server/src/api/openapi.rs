@@ -19,6 +19,7 @@ fn method(name: &str) -> HttpMethod {
         "post" => HttpMethod::Post,
         "delete" => HttpMethod::Delete,
         "put" => HttpMethod::Put,
+        "patch" => HttpMethod::Patch,
         _ => HttpMethod::Get,
     }
 }

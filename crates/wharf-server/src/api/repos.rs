@@ -195,6 +195,32 @@ pub(crate) struct CreateBody {
     components: Vec<String>,
     architectures: Vec<String>,
     comment: Option<String>,
+    /// `Contents-ARCH.gz` indices; on when left out.
+    #[serde(default = "yes")]
+    contents: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `PATCH /repos/{name}`: `wharf repo edit NAME --contents=BOOL`; a setting left out
+/// stays as it is.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EditBody {
+    contents: Option<bool>,
+}
+
+pub(crate) async fn edit(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Body(body): Body<EditBody>,
+) -> Result<Response, ApiError> {
+    let ctx = caller.context(&state).await?;
+    let request = wharf_app::repo::EditRequest { repository: name, contents: body.contents };
+    Ok(Json(wharf_app::repo::edit(&ctx, request).await?).into_response())
 }
 
 pub(crate) async fn create(
@@ -209,6 +235,7 @@ pub(crate) async fn create(
         components: body.components,
         architectures: body.architectures,
         comment: body.comment,
+        contents: body.contents,
     };
     Ok(Json(wharf_app::repo::create(&ctx, request).await?).into_response())
 }

@@ -369,6 +369,7 @@ fn repo_settings(distribution: &str) -> RepoSettings {
         comment: Some("tools — ünïcode".into()),
         from: None,
         prefix: None,
+        contents: true,
     }
 }
 
@@ -423,6 +424,25 @@ async fn apt_repository_story(db: &TestDb) {
             .await
             .unwrap()
             .is_none()
+    );
+    // Settings change with their audit entry, or not at all for an unknown name.
+    let off = RepoSettings { contents: false, ..settings.clone() };
+    let edit = entry("ci", "repo.edit", "tools");
+    assert!(
+        store.apt_update_settings(AptKind::Repo, "tools", &off, &edit).await.unwrap().is_some()
+    );
+    let stored = store.apt_collections(AptKind::Repo, Some("tools")).await.unwrap();
+    assert!(!stored[0].settings.contents);
+    assert_eq!(stored[0].generation, 0, "a settings change is not a content change");
+    let n_audit = store.audit(&AuditQuery::default()).await.unwrap().len();
+    assert!(store.apt_update_settings(AptKind::Repo, "nope", &off, &edit).await.unwrap().is_none());
+    assert_eq!(store.audit(&AuditQuery::default()).await.unwrap().len(), n_audit);
+    assert!(
+        store
+            .apt_update_settings(AptKind::Repo, "tools", &settings, &edit)
+            .await
+            .unwrap()
+            .is_some()
     );
     let add = [apt_member("aa", "sha-a"), apt_member("bb", "sha-b")];
     assert_eq!(change_members(store, AptKind::Repo, "tools", &add, &[]).await.unwrap(), Some(1));

@@ -32,6 +32,14 @@ pub(crate) enum RepoCommand {
         "  wharf repo show bookworm-tools --with-packages --json",
     ))]
     Show(RepoShowArgs),
+    /// Change a repository's settings; the next publish applies them.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  # No Contents-ARCH.gz indices from the next publish on\n",
+        "  wharf repo edit bookworm-tools --contents=false\n",
+        "  wharf repo edit bookworm-tools --contents=true --json",
+    ))]
+    Edit(RepoEditArgs),
     /// Add `.deb` files or directories (searched recursively); all or nothing.
     #[command(after_help = concat!(
         "Examples:\n",
@@ -129,6 +137,21 @@ pub(crate) struct RepoCreateArgs {
     /// Free text shown by `repo show` and in the Release file's Description.
     #[arg(long)]
     pub(crate) comment: Option<String>,
+    /// Publish `Contents-ARCH.gz` indices, what `apt-file` searches (`--contents=false`:
+    /// none).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub(crate) contents: bool,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RepoEditArgs {
+    pub(crate) name: String,
+    /// Publish `Contents-ARCH.gz` indices (`apt-file`): `true` or `false`; left out,
+    /// unchanged.
+    #[arg(long, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub(crate) contents: Option<bool>,
     #[command(flatten)]
     pub(crate) output: JsonArgs,
 }

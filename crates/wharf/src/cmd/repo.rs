@@ -1,6 +1,6 @@
 //! `wharf repo …` and `wharf snapshot …`: parse, call [`wharf_app::repo`], render.
 
-use wharf_app::repo::{AddRequest, CopyRequest, CreateRequest, PackageQuery};
+use wharf_app::repo::{AddRequest, CopyRequest, CreateRequest, EditRequest, PackageQuery};
 use wharf_app::wire::{
     CollectionView, CopyReport, DiffEntry, DiffReport, DropReport, RemoveReport, SnapshotReport,
     VerifyReport,
@@ -26,6 +26,7 @@ pub(crate) fn repo(settings: &Settings, command: RepoCommand) -> anyhow::Result<
                     components: args.component,
                     architectures: args.architectures,
                     comment: args.comment,
+                    contents: args.contents,
                 };
                 render_created(args.output.json, &wharf_app::repo::create(&ctx, request).await?)
             }
@@ -33,6 +34,10 @@ pub(crate) fn repo(settings: &Settings, command: RepoCommand) -> anyhow::Result<
                 list(&wharf_app::repo::list(&ctx, AptKind::Repo).await?, &args)
             }
             RepoCommand::Show(args) => show(&ctx, AptKind::Repo, &args).await,
+            RepoCommand::Edit(args) => {
+                let request = EditRequest { repository: args.name, contents: args.contents };
+                render_edited(args.output.json, &wharf_app::repo::edit(&ctx, request).await?)
+            }
             RepoCommand::Add(args) => {
                 let request = AddRequest {
                     repository: args.name,
@@ -193,6 +198,7 @@ pub(crate) fn print_collection(view: &CollectionView) {
     if let Some(from) = &view.from {
         output::line(format!("  from:          {from}"));
     }
+    output::line(format!("  contents:      {}", if view.contents { "yes" } else { "no" }));
     if let Some(comment) = &view.comment {
         output::line(format!("  comment:       {comment}"));
     }
@@ -228,6 +234,11 @@ pub(crate) fn render_created(json: bool, created: &CollectionView) -> anyhow::Re
     render(json, created, || {
         output::line(format!("created repository {}", created.name));
     })
+}
+
+/// `wharf repo edit`'s output (also with `--server`): the settings as they now are.
+pub(crate) fn render_edited(json: bool, edited: &CollectionView) -> anyhow::Result<u8> {
+    render(json, edited, || print_collection(edited))
 }
 
 /// `wharf repo remove`'s output and exit code, 1 when nothing matched (also with

@@ -42,6 +42,7 @@ async fn direct_trail(scratch: &Scratch, deb: &Path) -> Trail {
         components: vec!["main".into()],
         architectures: vec!["amd64".into()],
         comment: None,
+        contents: true,
     };
     wharf_app::repo::create(&ctx, create).await.unwrap();
     let add = wharf_app::repo::AddRequest {

@@ -39,16 +39,21 @@ pub(crate) fn build_deb_with(
     )
     .unwrap();
     let out = out_dir.join(format!("{name}_{version}_{arch}.deb"));
+    dpkg_deb_build(&root, &out, compression);
+    out
+}
+
+/// `dpkg-deb -ZCOMPRESSION --root-owner-group --build ROOT OUT`, expecting success.
+pub(crate) fn dpkg_deb_build(root: &Path, out: &Path, compression: &str) {
     let status = Command::new("dpkg-deb")
         .arg(format!("-Z{compression}"))
         .args(["--root-owner-group", "--build"])
-        .arg(&root)
-        .arg(&out)
+        .arg(root)
+        .arg(out)
         .stdout(Stdio::null())
         .status()
         .unwrap();
-    assert!(status.success());
-    out
+    assert!(status.success(), "dpkg-deb --build {}", root.display());
 }
 
 /// Run `wharf ARGS`, expect exit 0, return stdout. Health checks in these tests pass
@@ -86,24 +91,25 @@ impl AptRoot {
         AptRoot { root }
     }
 
-    pub(crate) fn apt_get(&self, args: &[&str]) -> (bool, String) {
+    /// The options that point apt (and `apt-file`) at this root.
+    pub(crate) fn options(&self) -> Vec<String> {
         let r = self.root.display();
-        let output = Command::new("apt-get")
-            .args([
-                &format!("-oDir={r}"),
-                &format!("-oDir::State::status={r}/var/lib/dpkg/status"),
-                &format!("-oDPkg::Options::=--root={r}"),
-                &format!("-oDPkg::Options::=--admindir={r}/var/lib/dpkg"),
-                "-oDebug::NoLocking=1",
-                "-oAPT::Sandbox::User=root",
-                // Some hosts turn these off (/etc/apt/apt.conf.d); clients normally check.
-                "-oAcquire::Check-Valid-Until=true",
-                "-oAcquire::Check-Date=true",
-                &format!("-oDir::Etc::TrustedParts={r}/etc/apt/trusted.gpg.d"),
-            ])
-            .args(args)
-            .output()
-            .unwrap();
+        vec![
+            format!("-oDir={r}"),
+            format!("-oDir::State::status={r}/var/lib/dpkg/status"),
+            format!("-oDPkg::Options::=--root={r}"),
+            format!("-oDPkg::Options::=--admindir={r}/var/lib/dpkg"),
+            "-oDebug::NoLocking=1".to_owned(),
+            "-oAPT::Sandbox::User=root".to_owned(),
+            // Some hosts turn these off (/etc/apt/apt.conf.d); clients normally check.
+            "-oAcquire::Check-Valid-Until=true".to_owned(),
+            "-oAcquire::Check-Date=true".to_owned(),
+            format!("-oDir::Etc::TrustedParts={r}/etc/apt/trusted.gpg.d"),
+        ]
+    }
+
+    pub(crate) fn apt_get(&self, args: &[&str]) -> (bool, String) {
+        let output = Command::new("apt-get").args(self.options()).args(args).output().unwrap();
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&output.stdout),

@@ -4,6 +4,7 @@ mod api;
 mod app;
 mod apt;
 mod apt_config;
+mod apt_contents;
 mod apt_copy;
 mod apt_declared;
 mod apt_import;

@@ -107,6 +107,10 @@ impl Remote {
         self.call(self.request(reqwest::Method::POST, path).json(body)).await
     }
 
+    async fn patch_as<T: DeserializeOwned>(&self, path: &str, body: &Value) -> anyhow::Result<T> {
+        self.call(self.request(reqwest::Method::PATCH, path).json(body)).await
+    }
+
     async fn delete<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         self.call(self.request(reqwest::Method::DELETE, path)).await
     }

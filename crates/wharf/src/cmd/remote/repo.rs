@@ -18,8 +18,13 @@ pub(super) async fn repo(remote: &Remote, command: RepoCommand) -> anyhow::Resul
         RepoCommand::Create(args) => {
             let body = json!({ "name": args.name, "distribution": args.distribution,
                 "components": args.component, "architectures": args.architectures,
-                "comment": args.comment });
+                "comment": args.comment, "contents": args.contents });
             local::render_created(args.output.json, &remote.post_as("/repos", &body).await?)
+        }
+        RepoCommand::Edit(args) => {
+            let body = json!({ "contents": args.contents });
+            let path = format!("/repos/{}", enc(&args.name));
+            local::render_edited(args.output.json, &remote.patch_as(&path, &body).await?)
         }
         RepoCommand::List(args) => {
             let views: Vec<CollectionView> = remote.get("/repos").await?;
