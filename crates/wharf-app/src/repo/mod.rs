@@ -7,6 +7,7 @@
 pub mod add;
 pub mod copy;
 pub mod diff;
+pub mod include;
 pub mod query;
 
 use std::collections::HashSet;
@@ -23,6 +24,7 @@ use crate::wire::{
 pub use add::{AddRequest, add};
 pub use copy::{CopyRequest, copy};
 pub use diff::diff;
+pub use include::{IncludeRequest, include};
 pub use query::PackageQuery;
 
 /// `repository` or `snapshot`, for messages and reports.
@@ -322,18 +324,28 @@ pub async fn snapshot(ctx: &Context, name: &str, from: &str) -> Result<SnapshotR
     })
 }
 
-/// Read every stored package file back and check it against the SHA-256 the store
-/// recorded. Problems are the report, not an error.
+/// Every object a stored package names, with a description for messages: its file, and
+/// for a source package every file its `.dsc` lists.
+fn package_objects(p: wharf_store::AptPackageRow) -> Vec<(String, String)> {
+    let what = format!("{} {} ({})", p.name, p.version, p.architecture);
+    if p.architecture != wharf_apt::dsc::SOURCE_ARCHITECTURE {
+        return vec![(p.sha256, what)];
+    }
+    let mut out: Vec<(String, String)> = wharf_apt::dsc::stanza_files(&p.control)
+        .into_iter()
+        .filter(|(_, _, sha256)| *sha256 != p.sha256)
+        .map(|(name, _, sha256)| (sha256, format!("{what}: {name}")))
+        .collect();
+    out.insert(0, (p.sha256, what));
+    out
+}
+
+/// Read every stored package file back (and every file of a source package) and check it
+/// against the SHA-256 the store recorded. Problems are the report, not an error.
 pub async fn verify(ctx: &Context) -> Result<VerifyReport> {
     let packages = ctx.store().apt_all_packages().await?;
     let n_packages = packages.len();
-    let wanted = packages
-        .into_iter()
-        .map(|p| {
-            let what = format!("{} {} ({})", p.name, p.version, p.architecture);
-            (p.sha256, what)
-        })
-        .collect();
+    let wanted = packages.into_iter().flat_map(package_objects).collect();
     let problems = ctx.storage().verify(wanted).await?;
     Ok(VerifyReport { ok: problems.is_empty(), packages: n_packages, problems })
 }
@@ -350,8 +362,14 @@ pub async fn cleanup(ctx: &Context) -> Result<CleanupReport> {
             ctx.entry("repo.cleanup", "objects", json!({ "packages": forgotten.len() }))
         })
         .await?;
-    let mut keep: HashSet<String> =
-        ctx.store().apt_all_packages().await?.into_iter().map(|p| p.sha256).collect();
+    let mut keep: HashSet<String> = ctx
+        .store()
+        .apt_all_packages()
+        .await?
+        .into_iter()
+        .flat_map(package_objects)
+        .map(|(sha256, _)| sha256)
+        .collect();
     // Local trees serve their pool from the objects (a bucket's trees hold copies).
     if ctx.storage().objects().is_some() {
         for row in ctx.store().apt_publishes().await? {

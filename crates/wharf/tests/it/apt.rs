@@ -87,8 +87,14 @@ impl AptRoot {
     }
 
     pub(crate) fn apt_get(&self, args: &[&str]) -> (bool, String) {
+        self.apt_get_in(Path::new("."), args)
+    }
+
+    /// [`AptRoot::apt_get`] run in `dir` (where `apt-get source` unpacks).
+    pub(crate) fn apt_get_in(&self, dir: &Path, args: &[&str]) -> (bool, String) {
         let r = self.root.display();
         let output = Command::new("apt-get")
+            .current_dir(dir)
             .args([
                 &format!("-oDir={r}"),
                 &format!("-oDir::State::status={r}/var/lib/dpkg/status"),

@@ -5,6 +5,7 @@ mod app;
 mod apt;
 mod apt_config;
 mod apt_copy;
+mod apt_source;
 mod chatops;
 mod cli;
 mod crash;
