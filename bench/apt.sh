@@ -7,6 +7,7 @@
 #   SECTIONS=contents SIZES=20000 bash bench/apt.sh   # only Contents indices
 #   SECTIONS=import bash bench/apt.sh                  # only `wharf import aptly`
 #   SECTIONS=backup SIZES=20000 bash bench/apt.sh      # only backup and restore
+#   SECTIONS=sources SOURCE_SIZES=200 bash bench/apt.sh  # only source packages (.dsc)
 #   WHARF=/tmp/old/wharf bash bench/apt.sh   # another build of wharf
 #
 # Sections (SECTIONS, space-separated; default "main contents import backup"):
@@ -14,6 +15,7 @@
 #   contents  the same steps with Contents-ARCH.gz indices on in all three tools
 #   import    moving off aptly: `wharf import aptly` of an aptly root
 #   backup    `wharf backup`/`restore` against tar and cp -a of an aptly root
+#   sources   SOURCE_SIZES source packages (.dsc) added and published, once, after the rest
 #
 # Everything is written under one temporary directory, removed at the end (KEEP=1 keeps it).
 # Needs root for `apt-get install` when aptly, reprepro or gpg are missing.
@@ -21,7 +23,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO_ROOT=$PWD
 SIZES=${SIZES:-"2000 20000"}
-SECTIONS=${SECTIONS:-"main contents import backup"}
+SECTIONS=${SECTIONS:-"main contents import backup sources"}
+SOURCE_SIZES=${SOURCE_SIZES:-"1000"}
 # Writer 2 starts this long after writer 1 (which takes far longer than this).
 SECOND_WRITER_DELAY=${SECOND_WRITER_DELAY:-0.1}
 
@@ -279,6 +282,57 @@ bench_import() {
   measure wharf "$N" "add (same files)" "$WHARF" --data "$W-add" repo add b "$DEBS"
 }
 
+# Source packages: N `.dsc` files (3.0 native, one .tar.gz each) added and published,
+# then one more added and published. reprepro takes one .dsc per `includedsc`, so its add
+# is N commands (what a script feeding it does); aptly and Wharf take the directory.
+bench_sources() {
+for N in $SOURCE_SIZES; do
+  echo "== $N source packages" >&2
+  DSCS="$WORK/dscs-$N"
+  python3 "$REPO_ROOT/bench/gen-dscs.py" "$DSCS" "$N"
+  python3 "$REPO_ROOT/bench/gen-dscs.py" "$WORK/extra-dsc-$N" 1 extra
+
+  W="$WORK/wharf-src-$N"
+  "$WHARF" --data "$W" repo create s --distribution bookworm --architectures amd64 >/dev/null
+  "$WHARF" --data "$W" key export >/dev/null
+  measure wharf "$N" "src add" "$WHARF" --data "$W" repo add s "$DSCS"
+  measure wharf "$N" "src publish" "$WHARF" --data "$W" publish s
+  measure wharf "$N" "src add one" "$WHARF" --data "$W" repo add s "$WORK/extra-dsc-$N"
+  measure wharf "$N" "src publish after add one" "$WHARF" --data "$W" publish s
+
+  A="$WORK/aptly-src-$N"
+  mkdir -p "$A"
+  cat >"$WORK/aptly-src-$N.conf" <<EOF
+{ "rootDir": "$A", "architectures": ["amd64"], "gpgProvider": "gpg", "skipContentsPublishing": true }
+EOF
+  APTLY=(aptly -config="$WORK/aptly-src-$N.conf")
+  APTLY_SIGN=(-gpg-key="$KEY" -batch -skip-contents -skip-bz2)
+  "${APTLY[@]}" repo create -distribution=bookworm -component=main s >/dev/null
+  measure aptly "$N" "src add" "${APTLY[@]}" repo add s "$DSCS"
+  measure aptly "$N" "src publish" "${APTLY[@]}" publish repo -architectures=source,amd64 "${APTLY_SIGN[@]}" s
+  measure aptly "$N" "src add one" "${APTLY[@]}" repo add s "$WORK/extra-dsc-$N"
+  measure aptly "$N" "src publish after add one" "${APTLY[@]}" publish update "${APTLY_SIGN[@]}" bookworm
+
+  R="$WORK/reprepro-src-$N"
+  mkdir -p "$R/conf"
+  cat >"$R/conf/distributions" <<EOF
+Origin: Bench
+Label: Bench
+Codename: bookworm
+Architectures: amd64 source
+Components: main
+DebIndices: Packages Release . .gz .xz
+DscIndices: Sources Release . .gz .xz
+SignWith: $KEY
+EOF
+  measure reprepro "$N" "src add" bash -c \
+    'for dsc in "$2"/*.dsc; do reprepro -b "$1" --export=never -S utils -P optional includedsc bookworm "$dsc" || exit 1; done' \
+    _ "$R" "$DSCS"
+  measure reprepro "$N" "src publish" reprepro -b "$R" export bookworm
+  measure reprepro "$N" "src add one and publish" reprepro -b "$R" -S utils -P optional includedsc bookworm "$WORK/extra-dsc-$N"/extra00000_1.0.dsc
+done
+}
+
 for N in $SIZES; do
   echo "== $N packages" >&2
   DEBS="$WORK/debs-$N"
@@ -292,11 +346,13 @@ for N in $SIZES; do
       contents) bench_contents "$N" ;;
       import) bench_import "$N" ;;
       backup) backup_section "$N" ;;
-      *) echo "unknown section $section (main, contents, import, backup)" >&2; exit 2 ;;
+      sources) ;; # once, after the sizes: below
+      *) echo "unknown section $section (main, contents, import, backup, sources)" >&2; exit 2 ;;
     esac
   done
   # Nothing is deleted until the end: on ext4, freshly freed inodes slow down new ones.
 done
+if [[ " $SECTIONS " == *" sources "* ]]; then bench_sources; fi
 
 echo >&2
 echo "tool	size	task	seconds	peak MiB"

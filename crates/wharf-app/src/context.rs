@@ -177,6 +177,21 @@ impl Context {
         self.actor.entry(action, target, details)
     }
 
+    /// The keys `[apt] uploaders_keyring` names, when set; a file that cannot be read or
+    /// holds no key is a configuration error naming it and its line.
+    pub fn uploaders_keyring(&self) -> Result<Option<wharf_apt::keyring::Keyring>> {
+        let Some(configured) = &self.shared.apt.uploaders_keyring else { return Ok(None) };
+        wharf_apt::keyring::Keyring::load(&configured.path).map(Some).map_err(|err| {
+            let error = ConfigError {
+                file: self.shared.config_path.clone(),
+                line: Some(configured.line),
+                key: Some("apt.uploaders_keyring".to_owned()),
+                message: err.to_string(),
+            };
+            AppError::transparent(ErrorKind::Invalid, error)
+        })
+    }
+
     /// The repository signing key (see [`signing_key`]).
     pub fn signing_key(&self) -> Result<SigningKey> {
         signing_key(&self.shared.apt, &self.shared.layout, &self.shared.config_path)

@@ -3,13 +3,13 @@
 //! when it can be, and an unchanged source is not written at all. The publish record and
 //! its audit entry commit in one store transaction, after the tree is in place.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
 
 use serde_json::json;
 use wharf_apt::deb::FileDigest;
-use wharf_apt::publish::{Delta, PoolMode, PreviousIndices, PublishPackage};
+use wharf_apt::publish::{Delta, PoolMode, PreviousIndices, PublishPackage, PublishSource};
 use wharf_core::version::Version;
 use wharf_store::{AptKind, AptPackageRow, PublishRecord, ReleaseRecord, RepoSettings};
 
@@ -103,13 +103,32 @@ pub async fn publish(
         report.unchanged = true;
         return Ok(report);
     }
+    // Source packages are few: listed whole (stanzas and all) by every publish.
+    let source_rows = ctx.store().apt_member_sources(kind, &source).await?;
+    let source_shas: HashSet<String> =
+        source_rows.iter().map(|m| m.package.sha256.clone()).collect();
+    let sources: Vec<PublishSource> = source_rows
+        .into_iter()
+        .map(|m| PublishSource {
+            name: m.package.name,
+            version: m.package.version,
+            component: m.component,
+            stanza: m.package.control,
+        })
+        .collect();
     let (previous, delta, packages) = if root.join(wharf_apt::publish::STATE_FILE).exists() {
-        publish_sources(ctx, kind, &source, &root, &repo_settings, request.to_dir.is_some()).await?
+        let tree = PublishTree {
+            root: &root,
+            to_dir: request.to_dir.is_some(),
+            source_shas: &source_shas,
+        };
+        publish_sources(ctx, kind, &source, &tree, &repo_settings).await?
     } else {
         // A first publish: every member, control stanza and all, in one listing.
         let listed = ctx.store().apt_member_packages(kind, &source).await?;
         let packages = listed
             .into_iter()
+            .filter(|m| !source_shas.contains(&m.package.sha256))
             .map(|m| publish_package(m.package, m.component))
             .collect::<Result<_>>()?;
         (PreviousIndices::default(), None, packages)
@@ -124,6 +143,7 @@ pub async fn publish(
         components: repo_settings.components.clone(),
         architectures: repo_settings.architectures.clone(),
         packages,
+        sources,
         now,
         valid_for_seconds: apt.valid_for.map(seconds),
         grace_seconds: seconds(apt.grace),
@@ -185,31 +205,42 @@ async fn unchanged(
         && !wharf_apt::publish::expiry_due(root, now, seconds(apt.grace)))
 }
 
+/// The tree a publish rewrites, and the source packages its binary indices leave out.
+struct PublishTree<'a> {
+    root: &'a Path,
+    to_dir: bool,
+    source_shas: &'a HashSet<String>,
+}
+
 /// What a publish of a tree that was published before starts from: the previous
 /// indices, the [`Delta`] when the tree can be edited (then the packages are only the new
 /// ones), and the packages. Packages the previous publish listed come from its index
-/// (stanza, digests and all); only the others are read from the store.
+/// (stanza, digests and all); only the others are read from the store. A tree with source
+/// packages is never edited: its pool list names their files too.
 async fn publish_sources(
     ctx: &Context,
     kind: AptKind,
     source: &str,
-    root: &Path,
+    tree: &PublishTree<'_>,
     repo_settings: &RepoSettings,
-    to_dir: bool,
 ) -> Result<(PreviousIndices, Option<Delta>, Vec<PublishPackage>)> {
+    let (root, to_dir) = (tree.root, tree.to_dir);
     // Reading the previous indices overlaps the store query.
     let loading = {
         let (root, distribution) = (root.to_owned(), repo_settings.distribution.clone());
         tokio::task::spawn_blocking(move || PreviousIndices::load(&root, &distribution))
     };
-    let members = ctx.store().apt_member_shas(kind, source).await?;
+    let mut members = ctx.store().apt_member_shas(kind, source).await?;
+    if !tree.source_shas.is_empty() {
+        members.retain(|(sha256, _)| !tree.source_shas.contains(sha256));
+    }
     let n_members = members.len();
     let previous =
         loading.await.or_internal(|| "reading the previous indices failed".to_owned())?;
     // A tree in DATA/public whose indices cover what is published now is edited: removed
     // stanzas left out, new ones merged in. Otherwise every package is listed, those the
     // previous index has taken from it.
-    let edit = !to_dir && ctx.storage().objects().is_some();
+    let edit = !to_dir && ctx.storage().objects().is_some() && tree.source_shas.is_empty();
     let (components, architectures) =
         (repo_settings.components.clone(), repo_settings.architectures.clone());
     let (previous, delta, mut packages, missing) = tokio::task::spawn_blocking(move || {

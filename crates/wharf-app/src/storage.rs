@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use futures::StreamExt as _;
 use wharf_apt::objects::{Location, Objects, PackWriter};
 use wharf_apt::publish::{
-    Delta, PoolMode, PreviousIndices, PublishOutcome, PublishPackage, PublishRequest,
+    Delta, PoolMode, PreviousIndices, PublishOutcome, PublishPackage, PublishRequest, PublishSource,
 };
 use wharf_apt::sign::SigningKey;
 use wharf_storage::mirror::{self, MirrorRequest};
@@ -47,6 +47,7 @@ pub struct PublishJob {
     pub components: Vec<String>,
     pub architectures: Vec<String>,
     pub packages: Vec<PublishPackage>,
+    pub sources: Vec<PublishSource>,
     pub now: i64,
     pub valid_for_seconds: Option<i64>,
     pub grace_seconds: i64,
@@ -68,6 +69,7 @@ impl PublishJob {
             components: &self.components,
             architectures: &self.architectures,
             packages: &self.packages,
+            sources: &self.sources,
             now: self.now,
             valid_for_seconds: self.valid_for_seconds,
             grace_seconds: self.grace_seconds,
@@ -431,9 +433,17 @@ fn check_pool_list(tree: &Path, objects: &Objects) -> Result<usize, String> {
 /// `--to-dir` with a bucket: the pool files the tree needs, downloaded and durable
 /// before the indices are written.
 async fn download_pool(bucket: &Bucket, job: &PublishJob) -> Result<()> {
-    for package in &job.packages {
-        let target = job.root.join(package.pool_path());
-        let (size, sha256) = (package.digest.size, package.digest.sha256.clone());
+    let packages =
+        job.packages.iter().map(|p| (p.pool_path(), p.digest.size, p.digest.sha256.clone()));
+    let sources = job.sources.iter().flat_map(|source| {
+        let directory = source.directory();
+        wharf_apt::dsc::stanza_files(&source.stanza)
+            .into_iter()
+            .map(move |(name, size, sha256)| (format!("{directory}/{name}"), size, sha256))
+    });
+    for (pool_path, size, sha256) in packages.chain(sources) {
+        let target = job.root.join(pool_path);
+        let key = object_key(&sha256);
         let check = target.clone();
         let present = blocking(move || {
             std::fs::metadata(&check).map(|meta| meta.len()).ok() == Some(size)
@@ -443,7 +453,6 @@ async fn download_pool(bucket: &Bucket, job: &PublishJob) -> Result<()> {
         if present {
             continue;
         }
-        let key = object_key(&package.digest.sha256);
         let bytes = bucket
             .get(&key)
             .await

@@ -59,6 +59,31 @@ pub(crate) fn fields_before_filename() -> &'static [&'static str] {
     &INDEX_ORDER[..end]
 }
 
+/// Inserts `fields` (rendered lines) into a rendered `stanza` where dpkg's order puts
+/// them: before the first field whose name is not in `before` (continuation lines stay
+/// with their field).
+#[must_use]
+pub(crate) fn insert_fields(stanza: &str, before: &[&str], fields: &str) -> String {
+    let mut split_at = stanza.len();
+    let mut offset = 0;
+    for line in stanza.split_inclusive('\n') {
+        if !line.starts_with([' ', '\t']) {
+            let name = line.split_once(':').map_or(line, |(name, _)| name);
+            if !before.contains(&name) {
+                split_at = offset;
+                break;
+            }
+        }
+        offset += line.len();
+    }
+    let (head, tail) = stanza.split_at(split_at);
+    let mut out = String::with_capacity(stanza.len() + fields.len());
+    out.push_str(head);
+    out.push_str(fields);
+    out.push_str(tail);
+    out
+}
+
 /// Fields that `dpkg-scanpackages` computes from the file; values found in a control file
 /// are replaced.
 pub const FILE_FIELDS: &[&str] = &["Filename", "Size", "MD5sum", "SHA1", "SHA256"];
@@ -192,11 +217,18 @@ impl Control {
     /// prints them.
     #[must_use]
     pub fn render_index(&self) -> String {
+        self.render_ordered(INDEX_ORDER)
+    }
+
+    /// Render with the fields of `order` first, in that order, then the others sorted by
+    /// name (`Dpkg::Control::HashCore::output` with an output order).
+    #[must_use]
+    pub fn render_ordered(&self, order: &[&str]) -> String {
         let mut keyed: Vec<(usize, &str, &str)> = self
             .fields
             .iter()
             .map(|(name, value)| {
-                let rank = INDEX_ORDER.iter().position(|known| known == name).unwrap_or(usize::MAX);
+                let rank = order.iter().position(|known| known == name).unwrap_or(usize::MAX);
                 (rank, name.as_str(), value.as_str())
             })
             .collect();

@@ -93,6 +93,35 @@ impl PublishPackage {
     }
 }
 
+/// One source package to publish: its `.dsc` and the files it lists, under
+/// `pool/COMP/<p>/<source>/`, listed in `COMP/source/Sources`.
+#[derive(Debug, Clone)]
+pub struct PublishSource {
+    pub name: String,
+    pub version: String,
+    pub component: String,
+    /// The `Sources` stanza without `Directory` ([`crate::dsc::Dsc::sources_stanza`]).
+    pub stanza: String,
+}
+
+impl PublishSource {
+    /// `pool/COMP/<p>/<source>`, the stanza's `Directory`.
+    #[must_use]
+    pub fn directory(&self) -> String {
+        format!("pool/{}/{}/{}", self.component, index::pool_prefix(&self.name), self.name)
+    }
+
+    /// (pool path, SHA-256) of the `.dsc` and every file it lists.
+    #[must_use]
+    pub fn pool_files(&self) -> Vec<(String, String)> {
+        let directory = self.directory();
+        crate::dsc::stanza_files(&self.stanza)
+            .into_iter()
+            .map(|(name, _, sha256)| (format!("{directory}/{name}"), sha256))
+            .collect()
+    }
+}
+
 /// What to publish where.
 #[derive(Debug)]
 pub struct PublishRequest<'a> {
@@ -106,6 +135,8 @@ pub struct PublishRequest<'a> {
     /// Architectures clients may ask for (without `all`).
     pub architectures: &'a [String],
     pub packages: &'a [PublishPackage],
+    /// Source packages; none: no `Sources` indices. Always every one (never a delta).
+    pub sources: &'a [PublishSource],
     /// Unix seconds, UTC, for `Date:`.
     pub now: i64,
     /// `Valid-Until:` = `now` + this many seconds. A tree with `Valid-Until` is signed
@@ -195,10 +226,8 @@ impl PreviousIndices {
         };
         let dists = root.join("dists").join(distribution);
         let mut indices = BTreeMap::new();
-        for (plain_rel, entry) in &state.indices {
-            if contents_indices::is_contents_key(plain_rel) {
-                continue;
-            }
+        // Only `Packages`: `Sources` are rebuilt whole by every publish.
+        for (plain_rel, entry) in state.indices.iter().filter(|(rel, _)| rel.contains("/binary-")) {
             let dir = Path::new(plain_rel).parent().unwrap_or(Path::new(""));
             let path = dists.join(dir).join("by-hash/SHA256").join(&entry.sha256);
             let Ok(bytes) = std::fs::read(&path) else { return PreviousIndices::default() };
@@ -568,6 +597,9 @@ fn sorts_before(package: &PublishPackage, stanza: &[u8]) -> bool {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PublishOutcome {
     pub n_packages: usize,
+    /// Source packages listed in `Sources`.
+    #[serde(default)]
+    pub n_sources: usize,
     pub n_pool_files_added: usize,
     pub n_indices_rewritten: usize,
     pub n_indices_unchanged: usize,
@@ -609,24 +641,11 @@ struct IndexState {
 /// fields…). Equal to [`index::packages_stanza`] on the same control, much cheaper.
 #[must_use]
 pub fn stanza_with_file_fields(control: &str, filename: &str, digest: &FileDigest) -> String {
-    let before = crate::control::fields_before_filename();
-    let mut split_at = control.len();
-    let mut offset = 0;
-    for line in control.split_inclusive('\n') {
-        if !line.starts_with([' ', '\t']) {
-            let name = line.split_once(':').map_or(line, |(name, _)| name);
-            if !before.contains(&name) {
-                split_at = offset;
-                break;
-            }
-        }
-        offset += line.len();
-    }
-    let (head, tail) = control.split_at(split_at);
-    format!(
-        "{head}Filename: {filename}\nSize: {}\nMD5sum: {}\nSHA1: {}\nSHA256: {}\n{tail}",
+    let fields = format!(
+        "Filename: {filename}\nSize: {}\nMD5sum: {}\nSHA1: {}\nSHA256: {}\n",
         digest.size, digest.md5, digest.sha1, digest.sha256
-    )
+    );
+    crate::control::insert_fields(control, crate::control::fields_before_filename(), &fields)
 }
 
 /// Publish `request` into its tree, signing with `key`.
@@ -663,7 +682,12 @@ fn publish_tree(
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .unwrap_or_default();
     let n_packages = request.delta.map_or(request.packages.len(), |delta| delta.n_packages);
-    let mut outcome = PublishOutcome { n_packages, ..Default::default() };
+    let mut outcome =
+        PublishOutcome { n_packages, n_sources: request.sources.len(), ..Default::default() };
+    debug_assert!(
+        request.delta.is_none() || request.sources.is_empty(),
+        "a tree with sources is never edited"
+    );
 
     // 1. Pool files (or the pool list), durable before any index names them.
     let mut pool_list_stale = BTreeMap::new();
@@ -960,8 +984,93 @@ fn write_indices(
             new_indices.insert(plain_rel, entry);
         }
     }
+    if !request.sources.is_empty() {
+        for component in request.components {
+            let rel_dir = format!("{component}/source");
+            let bytes = sources_index(request.sources, component);
+            let (entry, rewritten) = write_whole_index(
+                dists,
+                &rel_dir,
+                "Sources",
+                &bytes,
+                state.indices.get(&format!("{rel_dir}/Sources")),
+            )?;
+            if rewritten {
+                outcome.n_indices_rewritten += 1;
+                dirs_to_sync.insert(dists.join(&rel_dir).join("by-hash/SHA256"));
+            } else {
+                outcome.n_indices_unchanged += 1;
+            }
+            for file in &entry.files {
+                current_by_hash.insert(format!(
+                    "dists/{}/{rel_dir}/by-hash/SHA256/{}",
+                    request.distribution, file.sha256
+                ));
+            }
+            release_files.extend(entry.files.iter().cloned());
+            new_indices.insert(format!("{rel_dir}/Sources"), entry);
+        }
+    }
     sync_dirs(&dirs_to_sync)?;
     Ok(Indices { release_files, current_by_hash, new_indices })
+}
+
+/// The `Sources` file of `component`: its source packages sorted as `dpkg-scansources`
+/// sorts them, each stanza with its `Directory` and a blank line after it.
+fn sources_index(sources: &[PublishSource], component: &str) -> Vec<u8> {
+    let mut here: Vec<&PublishSource> =
+        sources.iter().filter(|source| source.component == component).collect();
+    here.sort_by_cached_key(|source| crate::dsc::sort_key(&source.name, &source.version));
+    let mut out = Vec::new();
+    for source in here {
+        out.extend_from_slice(
+            crate::dsc::with_directory(&source.stanza, &source.directory()).as_bytes(),
+        );
+        out.push(b'\n');
+    }
+    out
+}
+
+/// A small index (`Sources`) written whole: its `.gz` and `.xz`, by-hash copies, then the
+/// plain names; nothing is written when `cached` says it is unchanged. Returns its state
+/// and whether it was written.
+fn write_whole_index(
+    dists: &Path,
+    rel_dir: &str,
+    name: &str,
+    bytes: &[u8],
+    cached: Option<&IndexState>,
+) -> Result<(IndexState, bool), PublishError> {
+    let dir = dists.join(rel_dir);
+    let by_hash_dir = dir.join("by-hash/SHA256");
+    let sha256 = sha256_hex(bytes);
+    if let Some(cached) = cached
+        && cached.sha256 == sha256
+        && cached.files.iter().all(|f| by_hash_dir.join(&f.sha256).exists())
+    {
+        return Ok((cached.clone(), false));
+    }
+    std::fs::create_dir_all(&by_hash_dir).map_err(io_err(&by_hash_dir))?;
+    let (gz, xz) = (index::gzip(bytes), index::xz(bytes));
+    let mut files = Vec::new();
+    for (file_name, content) in
+        [(name.to_owned(), bytes), (format!("{name}.gz"), &gz), (format!("{name}.xz"), &xz)]
+    {
+        let file = IndexFile::of(format!("{rel_dir}/{file_name}"), content);
+        let by_hash = by_hash_dir.join(&file.sha256);
+        if !by_hash.exists() {
+            write_unsynced(&by_hash, content)?;
+        }
+        files.push((file_name, file));
+    }
+    // The by-hash directory is synced with the others before the plain names are linked.
+    sync_dirs(&BTreeSet::from([by_hash_dir.clone()]))?;
+    for (file_name, file) in &files {
+        let path = dir.join(file_name);
+        fsutil::link_atomic(&by_hash_dir.join(&file.sha256), &path).map_err(io_err(&path))?;
+    }
+    let files = files.into_iter().map(|(_, file)| file).collect();
+    Ok((IndexState { sha256, files, spans: Vec::new() }, true))
 }
 
 /// [`PoolMode::Files`]: link (or copy) every pool file not in place yet, then sync their
@@ -974,16 +1083,20 @@ fn write_pool_files(
 ) -> Result<(), PublishError> {
     let root = request.root;
     let mut dirs_to_sync = BTreeSet::new();
-    for package in request.packages {
-        let pool_path = package.pool_path();
+    let entries = request
+        .packages
+        .iter()
+        .map(|package| (package.pool_path(), package.digest.sha256.clone()))
+        .chain(request.sources.iter().flat_map(PublishSource::pool_files));
+    for (pool_path, sha256) in entries {
         // Known good: the previous publish listed this very file at this path.
         let known = state.pool.contains(&pool_path)
-            && request.previous.is_some_and(|p| p.contains_sha256(&package.digest.sha256));
+            && request.previous.is_some_and(|p| p.contains_sha256(&sha256));
         if known {
             continue;
         }
         let target = root.join(&pool_path);
-        let sha256 = &package.digest.sha256;
+        let sha256 = &sha256;
         let missing =
             || PublishError::MissingObject { package: pool_path.clone(), sha256: sha256.clone() };
         let location =
@@ -1031,8 +1144,12 @@ fn expire_pool_files(
     outcome: &mut PublishOutcome,
 ) -> bool {
     let root = request.root;
-    let live_pool: BTreeSet<String> =
-        request.packages.iter().map(PublishPackage::pool_path).collect();
+    let live_pool: BTreeSet<String> = request
+        .packages
+        .iter()
+        .map(PublishPackage::pool_path)
+        .chain(request.sources.iter().flat_map(|s| s.pool_files().into_iter().map(|(p, _)| p)))
+        .collect();
     let mut pool_changed = false;
     for stale in state.pool.difference(&live_pool) {
         state.stale_pool.entry(stale.clone()).or_insert(request.now);
@@ -1115,11 +1232,16 @@ fn write_pool_list(
         .filter_map(|line| line.split_once(' '))
         .map(|(sha256, path)| (path, sha256))
         .collect();
+    let source_files: Vec<(String, String)> =
+        request.sources.iter().flat_map(PublishSource::pool_files).collect();
     let mut list: Vec<(String, &str)> = Vec::with_capacity(request.packages.len());
     let mut new = Vec::new();
-    for package in request.packages {
-        let path = package.pool_path();
-        let sha256 = package.digest.sha256.as_str();
+    let entries = request
+        .packages
+        .iter()
+        .map(|package| (package.pool_path(), package.digest.sha256.as_str()))
+        .chain(source_files.iter().map(|(path, sha256)| (path.clone(), sha256.as_str())));
+    for (path, sha256) in entries {
         if previous.get(path.as_str()) != Some(&sha256) {
             new.push(list.len());
         }
@@ -1440,6 +1562,7 @@ mod tests {
             components: &COMPONENTS_MAIN,
             architectures: &ARCHITECTURES_AMD64,
             packages,
+            sources: &[],
             now,
             valid_for_seconds: None,
             grace_seconds: 3600,

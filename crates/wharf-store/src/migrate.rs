@@ -33,6 +33,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     migration!("sqlite", 7, "0007_outbox"),
     migration!("sqlite", 8, "0008_schedules"),
     migration!("sqlite", 9, "0009_deploy_state"),
+    migration!("sqlite", 10, "0010_apt_sources"),
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -45,6 +46,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     migration!("postgres", 7, "0007_outbox"),
     migration!("postgres", 8, "0008_schedules"),
     migration!("postgres", 9, "0009_deploy_state"),
+    migration!("postgres", 10, "0010_apt_sources"),
 ];
 
 #[cfg(test)]

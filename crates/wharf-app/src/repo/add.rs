@@ -3,6 +3,11 @@
 //! store transaction while the next files are read. The transaction commits — with its
 //! audit entry — only once every file was accepted and every new object is durable; any
 //! rejection or crash leaves nothing added and nothing audited.
+//!
+//! A `.dsc` is a source package: it and every file it lists (read from its directory,
+//! each checked against its size and digests) are stored as objects, and it is recorded
+//! as a package of architecture `source` (see `wharf_apt::dsc`). With `[apt]
+//! uploaders_keyring`, a signed `.dsc` must verify against it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -11,14 +16,16 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::json;
 use wharf_apt::contents::{data_files, encode_record};
-use wharf_apt::deb::DebPackage;
+use wharf_apt::deb::{DebPackage, FileDigest};
+use wharf_apt::dsc::{Dsc, SOURCE_ARCHITECTURE};
+use wharf_apt::keyring::Keyring;
 use wharf_store::{AptChange, AptKind, AptMemberRow, AptPackageRow};
 
 use super::collection;
 use crate::context::Context;
 use crate::error::{AppError, Context as _, Result};
 use crate::progress::Progress;
-use crate::storage::ObjectSink;
+use crate::storage::{ObjectSink, SinkWriter};
 use crate::wire::AddReport;
 
 /// Files per batch handed from the reader threads to the store.
@@ -28,7 +35,7 @@ const READ_BATCH: usize = 256;
 #[derive(Debug, Clone)]
 pub struct AddRequest {
     pub repository: String,
-    /// `.deb` files, and directories searched recursively for `*.deb`.
+    /// `.deb` and `.dsc` files, and directories searched recursively for them.
     pub paths: Vec<PathBuf>,
     /// The component to add to; `None`: the repository's first.
     pub component: Option<String>,
@@ -66,12 +73,13 @@ pub async fn add(ctx: &Context, request: AddRequest, progress: &dyn Progress) ->
         .or_internal(|| "the file search failed".to_owned())??;
     let n_files = files.len();
     progress.phase("reading packages", u64::try_from(n_files).unwrap_or(u64::MAX));
+    let keyring = ctx.uploaders_keyring()?.map(Arc::new);
     let _lock = ctx.layout().lock_writer().await?;
     let sink = Arc::new(ctx.storage().sink());
     let failed = Arc::new(AtomicBool::new(false));
     // The file lists for Contents indices, read while each file is in memory anyway.
     let lists = repo.settings.contents.then(|| Arc::new(Mutex::new(Vec::new())));
-    let (mut batches, readers) = read_debs(files, sink.clone(), lists.clone(), failed.clone());
+    let (mut batches, readers) = read_debs(files, sink.clone(), lists.clone(), failed.clone(), keyring);
     let mut state = AddState::new(&request, component);
     let mut change: Option<AptChange> = None;
     let mut errors = Vec::new();
@@ -287,6 +295,7 @@ fn read_debs(
     sink: Arc<ObjectSink>,
     lists: Option<FileLists>,
     failed: Arc<AtomicBool>,
+    keyring: Option<Arc<Keyring>>,
 ) -> (Batches, Vec<std::thread::JoinHandle<()>>) {
     let n_batches = files.len().div_ceil(READ_BATCH);
     let n_threads = std::thread::available_parallelism().map_or(1, usize::from).clamp(1, 8);
@@ -296,10 +305,15 @@ fn read_debs(
     let readers = (0..n_threads.min(n_batches))
         .map(|_| {
             let (files, next, done) = (files.clone(), next.clone(), done.clone());
-            let (sink, failed, lists) = (sink.clone(), failed.clone(), lists.clone());
+            let (sink, failed) = (sink.clone(), failed.clone());
+            let (lists, keyring) = (lists.clone(), keyring.clone());
             std::thread::spawn(move || {
                 let mut writer = sink.writer();
                 let mut read_one = |file: &PathBuf| -> ReadDeb {
+                    if is_dsc(file) {
+                        let store = !failed.load(Ordering::Relaxed);
+                        return read_dsc(file, keyring.as_deref(), &mut writer, store);
+                    }
                     let bytes = std::fs::read(file)
                         .map_err(|err| format!("{}: cannot read: {err}", file.display()))?;
                     let package = DebPackage::parse(file, &bytes).map_err(|err| err.to_string())?;
@@ -340,7 +354,62 @@ fn read_debs(
     (results, readers)
 }
 
-/// `.deb` files named directly, and every `*.deb` under named directories (sorted).
+fn is_dsc(path: &Path) -> bool {
+    path.extension().is_some_and(|ext| ext == "dsc")
+}
+
+/// Reads a `.dsc` and every file it lists from its directory, checking each against the
+/// `.dsc`; stores them (when `store`) as they are checked. The row records the `.dsc`.
+pub(crate) fn read_dsc(
+    file: &Path,
+    keyring: Option<&Keyring>,
+    writer: &mut SinkWriter<'_>,
+    store: bool,
+) -> ReadDeb {
+    let name = file.display().to_string();
+    let bytes = std::fs::read(file).map_err(|err| format!("{name}: cannot read: {err}"))?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| format!("{name}: not a .dsc (the file is not UTF-8 text)"))?;
+    let dsc = Dsc::parse(&name, text, keyring).map_err(|err| err.to_string())?;
+    let dsc_name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    wharf_apt::dsc::check_file_name(&dsc_name).map_err(|why| format!("{name}: {why}"))?;
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let mut digests = Vec::with_capacity(dsc.files.len());
+    for listed in &dsc.files {
+        let path = dir.join(&listed.name);
+        let data = std::fs::read(&path).map_err(|err| {
+            format!(
+                "{name}: lists {}, which cannot be read ({err}): put it next to the .dsc",
+                listed.name
+            )
+        })?;
+        let digest = Dsc::check_file(&name, listed, &data).map_err(|err| err.to_string())?;
+        if store {
+            writer
+                .put(&digest.sha256, data)
+                .map_err(|err| format!("{}: cannot store: {err}", path.display()))?;
+        }
+        digests.push(digest);
+    }
+    let own = FileDigest::of(&bytes);
+    let control = dsc.sources_stanza(&dsc_name, &own, &digests);
+    if store {
+        writer.put(&own.sha256, bytes).map_err(|err| format!("{name}: cannot store: {err}"))?;
+    }
+    Ok(AptPackageRow {
+        sha256: own.sha256,
+        name: dsc.name,
+        version: dsc.version.as_str().to_owned(),
+        architecture: SOURCE_ARCHITECTURE.to_owned(),
+        size: i64::try_from(own.size).unwrap_or(i64::MAX),
+        md5: own.md5,
+        sha1: own.sha1,
+        control,
+    })
+}
+
+/// `.deb` and `.dsc` files named directly, and every `*.deb` and `*.dsc` under named
+/// directories (sorted).
 fn collect_debs(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         let context = || format!("cannot read directory {}", dir.display());
@@ -356,7 +425,7 @@ fn collect_debs(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
         for (path, is_dir) in entries {
             if is_dir {
                 walk(&path, out)?;
-            } else if path.extension().is_some_and(|ext| ext == "deb") {
+            } else if path.extension().is_some_and(|ext| ext == "deb" || ext == "dsc") {
                 out.push(path);
             }
         }
@@ -376,7 +445,7 @@ fn collect_debs(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
         }
     }
     if out.is_empty() {
-        return Err(AppError::invalid("nothing added: no .deb files found"));
+        return Err(AppError::invalid("nothing added: no .deb or .dsc files found"));
     }
     Ok(out)
 }

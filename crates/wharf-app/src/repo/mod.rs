@@ -7,6 +7,7 @@
 pub mod add;
 pub mod copy;
 pub mod diff;
+pub mod include;
 pub mod query;
 mod verify;
 
@@ -23,6 +24,7 @@ use crate::wire::{
 pub use add::{AddRequest, add};
 pub use copy::{CopyRequest, copy};
 pub use diff::diff;
+pub use include::{IncludeRequest, include};
 pub use query::PackageQuery;
 pub use verify::{VerifyScope, verify};
 
@@ -386,8 +388,14 @@ pub async fn cleanup(ctx: &Context) -> Result<CleanupReport> {
             ctx.entry("repo.cleanup", "objects", json!({ "packages": forgotten.len() }))
         })
         .await?;
-    let mut keep: HashSet<String> =
-        ctx.store().apt_all_packages().await?.into_iter().map(|p| p.sha256).collect();
+    let mut keep: HashSet<String> = ctx
+        .store()
+        .apt_all_packages()
+        .await?
+        .into_iter()
+        .flat_map(verify::package_objects)
+        .map(|(sha256, _)| sha256)
+        .collect();
     // Local trees serve their pool from the objects (a bucket's trees hold copies).
     if ctx.storage().objects().is_some() {
         for row in ctx.store().apt_publishes().await? {

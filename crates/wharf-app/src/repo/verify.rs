@@ -34,14 +34,8 @@ pub async fn verify(ctx: &Context, scope: &VerifyScope) -> Result<VerifyReport> 
         ctx.store().apt_packages(&shas.into_iter().collect::<Vec<_>>()).await?
     };
     let n_packages = packages.len();
-    let checked: HashSet<String> = packages.iter().map(|p| p.sha256.clone()).collect();
-    let wanted = packages
-        .into_iter()
-        .map(|p| {
-            let what = format!("{} {} ({})", p.name, p.version, p.architecture);
-            (p.sha256, what)
-        })
-        .collect();
+    let wanted: Vec<(String, String)> = packages.into_iter().flat_map(package_objects).collect();
+    let checked: HashSet<String> = wanted.iter().map(|(sha256, _)| sha256.clone()).collect();
     let mut problems = ctx.storage().verify(wanted).await?;
     let mut objects = None;
     if scope.all {
@@ -61,6 +55,22 @@ pub async fn verify(ctx: &Context, scope: &VerifyScope) -> Result<VerifyReport> 
 }
 
 /// What to do about missing or damaged files.
+/// Every object a stored package names, with a description for messages: its file, and
+/// for a source package every file its `.dsc` lists.
+pub(super) fn package_objects(p: wharf_store::AptPackageRow) -> Vec<(String, String)> {
+    let what = format!("{} {} ({})", p.name, p.version, p.architecture);
+    if p.architecture != wharf_apt::dsc::SOURCE_ARCHITECTURE {
+        return vec![(p.sha256, what)];
+    }
+    let mut out: Vec<(String, String)> = wharf_apt::dsc::stanza_files(&p.control)
+        .into_iter()
+        .filter(|(_, _, sha256)| *sha256 != p.sha256)
+        .map(|(name, _, sha256)| (sha256, format!("{what}: {name}")))
+        .collect();
+    out.insert(0, (p.sha256, what));
+    out
+}
+
 fn advice(ctx: &Context) -> String {
     format!(
         "the files named above in {} are missing or damaged: restore the data directory from \

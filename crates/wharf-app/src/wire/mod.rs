@@ -35,7 +35,7 @@ pub use nodeset::NodesetView;
 pub use notify::{NotificationDeployView, NotificationView};
 pub use repo::{
     AddReport, CheckView, CleanupReport, CollectionView, CopyReport, DiffEntry, DiffReport,
-    DropReport, HealthReport, PackageView, PublishReport, PublishView, RemoveReport,
+    DropReport, HealthReport, IncludeReport, PackageView, PublishReport, PublishView, RemoveReport,
     SnapshotReport, VerifyReport,
 };
 pub use schedule::ScheduleView;

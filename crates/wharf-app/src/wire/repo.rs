@@ -67,6 +67,23 @@ pub struct AddReport {
     pub audit_id: Option<i64>,
 }
 
+/// What `repo include` did: the upload's `.deb` and `.dsc` files went through `repo add`
+/// (all or nothing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct IncludeReport {
+    /// The `.changes` as named.
+    pub changes: String,
+    /// Its `Source` and `Version`.
+    pub source: String,
+    pub version: String,
+    /// Fingerprint of the uploader's key; `null` for an unsigned upload (accepted with
+    /// `--accept-unsigned`).
+    pub signed_by: Option<String>,
+    /// Listed files checked but not added by themselves (`.buildinfo`).
+    pub ignored: Vec<String>,
+    pub add: AddReport,
+}
+
 /// What `repo remove` did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RemoveReport {

@@ -29,6 +29,12 @@ pub struct AptConfig {
     pub signing_key: Option<Spanned<String>>,
     /// `wharf health` fails below this much free disk, in percent. Default 10.
     pub min_free_percent: Option<Spanned<f64>>,
+    /// The public keys (`gpg --export [-a]`, relative to the configuration file) whose
+    /// signatures `repo include` accepts on a `.changes`, and `repo add` on a signed `.dsc`.
+    pub uploaders_keyring: Option<Spanned<String>>,
+    /// Whether `repo include --accept-unsigned` may take an unsigned `.changes`. Default
+    /// false: an unsigned upload is refused whatever the command line says.
+    pub accept_unsigned: Option<bool>,
 }
 
 /// `[apt]` checked and with its defaults applied.
@@ -45,6 +51,10 @@ pub struct AptSettings {
     /// line that names it (for errors about the key's content).
     pub signing_key: Option<ConfiguredPath>,
     pub min_free_percent: f64,
+    /// `[apt] uploaders_keyring`, resolved.
+    pub uploaders_keyring: Option<ConfiguredPath>,
+    /// `[apt] accept_unsigned`.
+    pub accept_unsigned: bool,
 }
 
 /// A path from the configuration file, resolved, and the line that wrote it.
@@ -76,6 +86,8 @@ impl Default for AptSettings {
             grace: Self::DEFAULT_GRACE,
             signing_key: None,
             min_free_percent: Self::DEFAULT_MIN_FREE_PERCENT,
+            uploaders_keyring: None,
+            accept_unsigned: false,
         }
     }
 }
@@ -113,20 +125,18 @@ impl AptConfig {
             ));
         }
         let grace = duration(&self.grace, "grace")?.unwrap_or(defaults.grace);
-        let signing_key = match &self.signing_key {
+        let configured_path = |value: &Option<Spanned<String>>, key: &str| match value {
             Some(path) if path.get_ref().trim().is_empty() => {
-                return Err(err(
-                    path.span(),
-                    "signing_key",
-                    "is empty: name a key file".to_owned(),
-                ));
+                Err(err(path.span(), key, "is empty: name a key file".to_owned()))
             }
-            Some(path) => Some(ConfiguredPath {
+            Some(path) => Ok(Some(ConfiguredPath {
                 path: PathBuf::from(source.resolve_path(path.get_ref())),
                 line: source.line_of(path.span().start),
-            }),
-            None => None,
+            })),
+            None => Ok(None),
         };
+        let signing_key = configured_path(&self.signing_key, "signing_key")?;
+        let uploaders_keyring = configured_path(&self.uploaders_keyring, "uploaders_keyring")?;
         let min_free_percent = match &self.min_free_percent {
             None => defaults.min_free_percent,
             Some(value) if (0.0..=100.0).contains(value.get_ref()) => *value.get_ref(),
@@ -138,7 +148,16 @@ impl AptConfig {
                 ));
             }
         };
-        Ok(AptSettings { origin, label, valid_for, grace, signing_key, min_free_percent })
+        Ok(AptSettings {
+            origin,
+            label,
+            valid_for,
+            grace,
+            signing_key,
+            min_free_percent,
+            uploaders_keyring,
+            accept_unsigned: self.accept_unsigned.unwrap_or(false),
+        })
     }
 }
 
@@ -189,6 +208,7 @@ mod tests {
         assert_eq!(settings.grace, 3600);
         assert_eq!(settings.valid_for, None);
         assert_eq!(settings.signing_key, None);
+        assert_eq!((settings.uploaders_keyring, settings.accept_unsigned), (None, false));
         assert!((settings.min_free_percent - 10.0).abs() < f64::EPSILON);
     }
 
@@ -206,6 +226,16 @@ mod tests {
         assert_eq!(key.path, Path::new("/etc/wharf/keys/repo.asc"));
         assert_eq!(key.line, 6);
         assert!((settings.min_free_percent - 5.0).abs() < f64::EPSILON);
+        let uploads =
+            apt("[apt]\nuploaders_keyring = \"uploaders.gpg\"\naccept_unsigned = true\n").unwrap();
+        let keyring = uploads.uploaders_keyring.unwrap();
+        assert_eq!(
+            (keyring.path.as_path(), keyring.line),
+            (Path::new("/etc/wharf/uploaders.gpg"), 2)
+        );
+        assert!(uploads.accept_unsigned);
+        let err = apt("[apt]\nuploaders_keyring = \"\"\n").unwrap_err().to_string();
+        assert!(err.contains("apt.uploaders_keyring"), "{err}");
         let fractional = apt("[apt]\nmin_free_percent = 2.5\n").unwrap();
         assert!((fractional.min_free_percent - 2.5).abs() < f64::EPSILON);
     }

@@ -103,7 +103,8 @@ table! {
     get "/repos/{name}" Viewer repos::show => "CollectionView", "One repository (`?packages=true` lists them, `?query=` only those it matches) (`wharf repo show`).";
     patch "/repos/{name}" Publisher repos::edit => "CollectionView", "Change a repository's settings (`{contents}`); the next publish applies them (`wharf repo edit`).";
     delete "/repos/{name}" Publisher repos::drop_repo => "DropReport", "Delete a repository; `?force=true` even while published (`wharf repo drop`).";
-    post "/repos/{name}/packages" Publisher repos::upload => "AddReport", "Upload `.deb` files: a raw body or multipart; all or nothing (`wharf repo add`).";
+    post "/repos/{name}/packages" Publisher repos::upload => "AddReport", "Upload `.deb` files (or a `.dsc` with the files it lists): a raw body or multipart; all or nothing (`wharf repo add`).";
+    post "/repos/{name}/include" Publisher repos::include => "IncludeReport", "Upload a `.changes` and the files it lists as multipart parts; signature and checksums checked, all or nothing (`wharf repo include`).";
     delete "/repos/{name}/packages" Publisher repos::remove => "RemoveReport", "Remove the packages `?query=` matches (`wharf repo remove`).";
     post "/repos/{name}/copy" Publisher repos::copy => "CopyReport", "Copy packages into this repository (`{from, queries, all, with_deps, dry_run}`) (`wharf repo copy`).";
     post "/repos/{name}/move" Publisher repos::move_packages => "CopyReport", "Move packages from another repository into this one (`{from, queries, all, with_deps, dry_run}`) (`wharf repo move`).";

@@ -4,7 +4,8 @@
 //!
 //! An upload is streamed to files in a temporary directory (never held in memory), then
 //! added by `wharf_app::repo::add` exactly as `repo add` adds files: every file checked
-//! first, all or nothing.
+//! first, all or nothing. A `.changes` upload (`include`) is the same, through
+//! `wharf_app::repo::include`: signature and checksums checked before anything is added.
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt as _;
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt as _;
-use wharf_app::repo::{AddRequest, CopyRequest, PackageQuery};
+use wharf_app::repo::{AddRequest, CopyRequest, IncludeRequest, PackageQuery};
 use wharf_store::AptKind;
 
 use super::auth::{Body, Caller, OptionalBody, Path, Query};
@@ -79,26 +80,27 @@ where
     Ok(n)
 }
 
+/// Whether a part's file name can be kept: a plain name (a `.dsc` names its tarballs, a
+/// `.changes` every file).
+fn plain_name(name: &str) -> bool {
+    name.len() <= 200
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-~".contains(&b))
+        && !name.starts_with('.')
+}
+
 /// The name a part is stored under: its own file name when plain, else `upload-N.deb`.
 fn part_name(filename: Option<&str>, idx: usize) -> String {
     filename
-        .filter(|name| {
-            name.ends_with(".deb")
-                && name.len() <= 200
-                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-~".contains(&b))
-                && !name.starts_with('.')
-        })
+        .filter(|name| plain_name(name))
         .map_or_else(|| format!("upload-{idx}.deb"), str::to_owned)
 }
 
-pub(crate) async fn upload(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path(name): Path<String>,
-    Query(query): Query<UploadQuery>,
+/// Streams the request's parts (or its body, as one `.deb`) into `dir`; the paths, in
+/// order. Two parts of one name are refused.
+async fn receive(
     request: Request,
-) -> Result<Response, ApiError> {
-    let dir = tempfile::Builder::new().prefix("wharf-upload-").tempdir().map_err(io_error)?;
+    dir: &std::path::Path,
+) -> Result<Vec<std::path::PathBuf>, ApiError> {
     let multipart = request
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
@@ -112,17 +114,40 @@ pub(crate) async fn upload(
         while let Some(field) =
             form.next_field().await.map_err(|err| ApiError::invalid(err.body_text()))?
         {
-            let path = dir.path().join(part_name(field.file_name(), paths.len() + 1));
+            let path = dir.join(part_name(field.file_name(), paths.len() + 1));
+            if paths.contains(&path) {
+                return Err(ApiError::invalid(format!(
+                    "two parts of the upload are named {}: send each file once",
+                    path.file_name().unwrap_or_default().to_string_lossy()
+                )));
+            }
             write_stream(&path, field.map(|c| c.map_err(|e| e.body_text())).boxed()).await?;
             paths.push(path);
         }
     } else {
-        let path = dir.path().join("upload-1.deb");
+        let path = dir.join("upload-1.deb");
         let n = write_stream(&path, request.into_body().into_data_stream()).await?;
         if n > 0 {
             paths.push(path);
         }
     }
+    Ok(paths)
+}
+
+pub(crate) async fn upload(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Query(query): Query<UploadQuery>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let dir = tempfile::Builder::new().prefix("wharf-upload-").tempdir().map_err(io_error)?;
+    // Other parts (a `.dsc`'s tarballs) stay beside the `.dsc` that names them.
+    let paths: Vec<_> = receive(request, dir.path())
+        .await?
+        .into_iter()
+        .filter(|path| path.extension().is_some_and(|ext| ext == "deb" || ext == "dsc"))
+        .collect();
     if paths.is_empty() {
         return Err(ApiError::invalid(
             "no package in the request: send a .deb as the body, or multipart parts",
@@ -132,6 +157,47 @@ pub(crate) async fn upload(
     let request =
         AddRequest { repository: name, paths, component: query.component, replace: query.replace };
     let report = wharf_app::repo::add(&ctx, request, &wharf_app::progress::Silent).await;
+    drop(dir);
+    Ok(Json(report?).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct IncludeQuery {
+    component: Option<String>,
+    #[serde(default)]
+    replace: bool,
+    /// Take an unsigned `.changes` (only where `[apt] accept_unsigned = true`).
+    #[serde(default)]
+    accept_unsigned: bool,
+}
+
+/// `POST /repos/{name}/include`: a `.changes` and the files it lists, as multipart parts
+/// named by their file names (`wharf repo include`).
+pub(crate) async fn include(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Query(query): Query<IncludeQuery>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let dir = tempfile::Builder::new().prefix("wharf-include-").tempdir().map_err(io_error)?;
+    let paths = receive(request, dir.path()).await?;
+    let mut changes = paths.iter().filter(|p| p.extension().is_some_and(|e| e == "changes"));
+    let (Some(file), None) = (changes.next(), changes.next()) else {
+        return Err(ApiError::invalid(
+            "send exactly one .changes part (named by its file name) and the files it lists",
+        ));
+    };
+    let ctx = caller.context(&state).await?;
+    let request = IncludeRequest {
+        repository: name,
+        changes: file.clone(),
+        component: query.component,
+        replace: query.replace,
+        accept_unsigned: query.accept_unsigned,
+    };
+    let report = wharf_app::repo::include(&ctx, request, &wharf_app::progress::Silent).await;
     drop(dir);
     Ok(Json(report?).into_response())
 }

@@ -107,6 +107,7 @@ suite!(
     apt_failed_audit_append_undoes_the_change,
     apt_unreadable_records_are_corrupt,
     apt_moves_change_two_collections_at_once,
+    apt_sources_are_members_listed_apart,
     guard_locks_are_never_silently_replaced,
     guard_holds_and_maintenance,
     guard_leases_one_deploy_per_environment,
@@ -174,7 +175,7 @@ async fn open_twice_is_idempotent(db: &TestDb) {
     let third = Store::open(&db.url).await.unwrap();
     third.close().await;
     let n_migrations = db.raw.scalar_i64("SELECT COUNT(*) FROM schema_migrations").await;
-    assert_eq!(n_migrations, 9);
+    assert_eq!(n_migrations, 10);
 }
 
 async fn append_list_filter_limit(db: &TestDb) {
@@ -509,6 +510,32 @@ async fn apt_repository_story(db: &TestDb) {
     assert_eq!(forgotten, ["sha-a", "sha-b"]);
     assert!(store.apt_all_packages().await.unwrap().is_empty());
     assert!(store.verify_audit().await.unwrap().ok);
+}
+
+/// Source packages (architecture `source`, migration 0010) are members like any other —
+/// snapshots take them, removals drop them — and `apt_member_sources` lists only them.
+async fn apt_sources_are_members_listed_apart(db: &TestDb) {
+    let store = &db.store;
+    let settings = repo_settings("stable");
+    let create = entry("ci", "repo.create", "src");
+    store.apt_create_collection(AptKind::Repo, "src", &settings, &create).await.unwrap();
+    let mut source = apt_member("hello", "sha-dsc");
+    source.package.architecture = "source".into();
+    source.package.control =
+        "Package: hello\nChecksums-Sha256:\n aa 1 hello_1.0.dsc\n bb 2 hello_1.0.orig.tar.gz\n"
+            .into();
+    source.component = "contrib".into();
+    let binary = apt_member("hello", "sha-deb");
+    let add = [binary.clone(), source.clone()];
+    change_members(store, AptKind::Repo, "src", &add, &[]).await.unwrap();
+    assert_eq!(store.apt_member_sources(AptKind::Repo, "src").await.unwrap(), [source.clone()]);
+    assert_eq!(store.apt_members(AptKind::Repo, "src").await.unwrap().len(), 2);
+    let snap = entry("ci", "snapshot.create", "src-1");
+    store.apt_snapshot("src", "src-1", &settings, &snap).await.unwrap();
+    change_members(store, AptKind::Repo, "src", &[], &["sha-dsc".to_owned()]).await.unwrap();
+    assert!(store.apt_member_sources(AptKind::Repo, "src").await.unwrap().is_empty());
+    assert_eq!(store.apt_member_sources(AptKind::Snapshot, "src-1").await.unwrap(), [source]);
+    assert!(store.apt_member_sources(AptKind::Repo, "nope").await.unwrap().is_empty());
 }
 
 /// Adds and removals larger than one multi-row statement (500 rows) land whole, in one

@@ -40,16 +40,36 @@ pub(crate) enum RepoCommand {
         "  wharf repo edit bookworm-tools --contents=true --json",
     ))]
     Edit(RepoEditArgs),
-    /// Add `.deb` files or directories (searched recursively); all or nothing.
+    /// Add `.deb` and `.dsc` files or directories (searched recursively); all or nothing.
+    ///
+    /// A `.dsc` is a source package: it and every file it lists (read from its directory)
+    /// are checked against its sizes and checksums, stored, and published in `Sources`.
     #[command(after_help = concat!(
         "Examples:\n",
         "  wharf repo add bookworm-tools ./build/*.deb\n",
+        "  # A source package: the .dsc, its .orig.tar.* and .debian.tar.* next to it\n",
+        "  wharf repo add bookworm-tools hello_1.0-1.dsc\n",
         "  # Every .deb under ./debs/, into the contrib component\n",
         "  wharf repo add bookworm-tools ./debs/ --component contrib\n",
         "  # A rebuilt package with the same name, version and architecture\n",
         "  wharf repo add bookworm-tools foo_1.2-1_amd64.deb --replace",
     ))]
     Add(RepoAddArgs),
+    /// Add a `.changes` upload (its `.deb` and `.dsc` files), all or nothing.
+    ///
+    /// The `.changes` must be signed by a key of `[apt] uploaders_keyring`, and every file
+    /// it lists (read from its directory) must have the size and checksums it says. An
+    /// unsigned one is taken only with --accept-unsigned where `[apt] accept_unsigned =
+    /// true` allows it.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf repo include bookworm-tools hello_1.0-1_amd64.changes\n",
+        "  # What dput uploaded into an incoming directory\n",
+        "  wharf repo include bookworm-tools /srv/incoming/hello_1.0-1_source.changes --json\n",
+        "  # A CI upload without a signature, where the configuration allows it\n",
+        "  wharf repo include bookworm-tools hello_1.0-1_amd64.changes --accept-unsigned",
+    ))]
+    Include(RepoIncludeArgs),
     /// Remove the packages a query matches (see `docs/repositories.md`, "Package queries").
     #[command(after_help = concat!(
         "Examples:\n",
@@ -172,7 +192,7 @@ pub(crate) struct RepoShowArgs {
 #[derive(Debug, Args)]
 pub(crate) struct RepoAddArgs {
     pub(crate) name: String,
-    /// `.deb` files or directories.
+    /// `.deb` and `.dsc` files, or directories.
     #[arg(required = true)]
     pub(crate) paths: Vec<PathBuf>,
     /// Component to add to [default: the repository's first].
@@ -181,6 +201,24 @@ pub(crate) struct RepoAddArgs {
     /// Replace a package with the same name, version and architecture but other content.
     #[arg(long)]
     pub(crate) replace: bool,
+    #[command(flatten)]
+    pub(crate) output: JsonArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RepoIncludeArgs {
+    pub(crate) name: String,
+    /// The `.changes` file; the files it lists are read from its directory.
+    pub(crate) changes: PathBuf,
+    /// Component to add to [default: the repository's first].
+    #[arg(long)]
+    pub(crate) component: Option<String>,
+    /// Replace a package with the same name, version and architecture but other content.
+    #[arg(long)]
+    pub(crate) replace: bool,
+    /// Take an unsigned `.changes` (only where `[apt] accept_unsigned = true`).
+    #[arg(long)]
+    pub(crate) accept_unsigned: bool,
     #[command(flatten)]
     pub(crate) output: JsonArgs,
 }

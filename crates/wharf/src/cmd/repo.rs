@@ -1,6 +1,8 @@
 //! `wharf repo …` and `wharf snapshot …`: parse, call [`wharf_app::repo`], render.
 
-use wharf_app::repo::{AddRequest, CopyRequest, CreateRequest, EditRequest, PackageQuery};
+use wharf_app::repo::{
+    AddRequest, CopyRequest, CreateRequest, EditRequest, IncludeRequest, PackageQuery,
+};
 use wharf_app::wire::{
     CollectionView, CopyReport, DiffEntry, DiffReport, DropReport, RemoveReport, SnapshotReport,
     VerifyReport,
@@ -49,6 +51,19 @@ pub(crate) fn repo(settings: &Settings, command: RepoCommand) -> anyhow::Result<
                 let report = wharf_app::repo::add(&ctx, request, &progress).await;
                 progress.clear();
                 render_add(args.output.json, &report?)
+            }
+            RepoCommand::Include(args) => {
+                let request = IncludeRequest {
+                    repository: args.name,
+                    changes: args.changes,
+                    component: args.component,
+                    replace: args.replace,
+                    accept_unsigned: args.accept_unsigned,
+                };
+                let progress = TerminalProgress::new(!args.output.json);
+                let report = wharf_app::repo::include(&ctx, request, &progress).await;
+                progress.clear();
+                render_include(args.output.json, &report?)
             }
             RepoCommand::Remove(args) => {
                 let report = wharf_app::repo::remove(&ctx, &args.name, &args.query).await?;
@@ -156,6 +171,25 @@ pub(crate) fn render_add(json: bool, report: &wharf_app::wire::AddReport) -> any
             ));
         }
     })
+}
+
+/// `wharf repo include`'s output (also with `--server`).
+pub(crate) fn render_include(
+    json: bool,
+    report: &wharf_app::wire::IncludeReport,
+) -> anyhow::Result<u8> {
+    if json {
+        return render(json, report, || {});
+    }
+    let by = match &report.signed_by {
+        Some(fingerprint) => format!("signed by {fingerprint}"),
+        None => "unsigned, accepted with --accept-unsigned".to_owned(),
+    };
+    output::line(format!("{} {} ({by})", report.source, report.version));
+    if !report.ignored.is_empty() {
+        output::line(format!("checked, not added by themselves: {}", report.ignored.join(", ")));
+    }
+    render_add(false, &report.add)
 }
 
 /// `wharf repo list`'s output (also with `--server`).

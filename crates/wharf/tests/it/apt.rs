@@ -109,7 +109,17 @@ impl AptRoot {
     }
 
     pub(crate) fn apt_get(&self, args: &[&str]) -> (bool, String) {
-        let output = Command::new("apt-get").args(self.options()).args(args).output().unwrap();
+        self.apt_get_in(Path::new("."), args)
+    }
+
+    /// [`AptRoot::apt_get`] run in `dir` (where `apt-get source` unpacks).
+    pub(crate) fn apt_get_in(&self, dir: &Path, args: &[&str]) -> (bool, String) {
+        let output = Command::new("apt-get")
+            .current_dir(dir)
+            .args(self.options())
+            .args(args)
+            .output()
+            .unwrap();
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&output.stdout),

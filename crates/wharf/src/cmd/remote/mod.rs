@@ -169,6 +169,7 @@ fn error(refusal: &Refusal) -> anyhow::Error {
         "invalid" | "not_found" | "conflict" | "unauthorized" | "forbidden" => {
             anyhow::Error::new(UsageError(message))
         }
+        "refused" => anyhow::Error::new(wharf_app::AppError::refused(message)),
         _ => anyhow::anyhow!(message),
     }
 }

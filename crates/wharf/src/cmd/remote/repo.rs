@@ -37,6 +37,7 @@ pub(super) async fn repo(remote: &Remote, command: RepoCommand) -> anyhow::Resul
             local::render(args.output.json, &view, || local::print_collection(&view))
         }
         RepoCommand::Add(args) => add(remote, args).await,
+        RepoCommand::Include(args) => include(remote, args).await,
         RepoCommand::Remove(args) => {
             let path = format!("/repos/{}/packages?query={}", enc(&args.name), enc(&args.query));
             local::render_remove(&args, &remote.delete(&path).await?)
@@ -81,20 +82,47 @@ async fn copy(remote: &Remote, args: &RepoCopyArgs, action: &str) -> anyhow::Res
     local::render_copy(args.output.json, &remote.post_as(&path, &body).await?)
 }
 
-/// One multipart request: the server adds every file or none.
+/// `path` as a streamed multipart part named by its file name.
+async fn file_part(
+    form: reqwest::multipart::Form,
+    field: &'static str,
+    path: &std::path::Path,
+) -> anyhow::Result<reqwest::multipart::Form> {
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot read {}: {err}", path.display()))?;
+    let length = file.metadata().await?.len();
+    let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok(form.part(field, reqwest::multipart::Part::stream_with_length(body, length).file_name(name)))
+}
+
+/// Every file a `.dsc` lists, next to it: the server needs them beside the `.dsc`.
+fn dsc_files(path: &std::path::Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| anyhow::anyhow!("cannot read {}: {err}", path.display()))?;
+    let dsc = wharf_apt::dsc::Dsc::parse(&path.display().to_string(), &text, None)?;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    Ok(dsc.files.iter().map(|file| dir.join(&file.name)).collect())
+}
+
+/// One multipart request: the server adds every file or none. A `.dsc` travels with the
+/// files it lists.
 async fn add(remote: &Remote, args: crate::cli::RepoAddArgs) -> anyhow::Result<u8> {
     let mut form = reqwest::multipart::Form::new();
     for path in &args.paths {
-        let file = tokio::fs::File::open(path)
-            .await
-            .map_err(|err| anyhow::anyhow!("cannot read {}: {err}", path.display()))?;
-        let length = file.metadata().await?.len();
-        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        form = form.part(
-            "deb",
-            reqwest::multipart::Part::stream_with_length(body, length).file_name(name),
-        );
+        if path.is_dir() {
+            anyhow::bail!(UsageError(format!(
+                "{}: with --server, name the .deb and .dsc files (a directory is not uploaded)",
+                path.display()
+            )));
+        }
+        form = file_part(form, "deb", path).await?;
+        if path.extension().is_some_and(|ext| ext == "dsc") {
+            for listed in dsc_files(path)? {
+                form = file_part(form, "deb", &listed).await?;
+            }
+        }
     }
     let mut query = vec![format!("replace={}", args.replace)];
     if let Some(component) = &args.component {
@@ -103,6 +131,31 @@ async fn add(remote: &Remote, args: crate::cli::RepoAddArgs) -> anyhow::Result<u
     let path = format!("/repos/{}/packages?{}", enc(&args.name), query.join("&"));
     let request = remote.request(reqwest::Method::POST, &path).multipart(form);
     local::render_add(args.output.json, &remote.call(request).await?)
+}
+
+/// `repo include` through the server: the `.changes` and every file it lists, one
+/// multipart request; the server checks and adds them all or nothing.
+async fn include(remote: &Remote, args: crate::cli::RepoIncludeArgs) -> anyhow::Result<u8> {
+    let file = args.changes.display().to_string();
+    let text = std::fs::read_to_string(&args.changes)
+        .map_err(|err| anyhow::anyhow!("cannot read {file}: {err}"))?;
+    // Parsed only to know which files to send; the server checks everything.
+    let changes = wharf_apt::changes::Changes::parse(&file, &text, None)?;
+    let dir = args.changes.parent().unwrap_or(std::path::Path::new("."));
+    let mut form = file_part(reqwest::multipart::Form::new(), "changes", &args.changes).await?;
+    for listed in &changes.files {
+        form = file_part(form, "file", &dir.join(&listed.name)).await?;
+    }
+    let mut query = vec![
+        format!("replace={}", args.replace),
+        format!("accept_unsigned={}", args.accept_unsigned),
+    ];
+    if let Some(component) = &args.component {
+        query.push(format!("component={}", enc(component)));
+    }
+    let path = format!("/repos/{}/include?{}", enc(&args.name), query.join("&"));
+    let request = remote.request(reqwest::Method::POST, &path).multipart(form);
+    local::render_include(args.output.json, &remote.call(request).await?)
 }
 
 pub(super) async fn snapshot(remote: &Remote, command: SnapshotCommand) -> anyhow::Result<u8> {
