@@ -79,7 +79,8 @@ pub async fn add(ctx: &Context, request: AddRequest, progress: &dyn Progress) ->
     let failed = Arc::new(AtomicBool::new(false));
     // The file lists for Contents indices, read while each file is in memory anyway.
     let lists = repo.settings.contents.then(|| Arc::new(Mutex::new(Vec::new())));
-    let (mut batches, readers) = read_debs(files, sink.clone(), lists.clone(), failed.clone(), keyring);
+    let (mut batches, readers) =
+        read_debs(files, sink.clone(), lists.clone(), failed.clone(), keyring);
     let mut state = AddState::new(&request, component);
     let mut change: Option<AptChange> = None;
     let mut errors = Vec::new();
