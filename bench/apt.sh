@@ -5,6 +5,8 @@
 #   bash bench/apt.sh                 # 2,000 and 20,000 packages
 #   SIZES="500" bash bench/apt.sh     # a quick run
 #   WHARF=/tmp/old/wharf bash bench/apt.sh   # another build of wharf
+#   ONLY=mirror bash bench/apt.sh     # only the mirror section (MIRROR_SIZES, default 20000)
+#   MIRROR=0 bash bench/apt.sh        # everything but the mirror section
 #
 # Everything is written under one temporary directory, removed at the end (KEEP=1 keeps it).
 # Needs root for `apt-get install` when aptly, reprepro or gpg are missing.
@@ -12,6 +14,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO_ROOT=$PWD
 SIZES=${SIZES:-"2000 20000"}
+MIRROR_SIZES=${MIRROR_SIZES:-20000}
+ONLY=${ONLY:-}
+MIRROR=${MIRROR:-1}
 # Writer 2 starts this long after writer 1 (which takes far longer than this).
 SECOND_WRITER_DELAY=${SECOND_WRITER_DELAY:-0.1}
 
@@ -20,6 +25,7 @@ command -v aptly >/dev/null || need+=(aptly)
 command -v reprepro >/dev/null || need+=(reprepro)
 command -v gpg >/dev/null || need+=(gpg gpg-agent)
 [ -x /usr/bin/time ] || need+=(time)
+[ "$MIRROR" = 0 ] || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 command -v bc >/dev/null || need+=(bc)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}" >&2
@@ -98,6 +104,82 @@ second_writer() {
 }
 : >"$WORK/second.tsv"
 
+# reprepro_distributions DIR ORIGIN: a reprepro root's conf for bookworm/main/amd64,
+# Packages with .gz and .xz like Wharf, signed with the bench key.
+reprepro_distributions() {
+  mkdir -p "$1/conf"
+  cat >"$1/conf/distributions" <<EOF
+Origin: $2
+Label: $2
+Codename: bookworm
+Architectures: amd64
+Components: main
+DebIndices: Packages Release . .gz .xz
+SignWith: $KEY
+EOF
+}
+
+# ---------------------------------------------------------------------------------------
+# Mirrors (ONLY=mirror selects this section alone, MIRROR=0 skips it): a repository of N
+# packages that reprepro publishes and signs, served by nginx on 127.0.0.1, mirrored from
+# scratch by `aptly mirror update` and `wharf mirror update` (both verify the signature
+# and every file's checksum; both download 8 files at a time), then again after one new
+# package upstream, then once more with nothing new.
+bench_mirror() {
+  local N=$1
+  echo "== mirror of $N packages" >&2
+  local U="$WORK/upstream-$N"
+  mkdir -p "$U/conf" "$U/nginx"
+  python3 "$REPO_ROOT/bench/gen-debs.py" "$WORK/mirror-debs-$N" "$N" 2>/dev/null
+  python3 "$REPO_ROOT/bench/gen-debs.py" "$WORK/mirror-extra-$N" 1 "mirrorextra" 2>/dev/null
+  reprepro_distributions "$U" Upstream
+  (cd "$WORK/mirror-debs-$N" && reprepro -b "$U" includedeb bookworm ./*.deb >/dev/null)
+  gpg --export --armor "$KEY" >"$WORK/upstream.asc"
+  gpg --export "$KEY" >"$WORK/upstream.gpg"
+  local port
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  cat >"$U/nginx/nginx.conf" <<EOF
+user root root;
+worker_processes 2;
+daemon off;
+pid $U/nginx/nginx.pid;
+error_log $U/nginx/error.log;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path $U/nginx; proxy_temp_path $U/nginx; fastcgi_temp_path $U/nginx;
+  uwsgi_temp_path $U/nginx; scgi_temp_path $U/nginx;
+  server { listen 127.0.0.1:$port; root $U; }
+}
+EOF
+  nginx -p "$U/nginx" -c "$U/nginx/nginx.conf" &
+  local nginx_pid=$!
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  local URL="http://127.0.0.1:$port/"
+
+  local W="$WORK/wharf-mirror-$N"
+  "$WHARF" --data "$W" mirror create up "$URL" bookworm --architecture amd64 --keyring "$WORK/upstream.asc" >/dev/null
+  measure wharf "$N" "mirror update (cold)" "$WHARF" --data "$W" mirror update up
+
+  local A="$WORK/aptly-mirror-$N"
+  cat >"$WORK/aptly-mirror-$N.conf" <<EOF
+{ "rootDir": "$A", "architectures": ["amd64"], "gpgProvider": "gpg", "downloadConcurrency": 8 }
+EOF
+  local APTLY=(aptly -config="$WORK/aptly-mirror-$N.conf")
+  "${APTLY[@]}" mirror create -architectures=amd64 -keyring="$WORK/upstream.gpg" up "$URL" bookworm main >/dev/null
+  measure aptly "$N" "mirror update (cold)" "${APTLY[@]}" mirror update -keyring="$WORK/upstream.gpg" up
+
+  reprepro -b "$U" includedeb bookworm "$WORK/mirror-extra-$N"/*.deb >/dev/null
+  measure wharf "$N" "mirror update, one new" "$WHARF" --data "$W" mirror update up
+  measure aptly "$N" "mirror update, one new" "${APTLY[@]}" mirror update -keyring="$WORK/upstream.gpg" up
+  measure wharf "$N" "mirror update, no change" "$WHARF" --data "$W" mirror update up
+  measure aptly "$N" "mirror update, no change" "${APTLY[@]}" mirror update -keyring="$WORK/upstream.gpg" up
+
+  kill "$nginx_pid" 2>/dev/null || true
+  wait "$nginx_pid" 2>/dev/null || true
+}
+
+if [ "$ONLY" = mirror ]; then SIZES=""; fi
 for N in $SIZES; do
   echo "== $N packages" >&2
   DEBS="$WORK/debs-$N"
@@ -147,15 +229,7 @@ EOF
   # --- reprepro: SignWith the bench key; Packages, .gz and .xz like Wharf.
   R="$WORK/reprepro-$N"
   mkdir -p "$R/conf"
-  cat >"$R/conf/distributions" <<EOF
-Origin: Bench
-Label: Bench
-Codename: bookworm
-Architectures: amd64
-Components: main
-DebIndices: Packages Release . .gz .xz
-SignWith: $KEY
-EOF
+  reprepro_distributions "$R" Bench
   (
     cd "$DEBS"
     measure reprepro "$N" "add" reprepro -b "$R" --export=never includedeb bookworm ./*.deb
@@ -171,6 +245,10 @@ EOF
 
   # Nothing is deleted until the end: on ext4, freshly freed inodes slow down new ones.
 done
+
+if [ "$MIRROR" != 0 ]; then
+  for N in $MIRROR_SIZES; do bench_mirror "$N"; done
+fi
 
 echo >&2
 echo "tool	size	task	seconds	peak MiB"

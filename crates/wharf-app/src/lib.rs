@@ -19,7 +19,8 @@
 //! - [`DataLayout`]: the only place that names what is in the data directory.
 //! - [`Context`], [`ContextSettings`], [`Actor`], [`Via`].
 //! - `storage`: package files and published trees, in the data directory or a bucket.
-//! - [`repo`] (create, add, remove, drop, snapshot, verify, cleanup), [`publish`],
+//! - [`repo`] (create, add, remove, drop, snapshot, verify, cleanup), [`mirror`]
+//!   (remote repositories fetched, checked and stored), [`publish`],
 //!   [`health`]: the APT repository flows.
 //! - [`deploy`]: `deploy --dry-run` — the plan and every guard's answer.
 //! - [`guard`]: environment locks and nodes in maintenance; [`hold`]: package holds;
@@ -45,6 +46,7 @@ pub mod guard;
 pub mod health;
 pub mod hold;
 pub mod layout;
+pub mod mirror;
 pub mod notify;
 pub mod progress;
 pub mod publish;

@@ -36,10 +36,10 @@ pub struct AddRequest {
 }
 
 /// One read file: the package as the store records it, or why the file is rejected.
-type ReadDeb = std::result::Result<AptPackageRow, String>;
+pub(crate) type ReadDeb = std::result::Result<AptPackageRow, String>;
 
 /// Numbered batches of read files, as the reader threads finish them.
-type Batches = tokio::sync::mpsc::Receiver<(usize, Vec<ReadDeb>)>;
+pub(crate) type Batches = tokio::sync::mpsc::Receiver<(usize, Vec<ReadDeb>)>;
 
 /// Add packages to a repository, all or nothing. See the module docs.
 pub async fn add(ctx: &Context, request: AddRequest, progress: &dyn Progress) -> Result<AddReport> {
@@ -147,7 +147,7 @@ pub async fn add(ctx: &Context, request: AddRequest, progress: &dyn Progress) ->
     Ok(report)
 }
 
-async fn join(readers: Vec<std::thread::JoinHandle<()>>) {
+pub(crate) async fn join(readers: Vec<std::thread::JoinHandle<()>>) {
     // Readers end once the receiver is gone or every batch is sent.
     let _ = tokio::task::spawn_blocking(move || {
         for reader in readers {
@@ -268,7 +268,7 @@ fn package_row(package: &DebPackage) -> AptPackageRow {
 /// (numbered, sent as they complete). Each thread holds one file's bytes at a time: they
 /// go into `sink` as soon as the file is accepted (unless `failed` says the add is
 /// refused anyway). The channel is bounded, so readers run only a few batches ahead.
-fn read_debs(
+pub(crate) fn read_debs(
     files: Vec<PathBuf>,
     sink: Arc<ObjectSink>,
     failed: Arc<AtomicBool>,

@@ -29,8 +29,8 @@ pub use nodeset::NodesetView;
 pub use notify::{NotificationDeployView, NotificationView};
 pub use repo::{
     AddReport, CheckView, CleanupReport, CollectionView, CopyReport, DiffEntry, DiffReport,
-    DropReport, HealthReport, PackageView, PublishReport, PublishView, RemoveReport,
-    SnapshotReport, VerifyReport,
+    DropReport, HealthReport, MirrorUpdateReport, MirrorView, PackageView, PublishReport,
+    PublishView, RemoveReport, SnapshotReport, VerifyReport,
 };
 pub use schedule::ScheduleView;
 pub use status::{

@@ -206,6 +206,9 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
                 Err(local_only("run and copy connect to the nodes from the machine they run on"))
             }
             Command::Demo(_) => Err(local_only("demo writes a fleet and a data directory here")),
+            Command::Mirror(_) => Err(local_only(
+                "the API has no mirror routes yet: run `wharf mirror` on the server's machine",
+            )),
             Command::Server(_) => Err(local_only(
                 "server serves a data directory itself; --server names one to talk to",
             )),
