@@ -88,18 +88,27 @@ impl Remote {
     ) -> Result<Downloaded> {
         let url = self.url(rel);
         let have = tokio::fs::metadata(dest).await.map_or(0, |meta| meta.len());
-        let mut done = Downloaded::default();
-        if have != size {
+        let (done, hashed) = if have == size {
+            (Downloaded::default(), None)
+        } else {
             let from = if have < size { have } else { 0 };
-            done = self.fetch_into(&url, dest, from, size).await?;
-        }
-        let (path, wanted) = (dest.to_owned(), sha256.to_owned());
-        let actual = tokio::task::spawn_blocking(move || file_sha256(&path))
-            .await
-            .map_err(|err| AppError::internal("the hashing task failed").with_source(err))?
-            .map_err(|err| {
-                AppError::internal(format!("cannot read {}", dest.display())).with_source(err)
-            })?;
+            self.fetch_into(&url, dest, from, size).await?
+        };
+        // A file fetched whole was hashed on the way; a continued or complete one is read.
+        let actual = match hashed {
+            Some(actual) => actual,
+            None => {
+                let path = dest.to_owned();
+                tokio::task::spawn_blocking(move || file_sha256(&path))
+                    .await
+                    .map_err(|err| AppError::internal("the hashing task failed").with_source(err))?
+                    .map_err(|err| {
+                        AppError::internal(format!("cannot read {}", dest.display()))
+                            .with_source(err)
+                    })?
+            }
+        };
+        let wanted = sha256;
         if actual != wanted {
             let _ = tokio::fs::remove_file(dest).await;
             return Err(AppError::invalid(format!(
@@ -109,8 +118,16 @@ impl Remote {
         Ok(done)
     }
 
-    /// Fetches `url` into `dest` from byte `from` on (appending), stopping at `size`.
-    async fn fetch_into(&self, url: &str, dest: &Path, from: u64, size: u64) -> Result<Downloaded> {
+    /// Fetches `url` into `dest` from byte `from` on (appending), stopping at `size`;
+    /// with the SHA-256 of the file when it came whole in this response.
+    async fn fetch_into(
+        &self,
+        url: &str,
+        dest: &Path,
+        from: u64,
+        size: u64,
+    ) -> Result<(Downloaded, Option<String>)> {
+        use sha2::Digest as _;
         let unreachable = |err: reqwest::Error| {
             AppError::unavailable(format!(
                 "cannot fetch {url}: {err}; run `wharf mirror update` again to resume"
@@ -150,7 +167,11 @@ impl Remote {
             .map_err(io_err)?;
         let mut written = if resumed { from } else { 0 };
         let mut received = 0;
+        let mut hasher = (!resumed).then(sha2::Sha256::new);
         while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
+            if let Some(hasher) = &mut hasher {
+                hasher.update(&chunk);
+            }
             received += chunk.len() as u64;
             written += chunk.len() as u64;
             if written > size {
@@ -168,7 +189,8 @@ impl Remote {
                 "{url} ended after {written} of {size} bytes; run `wharf mirror update` again to resume"
             )));
         }
-        Ok(Downloaded { received, resumed })
+        let sha256 = hasher.map(|hasher| hex::encode(hasher.finalize()));
+        Ok((Downloaded { received, resumed }, sha256))
     }
 }
 

@@ -68,10 +68,10 @@ pub async fn update(
     let planned =
         plan(&wanted.iter().map(|w| w.package.clone()).collect::<Vec<_>>(), &stored, &current);
     let downloads = ctx.layout().mirror_downloads(name);
-    let (mut rows, fetched) =
-        fetch_and_store(ctx, name, &remote, &downloads, &wanted, &planned, progress).await?;
     let current: HashSet<String> = current.into_iter().collect();
-    rows.retain(|row| !current.contains(&row.package.sha256));
+    let (mut rows, fetched) =
+        fetch_and_store(ctx, name, &remote, &downloads, (&wanted, &current), &planned, progress)
+            .await?;
     rows.sort_unstable_by(|a, b| a.package.sha256.cmp(&b.package.sha256));
 
     let mut report = MirrorUpdateReport {
@@ -115,14 +115,14 @@ pub async fn update(
 }
 
 /// Downloads what `planned` says is missing and stores it (durable on return), then
-/// adds the records of what was already stored: the rows of every package the mirror
-/// will list, and what each download cost.
+/// adds the records of stored packages the mirror does not list yet (`current`): the
+/// rows to add to the mirror, and what each download cost.
 async fn fetch_and_store(
     ctx: &Context,
     name: &str,
     remote: &Remote,
     downloads: &std::path::Path,
-    wanted: &[Wanted],
+    (wanted, current): (&[Wanted], &HashSet<String>),
     planned: &Plan,
     progress: &dyn Progress,
 ) -> Result<(Vec<AptMemberRow>, Vec<Downloaded>)> {
@@ -144,11 +144,19 @@ async fn fetch_and_store(
         // A file that is not the package the index names is not kept either.
         let _ = std::fs::remove_dir_all(downloads);
     })?;
-    let reused: Vec<String> =
-        planned.reuse.iter().map(|&idx| wanted[idx].package.sha256.clone()).collect();
+    rows.retain(|row| !current.contains(&row.package.sha256));
+    // Stored already, new to this mirror (in another mirror, a repository, or dropped).
+    let component_of: HashMap<&str, &str> = planned
+        .reuse
+        .iter()
+        .map(|&idx| &wanted[idx])
+        .filter(|w| !current.contains(&w.package.sha256))
+        .map(|w| (w.package.sha256.as_str(), w.component.as_str()))
+        .collect();
+    let reused: Vec<String> = component_of.keys().map(|sha| (*sha).to_owned()).collect();
     rows.extend(ctx.store().apt_packages(&reused).await?.into_iter().map(|package| {
-        let component = wanted_component(wanted, &package.sha256);
-        AptMemberRow { package, component }
+        let component = component_of.get(package.sha256.as_str()).copied().unwrap_or_default();
+        AptMemberRow { package, component: component.to_owned() }
     }));
     Ok((rows, fetched))
 }
@@ -297,14 +305,6 @@ async fn fetch_indices(
 struct Wanted {
     package: RemotePackage,
     component: String,
-}
-
-fn wanted_component(wanted: &[Wanted], sha256: &str) -> String {
-    wanted
-        .iter()
-        .find(|w| w.package.sha256 == sha256)
-        .map(|w| w.component.clone())
-        .unwrap_or_default()
 }
 
 /// The listed packages the filter selects (all without one), and what they depend on
