@@ -9,13 +9,16 @@
 #   SECTIONS=backup SIZES=20000 bash bench/apt.sh      # only backup and restore
 #   SECTIONS=sources SOURCE_SIZES=200 bash bench/apt.sh  # only source packages (.dsc)
 #   WHARF=/tmp/old/wharf bash bench/apt.sh   # another build of wharf
+#   SECTIONS=mirror bash bench/apt.sh                   # only mirrors (MIRROR_SIZES, default 20000)
 #
-# Sections (SECTIONS, space-separated; default "main contents import backup"):
+# Sections (SECTIONS, space-separated; default: all of them):
 #   main      add, publish, add one, second writer, copy: Contents off in all three tools
 #   contents  the same steps with Contents-ARCH.gz indices on in all three tools
 #   import    moving off aptly: `wharf import aptly` of an aptly root
 #   backup    `wharf backup`/`restore` against tar and cp -a of an aptly root
 #   sources   SOURCE_SIZES source packages (.dsc) added and published, once, after the rest
+#   mirror    `wharf mirror update` against `aptly mirror update` of a reprepro-published
+#             repository of MIRROR_SIZES packages served by nginx, once, after the rest
 #
 # Everything is written under one temporary directory, removed at the end (KEEP=1 keeps it).
 # Needs root for `apt-get install` when aptly, reprepro or gpg are missing.
@@ -23,8 +26,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO_ROOT=$PWD
 SIZES=${SIZES:-"2000 20000"}
-SECTIONS=${SECTIONS:-"main contents import backup sources"}
+SECTIONS=${SECTIONS:-"main contents import backup sources mirror"}
 SOURCE_SIZES=${SOURCE_SIZES:-"1000"}
+MIRROR_SIZES=${MIRROR_SIZES:-20000}
 # Writer 2 starts this long after writer 1 (which takes far longer than this).
 SECOND_WRITER_DELAY=${SECOND_WRITER_DELAY:-0.1}
 
@@ -34,6 +38,7 @@ command -v reprepro >/dev/null || need+=(reprepro)
 command -v gpg >/dev/null || need+=(gpg gpg-agent)
 [ -x /usr/bin/time ] || need+=(time)
 command -v bc >/dev/null || need+=(bc)
+[[ " $SECTIONS " != *" mirror "* ]] || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}" >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
@@ -111,6 +116,54 @@ second_writer() {
 }
 : >"$WORK/second.tsv"
 
+# reprepro_distributions DIR ORIGIN: a reprepro root's conf for bookworm/main/amd64,
+# Packages with .gz and .xz like Wharf, signed with the bench key.
+reprepro_distributions() {
+  mkdir -p "$1/conf"
+  cat >"$1/conf/distributions" <<EOF
+Origin: $2
+Label: $2
+Codename: bookworm
+Architectures: amd64
+Components: main
+DebIndices: Packages Release . .gz .xz
+SignWith: $KEY
+EOF
+}
+
+# ---------------------------------------------------------------------------------------
+# Mirrors (SECTIONS=mirror selects this section alone): a repository of N
+# packages that reprepro publishes and signs, served by nginx on 127.0.0.1, mirrored from
+# scratch by `aptly mirror update` and `wharf mirror update` (both verify the signature
+# and every file's checksum; both download 8 files at a time), then again after one new
+# package upstream, then once more with nothing new.
+bench_mirror() {
+  local N=$1
+  echo "== mirror of $N packages" >&2
+  local U="$WORK/upstream-$N"
+  mkdir -p "$U/conf" "$U/nginx"
+  python3 "$REPO_ROOT/bench/gen-debs.py" "$WORK/mirror-debs-$N" "$N" 2>/dev/null
+  python3 "$REPO_ROOT/bench/gen-debs.py" "$WORK/mirror-extra-$N" 1 "mirrorextra" 2>/dev/null
+  reprepro_distributions "$U" Upstream
+  (cd "$WORK/mirror-debs-$N" && reprepro -b "$U" includedeb bookworm ./*.deb >/dev/null)
+  gpg --export --armor "$KEY" >"$WORK/upstream.asc"
+  gpg --export "$KEY" >"$WORK/upstream.gpg"
+  local port
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  cat >"$U/nginx/nginx.conf" <<EOF
+user root root;
+worker_processes 2;
+daemon off;
+pid $U/nginx/nginx.pid;
+error_log $U/nginx/error.log;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path $U/nginx; proxy_temp_path $U/nginx; fastcgi_temp_path $U/nginx;
+  uwsgi_temp_path $U/nginx; scgi_temp_path $U/nginx;
+  server { listen 127.0.0.1:$port; root $U; }
+}
+
 # bench_main N: add, publish, add one, a second writer and a copy; Contents off in all
 # three tools (aptly -skip-contents, reprepro without Contents:, wharf --contents=false).
 bench_main() {
@@ -157,15 +210,7 @@ EOF
   # --- reprepro: SignWith the bench key; Packages, .gz and .xz like Wharf.
   R="$WORK/reprepro-$N"
   mkdir -p "$R/conf"
-  cat >"$R/conf/distributions" <<EOF
-Origin: Bench
-Label: Bench
-Codename: bookworm
-Architectures: amd64
-Components: main
-DebIndices: Packages Release . .gz .xz
-SignWith: $KEY
-EOF
+  reprepro_distributions "$R" Bench
   (
     cd "$DEBS"
     measure reprepro "$N" "add" reprepro -b "$R" --export=never includedeb bookworm ./*.deb
@@ -346,13 +391,16 @@ for N in $SIZES; do
       contents) bench_contents "$N" ;;
       import) bench_import "$N" ;;
       backup) backup_section "$N" ;;
-      sources) ;; # once, after the sizes: below
-      *) echo "unknown section $section (main, contents, import, backup, sources)" >&2; exit 2 ;;
+      sources | mirror) ;; # once, after the sizes: below
+      *) echo "unknown section $section (main, contents, import, backup, sources, mirror)" >&2; exit 2 ;;
     esac
   done
   # Nothing is deleted until the end: on ext4, freshly freed inodes slow down new ones.
 done
 if [[ " $SECTIONS " == *" sources "* ]]; then bench_sources; fi
+if [[ " $SECTIONS " == *" mirror "* ]]; then
+  for N in $MIRROR_SIZES; do bench_mirror "$N"; done
+fi
 
 echo >&2
 echo "tool	size	task	seconds	peak MiB"

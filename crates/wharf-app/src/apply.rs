@@ -87,6 +87,7 @@ pub fn declared_settings(declared: &DeclaredRepository) -> RepoSettings {
         from: None,
         prefix: declared.prefix.clone(),
         contents: declared.contents,
+        mirror: None,
     }
 }
 

@@ -140,8 +140,11 @@ fn valid_until_check(
         (AptKind::Snapshot, false) => {
             format!("wharf publish --snapshot {} --prefix {prefix}", record.source)
         }
-        (AptKind::Repo, true) => format!("wharf publish {}", record.source),
-        (AptKind::Repo, false) => format!("wharf publish {} --prefix {prefix}", record.source),
+        // Mirrors are published through snapshots; a record never names one.
+        (AptKind::Repo | AptKind::Mirror, true) => format!("wharf publish {}", record.source),
+        (AptKind::Repo | AptKind::Mirror, false) => {
+            format!("wharf publish {} --prefix {prefix}", record.source)
+        }
     };
     let until = rfc2822_utc(valid_until);
     // apt's test: expired once the clock is past Valid-Until (whole seconds).
@@ -188,6 +191,7 @@ mod tests {
                 from: None,
                 prefix: None,
                 contents: true,
+                mirror: None,
             },
             release: ReleaseRecord::default(),
         }

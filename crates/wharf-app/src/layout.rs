@@ -69,6 +69,13 @@ impl DataLayout {
         self.root.join("storage-cache").join("public").join(prefix)
     }
 
+    /// Where `mirror update` keeps the files it is downloading for mirror `name` until
+    /// they are verified and stored (partial ones are resumed from here).
+    #[must_use]
+    pub fn mirror_downloads(&self, name: &str) -> PathBuf {
+        self.root.join("mirror-downloads").join(name)
+    }
+
     /// The signing key Wharf generates when `[apt] signing_key` names none.
     #[must_use]
     pub fn generated_key(&self) -> PathBuf {
@@ -120,6 +127,7 @@ mod tests {
         check(layout.public_tree("tools"), "/var/lib/wharf/public/tools");
         check(layout.staging_tree("tools"), "/var/lib/wharf/storage-cache/public/tools");
         check(layout.generated_key(), "/var/lib/wharf/keys/signing.asc");
+        check(layout.mirror_downloads("up"), "/var/lib/wharf/mirror-downloads/up");
     }
 
     #[tokio::test]

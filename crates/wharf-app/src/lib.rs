@@ -21,7 +21,8 @@
 //! - `storage`: package files and published trees, in the data directory or a bucket.
 //! - [`aptly`]: `wharf import aptly ROOT` — aptly's repositories and snapshots recreated.
 //! - [`apply`]: `[[repositories]]` in `wharf.toml` made real (`wharf apply`, the server).
-//! - [`repo`] (create, add, remove, drop, snapshot, verify, cleanup), [`publish`],
+//! - [`repo`] (create, add, remove, drop, snapshot, verify, cleanup), [`mirror`]
+//!   (remote repositories fetched, checked and stored), [`publish`],
 //!   [`health`]: the APT repository flows.
 //! - [`deploy`]: `deploy --dry-run` — the plan and every guard's answer.
 //! - [`guard`]: environment locks and nodes in maintenance; [`hold`]: package holds;
@@ -51,6 +52,7 @@ pub mod health;
 pub mod hold;
 pub mod key;
 pub mod layout;
+pub mod mirror;
 pub mod notify;
 pub mod progress;
 pub mod publish;

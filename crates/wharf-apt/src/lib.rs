@@ -19,6 +19,8 @@
 //! - [`sign::SigningKey`] generates, stores, exports and uses the signing key.
 //! - [`objects::Objects`] stores package files content-addressed by SHA-256.
 //! - [`publish::publish`] writes a signed tree atomically, redoing only changed indices.
+//! - [`mirror`] checks a remote repository's signed `Release` and decides what an
+//!   update fetches.
 //! - [`fsutil`] writes files durably (temporary file, fsync, rename, fsync directory).
 
 pub mod changes;
@@ -31,6 +33,7 @@ pub mod dsc;
 pub mod fsutil;
 pub mod index;
 pub mod keyring;
+pub mod mirror;
 pub mod objects;
 pub mod publish;
 pub mod query;

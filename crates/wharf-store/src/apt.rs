@@ -69,21 +69,24 @@ pub struct AptPublishRow {
     pub published_at: String,
 }
 
-/// Which kind of collection; stored (and serialized) as `repo` or `snapshot`.
+/// Which kind of collection; stored (and serialized) as `repo`, `snapshot` or `mirror`.
+/// A mirror's members are what its last update fetched from its remote repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AptKind {
     Repo,
     Snapshot,
+    Mirror,
 }
 
 impl AptKind {
-    /// `"repo"` or `"snapshot"`, as stored.
+    /// `"repo"`, `"snapshot"` or `"mirror"`, as stored.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             AptKind::Repo => "repo",
             AptKind::Snapshot => "snapshot",
+            AptKind::Mirror => "mirror",
         }
     }
 }
@@ -339,6 +342,24 @@ macro_rules! impl_apt {
                 .fetch_optional(&mut **tx)
                 .await
                 .map_err(self.query_err("change repository contents"))
+            }
+
+            /// Replaces the collection's settings inside an open change.
+            pub(crate) async fn apt_set_settings_in(
+                &self,
+                tx: &mut sqlx::Transaction<'static, $db>,
+                kind: AptKind,
+                name: &str,
+                settings: &RepoSettings,
+            ) -> Result<(), StoreError> {
+                sqlx::query("UPDATE apt_collection SET body = $1 WHERE kind = $2 AND name = $3")
+                    .bind(encode(settings))
+                    .bind(kind.as_str())
+                    .bind(name)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(self.query_err("change repository settings"))?;
+                Ok(())
             }
 
             pub(crate) async fn apt_change_rows(
@@ -621,6 +642,7 @@ macro_rules! impl_apt {
 
             pub(crate) async fn apt_snapshot(
                 &self,
+                from_kind: AptKind,
                 from: &str,
                 name: &str,
                 settings: &RepoSettings,
@@ -644,9 +666,10 @@ macro_rules! impl_apt {
                 sqlx::query(
                     "INSERT INTO apt_member (kind, collection, sha256, component)
                      SELECT 'snapshot', $1, sha256, component FROM apt_member
-                     WHERE kind = 'repo' AND collection = $2",
+                     WHERE kind = $2 AND collection = $3",
                 )
                 .bind(name)
+                .bind(from_kind.as_str())
                 .bind(from)
                 .execute(&mut *tx)
                 .await
@@ -778,6 +801,20 @@ impl AptChange {
             ChangeTx::Sqlite(store, tx) => store.apt_change_rows(tx, kind, name, &[], remove).await,
             ChangeTx::Postgres(store, tx) => {
                 store.apt_change_rows(tx, kind, name, &[], remove).await
+            }
+        }
+    }
+
+    /// Replaces the collection's settings in the same transaction (a mirror records
+    /// what its update fetched).
+    pub async fn set_settings(&mut self, settings: &RepoSettings) -> Result<(), StoreError> {
+        let (kind, name) = (self.kind, self.name.as_str());
+        match &mut self.tx {
+            ChangeTx::Sqlite(store, tx) => {
+                store.apt_set_settings_in(tx, kind, name, settings).await
+            }
+            ChangeTx::Postgres(store, tx) => {
+                store.apt_set_settings_in(tx, kind, name, settings).await
             }
         }
     }
@@ -990,17 +1027,18 @@ impl crate::Store {
         dispatch!(self, apt_delete_unreferenced(entry))
     }
 
-    /// Freezes repository `from` as snapshot `name` and appends `entry` in the same
-    /// transaction; returns the stored entry, or `None` (and no entry) if the snapshot
-    /// name is taken.
+    /// Freezes repository (or mirror: `from_kind`) `from` as snapshot `name` and appends
+    /// `entry` in the same transaction; returns the stored entry, or `None` (and no
+    /// entry) if the snapshot name is taken.
     pub async fn apt_snapshot(
         &self,
+        from_kind: AptKind,
         from: &str,
         name: &str,
         settings: &RepoSettings,
         entry: &NewAuditEntry,
     ) -> Result<Option<AuditEntry>, StoreError> {
-        dispatch!(self, apt_snapshot(from, name, settings, entry))
+        dispatch!(self, apt_snapshot(from_kind, from, name, settings, entry))
     }
 
     /// Every stored package, for verification.

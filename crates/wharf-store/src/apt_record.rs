@@ -15,7 +15,7 @@ pub struct RepoSettings {
     pub components: Vec<String>,
     pub architectures: Vec<String>,
     pub comment: Option<String>,
-    /// Snapshots remember the repository they were taken from.
+    /// Snapshots remember the repository (or mirror) they were taken from.
     #[serde(default)]
     pub from: Option<String>,
     /// Where `wharf publish` puts the repository when no `--prefix` is given (declared
@@ -26,10 +26,38 @@ pub struct RepoSettings {
     /// Wharf had them get them too.
     #[serde(default = "contents_default")]
     pub contents: bool,
+    /// A mirror's remote and what its last update saw; `None` for others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<MirrorSource>,
 }
 
 fn contents_default() -> bool {
     true
+}
+
+/// Where a mirror fetches from and how it checks what it fetches.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MirrorSource {
+    /// The remote repository's root, e.g. `http://deb.example.org/debian`.
+    pub url: String,
+    /// aptly package queries selecting what is mirrored (any matching); empty: all.
+    #[serde(default)]
+    pub filter: Vec<String>,
+    /// Follow the dependencies of what the filter selects (within the remote).
+    #[serde(default)]
+    pub filter_with_deps: bool,
+    /// The OpenPGP public keys the remote's `InRelease` must be signed with, armored.
+    #[serde(default)]
+    pub keyring: Option<String>,
+    /// Accept an unsigned or unverifiable remote (unsafe; chosen at create time).
+    #[serde(default)]
+    pub ignore_signatures: bool,
+    /// The `Date` of the remote `Release` the last update used: an older one is refused.
+    #[serde(default)]
+    pub release_date: Option<String>,
+    /// When the last update committed (RFC 3339).
+    #[serde(default)]
+    pub updated_at: Option<String>,
 }
 
 /// What the store remembers about a publish.

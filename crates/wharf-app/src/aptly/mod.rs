@@ -113,6 +113,7 @@ fn settings_for(
         from: None,
         prefix: None,
         contents: true,
+        mirror: None,
     })
 }
 
@@ -284,6 +285,7 @@ pub async fn import(
             one.view.audit_ids = match one.kind {
                 AptKind::Repo => import_repo(ctx, &one, &files).await?,
                 AptKind::Snapshot => import_snapshot(ctx, &one, &files).await?,
+                AptKind::Mirror => unreachable!("aptly's mirrors are not imported"),
             };
             let held = held_packages(ctx, one.kind, &one.view.name).await?.unwrap_or_default();
             if held.iter().map(String::as_str).collect::<BTreeSet<_>>() != wanted {

@@ -44,13 +44,13 @@ pub struct AddRequest {
 }
 
 /// One read file: the package as the store records it, or why the file is rejected.
-type ReadDeb = std::result::Result<AptPackageRow, String>;
+pub(crate) type ReadDeb = std::result::Result<AptPackageRow, String>;
 /// The file list of every package read, as records of
 /// [`wharf_apt::contents::ContentsLists`]: one growing buffer, not a list per package.
 type FileLists = Arc<Mutex<Vec<u8>>>;
 
 /// Numbered batches of read files, as the reader threads finish them.
-type Batches = tokio::sync::mpsc::Receiver<(usize, Vec<ReadDeb>)>;
+pub(crate) type Batches = tokio::sync::mpsc::Receiver<(usize, Vec<ReadDeb>)>;
 
 /// Add packages to a repository, all or nothing. See the module docs.
 pub async fn add(ctx: &Context, request: AddRequest, progress: &dyn Progress) -> Result<AddReport> {
@@ -170,7 +170,7 @@ pub async fn add(ctx: &Context, request: AddRequest, progress: &dyn Progress) ->
     Ok(report)
 }
 
-async fn join(readers: Vec<std::thread::JoinHandle<()>>) {
+pub(crate) async fn join(readers: Vec<std::thread::JoinHandle<()>>) {
     // Readers end once the receiver is gone or every batch is sent.
     let _ = tokio::task::spawn_blocking(move || {
         for reader in readers {
@@ -291,7 +291,7 @@ fn package_row(package: &DebPackage) -> AptPackageRow {
 /// (numbered, sent as they complete). Each thread holds one file's bytes at a time: they
 /// go into `sink` as soon as the file is accepted (unless `failed` says the add is
 /// refused anyway). The channel is bounded, so readers run only a few batches ahead.
-fn read_debs(
+pub(crate) fn read_debs(
     files: Vec<PathBuf>,
     sink: Arc<ObjectSink>,
     lists: Option<FileLists>,

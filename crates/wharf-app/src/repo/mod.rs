@@ -34,6 +34,17 @@ pub fn kind_name(kind: AptKind) -> &'static str {
     match kind {
         AptKind::Repo => "repository",
         AptKind::Snapshot => "snapshot",
+        AptKind::Mirror => "mirror",
+    }
+}
+
+/// The command family of a kind: `repo`, `snapshot` or `mirror`.
+#[must_use]
+pub fn command_name(kind: AptKind) -> &'static str {
+    match kind {
+        AptKind::Repo => "repo",
+        AptKind::Snapshot => "snapshot",
+        AptKind::Mirror => "mirror",
     }
 }
 
@@ -66,7 +77,7 @@ pub(crate) async fn collection(
         AppError::not_found(format!(
             "no {} named {name:?} (see `wharf {} list`)",
             kind_name(kind),
-            if kind == AptKind::Repo { "repo" } else { "snapshot" }
+            command_name(kind)
         ))
     })
 }
@@ -75,23 +86,38 @@ pub(crate) async fn collection(
 /// name — the repository of that name, else the snapshot; both existing is an error that
 /// asks which.
 pub(crate) async fn resolve(ctx: &Context, text: &str) -> Result<(AptKind, AptCollectionRow)> {
-    let kinds = [("repo:", AptKind::Repo), ("snapshot:", AptKind::Snapshot)];
-    for (prefix, kind) in kinds {
-        if let Some(name) = text.strip_prefix(prefix) {
+    resolve_among(ctx, text, [AptKind::Repo, AptKind::Snapshot]).await
+}
+
+/// `KIND:NAME` for either kind, or a bare name — of the first kind, else the second;
+/// both existing is an error that asks which.
+async fn resolve_among(
+    ctx: &Context,
+    text: &str,
+    kinds: [AptKind; 2],
+) -> Result<(AptKind, AptCollectionRow)> {
+    for kind in kinds {
+        if let Some(name) = text.strip_prefix(command_name(kind)).and_then(|t| t.strip_prefix(':'))
+        {
             return Ok((kind, collection(ctx, kind, name).await?));
         }
     }
-    let repo = ctx.store().apt_collections(AptKind::Repo, Some(text)).await?.into_iter().next();
-    let snapshot =
-        ctx.store().apt_collections(AptKind::Snapshot, Some(text)).await?.into_iter().next();
-    match (repo, snapshot) {
+    let [first, second] = kinds;
+    let a = ctx.store().apt_collections(first, Some(text)).await?.into_iter().next();
+    let b = ctx.store().apt_collections(second, Some(text)).await?.into_iter().next();
+    let (one, other) = (command_name(first), command_name(second));
+    match (a, b) {
         (Some(_), Some(_)) => Err(AppError::invalid(format!(
-            "both a repository and a snapshot are named {text:?}: write repo:{text} or snapshot:{text}"
+            "both a {} and a {} are named {text:?}: write {one}:{text} or {other}:{text}",
+            kind_name(first),
+            kind_name(second)
         ))),
-        (Some(row), None) => Ok((AptKind::Repo, row)),
-        (None, Some(row)) => Ok((AptKind::Snapshot, row)),
+        (Some(row), None) => Ok((first, row)),
+        (None, Some(row)) => Ok((second, row)),
         (None, None) => Err(AppError::not_found(format!(
-            "no repository or snapshot named {text:?} (see `wharf repo list` and `wharf snapshot list`)"
+            "no {} or {} named {text:?} (see `wharf {one} list` and `wharf {other} list`)",
+            kind_name(first),
+            kind_name(second)
         ))),
     }
 }
@@ -114,6 +140,7 @@ pub(crate) async fn published_from(
 
 fn view(kind: AptKind, row: AptCollectionRow, published_as: Vec<String>) -> CollectionView {
     let settings = row.settings;
+    let mirror = settings.mirror.map(crate::mirror::view);
     CollectionView {
         name: row.name,
         kind: kind_name(kind).to_owned(),
@@ -129,6 +156,7 @@ fn view(kind: AptKind, row: AptCollectionRow, published_as: Vec<String>) -> Coll
         created_at: row.created_at,
         published_as,
         package_list: None,
+        mirror,
     }
 }
 
@@ -170,6 +198,7 @@ pub async fn create(ctx: &Context, request: CreateRequest) -> Result<CollectionV
         from: None,
         prefix: None,
         contents: request.contents,
+        mirror: None,
     };
     let _lock = ctx.layout().lock_writer().await?;
     let entry = ctx.entry(
@@ -322,8 +351,8 @@ pub async fn drop(ctx: &Context, kind: AptKind, name: &str, force: bool) -> Resu
             published_as.join(", ")
         )));
     }
-    let action = if kind == AptKind::Repo { "repo.drop" } else { "snapshot.drop" };
-    let entry = ctx.entry(action, name, json!({ "forced": force, "published_as": published_as }));
+    let action = format!("{}.drop", command_name(kind));
+    let entry = ctx.entry(&action, name, json!({ "forced": force, "published_as": published_as }));
     let Some(audit) = ctx.store().apt_drop_collection(kind, name, &entry).await? else {
         return Err(AppError::not_found(format!(
             "{} {name} was dropped meanwhile",
@@ -339,7 +368,7 @@ pub async fn drop(ctx: &Context, kind: AptKind, name: &str, force: bool) -> Resu
     })
 }
 
-/// Freeze repository `from`'s current contents as snapshot `name`.
+/// Freeze the current contents of repository or mirror `from` as snapshot `name`.
 pub async fn snapshot(ctx: &Context, name: &str, from: &str) -> Result<SnapshotReport> {
     snapshot_recording(ctx, name, from, from).await
 }
@@ -354,17 +383,21 @@ pub(crate) async fn snapshot_recording(
 ) -> Result<SnapshotReport> {
     check_name("snapshot name", name)?;
     let _lock = ctx.layout().lock_writer().await?;
-    let row = collection(ctx, AptKind::Repo, from).await?;
-    let mut settings = row.settings;
+    // `repo:NAME`, `mirror:NAME`, or a bare name: the repository, else the mirror.
+    let (from_kind, row) = resolve_among(ctx, from, [AptKind::Repo, AptKind::Mirror]).await?;
+    let from = row.name.as_str();
+    let mut settings = row.settings.clone();
     settings.from = Some(recorded_from.to_owned());
+    settings.mirror = None;
     // A snapshot is published under its own name unless told: never over its repository.
     settings.prefix = None;
     let entry = ctx.entry(
         "snapshot.create",
         name,
-        json!({ "from": recorded_from, "generation": row.generation, "packages": row.n_packages }),
+        json!({ "from": recorded_from, "kind": kind_name(from_kind), "generation": row.generation, "packages": row.n_packages }),
     );
-    let Some(audit) = ctx.store().apt_snapshot(from, name, &settings, &entry).await? else {
+    let Some(audit) = ctx.store().apt_snapshot(from_kind, from, name, &settings, &entry).await?
+    else {
         return Err(AppError::conflict(format!("snapshot {name:?} already exists")));
     };
     Ok(SnapshotReport {

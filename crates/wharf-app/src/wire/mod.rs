@@ -35,8 +35,8 @@ pub use nodeset::NodesetView;
 pub use notify::{NotificationDeployView, NotificationView};
 pub use repo::{
     AddReport, CheckView, CleanupReport, CollectionView, CopyReport, DiffEntry, DiffReport,
-    DropReport, HealthReport, IncludeReport, PackageView, PublishReport, PublishView, RemoveReport,
-    SnapshotReport, VerifyReport,
+    DropReport, HealthReport, IncludeReport, MirrorUpdateReport, MirrorView, PackageView,
+    PublishReport, PublishView, RemoveReport, SnapshotReport, VerifyReport,
 };
 pub use schedule::ScheduleView;
 pub use status::{

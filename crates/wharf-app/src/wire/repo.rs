@@ -34,6 +34,50 @@ pub struct CollectionView {
     /// architecture and version.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub package_list: Option<Vec<PackageView>>,
+    /// A mirror's remote and what its last update saw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<MirrorView>,
+}
+
+/// Where a mirror fetches from (`mirror list`, `mirror show`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct MirrorView {
+    /// The remote repository's root URL.
+    pub url: String,
+    /// The package queries selecting what is mirrored; empty: everything.
+    pub filter: Vec<String>,
+    pub filter_with_deps: bool,
+    /// Fingerprints of the keys the remote `Release` must be signed with.
+    pub keys: Vec<String>,
+    /// Signatures are not checked (chosen at create time; unsafe).
+    pub ignore_signatures: bool,
+    /// `Date` of the remote `Release` the last update used.
+    pub release_date: Option<String>,
+    /// When the last update that changed something committed.
+    pub updated_at: Option<String>,
+}
+
+/// What `mirror update` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct MirrorUpdateReport {
+    pub mirror: String,
+    /// `Date` of the remote `Release`.
+    pub release_date: Option<String>,
+    /// Packages the mirror lists after the update.
+    pub packages: usize,
+    /// Package files downloaded (verified, then stored).
+    pub downloaded: usize,
+    /// Of those, downloads resumed from a partial file with an HTTP `Range` request.
+    pub resumed: usize,
+    /// Bytes received for package files.
+    pub bytes: u64,
+    /// Packages whose file Wharf already stored.
+    pub reused: usize,
+    /// Packages the remote no longer lists (their files stay stored).
+    pub removed: usize,
+    /// The mirror's new generation; `None` when nothing changed.
+    pub generation: Option<i64>,
+    pub audit_id: Option<i64>,
 }
 
 /// One package in a repository or snapshot.

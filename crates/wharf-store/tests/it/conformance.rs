@@ -108,6 +108,7 @@ suite!(
     apt_unreadable_records_are_corrupt,
     apt_moves_change_two_collections_at_once,
     apt_sources_are_members_listed_apart,
+    apt_mirrors_update_and_freeze,
     guard_locks_are_never_silently_replaced,
     guard_holds_and_maintenance,
     guard_leases_one_deploy_per_environment,
@@ -371,6 +372,7 @@ fn repo_settings(distribution: &str) -> RepoSettings {
         from: None,
         prefix: None,
         contents: true,
+        mirror: None,
     }
 }
 
@@ -455,8 +457,20 @@ async fn apt_repository_story(db: &TestDb) {
     assert!(store.apt_collections(AptKind::Repo, Some("other")).await.unwrap().is_empty());
 
     let snap = entry("ci", "snapshot.create", "snap1");
-    assert!(store.apt_snapshot("tools", "snap1", &settings, &snap).await.unwrap().is_some());
-    assert!(store.apt_snapshot("tools", "snap1", &settings, &snap).await.unwrap().is_none());
+    assert!(
+        store
+            .apt_snapshot(AptKind::Repo, "tools", "snap1", &settings, &snap)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .apt_snapshot(AptKind::Repo, "tools", "snap1", &settings, &snap)
+            .await
+            .unwrap()
+            .is_none()
+    );
     let removed =
         change_members(store, AptKind::Repo, "tools", &[], &["sha-a".to_owned()]).await.unwrap();
     assert_eq!(removed, Some(2));
@@ -531,7 +545,7 @@ async fn apt_sources_are_members_listed_apart(db: &TestDb) {
     assert_eq!(store.apt_member_sources(AptKind::Repo, "src").await.unwrap(), [source.clone()]);
     assert_eq!(store.apt_members(AptKind::Repo, "src").await.unwrap().len(), 2);
     let snap = entry("ci", "snapshot.create", "src-1");
-    store.apt_snapshot("src", "src-1", &settings, &snap).await.unwrap();
+    store.apt_snapshot(AptKind::Repo, "src", "src-1", &settings, &snap).await.unwrap();
     change_members(store, AptKind::Repo, "src", &[], &["sha-dsc".to_owned()]).await.unwrap();
     assert!(store.apt_member_sources(AptKind::Repo, "src").await.unwrap().is_empty());
     assert_eq!(store.apt_member_sources(AptKind::Snapshot, "src-1").await.unwrap(), [source]);
@@ -728,12 +742,22 @@ async fn apt_changes_commit_with_their_audit_entry(db: &TestDb) {
 
     let snap_settings = RepoSettings { from: Some("tools".into()), ..settings.clone() };
     let snap = entry("alice", "snapshot.create", "s1");
-    let stored = store.apt_snapshot("tools", "s1", &snap_settings, &snap).await.unwrap().unwrap();
+    let stored = store
+        .apt_snapshot(AptKind::Repo, "tools", "s1", &snap_settings, &snap)
+        .await
+        .unwrap()
+        .unwrap();
     appended(store, 5, &stored).await;
     assert_eq!(store.apt_members(AptKind::Snapshot, "s1").await.unwrap().len(), 2);
     let listed = store.apt_collections(AptKind::Snapshot, Some("s1")).await.unwrap();
     assert_eq!(listed[0].settings, snap_settings);
-    assert!(store.apt_snapshot("tools", "s1", &snap_settings, &snap).await.unwrap().is_none());
+    assert!(
+        store
+            .apt_snapshot(AptKind::Repo, "tools", "s1", &snap_settings, &snap)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(audit_log(store).await.len(), 6, "a taken snapshot name writes no entry");
 
     let record = publish_record(AptKind::Snapshot, "s1", 1);
@@ -844,7 +868,7 @@ async fn apt_failed_audit_append_undoes_the_change(db: &TestDb) {
     let refused = entry("bob", "refused", "x");
     assert!(store.apt_create_collection(AptKind::Repo, "new", &settings, &refused).await.is_err());
     assert!(store.apt_collections(AptKind::Repo, Some("new")).await.unwrap().is_empty());
-    assert!(store.apt_snapshot("r", "s", &settings, &refused).await.is_err());
+    assert!(store.apt_snapshot(AptKind::Repo, "r", "s", &settings, &refused).await.is_err());
     assert!(store.apt_collections(AptKind::Snapshot, None).await.unwrap().is_empty());
     assert!(store.apt_members(AptKind::Snapshot, "s").await.unwrap().is_empty());
     let newer = publish_record(AptKind::Repo, "r", 2);
@@ -958,4 +982,75 @@ async fn apt_moves_change_two_collections_at_once(db: &TestDb) {
     drop(change);
     assert_eq!(state("tools").await, (tools_before + 1, vec!["aa".to_owned()]));
     assert_eq!(state("beta").await, (beta_before + 1, vec!["bb".to_owned()]));
+}
+
+/// A mirror is a collection like a repository: its update replaces members and records
+/// what it saw in its settings in one audited transaction; a snapshot freezes it; it is
+/// listed apart from repositories of the same name.
+async fn apt_mirrors_update_and_freeze(db: &TestDb) {
+    let store = &db.store;
+    let source = wharf_store::MirrorSource {
+        url: "http://127.0.0.1:8080/debian".into(),
+        filter: vec!["Name (% a*)".into()],
+        keyring: Some("-----BEGIN PGP PUBLIC KEY BLOCK-----".into()),
+        ..Default::default()
+    };
+    let settings = RepoSettings { mirror: Some(source.clone()), ..repo_settings("stable") };
+    let create = entry("ci", "mirror.create", "up");
+    assert!(
+        store
+            .apt_create_collection(AptKind::Mirror, "up", &settings, &create)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // The same name may be a repository too: kinds are apart.
+    let repo = entry("ci", "repo.create", "up");
+    let plain = repo_settings("stable");
+    assert!(
+        store.apt_create_collection(AptKind::Repo, "up", &plain, &repo).await.unwrap().is_some()
+    );
+    let listed = store.apt_collections(AptKind::Mirror, None).await.unwrap();
+    assert_eq!((listed.len(), &listed[0].settings), (1, &settings));
+    assert_eq!(store.apt_collections(AptKind::Repo, None).await.unwrap()[0].settings.mirror, None);
+
+    let mut change = store.apt_begin_change(AptKind::Mirror, "up", true).await.unwrap().unwrap();
+    change.add(&[apt_member("aa", "sha-a"), apt_member("ab", "sha-b")]).await.unwrap();
+    let seen = wharf_store::MirrorSource {
+        release_date: Some("Tue, 01 Dec 2026 18:00:00 UTC".into()),
+        ..source.clone()
+    };
+    let updated = RepoSettings { mirror: Some(seen), ..settings.clone() };
+    change.set_settings(&updated).await.unwrap();
+    let (generation, audited) =
+        change.commit_audited(&entry("ci", "mirror.update", "up")).await.unwrap();
+    assert_eq!((generation, audited.action.as_str()), (1, "mirror.update"));
+    let listed = store.apt_collections(AptKind::Mirror, Some("up")).await.unwrap();
+    assert_eq!((listed[0].n_packages, &listed[0].settings), (2, &updated));
+    assert!(store.apt_members(AptKind::Repo, "up").await.unwrap().is_empty());
+
+    // An update that is dropped before committing changes neither members nor settings.
+    let mut change = store.apt_begin_change(AptKind::Mirror, "up", false).await.unwrap().unwrap();
+    change.remove(&["sha-a".to_owned()]).await.unwrap();
+    change.set_settings(&settings).await.unwrap();
+    drop(change);
+    let listed = store.apt_collections(AptKind::Mirror, Some("up")).await.unwrap();
+    assert_eq!((listed[0].n_packages, listed[0].generation, &listed[0].settings), (2, 1, &updated));
+
+    let frozen = RepoSettings { from: Some("up".into()), mirror: None, ..settings.clone() };
+    let snap = entry("ci", "snapshot.create", "up-1");
+    let made = store.apt_snapshot(AptKind::Mirror, "up", "up-1", &frozen, &snap).await.unwrap();
+    assert!(made.is_some());
+    let members: Vec<String> = store
+        .apt_members(AptKind::Snapshot, "up-1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.package.sha256)
+        .collect();
+    assert_eq!(members, ["sha-a", "sha-b"]);
+    let drop_entry = entry("ci", "mirror.drop", "up");
+    assert!(store.apt_drop_collection(AptKind::Mirror, "up", &drop_entry).await.unwrap().is_some());
+    assert_eq!(store.apt_members(AptKind::Snapshot, "up-1").await.unwrap().len(), 2);
+    assert_eq!(store.apt_collections(AptKind::Repo, Some("up")).await.unwrap().len(), 1);
 }

@@ -11,6 +11,7 @@ use crate::env_vars;
 mod deploys;
 mod fleet;
 mod guard;
+mod mirror;
 mod repo;
 #[cfg(test)]
 mod tests;
@@ -19,6 +20,7 @@ mod token;
 pub(crate) use deploys::*;
 pub(crate) use fleet::*;
 pub(crate) use guard::*;
+pub(crate) use mirror::*;
 pub(crate) use repo::*;
 pub(crate) use token::*;
 
@@ -169,7 +171,17 @@ pub(crate) enum Command {
         "  wharf repo list",
     ))]
     Repo(RepoCommand),
-    /// Freeze a repository's contents under a name, to publish later.
+    /// Mirror remote APT repositories: fetched, checked against their keyring, stored.
+    #[command(subcommand)]
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  wharf mirror create tools http://deb.internal/tools bookworm --keyring t.asc --arch amd64\n",
+        "  wharf mirror update tools\n",
+        "  wharf snapshot create tools-2024-06-01 --from mirror:tools\n",
+        "  wharf publish --snapshot tools-2024-06-01 --prefix tools",
+    ))]
+    Mirror(MirrorCommand),
+    /// Freeze a repository's or mirror's contents under a name, to publish later.
     #[command(subcommand)]
     #[command(after_help = concat!(
         "Examples:\n",

@@ -276,10 +276,11 @@ pub(crate) struct DropArgs {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum SnapshotCommand {
-    /// Freeze a repository's current contents.
+    /// Freeze a repository's or mirror's current contents.
     #[command(after_help = concat!(
         "Examples:\n",
         "  wharf snapshot create tools-2024-06-01 --from bookworm-tools\n",
+        "  wharf snapshot create upstream-2024-06-01 --from mirror:tools-upstream\n",
         "  wharf snapshot create before-upgrade --from bookworm-tools",
     ))]
     Create(SnapshotCreateArgs),
@@ -309,7 +310,7 @@ pub(crate) enum SnapshotCommand {
 #[derive(Debug, Args)]
 pub(crate) struct SnapshotCreateArgs {
     pub(crate) name: String,
-    /// The repository to freeze.
+    /// The repository or mirror to freeze (`repo:NAME` or `mirror:NAME` when both exist).
     #[arg(long)]
     pub(crate) from: String,
     #[command(flatten)]

@@ -11,6 +11,7 @@ mod demo;
 mod deploy;
 mod generate;
 mod guard;
+mod mirror;
 mod nodes;
 mod nodeset;
 mod notify;
@@ -49,6 +50,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 Command::Run(args) => run::run(&settings, &args),
                 Command::Copy(args) => run::copy(&settings, &args),
                 Command::Repo(command) => repo::repo(&settings, command),
+                Command::Mirror(command) => mirror::run(&settings, command),
                 Command::Snapshot(command) => repo::snapshot(&settings, command),
                 Command::Publish(args) => publish::publish(&settings, args),
                 Command::Key(command) => publish::key(&settings, &command),

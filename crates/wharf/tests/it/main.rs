@@ -23,6 +23,7 @@ mod hygiene;
 mod lifecycle;
 mod memory;
 mod metrics;
+mod mirror;
 mod notify;
 mod package;
 mod recovery;

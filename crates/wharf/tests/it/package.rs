@@ -5,18 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{Scratch, http};
-
-fn run(command: &mut Command) -> String {
-    let output = command.output().unwrap_or_else(|err| panic!("{command:?}: {err}"));
-    assert!(
-        output.status.success(),
-        "{command:?}: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+use crate::support::{Scratch, http, run_ok as run};
 
 #[test]
 fn the_deb_installs_a_unit_systemd_accepts_and_a_binary_that_serves() {

@@ -88,6 +88,19 @@ impl Scratch {
     }
 }
 
+/// Run a tool other than `wharf`, expect success, return its stdout (its output is in the
+/// panic message otherwise).
+pub(crate) fn run_ok(command: &mut Command) -> String {
+    let output = command.output().unwrap_or_else(|err| panic!("{command:?}: {err}"));
+    assert!(
+        output.status.success(),
+        "{command:?}: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// Exit code, stdout and stderr of a finished command, for assertions.
 pub(crate) fn outcome(output: &Output) -> (i32, String, String) {
     (

@@ -215,6 +215,9 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
             Command::Import(_) => Err(local_only(
                 "import reads an aptly root on this machine: run it where the data directory is",
             )),
+            Command::Mirror(_) => Err(local_only(
+                "the API has no mirror routes yet: run `wharf mirror` on the server's machine",
+            )),
             Command::Server(_) => Err(local_only(
                 "server serves a data directory itself; --server names one to talk to",
             )),
