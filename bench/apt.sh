@@ -163,6 +163,33 @@ http {
   uwsgi_temp_path $U/nginx; scgi_temp_path $U/nginx;
   server { listen 127.0.0.1:$port; root $U; }
 }
+EOF
+  nginx -p "$U/nginx" -c "$U/nginx/nginx.conf" &
+  local nginx_pid=$!
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  local URL="http://127.0.0.1:$port/"
+
+  local W="$WORK/wharf-mirror-$N"
+  "$WHARF" --data "$W" mirror create up "$URL" bookworm --architecture amd64 --keyring "$WORK/upstream.asc" >/dev/null
+  measure wharf "$N" "mirror update (cold)" "$WHARF" --data "$W" mirror update up
+
+  local A="$WORK/aptly-mirror-$N"
+  cat >"$WORK/aptly-mirror-$N.conf" <<EOF
+{ "rootDir": "$A", "architectures": ["amd64"], "gpgProvider": "gpg", "downloadConcurrency": 8 }
+EOF
+  local APTLY=(aptly -config="$WORK/aptly-mirror-$N.conf")
+  "${APTLY[@]}" mirror create -architectures=amd64 -keyring="$WORK/upstream.gpg" up "$URL" bookworm main >/dev/null
+  measure aptly "$N" "mirror update (cold)" "${APTLY[@]}" mirror update -keyring="$WORK/upstream.gpg" up
+
+  reprepro -b "$U" includedeb bookworm "$WORK/mirror-extra-$N"/*.deb >/dev/null
+  measure wharf "$N" "mirror update, one new" "$WHARF" --data "$W" mirror update up
+  measure aptly "$N" "mirror update, one new" "${APTLY[@]}" mirror update -keyring="$WORK/upstream.gpg" up
+  measure wharf "$N" "mirror update, no change" "$WHARF" --data "$W" mirror update up
+  measure aptly "$N" "mirror update, no change" "${APTLY[@]}" mirror update -keyring="$WORK/upstream.gpg" up
+
+  kill "$nginx_pid" 2>/dev/null || true
+  wait "$nginx_pid" 2>/dev/null || true
+}
 
 # bench_main N: add, publish, add one, a second writer and a copy; Contents off in all
 # three tools (aptly -skip-contents, reprepro without Contents:, wharf --contents=false).
