@@ -149,12 +149,14 @@ fn ephemeral(text: impl Into<String>) -> Json<Value> {
     Json(json!({ "response_type": "ephemeral", "text": text.into() }))
 }
 
-/// What a chat endpoint needs before it looks at a request: the commands, the current
-/// configuration, and where `section`'s secret is (`named` reads it from the config).
+/// Where a platform's section says its secret is (`Config::slack_secret`, …).
 type Named = fn(&Config, &ConfigSource) -> Result<Option<SecretSource>, ConfigError>;
 
+/// The commands, the current configuration, and where the platform's secret is.
 type Enabled = (Arc<dyn ChatCommands>, Arc<Loaded>, SecretSource);
 
+/// What a chat endpoint needs before it looks at a request; 404 when ChatOps or the
+/// platform's `[section]` is not configured.
 fn enabled(state: &AppState, section: &str, named: Named) -> Result<Enabled, ApiError> {
     let Some(commands) = state.chat.clone() else {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "ChatOps is not enabled"));
