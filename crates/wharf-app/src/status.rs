@@ -276,6 +276,15 @@ impl<'a> HistoryFilter<'a> {
     pub fn environment(environment: Option<&'a str>) -> HistoryFilter<'a> {
         HistoryFilter { environment, state: None }
     }
+
+    /// Refuse an environment `inventory` does not have or a state there is not; the state
+    /// the filter names, if any.
+    pub fn check(&self, inventory: &Inventory) -> Result<Option<DeployState>> {
+        if let Some(name) = self.environment {
+            environment(inventory, name)?;
+        }
+        self.state.map(deploy_state).transpose()
+    }
 }
 
 /// The state `text` names, or an error listing the states there are.
@@ -293,10 +302,7 @@ pub async fn history(
     filter: HistoryFilter<'_>,
     limit: u32,
 ) -> Result<Vec<DeployView>> {
-    if let Some(name) = filter.environment {
-        environment(inventory, name)?;
-    }
-    let state = filter.state.map(deploy_state).transpose()?;
+    let state = filter.check(inventory)?;
     // A deploy whose process died reads `interrupted`, not `running`.
     crate::deploy::reap(ctx).await?;
     let rows = match state {
@@ -304,6 +310,12 @@ pub async fn history(
         None => ctx.store().deploys(filter.environment, limit).await?,
     };
     Ok(rows.iter().map(DeployView::from).collect())
+}
+
+/// Whether no deploy is planned or running: then the history can only change by a write
+/// (which bumps the store's deploy counter), not by a process dying.
+pub async fn settled(ctx: &Context) -> Result<bool> {
+    Ok(ctx.store().active_deploys().await?.is_empty())
 }
 
 /// One deploy in full: its record, every node's result and its events.

@@ -201,25 +201,62 @@ pub async fn revoke(ctx: &Context, name: &str) -> Result<TokenRevoked> {
 /// What `presented` is: a valid token's identity, or why not. Every stored hash is
 /// compared, in constant time (`subtle`), whatever matched first.
 pub async fn check(ctx: &Context, presented: &str) -> Result<TokenCheck> {
+    check_among(&ctx.store().tokens().await?, presented, Timestamp::now())
+}
+
+/// What `presented` is among `records` at `now`: every hash is compared in constant time,
+/// with no early exit.
+pub fn check_among(records: &[TokenRecord], presented: &str, now: Timestamp) -> Result<TokenCheck> {
     let hash = sha256_hex(presented);
     let mut found = None;
-    for record in ctx.store().tokens().await? {
+    for record in records {
         let same: bool = record.hash.as_bytes().ct_eq(hash.as_bytes()).into();
         if same && found.is_none() {
             found = Some(record);
         }
     }
     let Some(record) = found else { return Ok(TokenCheck::Unknown) };
-    let now = stamp(Timestamp::now());
-    Ok(match state(&record, &now) {
-        "revoked" => TokenCheck::Revoked { name: record.name },
-        "expired" => TokenCheck::Expired { name: record.name },
+    let name = record.name.clone();
+    Ok(match state(record, &stamp(now)) {
+        "revoked" => TokenCheck::Revoked { name },
+        "expired" => TokenCheck::Expired { name },
         _ => TokenCheck::Valid(TokenIdentity {
             role: record.role.parse()?,
-            name: record.name,
+            name,
             automated: record.automated,
         }),
     })
+}
+
+/// The token table kept in memory by a long-running process (the server), checked against
+/// the store's change counter on every use: one small query instead of the table, and a
+/// token created or revoked by anyone — another process, another server — counts from the
+/// next check on, as without the copy.
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    copy: std::sync::Mutex<Option<(i64, std::sync::Arc<Vec<TokenRecord>>)>>,
+}
+
+impl TokenCache {
+    /// [`check`], with the table read again only when its counter (`counter`, just read by
+    /// the caller from [`wharf_store::Store::change_counters`]) moved.
+    pub async fn check(&self, ctx: &Context, counter: i64, presented: &str) -> Result<TokenCheck> {
+        let cached = self.lock().as_ref().filter(|(at, _)| *at == counter).map(|(_, t)| t.clone());
+        let records = match cached {
+            Some(records) => records,
+            None => {
+                // Read at or after `counter`: a copy tagged `counter` is never older than it.
+                let records = std::sync::Arc::new(ctx.store().tokens().await?);
+                *self.lock() = Some((counter, records.clone()));
+                records
+            }
+        };
+        check_among(&records, presented, Timestamp::now())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(i64, std::sync::Arc<Vec<TokenRecord>>)>> {
+        self.copy.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// The identity of a valid token; `None` for an unknown, expired or revoked one.

@@ -134,6 +134,10 @@ struct AppState {
     work: lifecycle::Work,
     /// `/metrics`: the in-process series and the hooks to count into.
     metrics: metrics::Metrics,
+    /// The token table, in memory while the store's change counter says it is current.
+    tokens: wharf_app::token::TokenCache,
+    /// The newest pages of the deploy history, likewise.
+    deploy_pages: api::cache::DeployPages,
 }
 
 /// A bound, not yet running server.
@@ -187,6 +191,8 @@ impl Server {
             chat_replays: chatops::ReplayGuard::default(),
             work: lifecycle::Work::default(),
             metrics: metrics::Metrics::new(metrics_token),
+            tokens: wharf_app::token::TokenCache::default(),
+            deploy_pages: api::cache::DeployPages::default(),
         });
         Ok(Server {
             listener,

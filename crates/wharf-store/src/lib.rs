@@ -57,6 +57,7 @@ macro_rules! dispatch {
 pub mod apt;
 pub mod apt_record;
 pub mod audit;
+pub mod counter;
 pub mod deploy;
 pub mod failpoint;
 pub mod guard;
@@ -79,6 +80,7 @@ pub use apt_record::{MirrorSource, PublishRecord, ReleaseRecord, RepoSettings};
 pub use audit::{
     AuditBreak, AuditBreakKind, AuditEntry, AuditQuery, AuditVerification, NewAuditEntry,
 };
+pub use counter::ChangeCounters;
 
 /// An error means the store could not do its job; a broken audit chain is not an error
 /// (see [`AuditVerification`]). Messages name the URL with any password replaced by `***`.

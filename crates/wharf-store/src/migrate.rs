@@ -34,6 +34,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     migration!("sqlite", 8, "0008_schedules"),
     migration!("sqlite", 9, "0009_deploy_state"),
     migration!("sqlite", 10, "0010_apt_sources"),
+    migration!("sqlite", 12, "0012_change_counters"),
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -47,6 +48,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     migration!("postgres", 8, "0008_schedules"),
     migration!("postgres", 9, "0009_deploy_state"),
     migration!("postgres", 10, "0010_apt_sources"),
+    migration!("postgres", 12, "0012_change_counters"),
 ];
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Who is calling: `Authorization: Bearer TOKEN`, checked against the store's tokens by
-//! `wharf_app::token::check` (hashes compared in constant time), then against the role
+//! `wharf_app::token::TokenCache` (hashes compared in constant time; the table kept in
+//! memory while the store's change counter says it is current), then against the role
 //! the route needs. Every route of the table in `mod.rs` passes through [`authorize`]
 //! with its role, so no endpoint can forget to check; the handler gets the [`Caller`].
 //!
@@ -17,6 +18,7 @@ use axum::response::Response;
 use serde::de::DeserializeOwned;
 use wharf_app::token::{Role, TokenCheck, TokenIdentity};
 use wharf_app::{Actor, Context, Via};
+use wharf_store::ChangeCounters;
 
 use crate::{ApiError, AppState};
 
@@ -26,6 +28,9 @@ pub(crate) struct Caller {
     pub(crate) identity: TokenIdentity,
     /// The peer address, `IP:PORT`, when the server knows it.
     pub(crate) from: Option<String>,
+    /// The store's change counters, read when the request was authenticated: what the
+    /// handler's in-memory copies ([`super::cache`]) are checked against.
+    pub(crate) counters: ChangeCounters,
 }
 
 impl Caller {
@@ -88,21 +93,27 @@ pub(crate) async fn authorize(
     next: Next,
 ) -> Result<Response, ApiError> {
     let presented = bearer(&request)?;
-    let identity = identify(&state, presented).await?;
+    let (identity, counters) = identify(&state, presented).await?;
     let from = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string());
-    let caller = Caller { identity, from };
+    let caller = Caller { identity, from, counters };
     let what = format!("{} {}", request.method(), request.uri().path());
     caller.require(needed, &what)?;
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)
 }
 
-/// Who `presented` (a token) is: 401 when it is unknown, expired or revoked. The API's
-/// bearer header and the dashboard's session cookie both end here.
-pub(crate) async fn identify(state: &AppState, presented: &str) -> Result<TokenIdentity, ApiError> {
+/// Who `presented` (a token) is, and the store's change counters as of this request: 401
+/// when it is unknown, expired or revoked. The API's bearer header and the dashboard's
+/// session cookie both end here. One query (the counters) while no token changed.
+pub(crate) async fn identify(
+    state: &AppState,
+    presented: &str,
+) -> Result<(TokenIdentity, ChangeCounters), ApiError> {
     let ctx = state.app.context(Actor::cli("wharf-server")).await?;
-    Ok(match wharf_app::token::check(&ctx, presented).await? {
-        TokenCheck::Valid(identity) => identity,
+    let counters = ctx.store().change_counters().await.map_err(wharf_app::AppError::from)?;
+    let check = state.tokens.check(&ctx, counters.tokens, presented).await?;
+    Ok(match check {
+        TokenCheck::Valid(identity) => (identity, counters),
         TokenCheck::Expired { name } => {
             return Err(ApiError::unauthorized(format!(
                 "token {name:?} has expired: ask an admin for a new one (wharf token create)"

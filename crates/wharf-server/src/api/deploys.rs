@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tokio::sync::mpsc;
@@ -19,6 +20,7 @@ use wharf_app::token::Role;
 use wharf_app::wire::DeployResult;
 
 use super::auth::{Body, Caller, OptionalBody, Path, Query};
+use super::cache::PageKey;
 use crate::{ApiError, AppState, Loaded};
 
 /// How long approve and resume wait for their deploy to end before answering 202.
@@ -52,16 +54,40 @@ pub(crate) async fn history(
             query.limit
         )));
     }
-    let ctx = caller.context(&state).await?;
     let loaded = state.app.config();
-    let views = wharf_app::status::history(
-        &ctx,
-        &loaded.inventory,
-        HistoryFilter { environment: query.environment.as_deref(), state: query.state.as_deref() },
-        query.limit,
-    )
-    .await?;
-    Ok(Json(views).into_response())
+    let filter =
+        HistoryFilter { environment: query.environment.as_deref(), state: query.state.as_deref() };
+    // Before the cache: an environment a reload removed is refused even with a page kept.
+    filter.check(&loaded.inventory)?;
+    let key = PageKey {
+        environment: query.environment.clone(),
+        state: query.state.clone(),
+        limit: query.limit,
+    };
+    let counter = caller.counters.deploys;
+    if let Some(body) = state.deploy_pages.get(counter, &key) {
+        return Ok(json_bytes(body));
+    }
+    let ctx = caller.context(&state).await?;
+    let views = wharf_app::status::history(&ctx, &loaded.inventory, filter, query.limit).await?;
+    let body =
+        Bytes::from(serde_json::to_vec(&views).map_err(|err| {
+            ApiError::internal(format!("cannot encode the deploy history: {err}"))
+        })?);
+    // Kept only when nothing was going (see `cache`) and the table did not change since
+    // the counter was read: then the page is the table as of that counter.
+    if wharf_app::status::settled(&ctx).await?
+        && ctx.store().change_counters().await.map_err(wharf_app::AppError::from)?.deploys
+            == counter
+    {
+        state.deploy_pages.put(counter, key, body.clone());
+    }
+    Ok(json_bytes(body))
+}
+
+/// A JSON body already encoded.
+fn json_bytes(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 pub(crate) async fn show(

@@ -17,6 +17,7 @@
 
 mod apply;
 pub(crate) mod auth;
+pub(crate) mod cache;
 pub(crate) mod deploys;
 pub(crate) mod events;
 pub(crate) mod guards;

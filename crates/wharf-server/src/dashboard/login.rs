@@ -76,7 +76,7 @@ pub(crate) async fn submit(
         return login_page(StatusCode::UNAUTHORIZED, next, Some(why));
     }
     match crate::api::auth::identify(&state, token).await {
-        Ok(identity) => {
+        Ok((identity, _)) => {
             tracing::info!(token.name = %identity.name, "dashboard sign-in");
             let mut response = Redirect::to(next).into_response();
             let public_url = state.app.config().config.server.public_url.clone();

@@ -132,8 +132,8 @@ impl FromRequestParts<Arc<AppState>> for Session {
         let Some(token) = cookie(&parts.headers, COOKIE_NAME) else {
             return Err(to_login(parts, false));
         };
-        let identity = match crate::api::auth::identify(state, token).await {
-            Ok(identity) => identity,
+        let (identity, counters) = match crate::api::auth::identify(state, token).await {
+            Ok(identified) => identified,
             Err(err) if err.status() == StatusCode::UNAUTHORIZED => {
                 return Err(to_login(parts, true));
             }
@@ -141,7 +141,7 @@ impl FromRequestParts<Arc<AppState>> for Session {
         };
         let from = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string());
         let csrf = csrf_for(token);
-        Ok(Session { caller: Caller { identity, from }, csrf })
+        Ok(Session { caller: Caller { identity, from, counters }, csrf })
     }
 }
 

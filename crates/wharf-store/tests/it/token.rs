@@ -61,3 +61,39 @@ pub(crate) async fn token_create_list_revoke(db: &TestDb) {
     let bob = store.tokens().await.unwrap().into_iter().find(|t| t.name == "bob").unwrap();
     assert_eq!(bob.revoked_at.as_deref(), Some(at));
 }
+
+/// Every change of the token or deploy table, by the store or by any other writer (raw
+/// SQL here, as a script would), bumps that table's counter and only that one; a refused
+/// change bumps nothing. The server trusts its in-memory copies on exactly this.
+pub(crate) async fn change_counters_follow_every_writer(db: &TestDb) {
+    let store = &db.store;
+    let start = store.change_counters().await.unwrap();
+    let ci = token("ci", "publisher", &"d".repeat(64));
+    store.create_token(&ci, &NewAuditEntry::new("alice", "token.create", "ci")).await.unwrap();
+    let created = store.change_counters().await.unwrap();
+    assert!(created.tokens > start.tokens, "{start:?} → {created:?}");
+    assert_eq!(created.deploys, start.deploys);
+    // Refused: the name is taken. Nothing changed, nothing bumped.
+    let entry = NewAuditEntry::new("alice", "token.create", "ci");
+    assert_eq!(store.create_token(&ci, &entry).await.unwrap(), None);
+    assert_eq!(store.change_counters().await.unwrap(), created);
+    let at = "2026-12-02T09:00:00.000Z";
+    store.revoke_token("ci", at, &NewAuditEntry::new("alice", "token.revoke", "ci")).await.unwrap();
+    let revoked = store.change_counters().await.unwrap();
+    assert!(revoked.tokens > created.tokens);
+
+    db.raw
+        .execute(
+            "INSERT INTO deploy (environment, state, started_at, body)
+             VALUES ('gstg', 'succeeded', '2026-12-01T10:00:00Z', '{}')",
+        )
+        .await;
+    let inserted = store.change_counters().await.unwrap();
+    assert!(inserted.deploys > revoked.deploys);
+    assert_eq!(inserted.tokens, revoked.tokens);
+    db.raw.execute("UPDATE deploy SET state = 'failed'").await;
+    let updated = store.change_counters().await.unwrap();
+    assert!(updated.deploys > inserted.deploys);
+    db.raw.execute("UPDATE api_token SET role = 'admin' WHERE name = 'ci'").await;
+    assert!(store.change_counters().await.unwrap().tokens > updated.tokens);
+}

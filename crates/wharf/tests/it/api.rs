@@ -254,6 +254,40 @@ fn api_unauthorized_expired_and_revoked_tokens() {
     assert_eq!(call(&server, "GET", "/nothing-here", Some(&admin), None).status, 404);
 }
 
+/// The server keeps the token table and the newest history pages in memory, trusted while
+/// the store's change counters stand still; what another process writes counts from the
+/// next request: a deploy the CLI ran beside the server, a token it made, one it revoked.
+#[test]
+fn api_memory_follows_what_other_processes_write() {
+    let scratch = scratch();
+    let viewer = token(&scratch, "viewer", "viewer", &[]);
+    let server = ServerProcess::start(&scratch, &[], true);
+    // Twice: the second answer comes from memory, and must be the same.
+    for _ in 0..2 {
+        let page = get(&server, "/deploys", &viewer);
+        assert_eq!((page.status, page.body.clone()), (200, json!([])));
+    }
+    let (code_, _, stderr) = outcome(&scratch.run(&["deploy", "1.0", "staging"]));
+    assert_eq!(code_, 0, "{stderr}");
+    for path in ["/deploys", "/deploys?environment=staging", "/deploys?state=succeeded"] {
+        let page = get(&server, path, &viewer).body;
+        assert_eq!(page.as_array().map(Vec::len), Some(1), "{path}: {page}");
+        assert_eq!(page[0]["state"], "succeeded", "{page}");
+    }
+    assert_eq!(get(&server, "/deploys?state=failed", &viewer).body, json!([]));
+    let unknown = get(&server, "/deploys?environment=nowhere", &viewer);
+    assert_eq!((unknown.status, code(&unknown)), (404, "not_found"), "{}", unknown.body);
+
+    let late = token(&scratch, "late", "viewer", &[]);
+    assert_eq!(get(&server, "/deploys", &late).status, 200);
+    let (code_, _, stderr) = outcome(&scratch.run(&["token", "revoke", "viewer"]));
+    assert_eq!(code_, 0, "{stderr}");
+    let after = get(&server, "/deploys", &viewer);
+    assert_eq!((after.status, code(&after)), (401, "unauthorized"), "{}", after.body);
+    assert!(after.body.to_string().contains("revoked"), "{}", after.body);
+    assert_eq!(get(&server, "/deploys", &late).status, 200);
+}
+
 /// A deploy started through the API runs in the background (202, then polled to
 /// `succeeded`); one the promotion gate refuses is 409 `refused` with the record; the
 /// audit log names the token, `via: api` and the peer address.
