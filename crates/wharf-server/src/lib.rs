@@ -134,6 +134,8 @@ struct AppState {
     work: lifecycle::Work,
     /// `/metrics`: the in-process series and the hooks to count into.
     metrics: metrics::Metrics,
+    /// The store's change counters, one read shared by the requests waiting for it.
+    counters: api::cache::CounterReads,
     /// The token table, in memory while the store's change counter says it is current.
     tokens: wharf_app::token::TokenCache,
     /// The newest pages of the deploy history, likewise.
@@ -191,6 +193,7 @@ impl Server {
             chat_replays: chatops::ReplayGuard::default(),
             work: lifecycle::Work::default(),
             metrics: metrics::Metrics::new(metrics_token),
+            counters: api::cache::CounterReads::default(),
             tokens: wharf_app::token::TokenCache::default(),
             deploy_pages: api::cache::DeployPages::default(),
         });

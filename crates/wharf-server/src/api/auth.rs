@@ -110,7 +110,8 @@ pub(crate) async fn identify(
     presented: &str,
 ) -> Result<(TokenIdentity, ChangeCounters), ApiError> {
     let ctx = state.app.context(Actor::cli("wharf-server")).await?;
-    let counters = ctx.store().change_counters().await.map_err(wharf_app::AppError::from)?;
+    let read = || async { ctx.store().change_counters().await.map_err(wharf_app::AppError::from) };
+    let counters = state.counters.read(read).await?;
     let check = state.tokens.check(&ctx, counters.tokens, presented).await?;
     Ok(match check {
         TokenCheck::Valid(identity) => (identity, counters),

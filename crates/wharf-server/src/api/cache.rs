@@ -2,15 +2,88 @@
 //! counter it was read at ([`wharf_store::ChangeCounters`], bumped by triggers on every
 //! write by any process): the token table ([`wharf_app::token::TokenCache`], used by
 //! [`super::auth`]) and here the newest pages of the deploy history, as the JSON bytes
-//! sent. A request reads the counters once, in [`super::auth::authorize`]; a page is
+//! sent. A request learns the counters once, in [`super::auth::authorize`], through
+//! [`CounterReads`]: from a read that started after the request arrived (so it sees every
+//! write committed before), shared by every request that waited for it. A page is
 //! answered from memory only while the deploy counter is the one the page was read at and
 //! no deploy was active then (an active deploy can turn `interrupted` when its process
 //! dies, which no write announces: the reaper must look on every read while one runs).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use axum::body::Bytes;
+use tokio::sync::watch;
+use wharf_store::ChangeCounters;
+
+/// The store's change counters, read by one request at a time on behalf of all that are
+/// waiting: under load, one query serves every request that arrived while the one before
+/// it ran, instead of one query each.
+#[derive(Debug)]
+pub(crate) struct CounterReads {
+    /// How many reads have started; a read's number is this count once it has started.
+    started: AtomicU64,
+    /// The newest finished read: its number and the counters it found.
+    latest: watch::Sender<(u64, ChangeCounters)>,
+    /// Held by the request doing a read.
+    reading: tokio::sync::Mutex<()>,
+}
+
+impl Default for CounterReads {
+    fn default() -> CounterReads {
+        CounterReads {
+            started: AtomicU64::new(0),
+            latest: watch::Sender::new((0, ChangeCounters::default())),
+            reading: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+impl CounterReads {
+    /// The counters from a `read` that started after this call did: the newest one if it
+    /// qualifies, else the next one — done here if no one else is doing it.
+    pub(crate) async fn read<F, E>(&self, read: impl Fn() -> F) -> Result<ChangeCounters, E>
+    where
+        F: std::future::Future<Output = Result<ChangeCounters, E>>,
+    {
+        // Reads numbered above `started` now begin after this point.
+        let need = self.started.load(Ordering::SeqCst) + 1;
+        let mut latest = self.latest.subscribe();
+        loop {
+            let (n, counters) = *latest.borrow_and_update();
+            if n >= need {
+                return Ok(counters);
+            }
+            tokio::select! {
+                // Another request's read finished: look again.
+                changed = latest.changed() => {
+                    if changed.is_err() {
+                        // Unreachable while `self` lives (it owns the sender); read alone.
+                        return read().await;
+                    }
+                }
+                // No read going (or the one going failed): this request reads.
+                _guard = self.reading.lock() => {
+                    let (n, counters) = *self.latest.borrow();
+                    if n >= need {
+                        return Ok(counters);
+                    }
+                    let n = self.started.fetch_add(1, Ordering::SeqCst) + 1;
+                    let counters = read().await?;
+                    self.latest.send_if_modified(|latest| {
+                        let newer = n > latest.0;
+                        if newer {
+                            *latest = (n, counters);
+                        }
+                        newer
+                    });
+                    return Ok(counters);
+                }
+            }
+        }
+    }
+}
 
 /// The most pages kept: filters × limits a dashboard and a few scripts ask for.
 const MAX_PAGES: usize = 64;
@@ -67,7 +140,53 @@ impl DeployPages {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+
+    /// A read that counts itself and answers `deploys` = its own number, after `pause`.
+    async fn counted(reads: &AtomicU64, pause: std::time::Duration) -> Result<ChangeCounters, ()> {
+        let n = reads.fetch_add(1, Ordering::SeqCst) + 1;
+        tokio::time::sleep(pause).await;
+        Ok(ChangeCounters { tokens: 0, deploys: i64::try_from(n).unwrap() })
+    }
+
+    #[tokio::test]
+    async fn requests_waiting_share_one_read_that_started_after_they_came() {
+        let counters = Arc::new(CounterReads::default());
+        let reads = Arc::new(AtomicU64::new(0));
+        let pause = std::time::Duration::from_millis(2);
+        // The first request reads alone.
+        let first = counters.read(|| counted(&reads, pause)).await.unwrap();
+        assert_eq!(first.deploys, 1);
+        // A request never gets a read that finished before it came: the next one reads.
+        assert_eq!(counters.read(|| counted(&reads, pause)).await.unwrap().deploys, 2);
+        // Fifty at once: one reads, and each gets a read that started after it came —
+        // so at most two reads for all of them (one going when some came, then one more).
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let (counters, reads) = (counters.clone(), reads.clone());
+                tokio::spawn(async move { counters.read(|| counted(&reads, pause)).await })
+            })
+            .collect();
+        let mut seen = Vec::new();
+        for task in tasks {
+            seen.push(task.await.unwrap().unwrap().deploys);
+        }
+        let n_reads = reads.load(Ordering::SeqCst);
+        assert!((3..=4).contains(&n_reads), "{n_reads} reads for 50 requests");
+        assert!(seen.iter().all(|&n| n >= 3), "a read older than the request: {seen:?}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_leaves_the_next_request_to_read() {
+        let counters = CounterReads::default();
+        let failed: Result<ChangeCounters, &str> = counters.read(|| async { Err("down") }).await;
+        assert_eq!(failed, Err("down"));
+        let ok =
+            counters.read(|| async { Ok::<_, &str>(ChangeCounters { tokens: 7, deploys: 1 }) });
+        assert_eq!(ok.await.unwrap().tokens, 7);
+    }
 
     fn key(limit: u32) -> PageKey {
         PageKey { environment: None, state: None, limit }

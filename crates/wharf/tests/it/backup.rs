@@ -76,8 +76,10 @@ fn backup_while_the_server_serves_and_writes_then_restore_elsewhere() {
     let server = ServerProcess::start(&scratch, &[], true);
     // Repository changes and audit entries keep coming while the backup runs.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let commands_done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let writer = {
         let stop = stop.clone();
+        let commands_done = commands_done.clone();
         let dir = scratch.path().to_owned();
         let wharf = env!("CARGO_BIN_EXE_wharf");
         std::thread::spawn(move || {
@@ -100,13 +102,19 @@ fn backup_while_the_server_serves_and_writes_then_restore_elsewhere() {
                         .output()
                         .unwrap();
                     assert!(status.status.success(), "{args:?}: {status:?}");
+                    commands_done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 n += 1;
             }
             n
         })
     };
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // The backup starts once the writer is writing (a bounded wait for its first change).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while commands_done.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the writer made no change in 60 s");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let dest = scratch.path().join("backups/nightly");
     std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
     let report = json(&ok(&scratch, &["backup", dest.to_str().unwrap(), "--json"]));
