@@ -162,7 +162,7 @@ fn view(kind: AptKind, row: AptCollectionRow, published_as: Vec<String>) -> Coll
 
 /// Names a repository cannot take: the HTTP API's own segments under `/api/v1/repos/`
 /// (`POST /repos/verify`), which would hide the repository's `GET`/`DELETE /repos/NAME`.
-const RESERVED_REPO_NAMES: [&str; 1] = ["verify"];
+const RESERVED_REPO_NAMES: [&str; 2] = ["verify", "cleanup"];
 
 fn check_repo_name(name: &str) -> Result<()> {
     check_name("repository name", name)?;
@@ -452,7 +452,7 @@ mod tests {
     fn verify_is_a_reserved_repository_name() {
         assert!(check_repo_name("bookworm-tools").is_ok());
         assert!(check_repo_name("verify.d").is_ok());
-        for bad in ["verify", "a/b"] {
+        for bad in ["verify", "cleanup", "a/b"] {
             assert_eq!(check_repo_name(bad).unwrap_err().kind(), crate::ErrorKind::Invalid);
         }
         assert!(check_repo_name("verify").unwrap_err().to_string().contains("reserved"));

@@ -4,8 +4,8 @@ use wharf_app::repo::{
     AddRequest, CopyRequest, CreateRequest, EditRequest, IncludeRequest, PackageQuery,
 };
 use wharf_app::wire::{
-    CollectionView, CopyReport, DiffEntry, DiffReport, DropReport, RemoveReport, SnapshotReport,
-    VerifyReport,
+    CleanupReport, CollectionView, CopyReport, DiffEntry, DiffReport, DropReport, RemoveReport,
+    SnapshotReport, VerifyReport,
 };
 use wharf_store::AptKind;
 
@@ -88,15 +88,19 @@ pub(crate) fn repo(settings: &Settings, command: RepoCommand) -> anyhow::Result<
                 render_verify(args.output.json, &report)
             }
             RepoCommand::Cleanup(args) => {
-                let report = wharf_app::repo::cleanup(&ctx).await?;
-                render(args.json, &report, || {
-                    output::line(format!(
-                        "removed {} unreferenced package(s): {} file(s), {} bytes",
-                        report.packages, report.files, report.bytes
-                    ));
-                })
+                render_cleanup(args.json, &wharf_app::repo::cleanup(&ctx).await?)
             }
         }
+    })
+}
+
+/// `repo cleanup`'s report (local or through a server).
+pub(crate) fn render_cleanup(json: bool, report: &CleanupReport) -> anyhow::Result<u8> {
+    render(json, report, || {
+        output::line(format!(
+            "removed {} unreferenced package(s): {} file(s), {} bytes",
+            report.packages, report.files, report.bytes
+        ));
     })
 }
 

@@ -1,9 +1,8 @@
 //! `wharf repo`, `wharf snapshot` and `wharf publish` through a server's API, rendered by
 //! the local commands' own functions.
 //!
-//! Not through a server: `repo cleanup` (it deletes stored package files: run it on the
-//! server's machine) and `publish --to-dir` (it writes a
-//! tree on the machine that runs it).
+//! Not through a server: `publish --to-dir` (it writes a tree on the machine that runs it).
+//! `repo cleanup` through a server cleans the server's data directory.
 
 use serde_json::json;
 use wharf_app::wire::{CollectionView, PublishView};
@@ -56,11 +55,9 @@ pub(super) async fn repo(remote: &Remote, command: RepoCommand) -> anyhow::Resul
             let body = json!({ "names": args.names, "all": args.all });
             local::render_verify(args.output.json, &remote.post_as("/repos/verify", &body).await?)
         }
-        RepoCommand::Cleanup(_) => Err(anyhow::Error::new(UsageError(
-            "repo cleanup deletes stored package files: run it on the server's machine, \
-             without --server (unset $WHARF_SERVER)"
-                .into(),
-        ))),
+        RepoCommand::Cleanup(args) => {
+            local::render_cleanup(args.json, &remote.post_as("/repos/cleanup", &json!({})).await?)
+        }
     }
 }
 
