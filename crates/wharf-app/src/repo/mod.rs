@@ -8,6 +8,7 @@ pub mod add;
 pub mod copy;
 pub mod diff;
 pub mod include;
+mod lists;
 pub mod query;
 mod verify;
 
@@ -17,7 +18,7 @@ use serde_json::json;
 use wharf_store::{AptCollectionRow, AptKind, AptMemberRow, RepoSettings};
 
 use crate::context::Context;
-use crate::error::{AppError, Result};
+use crate::error::{AppError, Context as _, Result};
 use crate::wire::{
     CleanupReport, CollectionView, DropReport, PackageView, RemoveReport, SnapshotReport,
 };
@@ -412,7 +413,8 @@ pub(crate) async fn snapshot_recording(
 /// Forget packages no repository or snapshot contains, then delete every object the store
 /// no longer names and no published tree's pool list names (a package removed from a
 /// repository is served until the tree is published again and its grace period ends),
-/// and leftovers of interrupted adds.
+/// and leftovers of interrupted adds; then drop the file lists (`Contents`) of packages the
+/// store no longer has ([`lists`]).
 pub async fn cleanup(ctx: &Context) -> Result<CleanupReport> {
     let _lock = ctx.layout().lock_writer().await?;
     let (forgotten, audit) = ctx
@@ -421,14 +423,10 @@ pub async fn cleanup(ctx: &Context) -> Result<CleanupReport> {
             ctx.entry("repo.cleanup", "objects", json!({ "packages": forgotten.len() }))
         })
         .await?;
-    let mut keep: HashSet<String> = ctx
-        .store()
-        .apt_all_packages()
-        .await?
-        .into_iter()
-        .flat_map(verify::package_objects)
-        .map(|(sha256, _)| sha256)
-        .collect();
+    let packages = ctx.store().apt_all_packages().await?;
+    let stored: HashSet<String> = packages.iter().map(|row| row.sha256.clone()).collect();
+    let mut keep: HashSet<String> =
+        packages.into_iter().flat_map(verify::package_objects).map(|(sha256, _)| sha256).collect();
     // Local trees serve their pool from the objects (a bucket's trees hold copies).
     if ctx.storage().objects().is_some() {
         for row in ctx.store().apt_publishes().await? {
@@ -441,7 +439,19 @@ pub async fn cleanup(ctx: &Context) -> Result<CleanupReport> {
         }
     }
     let (files, bytes) = ctx.storage().retain(keep).await?;
-    Ok(CleanupReport { packages: forgotten.len(), files, bytes, audit_id: audit.id })
+    let live = ctx.layout().contents();
+    let trimmed =
+        crate::storage::blocking(move || lists::trim(&live, &stored)).await?.or_internal(|| {
+            format!("cannot trim the file lists in {}", ctx.layout().contents().display())
+        })?;
+    Ok(CleanupReport {
+        packages: forgotten.len(),
+        files,
+        bytes,
+        lists: trimmed.lists,
+        list_bytes: trimmed.bytes,
+        audit_id: audit.id,
+    })
 }
 
 #[cfg(test)]

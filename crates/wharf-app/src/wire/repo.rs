@@ -229,6 +229,12 @@ pub struct CleanupReport {
     /// Files deleted from storage, and their bytes.
     pub files: usize,
     pub bytes: u64,
+    /// File lists (for `Contents` indices) of packages no longer stored, dropped from
+    /// `DATA/contents`, and the bytes that freed.
+    #[serde(default)]
+    pub lists: usize,
+    #[serde(default)]
+    pub list_bytes: u64,
     pub audit_id: i64,
 }
 

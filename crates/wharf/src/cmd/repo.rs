@@ -98,8 +98,8 @@ pub(crate) fn repo(settings: &Settings, command: RepoCommand) -> anyhow::Result<
 pub(crate) fn render_cleanup(json: bool, report: &CleanupReport) -> anyhow::Result<u8> {
     render(json, report, || {
         output::line(format!(
-            "removed {} unreferenced package(s): {} file(s), {} bytes",
-            report.packages, report.files, report.bytes
+            "removed {} unreferenced package(s): {} file(s), {} bytes; {} file list(s), {} bytes",
+            report.packages, report.files, report.bytes, report.lists, report.list_bytes
         ));
     })
 }
