@@ -200,6 +200,7 @@ pub async fn create(ctx: &Context, request: CreateRequest) -> Result<CollectionV
         prefix: None,
         contents: request.contents,
         mirror: None,
+        snapshot: None,
     };
     let _lock = ctx.layout().lock_writer().await?;
     let entry = ctx.entry(
@@ -386,17 +387,32 @@ pub(crate) async fn snapshot_recording(
     let _lock = ctx.layout().lock_writer().await?;
     // `repo:NAME`, `mirror:NAME`, or a bare name: the repository, else the mirror.
     let (from_kind, row) = resolve_among(ctx, from, [AptKind::Repo, AptKind::Mirror]).await?;
+    freeze(ctx, name, from_kind, &row, recorded_from, None).await
+}
+
+/// Take snapshot `name` of `row` (of kind `from_kind`), with its `snapshot.create` entry
+/// in the same transaction; `policy`: the snapshot policy taking it (`None`: by hand).
+/// The caller holds the writer lock.
+pub(crate) async fn freeze(
+    ctx: &Context,
+    name: &str,
+    from_kind: AptKind,
+    row: &AptCollectionRow,
+    recorded_from: &str,
+    policy: Option<wharf_store::SnapshotPolicy>,
+) -> Result<SnapshotReport> {
     let from = row.name.as_str();
     let mut settings = row.settings.clone();
     settings.from = Some(recorded_from.to_owned());
     settings.mirror = None;
     // A snapshot is published under its own name unless told: never over its repository.
     settings.prefix = None;
-    let entry = ctx.entry(
-        "snapshot.create",
-        name,
-        json!({ "from": recorded_from, "kind": kind_name(from_kind), "generation": row.generation, "packages": row.n_packages }),
-    );
+    let mut details = json!({ "from": recorded_from, "kind": kind_name(from_kind), "generation": row.generation, "packages": row.n_packages });
+    if let Some(policy) = &policy {
+        details["policy"] = json!({ "name": policy.name, "keep": policy.keep });
+    }
+    settings.snapshot = policy;
+    let entry = ctx.entry("snapshot.create", name, details);
     let Some(audit) = ctx.store().apt_snapshot(from_kind, from, name, &settings, &entry).await?
     else {
         return Err(AppError::conflict(format!("snapshot {name:?} already exists")));

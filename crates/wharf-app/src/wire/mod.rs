@@ -36,7 +36,7 @@ pub use notify::{NotificationDeployView, NotificationView};
 pub use repo::{
     AddReport, CheckView, CleanupReport, CollectionView, CopyReport, DiffEntry, DiffReport,
     DropReport, HealthReport, IncludeReport, MirrorUpdateReport, MirrorView, PackageView,
-    PublishReport, PublishView, RemoveReport, SnapshotReport, VerifyReport,
+    PolicySnapshots, PublishReport, PublishView, RemoveReport, SnapshotReport, VerifyReport,
 };
 pub use schedule::ScheduleView;
 pub use status::{

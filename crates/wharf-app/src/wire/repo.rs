@@ -185,6 +185,20 @@ pub struct PublishReport {
     pub pool_files_added: usize,
     /// The audit entry; `null` when unchanged or for `--to-dir`.
     pub audit_id: Option<i64>,
+    /// What the repository's snapshot policy did; absent when it has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshots: Option<PolicySnapshots>,
+}
+
+/// What a repository's snapshot policy (`[[repositories]]` `snapshot`) did at a publish.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct PolicySnapshots {
+    /// The snapshot taken; `null` when the newest one the policy made already froze
+    /// this generation.
+    pub created: Option<String>,
+    /// Snapshots the policy made beyond `keep`, dropped (never a published one).
+    pub dropped: Vec<String>,
+    pub keep: u32,
 }
 
 /// A published prefix (`publish list`).
