@@ -8,6 +8,7 @@ pub mod add;
 pub mod copy;
 pub mod diff;
 pub mod include;
+pub mod incoming;
 mod lists;
 pub mod query;
 mod verify;
@@ -26,6 +27,7 @@ pub use add::{AddRequest, add};
 pub use copy::{CopyRequest, copy};
 pub use diff::diff;
 pub use include::{IncludeRequest, include};
+pub use incoming::{IncomingRequest, include_incoming};
 pub use query::PackageQuery;
 pub use verify::{VerifyScope, verify};
 

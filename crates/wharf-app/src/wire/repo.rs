@@ -128,6 +128,26 @@ pub struct IncludeReport {
     pub add: AddReport,
 }
 
+/// What `repo include --incoming DIR` did: each complete `.changes` included (and
+/// removed with its files), the others left where they are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct IncomingReport {
+    pub directory: String,
+    pub included: Vec<IncludeReport>,
+    /// Uploads with a listed file missing or short: still being copied.
+    pub waiting: Vec<IncomingSkip>,
+    /// Uploads `repo include` refused, left in the directory.
+    pub rejected: Vec<IncomingSkip>,
+}
+
+/// A `.changes` of the incoming directory left where it is, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct IncomingSkip {
+    /// Its file name.
+    pub changes: String,
+    pub reason: String,
+}
+
 /// What `repo remove` did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RemoveReport {

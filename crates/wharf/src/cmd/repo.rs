@@ -1,7 +1,8 @@
 //! `wharf repo …` and `wharf snapshot …`: parse, call [`wharf_app::repo`], render.
 
 use wharf_app::repo::{
-    AddRequest, CopyRequest, CreateRequest, EditRequest, IncludeRequest, PackageQuery,
+    AddRequest, CopyRequest, CreateRequest, EditRequest, IncludeRequest, IncomingRequest,
+    PackageQuery,
 };
 use wharf_app::wire::{
     CleanupReport, CollectionView, CopyReport, DiffEntry, DiffReport, DropReport, RemoveReport,
@@ -52,10 +53,23 @@ pub(crate) fn repo(settings: &Settings, command: RepoCommand) -> anyhow::Result<
                 progress.clear();
                 render_add(args.output.json, &report?)
             }
+            RepoCommand::Include(args) if args.incoming.is_some() => {
+                let request = IncomingRequest {
+                    repository: args.name,
+                    dir: args.incoming.unwrap_or_default(),
+                    component: args.component,
+                    replace: args.replace,
+                    accept_unsigned: args.accept_unsigned,
+                };
+                let progress = TerminalProgress::new(!args.output.json);
+                let report = wharf_app::repo::include_incoming(&ctx, request, &progress).await;
+                progress.clear();
+                render_incoming(args.output.json, &report?)
+            }
             RepoCommand::Include(args) => {
                 let request = IncludeRequest {
                     repository: args.name,
-                    changes: args.changes,
+                    changes: args.changes.unwrap_or_default(),
                     component: args.component,
                     replace: args.replace,
                     accept_unsigned: args.accept_unsigned,
@@ -194,6 +208,33 @@ pub(crate) fn render_include(
         output::line(format!("checked, not added by themselves: {}", report.ignored.join(", ")));
     }
     render_add(false, &report.add)
+}
+
+/// `repo include --incoming`'s output: each included upload as `repo include` prints it,
+/// then what was left and why; exit 1 when an upload was refused.
+fn render_incoming(json: bool, report: &wharf_app::wire::IncomingReport) -> anyhow::Result<u8> {
+    if json {
+        output::json(report)?;
+    } else {
+        for included in &report.included {
+            output::line(format!("included {}:", included.changes));
+            render_include(false, included)?;
+        }
+        for left in &report.waiting {
+            output::line(format!("waiting {}: {}", left.changes, left.reason));
+        }
+        for left in &report.rejected {
+            output::line(format!("REJECTED {}: {}", left.changes, left.reason));
+        }
+        output::line(format!(
+            "{}: {} included, {} waiting, {} rejected",
+            report.directory,
+            report.included.len(),
+            report.waiting.len(),
+            report.rejected.len()
+        ));
+    }
+    Ok(if report.rejected.is_empty() { SUCCESS } else { FAILURE })
 }
 
 /// `wharf repo list`'s output (also with `--server`).
