@@ -9,11 +9,13 @@ pub mod copy;
 pub mod diff;
 pub mod include;
 pub mod incoming;
+mod leftovers;
 mod lists;
 pub mod query;
 mod verify;
 
 use std::collections::HashSet;
+use std::path::Path;
 
 use serde_json::json;
 use wharf_store::{AptCollectionRow, AptKind, AptMemberRow, RepoSettings};
@@ -432,7 +434,7 @@ pub(crate) async fn freeze(
 /// no longer names and no published tree's pool list names (a package removed from a
 /// repository is served until the tree is published again and its grace period ends),
 /// and leftovers of interrupted adds; then drop the file lists (`Contents`) of packages the
-/// store no longer has ([`lists`]).
+/// store no longer has ([`lists`]) and the directories nothing refers to ([`leftovers`]).
 pub async fn cleanup(ctx: &Context) -> Result<CleanupReport> {
     let _lock = ctx.layout().lock_writer().await?;
     let (forgotten, audit) = ctx
@@ -457,6 +459,22 @@ pub async fn cleanup(ctx: &Context) -> Result<CleanupReport> {
         }
     }
     let (files, bytes) = ctx.storage().retain(keep).await?;
+    let places = [
+        (
+            ctx.storage().tree_dir("x").parent().map(Path::to_owned).unwrap_or_default(),
+            ctx.store().apt_publishes().await?.into_iter().map(|p| p.prefix).collect(),
+        ),
+        (
+            ctx.layout().mirror_downloads("x").parent().map(Path::to_owned).unwrap_or_default(),
+            (ctx.store().apt_collections(AptKind::Mirror, None).await?.into_iter())
+                .map(|m| m.name)
+                .collect(),
+        ),
+    ];
+    let root = ctx.layout().root().to_owned();
+    let leftovers = crate::storage::blocking(move || leftovers::remove_orphans(&root, &places))
+        .await?
+        .or_internal(|| "cannot remove a directory nothing refers to".to_owned())?;
     let live = ctx.layout().contents();
     let trimmed =
         crate::storage::blocking(move || lists::trim(&live, &stored)).await?.or_internal(|| {
@@ -468,6 +486,7 @@ pub async fn cleanup(ctx: &Context) -> Result<CleanupReport> {
         bytes,
         lists: trimmed.lists,
         list_bytes: trimmed.bytes,
+        leftovers,
         audit_id: audit.id,
     })
 }

@@ -269,6 +269,10 @@ pub struct CleanupReport {
     pub lists: usize,
     #[serde(default)]
     pub list_bytes: u64,
+    /// Directories nothing refers to, removed (relative to the data directory): the
+    /// tree of a prefix no longer published, downloads of a mirror no longer there.
+    #[serde(default)]
+    pub leftovers: Vec<String>,
     pub audit_id: i64,
 }
 

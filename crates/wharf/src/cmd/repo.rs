@@ -115,6 +115,9 @@ pub(crate) fn render_cleanup(json: bool, report: &CleanupReport) -> anyhow::Resu
             "removed {} unreferenced package(s): {} file(s), {} bytes; {} file list(s), {} bytes",
             report.packages, report.files, report.bytes, report.lists, report.list_bytes
         ));
+        for dir in &report.leftovers {
+            output::line(format!("removed {dir} (nothing refers to it)"));
+        }
     })
 }
 
