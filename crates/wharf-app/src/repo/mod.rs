@@ -23,7 +23,8 @@ use wharf_store::{AptCollectionRow, AptKind, AptMemberRow, RepoSettings};
 use crate::context::Context;
 use crate::error::{AppError, Context as _, Result};
 use crate::wire::{
-    CleanupReport, CollectionView, DropReport, PackageView, RemoveReport, SnapshotReport,
+    CleanupReport, CollectionView, DropReport, PackageView, RemoveReport, SnapshotPolicyView,
+    SnapshotReport,
 };
 pub use add::{AddRequest, add};
 pub use copy::{CopyRequest, copy};
@@ -162,6 +163,10 @@ fn view(kind: AptKind, row: AptCollectionRow, published_as: Vec<String>) -> Coll
         published_as,
         package_list: None,
         mirror,
+        snapshot_policy: (settings.snapshot.as_ref())
+            .filter(|_| kind == AptKind::Repo)
+            .map(|p| SnapshotPolicyView { name: p.name.clone(), keep: p.keep }),
+        by_policy: kind == AptKind::Snapshot && settings.snapshot.is_some(),
     }
 }
 

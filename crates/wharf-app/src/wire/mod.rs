@@ -37,7 +37,7 @@ pub use repo::{
     AddReport, CheckView, CleanupReport, CollectionView, CopyReport, DiffEntry, DiffReport,
     DropReport, HealthReport, IncludeReport, IncomingReport, IncomingSkip, MirrorUpdateReport,
     MirrorView, PackageView, PolicySnapshots, PublishReport, PublishView, RemoveReport,
-    SnapshotReport, VerifyReport,
+    SnapshotPolicyView, SnapshotReport, VerifyReport,
 };
 pub use schedule::ScheduleView;
 pub use status::{

@@ -37,6 +37,20 @@ pub struct CollectionView {
     /// A mirror's remote and what its last update saw.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirror: Option<MirrorView>,
+    /// A repository's snapshot policy (`[[repositories]]` `snapshot`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_policy: Option<SnapshotPolicyView>,
+    /// A snapshot taken by its repository's snapshot policy (not by hand).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_policy: bool,
+}
+
+/// A snapshot policy: every publish takes a snapshot named by `name`; the newest `keep`
+/// it took are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct SnapshotPolicyView {
+    pub name: String,
+    pub keep: u32,
 }
 
 /// Where a mirror fetches from (`mirror list`, `mirror show`).

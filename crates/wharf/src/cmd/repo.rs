@@ -281,6 +281,15 @@ pub(crate) fn print_collection(view: &CollectionView) {
         output::line(format!("  from:          {from}"));
     }
     output::line(format!("  contents:      {}", if view.contents { "yes" } else { "no" }));
+    if let Some(policy) = &view.snapshot_policy {
+        output::line(format!(
+            "  snapshots:     on publish, named {}, the newest {} kept",
+            policy.name, policy.keep
+        ));
+    }
+    if view.by_policy {
+        output::line("  taken by:      the snapshot policy of its repository");
+    }
     if let Some(comment) = &view.comment {
         output::line(format!("  comment:       {comment}"));
     }

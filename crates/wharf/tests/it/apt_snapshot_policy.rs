@@ -75,6 +75,17 @@ fn publishes_take_snapshots_and_keep_the_newest() {
     let policy = release(&scratch, "1.4");
     assert_eq!(policy["dropped"], serde_json::json!(["rel-tools-3"]), "{policy}");
     assert_eq!(snapshots(&scratch), ["by-hand", "rel-tools-2", "rel-tools-4", "rel-tools-5"]);
+    // `show` says which policy a repository has and which snapshots it took.
+    let shown = ok(&scratch, &["repo", "show", "tools"]);
+    assert!(
+        shown.contains("snapshots:     on publish, named rel-{repo}-{n}, the newest 2 kept"),
+        "{shown}"
+    );
+    assert!(
+        ok(&scratch, &["snapshot", "show", "rel-tools-4"])
+            .contains("taken by:      the snapshot policy")
+    );
+    assert!(!ok(&scratch, &["snapshot", "show", "by-hand"]).contains("taken by"));
 
     // Every take and drop is in the audit log, naming the policy.
     let created = json(&scratch, &["audit", "--action", "snapshot.create", "--json"]);
