@@ -15,6 +15,9 @@
 //!   are empty and unpublished; one holding packages is dropped only when named with
 //!   `--prune-with-packages NAME`, a published one never (`wharf publish drop` first).
 //!
+//! A declared snapshot policy is stored with the repository (a change of it is applied,
+//! not drift); what it does at each publish is decided by [`snapshots::plan`].
+//!
 //! Each change commits in its own store transaction with its audit entry (`repo.create`,
 //! `repo.update`, `repo.drop`, reason `declared in wharf.toml`), under the writer lock.
 
@@ -22,11 +25,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::json;
 use wharf_core::config::DeclaredRepository;
-use wharf_store::{AptCollectionRow, AptKind, RepoSettings};
+use wharf_store::{AptCollectionRow, AptKind, RepoSettings, SnapshotPolicy};
 
 use crate::context::Context;
 use crate::error::{AppError, Result};
 use crate::wire::{ApplyReport, FieldDiff, UndeclaredView};
+
+pub mod snapshots;
 
 /// The reason every audit entry of `apply` carries.
 pub const REASON: &str = "declared in wharf.toml";
@@ -88,6 +93,11 @@ pub fn declared_settings(declared: &DeclaredRepository) -> RepoSettings {
         prefix: declared.prefix.clone(),
         contents: declared.contents,
         mirror: None,
+        snapshot: declared.snapshot.as_ref().map(|policy| SnapshotPolicy {
+            name: policy.name.clone(),
+            keep: policy.keep,
+            generation: None,
+        }),
     }
 }
 
@@ -263,6 +273,17 @@ fn compare(
         ));
         settings.contents = wanted.contents;
     }
+    if wanted.snapshot != current.snapshot {
+        let shown = |policy: &Option<SnapshotPolicy>| {
+            policy.as_ref().map_or_else(
+                || "none".to_owned(),
+                |p| format!("on publish, name {}, keep {}", p.name, p.keep),
+            )
+        };
+        let note = "the next publish takes (or no longer takes) a snapshot";
+        changed.push(diff("snapshot", shown(&wanted.snapshot), shown(&current.snapshot), note));
+        settings.snapshot.clone_from(&wanted.snapshot);
+    }
     (settings, changed, drift)
 }
 
@@ -342,6 +363,8 @@ pub async fn apply(
 
 #[cfg(test)]
 mod tests {
+    use wharf_core::config::DeclaredSnapshotPolicy;
+
     use super::*;
 
     fn declared(name: &str, dist: &str, archs: &[&str]) -> DeclaredRepository {
@@ -353,6 +376,7 @@ mod tests {
             prefix: None,
             comment: None,
             contents: true,
+            snapshot: None,
             line: 1,
         }
     }
@@ -429,6 +453,14 @@ mod tests {
             (DeclaredRepository { contents: false, ..was.clone() }, vec!["contents"], vec![]),
             (
                 DeclaredRepository {
+                    snapshot: Some(DeclaredSnapshotPolicy { name: "r-{n}".into(), keep: 3 }),
+                    ..was.clone()
+                },
+                vec!["snapshot"],
+                vec![],
+            ),
+            (
+                DeclaredRepository {
                     comment: Some("T".into()),
                     ..declared("r", "sid", &["arm64"])
                 },
@@ -463,6 +495,7 @@ mod tests {
                 assert!(settings.architectures.contains(&"arm64".to_owned()));
                 assert_eq!(settings.comment, wanted.comment);
                 assert_eq!(settings.prefix, wanted.prefix);
+                assert_eq!(settings.snapshot, declared_settings(&wanted).snapshot);
             }
         }
     }

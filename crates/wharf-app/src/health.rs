@@ -192,6 +192,7 @@ mod tests {
                 prefix: None,
                 contents: true,
                 mirror: None,
+                snapshot: None,
             },
             release: ReleaseRecord::default(),
         }

@@ -1,7 +1,8 @@
 //! Publishing: a repository or snapshot becomes a signed APT tree, incrementally — a
 //! tree published before is edited (only new stanzas rendered, removed ones left out)
 //! when it can be, and an unchanged source is not written at all. The publish record and
-//! its audit entry commit in one store transaction, after the tree is in place.
+//! its audit entry commit in one store transaction, after the tree is in place. A
+//! repository with a snapshot policy then gets its snapshot (`policy_snapshots`).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -11,14 +12,18 @@ use serde_json::json;
 use wharf_apt::deb::FileDigest;
 use wharf_apt::publish::{Delta, PoolMode, PreviousIndices, PublishPackage, PublishSource};
 use wharf_core::version::Version;
-use wharf_store::{AptKind, AptPackageRow, PublishRecord, ReleaseRecord, RepoSettings};
+use wharf_store::{
+    AptCollectionRow, AptKind, AptPackageRow, PublishRecord, ReleaseRecord, RepoSettings,
+    SnapshotPolicy,
+};
 
+use crate::apply::snapshots::{self, PolicySnapshot};
 use crate::context::Context;
 use crate::error::{AppError, Context as _, Result};
 use crate::progress::Progress;
 use crate::repo::{check_name, collection, kind_name};
 use crate::storage::PublishJob;
-use crate::wire::{DropReport, PublishReport, PublishView};
+use crate::wire::{DropReport, PolicySnapshots, PublishReport, PublishView};
 
 /// What to publish, and where.
 #[derive(Debug, Clone)]
@@ -61,7 +66,7 @@ pub async fn publish(
     let prefix = (request.prefix.clone().or_else(|| row.settings.prefix.clone()))
         .unwrap_or_else(|| source.clone());
     check_name("prefix", &prefix)?;
-    let (repo_settings, generation) = (row.settings, row.generation);
+    let (repo_settings, generation) = (row.settings.clone(), row.generation);
     let key = ctx.signing_key()?;
     let apt = ctx.apt();
     let label = apt.label(&prefix);
@@ -98,9 +103,11 @@ pub async fn publish(
         indices_unchanged: 0,
         pool_files_added: 0,
         audit_id: None,
+        snapshots: None,
     };
     if request.to_dir.is_none() && unchanged(ctx, &prefix, &record, &root, now).await? {
         report.unchanged = true;
+        report.snapshots = policy_snapshots(ctx, kind, &row).await?;
         return Ok(report);
     }
     // Source packages are few: listed whole (stanzas and all) by every publish.
@@ -170,8 +177,61 @@ pub async fn publish(
         wharf_store::failpoint::hit("publish.before_commit");
         let audit = ctx.store().apt_put_publish(&prefix, &record, &entry).await?;
         report.audit_id = Some(audit.id);
+        report.snapshots = policy_snapshots(ctx, kind, &row).await?;
     }
     Ok(report)
+}
+
+/// A repository's snapshot policy after a publish of it, as [`crate::apply::snapshots`]
+/// decides: take the snapshot, drop those beyond `keep`, each change with its audit entry
+/// in one transaction. The caller holds the writer lock. `None`: no policy.
+async fn policy_snapshots(
+    ctx: &Context,
+    kind: AptKind,
+    row: &AptCollectionRow,
+) -> Result<Option<PolicySnapshots>> {
+    let (AptKind::Repo, Some(policy)) = (kind, &row.settings.snapshot) else {
+        return Ok(None);
+    };
+    let snapshots = ctx.store().apt_collections(AptKind::Snapshot, None).await?;
+    let published: HashSet<String> = (ctx.store().apt_publishes().await?.into_iter())
+        .filter(|p| p.record.kind == AptKind::Snapshot)
+        .map(|p| p.record.source)
+        .collect();
+    let existing = snapshots.iter().map(|s| s.name.clone()).collect();
+    let made: Vec<PolicySnapshot> = (snapshots.iter())
+        .filter(|s| s.settings.from.as_deref() == Some(row.name.as_str()))
+        .filter_map(|s| {
+            Some(PolicySnapshot {
+                generation: s.settings.snapshot.as_ref()?.generation.unwrap_or(0),
+                name: s.name.clone(),
+                created_at: s.created_at.clone(),
+                published: published.contains(&s.name),
+            })
+        })
+        .collect();
+    let date = jiff::Timestamp::now().strftime("%Y%m%d").to_string();
+    let plan = snapshots::plan(policy, &row.name, row.generation, &date, &existing, &made)
+        .map_err(|why| {
+            AppError::invalid(format!(
+                "published, but the snapshot policy of {} cannot name a snapshot: {why}; fix its [[repositories]] entry and run `wharf apply`",
+                row.name
+            ))
+        })?;
+    let mut report = PolicySnapshots { created: None, dropped: Vec::new(), keep: policy.keep };
+    if let Some(name) = plan.create {
+        let taken = SnapshotPolicy { generation: Some(row.generation), ..policy.clone() };
+        crate::repo::freeze(ctx, &name, AptKind::Repo, row, &row.name, Some(taken)).await?;
+        report.created = Some(name);
+    }
+    for name in plan.drop {
+        let details = json!({ "repository": row.name, "policy": { "name": policy.name, "keep": policy.keep } });
+        let entry = ctx.entry("snapshot.drop", &name, details);
+        if ctx.store().apt_drop_collection(AptKind::Snapshot, &name, &entry).await?.is_some() {
+            report.dropped.push(name);
+        }
+    }
+    Ok(Some(report))
 }
 
 /// Whether the tree at `prefix` already publishes exactly `record` and needs no

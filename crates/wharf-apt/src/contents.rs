@@ -149,6 +149,12 @@ impl ListIndex {
         parse_record(sha256, &bytes)
     }
 
+    /// The SHA-256 of every package the index has a list for (a torn record included:
+    /// [`ListIndex::get`] tells), for `repo cleanup`'s trim.
+    pub fn packages(&self) -> impl Iterator<Item = &str> {
+        self.entries.keys().map(String::as_str)
+    }
+
     /// The stored list, or the one read from the package `read_deb` returns (kept by
     /// the next [`ListIndex::save`]). The error says what is wrong with the package.
     pub fn get_or_extract(

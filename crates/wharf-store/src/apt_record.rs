@@ -29,6 +29,22 @@ pub struct RepoSettings {
     /// A mirror's remote and what its last update saw; `None` for others.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirror: Option<MirrorSource>,
+    /// On a repository: its snapshot policy (`[[repositories]]` `snapshot`), `None`:
+    /// none. On a snapshot: the policy that made it (`None`: made by hand).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotPolicy>,
+}
+
+/// A snapshot policy: every publish of the repository also takes a snapshot named by
+/// `name`, and those it made beyond the newest `keep` are dropped (unless published).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotPolicy {
+    /// The name template: `{repo}`, `{date}` (UTC, `YYYYMMDD`), `{n}`.
+    pub name: String,
+    pub keep: u32,
+    /// On a snapshot the policy made: the repository's generation it froze.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
 }
 
 fn contents_default() -> bool {

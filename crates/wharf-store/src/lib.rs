@@ -76,7 +76,7 @@ pub use apt::{
     AptChange, AptCollectionRow, AptKind, AptMemberDigestRow, AptMemberRow, AptPackageRow,
     AptPublishRow,
 };
-pub use apt_record::{MirrorSource, PublishRecord, ReleaseRecord, RepoSettings};
+pub use apt_record::{MirrorSource, PublishRecord, ReleaseRecord, RepoSettings, SnapshotPolicy};
 pub use audit::{
     AuditBreak, AuditBreakKind, AuditEntry, AuditQuery, AuditVerification, NewAuditEntry,
 };

@@ -114,6 +114,7 @@ fn settings_for(
         prefix: None,
         contents: true,
         mirror: None,
+        snapshot: None,
     })
 }
 

@@ -131,6 +131,7 @@ pub async fn create(ctx: &Context, request: CreateRequest) -> Result<CollectionV
             release_date: None,
             updated_at: None,
         }),
+        snapshot: None,
     };
     let _lock = ctx.layout().lock_writer().await?;
     let mut details = serde_json::to_value(&settings).unwrap_or_default();

@@ -8,23 +8,29 @@ pub mod add;
 pub mod copy;
 pub mod diff;
 pub mod include;
+pub mod incoming;
+mod leftovers;
+mod lists;
 pub mod query;
 mod verify;
 
 use std::collections::HashSet;
+use std::path::Path;
 
 use serde_json::json;
 use wharf_store::{AptCollectionRow, AptKind, AptMemberRow, RepoSettings};
 
 use crate::context::Context;
-use crate::error::{AppError, Result};
+use crate::error::{AppError, Context as _, Result};
 use crate::wire::{
-    CleanupReport, CollectionView, DropReport, PackageView, RemoveReport, SnapshotReport,
+    CleanupReport, CollectionView, DropReport, PackageView, RemoveReport, SnapshotPolicyView,
+    SnapshotReport,
 };
 pub use add::{AddRequest, add};
 pub use copy::{CopyRequest, copy};
 pub use diff::diff;
 pub use include::{IncludeRequest, include};
+pub use incoming::{IncomingRequest, include_incoming};
 pub use query::PackageQuery;
 pub use verify::{VerifyScope, verify};
 
@@ -157,12 +163,16 @@ fn view(kind: AptKind, row: AptCollectionRow, published_as: Vec<String>) -> Coll
         published_as,
         package_list: None,
         mirror,
+        snapshot_policy: (settings.snapshot.as_ref())
+            .filter(|_| kind == AptKind::Repo)
+            .map(|p| SnapshotPolicyView { name: p.name.clone(), keep: p.keep }),
+        by_policy: kind == AptKind::Snapshot && settings.snapshot.is_some(),
     }
 }
 
 /// Names a repository cannot take: the HTTP API's own segments under `/api/v1/repos/`
 /// (`POST /repos/verify`), which would hide the repository's `GET`/`DELETE /repos/NAME`.
-const RESERVED_REPO_NAMES: [&str; 1] = ["verify"];
+const RESERVED_REPO_NAMES: [&str; 2] = ["verify", "cleanup"];
 
 fn check_repo_name(name: &str) -> Result<()> {
     check_name("repository name", name)?;
@@ -199,6 +209,7 @@ pub async fn create(ctx: &Context, request: CreateRequest) -> Result<CollectionV
         prefix: None,
         contents: request.contents,
         mirror: None,
+        snapshot: None,
     };
     let _lock = ctx.layout().lock_writer().await?;
     let entry = ctx.entry(
@@ -385,17 +396,32 @@ pub(crate) async fn snapshot_recording(
     let _lock = ctx.layout().lock_writer().await?;
     // `repo:NAME`, `mirror:NAME`, or a bare name: the repository, else the mirror.
     let (from_kind, row) = resolve_among(ctx, from, [AptKind::Repo, AptKind::Mirror]).await?;
+    freeze(ctx, name, from_kind, &row, recorded_from, None).await
+}
+
+/// Take snapshot `name` of `row` (of kind `from_kind`), with its `snapshot.create` entry
+/// in the same transaction; `policy`: the snapshot policy taking it (`None`: by hand).
+/// The caller holds the writer lock.
+pub(crate) async fn freeze(
+    ctx: &Context,
+    name: &str,
+    from_kind: AptKind,
+    row: &AptCollectionRow,
+    recorded_from: &str,
+    policy: Option<wharf_store::SnapshotPolicy>,
+) -> Result<SnapshotReport> {
     let from = row.name.as_str();
     let mut settings = row.settings.clone();
     settings.from = Some(recorded_from.to_owned());
     settings.mirror = None;
     // A snapshot is published under its own name unless told: never over its repository.
     settings.prefix = None;
-    let entry = ctx.entry(
-        "snapshot.create",
-        name,
-        json!({ "from": recorded_from, "kind": kind_name(from_kind), "generation": row.generation, "packages": row.n_packages }),
-    );
+    let mut details = json!({ "from": recorded_from, "kind": kind_name(from_kind), "generation": row.generation, "packages": row.n_packages });
+    if let Some(policy) = &policy {
+        details["policy"] = json!({ "name": policy.name, "keep": policy.keep });
+    }
+    settings.snapshot = policy;
+    let entry = ctx.entry("snapshot.create", name, details);
     let Some(audit) = ctx.store().apt_snapshot(from_kind, from, name, &settings, &entry).await?
     else {
         return Err(AppError::conflict(format!("snapshot {name:?} already exists")));
@@ -412,7 +438,8 @@ pub(crate) async fn snapshot_recording(
 /// Forget packages no repository or snapshot contains, then delete every object the store
 /// no longer names and no published tree's pool list names (a package removed from a
 /// repository is served until the tree is published again and its grace period ends),
-/// and leftovers of interrupted adds.
+/// and leftovers of interrupted adds; then drop the file lists (`Contents`) of packages the
+/// store no longer has ([`lists`]) and the directories nothing refers to ([`leftovers`]).
 pub async fn cleanup(ctx: &Context) -> Result<CleanupReport> {
     let _lock = ctx.layout().lock_writer().await?;
     let (forgotten, audit) = ctx
@@ -421,14 +448,10 @@ pub async fn cleanup(ctx: &Context) -> Result<CleanupReport> {
             ctx.entry("repo.cleanup", "objects", json!({ "packages": forgotten.len() }))
         })
         .await?;
-    let mut keep: HashSet<String> = ctx
-        .store()
-        .apt_all_packages()
-        .await?
-        .into_iter()
-        .flat_map(verify::package_objects)
-        .map(|(sha256, _)| sha256)
-        .collect();
+    let packages = ctx.store().apt_all_packages().await?;
+    let stored: HashSet<String> = packages.iter().map(|row| row.sha256.clone()).collect();
+    let mut keep: HashSet<String> =
+        packages.into_iter().flat_map(verify::package_objects).map(|(sha256, _)| sha256).collect();
     // Local trees serve their pool from the objects (a bucket's trees hold copies).
     if ctx.storage().objects().is_some() {
         for row in ctx.store().apt_publishes().await? {
@@ -441,7 +464,36 @@ pub async fn cleanup(ctx: &Context) -> Result<CleanupReport> {
         }
     }
     let (files, bytes) = ctx.storage().retain(keep).await?;
-    Ok(CleanupReport { packages: forgotten.len(), files, bytes, audit_id: audit.id })
+    let places = [
+        (
+            ctx.storage().tree_dir("x").parent().map(Path::to_owned).unwrap_or_default(),
+            ctx.store().apt_publishes().await?.into_iter().map(|p| p.prefix).collect(),
+        ),
+        (
+            ctx.layout().mirror_downloads("x").parent().map(Path::to_owned).unwrap_or_default(),
+            (ctx.store().apt_collections(AptKind::Mirror, None).await?.into_iter())
+                .map(|m| m.name)
+                .collect(),
+        ),
+    ];
+    let root = ctx.layout().root().to_owned();
+    let leftovers = crate::storage::blocking(move || leftovers::remove_orphans(&root, &places))
+        .await?
+        .or_internal(|| "cannot remove a directory nothing refers to".to_owned())?;
+    let live = ctx.layout().contents();
+    let trimmed =
+        crate::storage::blocking(move || lists::trim(&live, &stored)).await?.or_internal(|| {
+            format!("cannot trim the file lists in {}", ctx.layout().contents().display())
+        })?;
+    Ok(CleanupReport {
+        packages: forgotten.len(),
+        files,
+        bytes,
+        lists: trimmed.lists,
+        list_bytes: trimmed.bytes,
+        leftovers,
+        audit_id: audit.id,
+    })
 }
 
 #[cfg(test)]
@@ -452,7 +504,7 @@ mod tests {
     fn verify_is_a_reserved_repository_name() {
         assert!(check_repo_name("bookworm-tools").is_ok());
         assert!(check_repo_name("verify.d").is_ok());
-        for bad in ["verify", "a/b"] {
+        for bad in ["verify", "cleanup", "a/b"] {
             assert_eq!(check_repo_name(bad).unwrap_err().kind(), crate::ErrorKind::Invalid);
         }
         assert!(check_repo_name("verify").unwrap_err().to_string().contains("reserved"));

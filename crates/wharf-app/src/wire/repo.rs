@@ -37,6 +37,20 @@ pub struct CollectionView {
     /// A mirror's remote and what its last update saw.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirror: Option<MirrorView>,
+    /// A repository's snapshot policy (`[[repositories]]` `snapshot`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_policy: Option<SnapshotPolicyView>,
+    /// A snapshot taken by its repository's snapshot policy (not by hand).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_policy: bool,
+}
+
+/// A snapshot policy: every publish takes a snapshot named by `name`; the newest `keep`
+/// it took are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct SnapshotPolicyView {
+    pub name: String,
+    pub keep: u32,
 }
 
 /// Where a mirror fetches from (`mirror list`, `mirror show`).
@@ -128,6 +142,26 @@ pub struct IncludeReport {
     pub add: AddReport,
 }
 
+/// What `repo include --incoming DIR` did: each complete `.changes` included (and
+/// removed with its files), the others left where they are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct IncomingReport {
+    pub directory: String,
+    pub included: Vec<IncludeReport>,
+    /// Uploads with a listed file missing or short: still being copied.
+    pub waiting: Vec<IncomingSkip>,
+    /// Uploads `repo include` refused, left in the directory.
+    pub rejected: Vec<IncomingSkip>,
+}
+
+/// A `.changes` of the incoming directory left where it is, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct IncomingSkip {
+    /// Its file name.
+    pub changes: String,
+    pub reason: String,
+}
+
 /// What `repo remove` did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RemoveReport {
@@ -185,6 +219,20 @@ pub struct PublishReport {
     pub pool_files_added: usize,
     /// The audit entry; `null` when unchanged or for `--to-dir`.
     pub audit_id: Option<i64>,
+    /// What the repository's snapshot policy did; absent when it has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshots: Option<PolicySnapshots>,
+}
+
+/// What a repository's snapshot policy (`[[repositories]]` `snapshot`) did at a publish.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct PolicySnapshots {
+    /// The snapshot taken; `null` when the newest one the policy made already froze
+    /// this generation.
+    pub created: Option<String>,
+    /// Snapshots the policy made beyond `keep`, dropped (never a published one).
+    pub dropped: Vec<String>,
+    pub keep: u32,
 }
 
 /// A published prefix (`publish list`).
@@ -229,6 +277,16 @@ pub struct CleanupReport {
     /// Files deleted from storage, and their bytes.
     pub files: usize,
     pub bytes: u64,
+    /// File lists (for `Contents` indices) of packages no longer stored, dropped from
+    /// `DATA/contents`, and the bytes that freed.
+    #[serde(default)]
+    pub lists: usize,
+    #[serde(default)]
+    pub list_bytes: u64,
+    /// Directories nothing refers to, removed (relative to the data directory): the
+    /// tree of a prefix no longer published, downloads of a mirror no longer there.
+    #[serde(default)]
+    pub leftovers: Vec<String>,
     pub audit_id: i64,
 }
 

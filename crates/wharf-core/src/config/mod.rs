@@ -33,7 +33,10 @@ pub use checks::{
 pub use commands::CommandsConfig;
 pub use notify::{NotifyConfig, NotifyKind, NotifySettings, UrlSource, glob_matches};
 pub use pipelines::{AmountValue, PipelineConfig, StageConfig, StageKind, StageWhen};
-pub use repositories::{DeclaredRepository, RepositoryConfig};
+pub use repositories::{
+    DeclaredRepository, DeclaredSnapshotPolicy, RepositoryConfig, SnapshotPolicyConfig,
+    snapshot_name,
+};
 pub use schedules::{ScheduleAction, ScheduleConfig, ScheduleSettings, ScheduledDeploy};
 pub use windows::{AppliesTo, WindowConfig, WindowSchedule, WindowSettings};
 

@@ -28,6 +28,114 @@ pub struct RepositoryConfig {
     pub comment: Option<String>,
     /// `Contents-ARCH.gz` indices for `apt-file` (default `true`).
     pub contents: Option<bool>,
+    /// Snapshot policy: `{ on = "publish", name = "{repo}-{date}-{n}", keep = 10 }`.
+    pub snapshot: Option<Spanned<SnapshotPolicyConfig>>,
+}
+
+/// `snapshot = { … }` of a `[[repositories]]` entry, as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotPolicyConfig {
+    /// When a snapshot is taken: `publish` (the only one, and the default).
+    pub on: Option<Spanned<String>>,
+    /// The name template (default `{repo}-{date}-{n}`).
+    pub name: Option<Spanned<String>>,
+    /// How many snapshots made by the policy to keep (default 10).
+    pub keep: Option<Spanned<i64>>,
+}
+
+/// A checked snapshot policy: every publish of the repository also takes a snapshot named
+/// by `name`; those the policy made beyond the newest `keep` are dropped, never one made
+/// by hand or one that is published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredSnapshotPolicy {
+    pub name: String,
+    pub keep: u32,
+}
+
+impl SnapshotPolicyConfig {
+    /// `name` when none is written.
+    pub const DEFAULT_NAME: &'static str = "{repo}-{date}-{n}";
+    /// `keep` when none is written.
+    pub const DEFAULT_KEEP: u32 = 10;
+}
+
+/// The snapshot name `template` gives: `{repo}` the repository, `{date}` the UTC date
+/// (`YYYYMMDD`), `{n}` a number that makes the name new. The error says what is wrong
+/// with the template: an unknown or unclosed placeholder, no `{n}`, or a name that is not
+/// a valid one.
+pub fn snapshot_name(template: &str, repo: &str, date: &str, n: u32) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = template;
+    let mut numbered = false;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('}') else {
+            return Err(format!("{template:?} has an unclosed '{{'"));
+        };
+        match &rest[open + 1..open + close] {
+            "repo" => out.push_str(repo),
+            "date" => out.push_str(date),
+            "n" => {
+                numbered = true;
+                out.push_str(&n.to_string());
+            }
+            other => {
+                return Err(format!(
+                    "{template:?} has an unknown placeholder {{{other}}}: use {{repo}}, {{date}} and {{n}}"
+                ));
+            }
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    if !numbered {
+        return Err(format!(
+            "{template:?} has no {{n}}: two publishes would want the same name (e.g. \"{{repo}}-{{date}}-{{n}}\")"
+        ));
+    }
+    names::check_name("snapshot name", &out)?;
+    Ok(out)
+}
+
+/// Check a `snapshot = { … }` entry of repository `repo`.
+fn snapshot_policy(
+    source: &ConfigSource,
+    repo: &str,
+    policy: &Spanned<SnapshotPolicyConfig>,
+) -> Result<DeclaredSnapshotPolicy, ConfigError> {
+    let key = |k: &str| format!("repositories.{repo}.snapshot.{k}");
+    let config = policy.get_ref();
+    if let Some(on) = &config.on
+        && on.get_ref() != "publish"
+    {
+        return Err(source.error(
+            Some(on.span()),
+            Some(&key("on")),
+            format!(
+                "{:?} is not a snapshot trigger: the one there is is \"publish\"",
+                on.get_ref()
+            ),
+        ));
+    }
+    let name = config
+        .name
+        .as_ref()
+        .map_or_else(|| SnapshotPolicyConfig::DEFAULT_NAME.to_owned(), |n| n.get_ref().clone());
+    let span = config.name.as_ref().map_or(policy.span(), Spanned::span);
+    snapshot_name(&name, repo, "20260101", 1)
+        .map_err(|why| source.error(Some(span), Some(&key("name")), why))?;
+    let keep = match &config.keep {
+        None => SnapshotPolicyConfig::DEFAULT_KEEP,
+        Some(keep) => u32::try_from(*keep.get_ref()).ok().filter(|k| *k >= 1).ok_or_else(|| {
+            source.error(
+                Some(keep.span()),
+                Some(&key("keep")),
+                format!("is {}: keep at least 1 snapshot", keep.get_ref()),
+            )
+        })?,
+    };
+    Ok(DeclaredSnapshotPolicy { name, keep })
 }
 
 /// A `[[repositories]]` entry, checked, with its defaults filled in.
@@ -42,6 +150,8 @@ pub struct DeclaredRepository {
     pub comment: Option<String>,
     /// Whether publishes carry `Contents` indices.
     pub contents: bool,
+    /// `None`: publishes take no snapshot.
+    pub snapshot: Option<DeclaredSnapshotPolicy>,
     /// The line of the entry's `name`, for reports.
     pub line: usize,
 }
@@ -141,6 +251,11 @@ impl Config {
                     ),
                 ));
             }
+            let snapshot = entry
+                .snapshot
+                .as_ref()
+                .map(|policy| snapshot_policy(source, &name, policy))
+                .transpose()?;
             all.push(DeclaredRepository {
                 name,
                 distribution,
@@ -149,6 +264,7 @@ impl Config {
                 prefix,
                 comment: entry.comment.clone(),
                 contents: entry.contents.unwrap_or(true),
+                snapshot,
                 line,
             });
         }
@@ -185,6 +301,7 @@ mod tests {
                 prefix: None,
                 comment: None,
                 contents: true,
+                snapshot: None,
                 line: 2,
             }
         );
@@ -193,6 +310,26 @@ mod tests {
         assert_eq!(repos[1].prefix.as_deref(), Some("beta"));
         assert_eq!(repos[1].comment.as_deref(), Some("Toolsbeta"));
         assert_eq!(repos[1].line, 6);
+    }
+
+    #[test]
+    fn snapshot_policies_with_defaults() {
+        let head = "[[repositories]]\nname = \"tools\"\ndistribution = \"bookworm\"\n";
+        let repos = resolve(&format!("{head}snapshot = {{ on = \"publish\" }}\n")).unwrap();
+        let policy = DeclaredSnapshotPolicy { name: "{repo}-{date}-{n}".into(), keep: 10 };
+        assert_eq!(repos[0].snapshot, Some(policy));
+        let repos =
+            resolve(&format!("{head}[repositories.snapshot]\nname = \"rel-{{n}}\"\nkeep = 3\n"))
+                .unwrap();
+        assert_eq!(
+            repos[0].snapshot,
+            Some(DeclaredSnapshotPolicy { name: "rel-{n}".into(), keep: 3 })
+        );
+        assert_eq!(
+            snapshot_name("{repo}-{date}-{n}", "tools", "20261201", 12).unwrap(),
+            "tools-20261201-12"
+        );
+        assert!(snapshot_name("{repo}-{n", "t", "d", 1).unwrap_err().contains("unclosed"));
     }
 
     #[test]
@@ -246,6 +383,37 @@ mod tests {
                 "already published at \"r\"",
             ),
             (&format!("{head}suite = \"x\"\n"), 4, "suite", "unknown field"),
+            (
+                &format!("{head}snapshot = {{ on = \"add\" }}\n"),
+                4,
+                "repositories.r.snapshot.on",
+                "not a snapshot trigger",
+            ),
+            (
+                &format!("{head}snapshot = {{ name = \"{{repo}}-{{date}}\" }}\n"),
+                4,
+                "repositories.r.snapshot.name",
+                "has no {n}",
+            ),
+            (
+                &format!("{head}snapshot = {{ name = \"{{repo}}-{{when}}-{{n}}\" }}\n"),
+                4,
+                "repositories.r.snapshot.name",
+                "unknown placeholder {when}",
+            ),
+            (
+                &format!("{head}snapshot = {{ name = \"{{repo}}/{{n}}\" }}\n"),
+                4,
+                "repositories.r.snapshot.name",
+                "invalid snapshot name \"r/1\"",
+            ),
+            (
+                &format!("{head}snapshot = {{ keep = 0 }}\n"),
+                4,
+                "repositories.r.snapshot.keep",
+                "keep at least 1",
+            ),
+            (&format!("{head}snapshot = {{ every = \"day\" }}\n"), 4, "every", "unknown field"),
         ] {
             let err = resolve(text).expect_err(text);
             assert_eq!((err.line, err.key.as_deref()), (Some(line), Some(key)), "{text}: {err}");

@@ -110,6 +110,7 @@ table! {
     post "/repos/{name}/copy" Publisher repos::copy => "CopyReport", "Copy packages into this repository (`{from, queries, all, with_deps, dry_run}`) (`wharf repo copy`).";
     post "/repos/{name}/move" Publisher repos::move_packages => "CopyReport", "Move packages from another repository into this one (`{from, queries, all, with_deps, dry_run}`) (`wharf repo move`).";
     post "/repos/verify" Publisher repos::verify => "VerifyReport", "Read stored package files back and check their SHA-256 (`{names, all}`; `all`: every object too); 200 with `ok: false` and the problems when any (`wharf repo verify`).";
+    post "/repos/cleanup" Publisher repos::cleanup => "CleanupReport", "Forget packages no repository or snapshot holds and delete the files nothing refers to any more (`wharf repo cleanup`).";
     post "/apply" Admin apply::apply => "ApplyReport", "Create the repositories `[[repositories]]` declares and report drift (`{dry_run, prune, prune_with_packages}`) (`wharf apply`).";
     get "/diff" Viewer repos::diff => "DiffReport", "Compare two repositories or snapshots (`?left=&right=`) (`wharf repo diff`).";
     get "/snapshots" Viewer repos::snapshots => "CollectionView[]", "Snapshots (`wharf snapshot list`).";

@@ -1,5 +1,5 @@
 //! Repositories, snapshots and published trees: create, list, show, upload, remove, copy,
-//! move, diff, drop, verify, snapshot, publish, unpublish — `wharf_app::repo` and `wharf_app::publish`, as `wharf repo`,
+//! move, diff, drop, verify, cleanup, snapshot, publish, unpublish — `wharf_app::repo` and `wharf_app::publish`, as `wharf repo`,
 //! `wharf snapshot` and `wharf publish` call them.
 //!
 //! An upload is streamed to files in a temporary directory (never held in memory), then
@@ -250,6 +250,15 @@ pub(crate) async fn verify(
     let ctx = caller.context(&state).await?;
     let scope = wharf_app::repo::VerifyScope { names: body.names, all: body.all };
     Ok(Json(wharf_app::repo::verify(&ctx, &scope).await?).into_response())
+}
+
+/// `POST /repos/cleanup`: `wharf repo cleanup`, on the server's data directory.
+pub(crate) async fn cleanup(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    let ctx = caller.context(&state).await?;
+    Ok(Json(wharf_app::repo::cleanup(&ctx).await?).into_response())
 }
 
 /// `POST /repos`: `wharf repo create NAME --distribution D --component C… --architectures A…`.

@@ -376,6 +376,7 @@ fn repo_settings(distribution: &str) -> RepoSettings {
         prefix: None,
         contents: true,
         mirror: None,
+        snapshot: None,
     }
 }
 

@@ -64,8 +64,8 @@ pub(crate) struct GlobalArgs {
     /// A `wharf server` to act through (`http://wharf.internal:8440`): commands call its API
     /// with the token in `$WHARF_TOKEN` and print the same output with the same exit codes;
     /// `config check` shows the configuration the server runs. `run`, `copy`, `demo`,
-    /// `server`, `import`, `repo cleanup`, `publish --to-dir`, `backup` and `restore` work
-    /// only where they run and refuse it; `version`, `completions` and `man` ignore it.
+    /// `server`, `import`, `publish --to-dir`, `backup` and `restore` work only where they
+    /// run and refuse it; `version`, `completions` and `man` ignore it.
     #[arg(long, global = true, env = env_vars::SERVER, value_name = "URL")]
     pub(crate) server: Option<String>,
     /// Database URL (`postgres://…` or a SQLite path) [default: DATA/wharf.db, or

@@ -66,6 +66,8 @@ pub(crate) enum RepoCommand {
         "  wharf repo include bookworm-tools hello_1.0-1_amd64.changes\n",
         "  # What dput uploaded into an incoming directory\n",
         "  wharf repo include bookworm-tools /srv/incoming/hello_1.0-1_source.changes --json\n",
+        "  # Every complete upload dput copied there (method = local), removed once included\n",
+        "  wharf repo include bookworm-tools --incoming /srv/incoming\n",
         "  # A CI upload without a signature, where the configuration allows it\n",
         "  wharf repo include bookworm-tools hello_1.0-1_amd64.changes --accept-unsigned",
     ))]
@@ -209,7 +211,13 @@ pub(crate) struct RepoAddArgs {
 pub(crate) struct RepoIncludeArgs {
     pub(crate) name: String,
     /// The `.changes` file; the files it lists are read from its directory.
-    pub(crate) changes: PathBuf,
+    #[arg(required_unless_present = "incoming", conflicts_with = "incoming")]
+    pub(crate) changes: Option<PathBuf>,
+    /// Include every complete `.changes` in this directory (where `dput` with `method =
+    /// local` copies uploads), removing each once included; incomplete or refused ones
+    /// are left, with the reason (like `reprepro processincoming`).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) incoming: Option<PathBuf>,
     /// Component to add to [default: the repository's first].
     #[arg(long)]
     pub(crate) component: Option<String>,

@@ -63,6 +63,21 @@ pub(crate) fn render_publish(
                 report.indices_unchanged
             ));
         }
+        if let Some(policy) = &report.snapshots {
+            match &policy.created {
+                Some(name) => output::line(format!("took snapshot {name} (snapshot policy)")),
+                None => {
+                    output::line("no snapshot taken: the newest one already holds this generation")
+                }
+            }
+            if !policy.dropped.is_empty() {
+                output::line(format!(
+                    "dropped snapshot(s) {} (snapshot policy: keep {})",
+                    policy.dropped.join(", "),
+                    policy.keep
+                ));
+            }
+        }
     })
 }
 

@@ -1,11 +1,12 @@
 //! `wharf repo …` and `wharf snapshot …`: parse, call [`wharf_app::repo`], render.
 
 use wharf_app::repo::{
-    AddRequest, CopyRequest, CreateRequest, EditRequest, IncludeRequest, PackageQuery,
+    AddRequest, CopyRequest, CreateRequest, EditRequest, IncludeRequest, IncomingRequest,
+    PackageQuery,
 };
 use wharf_app::wire::{
-    CollectionView, CopyReport, DiffEntry, DiffReport, DropReport, RemoveReport, SnapshotReport,
-    VerifyReport,
+    CleanupReport, CollectionView, CopyReport, DiffEntry, DiffReport, DropReport, RemoveReport,
+    SnapshotReport, VerifyReport,
 };
 use wharf_store::AptKind;
 
@@ -52,10 +53,23 @@ pub(crate) fn repo(settings: &Settings, command: RepoCommand) -> anyhow::Result<
                 progress.clear();
                 render_add(args.output.json, &report?)
             }
+            RepoCommand::Include(args) if args.incoming.is_some() => {
+                let request = IncomingRequest {
+                    repository: args.name,
+                    dir: args.incoming.unwrap_or_default(),
+                    component: args.component,
+                    replace: args.replace,
+                    accept_unsigned: args.accept_unsigned,
+                };
+                let progress = TerminalProgress::new(!args.output.json);
+                let report = wharf_app::repo::include_incoming(&ctx, request, &progress).await;
+                progress.clear();
+                render_incoming(args.output.json, &report?)
+            }
             RepoCommand::Include(args) => {
                 let request = IncludeRequest {
                     repository: args.name,
-                    changes: args.changes,
+                    changes: args.changes.unwrap_or_default(),
                     component: args.component,
                     replace: args.replace,
                     accept_unsigned: args.accept_unsigned,
@@ -88,14 +102,21 @@ pub(crate) fn repo(settings: &Settings, command: RepoCommand) -> anyhow::Result<
                 render_verify(args.output.json, &report)
             }
             RepoCommand::Cleanup(args) => {
-                let report = wharf_app::repo::cleanup(&ctx).await?;
-                render(args.json, &report, || {
-                    output::line(format!(
-                        "removed {} unreferenced package(s): {} file(s), {} bytes",
-                        report.packages, report.files, report.bytes
-                    ));
-                })
+                render_cleanup(args.json, &wharf_app::repo::cleanup(&ctx).await?)
             }
+        }
+    })
+}
+
+/// `repo cleanup`'s report (local or through a server).
+pub(crate) fn render_cleanup(json: bool, report: &CleanupReport) -> anyhow::Result<u8> {
+    render(json, report, || {
+        output::line(format!(
+            "removed {} unreferenced package(s): {} file(s), {} bytes; {} file list(s), {} bytes",
+            report.packages, report.files, report.bytes, report.lists, report.list_bytes
+        ));
+        for dir in &report.leftovers {
+            output::line(format!("removed {dir} (nothing refers to it)"));
         }
     })
 }
@@ -192,6 +213,33 @@ pub(crate) fn render_include(
     render_add(false, &report.add)
 }
 
+/// `repo include --incoming`'s output: each included upload as `repo include` prints it,
+/// then what was left and why; exit 1 when an upload was refused.
+fn render_incoming(json: bool, report: &wharf_app::wire::IncomingReport) -> anyhow::Result<u8> {
+    if json {
+        output::json(report)?;
+    } else {
+        for included in &report.included {
+            output::line(format!("included {}:", included.changes));
+            render_include(false, included)?;
+        }
+        for left in &report.waiting {
+            output::line(format!("waiting {}: {}", left.changes, left.reason));
+        }
+        for left in &report.rejected {
+            output::line(format!("REJECTED {}: {}", left.changes, left.reason));
+        }
+        output::line(format!(
+            "{}: {} included, {} waiting, {} rejected",
+            report.directory,
+            report.included.len(),
+            report.waiting.len(),
+            report.rejected.len()
+        ));
+    }
+    Ok(if report.rejected.is_empty() { SUCCESS } else { FAILURE })
+}
+
 /// `wharf repo list`'s output (also with `--server`).
 pub(crate) fn list(views: &[CollectionView], args: &JsonArgs) -> anyhow::Result<u8> {
     render(args.json, &views, || {
@@ -233,6 +281,15 @@ pub(crate) fn print_collection(view: &CollectionView) {
         output::line(format!("  from:          {from}"));
     }
     output::line(format!("  contents:      {}", if view.contents { "yes" } else { "no" }));
+    if let Some(policy) = &view.snapshot_policy {
+        output::line(format!(
+            "  snapshots:     on publish, named {}, the newest {} kept",
+            policy.name, policy.keep
+        ));
+    }
+    if view.by_policy {
+        output::line("  taken by:      the snapshot policy of its repository");
+    }
     if let Some(comment) = &view.comment {
         output::line(format!("  comment:       {comment}"));
     }

@@ -2,7 +2,8 @@
 //! packages Wharf published (through `wharf server`), the indices equal what
 //! `apt-ftparchive contents` writes for the same `.deb` files (apart from the documented
 //! differences), a damaged `data.tar` refuses the whole add, and `--contents=false` keeps
-//! them out of the tree.
+//! them out of the tree; `repo cleanup` drops the lists of forgotten packages and the
+//! directories nothing refers to.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -119,6 +120,36 @@ fn apt_file_finds_the_files_of_published_packages() {
     assert!(success && !log.contains("W:"), "{log}");
     assert_eq!(apt_file(&apt, &["search", "opt/later/bin/run"]), "later: /opt/later/bin/run\n");
     assert_eq!(apt_file(&apt, &["search", "/usr/bin/hello"]).lines().count(), 2);
+
+    // hello removed and cleaned up: its file list goes from DATA/contents, the others stay
+    // (the next publish extracts none again), and what an interrupted cleanup left is
+    // removed.
+    ok(&scratch, &["repo", "remove", "tools", "hello"]);
+    let data = scratch.path().join("wharf-data");
+    let leftover = data.join("contents.cleanup");
+    std::fs::create_dir_all(&leftover).unwrap();
+    std::fs::write(leftover.join("lists"), "torn by a kill").unwrap();
+    // A tree whose `publish drop`, and downloads whose `mirror drop`, were cut short.
+    for dir in ["public/gone/dists", "mirror-downloads/old/pool", "public/.tmp-x"] {
+        std::fs::create_dir_all(data.join(dir)).unwrap();
+    }
+    let cleaned: serde_json::Value =
+        serde_json::from_str(&ok(&scratch, &["repo", "cleanup", "--json"])).unwrap();
+    assert_eq!((cleaned["packages"].as_u64(), cleaned["lists"].as_u64()), (Some(1), Some(1)));
+    assert!(cleaned["list_bytes"].as_u64().unwrap() > 0, "{cleaned}");
+    assert!(!leftover.exists());
+    let removed = serde_json::json!(["public/gone", "mirror-downloads/old"]);
+    assert_eq!(cleaned["leftovers"], removed, "{cleaned}");
+    assert!(data.join("public/tools/dists").is_dir() && data.join("public/.tmp-x").is_dir());
+    let indexed = || std::fs::read_to_string(data.join("contents/lists.idx")).unwrap();
+    assert_eq!(indexed().lines().count(), 2, "tool and later: {}", indexed());
+    ok(&scratch, &["publish", "tools"]);
+    assert_eq!(indexed().lines().count(), 2, "no list extracted again: {}", indexed());
+    let (success, log) = apt.apt_get(&["update"]);
+    assert!(success && !log.contains("W:"), "{log}");
+    assert_eq!(apt_file(&apt, &["search", "usr/bin/"]), "later: /usr/bin/later-link\n");
+    assert_eq!(apt_file(&apt, &["search", "opt/later/bin/run"]), "later: /opt/later/bin/run\n");
+    assert!(ok(&scratch, &["repo", "cleanup"]).contains("; 0 file list(s), 0 bytes"));
 }
 
 /// `apt-file ARGS` against the private root, expecting success.

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use crate::apt::{AptRoot, build_deb, ok};
 use crate::support::{Scratch, ServerProcess, outcome};
 
-fn run(dir: &Path, program: &str, args: &[&str]) -> String {
+pub(crate) fn run(dir: &Path, program: &str, args: &[&str]) -> String {
     let output = Command::new(program)
         .args(args)
         .current_dir(dir)
@@ -30,7 +30,12 @@ fn run(dir: &Path, program: &str, args: &[&str]) -> String {
 /// A source package `NAME UPSTREAM[-REVISION]` built by `dpkg-source -b` in `parent`:
 /// `3.0 (quilt)` with an `.orig.tar.gz` when there is a revision, else `3.0 (native)`.
 /// Returns the `.dsc`; the package's directory stays in `parent/NAME-UPSTREAM`.
-fn build_source(parent: &Path, name: &str, upstream: &str, revision: Option<&str>) -> PathBuf {
+pub(crate) fn build_source(
+    parent: &Path,
+    name: &str,
+    upstream: &str,
+    revision: Option<&str>,
+) -> PathBuf {
     let dir_name = format!("{name}-{upstream}");
     let dir = parent.join(&dir_name);
     std::fs::create_dir_all(dir.join("debian/source")).unwrap();
@@ -317,7 +322,7 @@ fn clearsign(home: &Path, file: &Path) -> PathBuf {
 
 /// An upload: hello 1.0-1 source and its `.deb`, `dpkg-genchanges -sa` listing them all,
 /// in `dir`; returns the unsigned `.changes`.
-fn upload(dir: &Path) -> PathBuf {
+pub(crate) fn upload(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     build_source(dir, "hello", "1.0", Some("1"));
     build_deb(dir, "hello", "1.0-1", "all", "xz");

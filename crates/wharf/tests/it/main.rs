@@ -8,6 +8,8 @@ mod apt_contents;
 mod apt_copy;
 mod apt_declared;
 mod apt_import;
+mod apt_incoming;
+mod apt_snapshot_policy;
 mod apt_source;
 mod backup;
 mod chatops;

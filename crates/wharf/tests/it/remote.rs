@@ -278,13 +278,24 @@ fn repository_and_operations_commands_through_the_server_match_local_ones() {
     }
     same_either_way(&scratch, &server, &viewer, &["repo", "list", "--json"]);
 
+    // Cleanup through the server forgets hello (no repository or snapshot holds it any
+    // more) and deletes its file in the server's data directory; a viewer may not.
+    let cleanup = ["repo", "cleanup"];
+    let (code, _, stderr) = remote(&scratch, &server, &viewer, &cleanup);
+    assert_eq!(code, 2, "a viewer may not clean up: {stderr}");
+    let (code, stdout, stderr) = remote(&scratch, &server, &publisher, &cleanup);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("removed 1 unreferenced package(s): 1 file(s), "), "{stdout}");
+    assert_eq!(remote(&scratch, &server, &publisher, &cleanup), outcome(&scratch.run(&cleanup)));
+    let (_, audit, _) = outcome(&scratch.run(&["audit", "--action", "repo.cleanup", "--json"]));
+    let audit: serde_json::Value = serde_json::from_str(&audit).unwrap();
+    assert_eq!(audit.as_array().unwrap().len(), 3, "{audit}");
+    assert!(audit.as_array().unwrap().iter().any(|e| e["actor"] == "ci-pipeline"), "{audit}");
+
     // What works only where it runs says so, and why.
-    for args in [
-        &["run", "-w", "web01", "--", "true"][..],
-        &["demo"],
-        &["repo", "cleanup"],
-        &["backup", "/tmp/never-written"],
-    ] {
+    for args in
+        [&["run", "-w", "web01", "--", "true"][..], &["demo"], &["backup", "/tmp/never-written"]]
+    {
         let (code, _, stderr) = remote(&scratch, &server, &admin, args);
         assert_eq!(code, 2, "{args:?}: {stderr}");
         assert!(stderr.contains("without --server"), "{args:?}: {stderr}");

@@ -9,7 +9,7 @@
 //! `repo.rs`: `repo` (`add` is one multipart upload: all or nothing), `snapshot`,
 //! `publish`. `ops.rs`: `nodes`, `nodeset`, `health`, `schedules`, `audit` (and
 //! `--verify`), `log`, `token`, `config check`. Commands that only make sense where they run (`run`, `copy`, `demo`,
-//! `server`, `key export`, `repo cleanup`, `publish --to-dir`, `backup`, `restore`) are refused saying
+//! `server`, `key export`, `publish --to-dir`, `backup`, `restore`) are refused saying
 //! why; `version`, `completions` and `man` never reach this module.
 
 use std::io::BufRead as _;

@@ -1,9 +1,8 @@
 //! `wharf repo`, `wharf snapshot` and `wharf publish` through a server's API, rendered by
 //! the local commands' own functions.
 //!
-//! Not through a server: `repo cleanup` (it deletes stored package files: run it on the
-//! server's machine) and `publish --to-dir` (it writes a
-//! tree on the machine that runs it).
+//! Not through a server: `publish --to-dir` (it writes a tree on the machine that runs it).
+//! `repo cleanup` through a server cleans the server's data directory.
 
 use serde_json::json;
 use wharf_app::wire::{CollectionView, PublishView};
@@ -56,11 +55,9 @@ pub(super) async fn repo(remote: &Remote, command: RepoCommand) -> anyhow::Resul
             let body = json!({ "names": args.names, "all": args.all });
             local::render_verify(args.output.json, &remote.post_as("/repos/verify", &body).await?)
         }
-        RepoCommand::Cleanup(_) => Err(anyhow::Error::new(UsageError(
-            "repo cleanup deletes stored package files: run it on the server's machine, \
-             without --server (unset $WHARF_SERVER)"
-                .into(),
-        ))),
+        RepoCommand::Cleanup(args) => {
+            local::render_cleanup(args.json, &remote.post_as("/repos/cleanup", &json!({})).await?)
+        }
     }
 }
 
@@ -136,13 +133,20 @@ async fn add(remote: &Remote, args: crate::cli::RepoAddArgs) -> anyhow::Result<u
 /// `repo include` through the server: the `.changes` and every file it lists, one
 /// multipart request; the server checks and adds them all or nothing.
 async fn include(remote: &Remote, args: crate::cli::RepoIncludeArgs) -> anyhow::Result<u8> {
-    let file = args.changes.display().to_string();
-    let text = std::fs::read_to_string(&args.changes)
+    let Some(path) = &args.changes else {
+        anyhow::bail!(UsageError(
+            "repo include --incoming reads a directory on the machine that runs it: run it on \
+             the server's machine, without --server (unset $WHARF_SERVER), or name each .changes"
+                .into()
+        ));
+    };
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path)
         .map_err(|err| anyhow::anyhow!("cannot read {file}: {err}"))?;
     // Parsed only to know which files to send; the server checks everything.
     let changes = wharf_apt::changes::Changes::parse(&file, &text, None)?;
-    let dir = args.changes.parent().unwrap_or(std::path::Path::new("."));
-    let mut form = file_part(reqwest::multipart::Form::new(), "changes", &args.changes).await?;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let mut form = file_part(reqwest::multipart::Form::new(), "changes", path).await?;
     for listed in &changes.files {
         form = file_part(form, "file", &dir.join(&listed.name)).await?;
     }
