@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use super::contents_edit::NOT_EDITABLE;
 use super::{IndexState, Indices, PublishError, PublishOutcome, PublishRequest, State, io_err};
 use crate::contents::{self, ContentsLists, ListIndex};
 use crate::fsutil;
@@ -50,7 +51,8 @@ pub(super) fn write(
             let cached = state.indices.get(&key);
             let entry = match cached {
                 Some(cached)
-                    if cached.sha256 == fingerprint
+                    if cached.sha256.strip_suffix(NOT_EDITABLE).unwrap_or(&cached.sha256)
+                        == fingerprint
                         && cached.files.iter().all(|f| by_hash_dir.join(&f.sha256).exists()) =>
                 {
                     outcome.n_indices_unchanged += 1;
@@ -61,7 +63,19 @@ pub(super) fn write(
                         Some(index) => index,
                         None => index.insert(lists.load().map_err(io_err(lists.root()))?),
                     };
-                    let plain = render(&packages, index, objects)?;
+                    let edited = cached
+                        .and_then(|cached| {
+                            super::contents_edit::Previous::load(
+                                dists, component, arch, state, cached,
+                            )
+                        })
+                        .and_then(|previous| {
+                            previous.edit(&packages, |p| list_of(index, objects, p).ok())
+                        });
+                    let (plain, editable) = match edited {
+                        Some(edited) => edited,
+                        None => render(&packages, index, objects)?,
+                    };
                     let previous_gz = cached.and_then(|cached| {
                         let file = cached.files.iter().find(|f| f.path.ends_with(".gz"))?;
                         let bytes = std::fs::read(by_hash_dir.join(&file.sha256)).ok()?;
@@ -86,7 +100,8 @@ pub(super) fn write(
                     }
                     dirs_to_sync.insert(by_hash_dir.clone());
                     outcome.n_indices_rewritten += 1;
-                    IndexState { sha256: fingerprint, files, spans: compressed.spans }
+                    let sha256 = if editable { fingerprint } else { fingerprint + NOT_EDITABLE };
+                    IndexState { sha256, files, spans: compressed.spans }
                 }
             };
             for file in &entry.files {
@@ -124,29 +139,53 @@ pub(super) fn write(
     Ok(())
 }
 
-/// The plain `Contents` of `packages`.
+/// The file list of `package`: stored, or read from its file in `objects`.
+fn list_of(
+    index: &mut ListIndex,
+    objects: Option<&Objects>,
+    package: &contents::ContentsPackage,
+) -> Result<Vec<String>, PublishError> {
+    index
+        .get_or_extract(&package.sha256, || match objects {
+            Some(objects) => objects.get(&package.sha256),
+            None => Err(std::io::Error::other(
+                "its file list was never read, and the package file is not in a local object store",
+            )),
+        })
+        .map_err(|reason| PublishError::Contents {
+            package: package.location.clone(),
+            sha256: package.sha256.clone(),
+            reason,
+        })
+}
+
+/// The plain `Contents` of `packages`, rendered whole: the stored lists read in file
+/// order, a run of records at a time ([`ListIndex::read_many`]); and whether every line
+/// reads back as written ([`contents::reads_back`]).
 fn render(
     packages: &[contents::ContentsPackage],
     index: &mut ListIndex,
     objects: Option<&Objects>,
-) -> Result<Vec<u8>, PublishError> {
-    let mut files = Vec::with_capacity(packages.len());
-    for package in packages {
-        let list = index
-            .get_or_extract(&package.sha256, || match objects {
-                Some(objects) => objects.get(&package.sha256),
-                None => Err(std::io::Error::other("its file list was never read, and the package file is not in a local object store")),
-            })
-            .map_err(|reason| PublishError::Contents {
-                package: package.location.clone(),
-                sha256: package.sha256.clone(),
-                reason,
-            })?;
-        files.push(list);
+) -> Result<(Vec<u8>, bool), PublishError> {
+    let shas: Vec<&str> = packages.iter().map(|p| p.sha256.as_str()).collect();
+    let stored = index.read_many(&shas);
+    let mut extracted = Vec::new();
+    for (idx, package) in packages.iter().enumerate() {
+        if stored.files(idx).is_none() {
+            extracted.push((package.location.as_str(), list_of(index, objects, package)?));
+        }
     }
-    Ok(contents::contents_file(
-        packages.iter().zip(&files).map(|(p, list)| (p.location.as_str(), list.as_slice())),
-    ))
+    let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(packages.len());
+    for (idx, package) in packages.iter().enumerate() {
+        if let Some(files) = stored.files(idx) {
+            pairs.extend(files.map(|file| (file, package.location.as_str())));
+        }
+    }
+    for (location, files) in &extracted {
+        pairs.extend(files.iter().map(|file| (file.as_str(), *location)));
+    }
+    let editable = pairs.iter().all(|(path, location)| contents::reads_back(path, location));
+    Ok((contents::render_pairs(&mut pairs), editable))
 }
 
 /// Remove the plain names of `Contents` indices the previous publish had and this one
@@ -276,6 +315,177 @@ mod tests {
             .unwrap();
         assert!(!release(&tree).contains("Contents"), "{}", release(&tree));
         assert!(!tree.join("dists/bookworm/main/Contents-amd64.gz").exists());
+    }
+
+    /// A package `name` `version` of `arch` in `section`, stored with a file of its own.
+    fn package(
+        objects: &Objects,
+        name: &str,
+        version: &str,
+        arch: &str,
+        section: &str,
+    ) -> PublishPackage {
+        let bytes = format!("{name} {version} {arch}").into_bytes();
+        objects.put_batch(&[(&crate::sha256_hex(&bytes), &bytes)]).unwrap();
+        let control = format!(
+            "Package: {name}\nVersion: {version}\nArchitecture: {arch}\nSection: {section}\nDescription: {name}\n"
+        );
+        PublishPackage {
+            name: name.into(),
+            version: version.parse().unwrap(),
+            architecture: arch.into(),
+            component: "main".into(),
+            control: Some(crate::control::Control::parse(&control).unwrap().render_index()),
+            digest: crate::deb::FileDigest::of(&bytes),
+        }
+    }
+
+    /// Its files: some of its own (named after its version too), a file every package
+    /// ships, and one every version of the same name ships.
+    fn files_of(p: &PublishPackage) -> Vec<String> {
+        vec![
+            format!("usr/share/doc/{}/copyright", p.name),
+            format!("usr/lib/{}/{}/{}.so", p.name, p.architecture, p.version),
+            format!("usr/share/{}/a-long-enough-file-name-to-fill-the-chunks.txt", p.name),
+            "usr/bin/shared-by-all".to_owned(),
+        ]
+    }
+
+    fn store(lists: &ContentsLists, packages: &[&PublishPackage]) {
+        let entries: Vec<(String, Vec<String>)> =
+            packages.iter().map(|p| (p.digest.sha256.clone(), files_of(p))).collect();
+        lists.append(&entries).unwrap();
+    }
+
+    /// The plain and compressed `Contents` of both architectures.
+    fn both_contents(tree: &Path) -> Vec<Vec<u8>> {
+        let dists = tree.join("dists/bookworm/main");
+        ["Contents-amd64", "Contents-amd64.gz", "Contents-arm64", "Contents-arm64.gz"]
+            .iter()
+            .map(|name| std::fs::read(dists.join(name)).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn edited_contents_equal_rendered_ones_through_adds_removals_and_replacements() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = Objects::new(dir.path().join("objects"));
+        // Every list, for the publishes from scratch; and only those of the packages that
+        // change, for the edited tree: it publishes only by editing (a render would find
+        // lists missing, and the objects are not .deb files to read them from).
+        let all_lists = ContentsLists::new(dir.path().join("all-lists"));
+        let changed_lists = ContentsLists::new(dir.path().join("changed-lists"));
+        let key = SigningKey::generate("Test <test@example.invalid>").unwrap();
+        let tree = dir.path().join("tree");
+        let architectures = ["amd64".to_owned(), "arm64".to_owned()];
+        let mut current: Vec<PublishPackage> = (0..900)
+            .map(|n| {
+                let arch = ["amd64", "arm64", "all"][n % 3];
+                let section = ["utils", "admin"][n % 2];
+                package(&objects, &format!("pkg{n:03}"), "1.0", arch, section)
+            })
+            .collect();
+        store(&all_lists, &current.iter().collect::<Vec<_>>());
+        let publish_to = |root: &Path,
+                          packages: &[PublishPackage],
+                          lists: &ContentsLists,
+                          previous: Option<&PreviousIndices>,
+                          now: i64| {
+            let req = PublishRequest {
+                architectures: &architectures,
+                contents: Some(lists),
+                ..request(root, packages, previous, PoolMode::Listed, now)
+            };
+            publish(&req, &objects, &key).unwrap()
+        };
+        publish_to(&tree, &current, &all_lists, None, 1_000);
+        assert!(both_contents(&tree)[0].len() > crate::chunked::MIN_CHUNKED_BYTES);
+
+        let v2 = |name: &str, arch: &str| package(&objects, name, "2.0", arch, "utils");
+        let bulk: Vec<PublishPackage> =
+            (0..40).map(|n| package(&objects, &format!("bulk{n}"), "1", "all", "misc")).collect();
+        let bulk_removed: Vec<String> = (10..60).map(|n| format!("pkg{n:03}")).collect();
+        let bulk_removed: Vec<(&str, &str)> =
+            bulk_removed.iter().map(|name| (name.as_str(), "1.0")).collect();
+        type Step<'a> = (&'a str, Vec<PublishPackage>, Vec<(&'a str, &'a str)>);
+        let steps: Vec<Step<'_>> = vec![
+            (
+                "one package of each architecture added",
+                vec![
+                    package(&objects, "new-amd64", "1", "amd64", "utils"),
+                    package(&objects, "new-all", "1", "all", "misc"),
+                    package(&objects, "new-arm64", "1", "arm64", "misc"),
+                ],
+                vec![],
+            ),
+            (
+                "an amd64 and an all package removed",
+                vec![],
+                vec![("pkg000", "1.0"), ("pkg002", "1.0")],
+            ),
+            (
+                "replaced by a new version (amd64, all)",
+                vec![v2("pkg003", "amd64"), v2("pkg005", "all")],
+                vec![("pkg003", "1.0"), ("pkg005", "1.0")],
+            ),
+            ("a second version beside the first", vec![v2("pkg006", "amd64")], vec![]),
+            ("the first version removed", vec![], vec![("pkg006", "1.0")]),
+            ("many at once", bulk, bulk_removed),
+        ];
+        for (step, (name, added, removed)) in steps.into_iter().enumerate() {
+            let now = 2_000 + i64::try_from(step).unwrap() * 1_000;
+            let removed: Vec<PublishPackage> = current
+                .iter()
+                .filter(|p| removed.contains(&(p.name.as_str(), p.version.to_string().as_str())))
+                .cloned()
+                .collect();
+            // The packages left that share a location with a removed one.
+            let same_location: Vec<&PublishPackage> =
+                current.iter().filter(|p| removed.iter().any(|r| r.name == p.name)).collect();
+            store(&changed_lists, &added.iter().chain(same_location).collect::<Vec<_>>());
+            store(&all_lists, &added.iter().collect::<Vec<_>>());
+            current.retain(|p| !removed.iter().any(|r| r.digest.sha256 == p.digest.sha256));
+            current.extend(added);
+            let previous = PreviousIndices::load(&tree, "bookworm");
+            publish_to(&tree, &current, &changed_lists, Some(&previous), now);
+            let scratch = dir.path().join(format!("scratch-{step}"));
+            publish_to(&scratch, &current, &all_lists, None, now);
+            let (edited, rendered) = (both_contents(&tree), both_contents(&scratch));
+            for (idx, (edited, rendered)) in edited.iter().zip(&rendered).enumerate() {
+                assert!(
+                    edited == rendered,
+                    "{name}: file {idx} differs:\n{}",
+                    String::from_utf8_lossy(edited)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_index_with_a_path_ending_in_a_blank_is_rendered_whole_next_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = Objects::new(dir.path().join("objects"));
+        let lists = ContentsLists::new(dir.path().join("lists"));
+        let key = SigningKey::generate("Test <test@example.invalid>").unwrap();
+        let (tree, scratch) = (dir.path().join("tree"), dir.path().join("scratch"));
+        let mut all = vec![package(&objects, "blank", "1", "amd64", "utils")];
+        // 57 bytes and a blank: its line also reads as a 57-byte path and more padding.
+        let path = format!("usr/share/{} ", "x".repeat(47));
+        lists.append(&[(all[0].digest.sha256.clone(), vec![path, "usr/bin/x".into()])]).unwrap();
+        let publish_to = |root: &Path, all: &[PublishPackage], now| {
+            let previous = PreviousIndices::load(root, "bookworm");
+            let req = request(root, all, Some(&previous), PoolMode::Listed, now);
+            publish(&with_lists(req, &lists), &objects, &key).unwrap();
+        };
+        publish_to(&tree, &all, 1_000);
+        let state = std::fs::read_to_string(tree.join(crate::publish::STATE_FILE)).unwrap();
+        assert!(state.contains(NOT_EDITABLE), "{state}");
+        all.push(package(&objects, "other", "1", "amd64", "utils"));
+        store(&lists, &[&all[1]]);
+        publish_to(&tree, &all, 2_000);
+        publish_to(&scratch, &all, 2_000);
+        let read = |root: &Path| std::fs::read(root.join("dists/bookworm/main/Contents-amd64"));
+        assert_eq!(read(&tree).unwrap(), read(&scratch).unwrap());
     }
 
     #[test]
