@@ -10,6 +10,8 @@
 //! before Wharf kept lists gets its list on the first publish that needs it
 //! ([`ListIndex::get_or_extract`]).
 
+mod tar_list;
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Write as _};
@@ -286,6 +288,50 @@ fn parse_record(sha256: &str, bytes: &[u8]) -> Option<Vec<String>> {
     }
     let body = body.strip_suffix('\n')?;
     Some(body.lines().map(str::to_owned).collect())
+}
+
+/// Append the record of the package `sha256` whose file is `deb` to `out` (as
+/// [`encode_record`] with its [`data_files`]), reading a `data.tar` or `data.tar.gz` with
+/// no allocation of its own ([`tar_list`]); `out` is unchanged on error.
+pub fn encode_deb_record(out: &mut Vec<u8>, sha256: &str, deb: &[u8]) -> Result<(), String> {
+    let start = out.len();
+    out.extend_from_slice(sha256.as_bytes());
+    out.push(b'\n');
+    let listed = data_member(deb).and_then(|(name, member)| tar_list::list_into(name, member, out));
+    if listed.is_none() {
+        match data_files(deb) {
+            Ok(files) => {
+                for file in files {
+                    out.extend_from_slice(file.as_bytes());
+                    out.push(b'\n');
+                }
+            }
+            Err(err) => {
+                out.truncate(start);
+                return Err(err);
+            }
+        }
+    }
+    out.push(b'\n');
+    Ok(())
+}
+
+/// The name and bytes of the `data.tar*` member of a `.deb` in the common ar format
+/// (names padded with blanks, maybe ended by `/`); `None` for anything else.
+fn data_member(deb: &[u8]) -> Option<(&str, &[u8])> {
+    let mut rest = deb.strip_prefix(b"!<arch>\n")?;
+    while !rest.is_empty() {
+        let header = rest.get(..60)?;
+        let size: usize = std::str::from_utf8(&header[48..58]).ok()?.trim_end().parse().ok()?;
+        let data = rest.get(60..60 + size)?;
+        let name = std::str::from_utf8(&header[..16]).ok()?.trim_end_matches(' ');
+        let name = name.strip_suffix('/').unwrap_or(name);
+        if name.starts_with("data.tar") {
+            return Some((name, data));
+        }
+        rest = rest.get((60 + size + size % 2).min(rest.len())..)?;
+    }
+    None
 }
 
 /// The files (not directories) a `.deb` ships, from its `data.tar[.gz|.xz|.zst]`: paths

@@ -1,21 +1,24 @@
 //! Step 3b of a publish: `dists/DIST/COMP/Contents-ARCH.gz` for every component and
 //! architecture, from the `Packages` indices just written and the per-package file lists
 //! ([`crate::contents`]). An index whose packages (SHA-256 and location) are those of the
-//! previous publish is not rebuilt; otherwise it is rendered from the stored lists — no
-//! `.deb` is read unless its list is missing — and compressed chunk by chunk, copying the
-//! unchanged chunks' gzip members out of the previous `.gz` ([`crate::chunked`]). Like
-//! `Packages`, `Contents-ARCH` and `Contents-ARCH.gz` are written to `by-hash/SHA256/`
-//! first, and the plain names are hard links to them. `Release` lists both, as Debian's
-//! does: apt looks for the uncompressed name in `Release` before it fetches a compressed
-//! form, and skips a `Contents` index whose uncompressed name is not there.
+//! previous publish is not rebuilt; one whose packages changed is the previous one edited
+//! with the lists of the packages added and removed ([`super::contents_edit`]), or, when
+//! that cannot be done, rendered whole from the stored lists — no `.deb` is read unless
+//! its list is missing. Either is compressed chunk by chunk, copying the unchanged chunks'
+//! gzip members out of the previous `.gz` ([`crate::chunked`]). Like `Packages`,
+//! `Contents-ARCH` and `Contents-ARCH.gz` are written to `by-hash/SHA256/` first, and the
+//! plain names are hard links to them. `Release` lists both, as Debian's does: apt looks
+//! for the uncompressed name in `Release` before it fetches a compressed form, and skips a
+//! `Contents` index whose uncompressed name is not there.
 //!
 //! The state file keeps each one under `COMP/Contents-ARCH`, its SHA-256 being the
-//! fingerprint of its packages ([`contents::fingerprint`]).
+//! fingerprint of its packages ([`contents::fingerprint`]), followed by
+//! [`NOT_EDITABLE`] when the next change must render it whole.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use super::contents_edit::NOT_EDITABLE;
+use super::contents_edit::{NOT_EDITABLE, Previous};
 use super::{IndexState, Indices, PublishError, PublishOutcome, PublishRequest, State, io_err};
 use crate::contents::{self, ContentsLists, ListIndex};
 use crate::fsutil;
@@ -63,45 +66,19 @@ pub(super) fn write(
                         Some(index) => index,
                         None => index.insert(lists.load().map_err(io_err(lists.root()))?),
                     };
-                    let edited = cached
-                        .and_then(|cached| {
-                            super::contents_edit::Previous::load(
-                                dists, component, arch, state, cached,
-                            )
-                        })
-                        .and_then(|previous| {
-                            previous.edit(&packages, |p| list_of(index, objects, p).ok())
-                        });
+                    let previous = cached
+                        .and_then(|cached| Previous::load(dists, component, arch, state, cached));
+                    let edited = previous.and_then(|previous| {
+                        previous.edit(&packages, |p| list_of(index, objects, p).ok())
+                    });
                     let (plain, editable) = match edited {
                         Some(edited) => edited,
                         None => render(&packages, index, objects)?,
                     };
-                    let previous_gz = cached.and_then(|cached| {
-                        let file = cached.files.iter().find(|f| f.path.ends_with(".gz"))?;
-                        let bytes = std::fs::read(by_hash_dir.join(&file.sha256)).ok()?;
-                        (crate::sha256_hex(&bytes) == file.sha256).then_some(bytes)
-                    });
-                    let compressed = crate::chunked::compress_gz(
-                        &plain,
-                        previous_gz.as_deref().zip(cached.map(|c| c.spans.as_slice())),
-                    );
-                    drop(previous_gz);
-                    outcome.n_chunks_compressed += compressed.n_chunks_compressed;
-                    std::fs::create_dir_all(&by_hash_dir).map_err(io_err(&by_hash_dir))?;
-                    let files = vec![
-                        IndexFile::of(key.clone(), &plain),
-                        IndexFile::of(format!("{key}.gz"), &compressed.gz),
-                    ];
-                    for (file, bytes) in files.iter().zip([&plain, &compressed.gz]) {
-                        let by_hash = by_hash_dir.join(&file.sha256);
-                        if !by_hash.exists() {
-                            super::write_unsynced(&by_hash, bytes)?;
-                        }
-                    }
+                    let (files, spans) = store(&by_hash_dir, &key, &plain, cached, outcome)?;
                     dirs_to_sync.insert(by_hash_dir.clone());
-                    outcome.n_indices_rewritten += 1;
                     let sha256 = if editable { fingerprint } else { fingerprint + NOT_EDITABLE };
-                    IndexState { sha256, files, spans: compressed.spans }
+                    IndexState { sha256, files, spans }
                 }
             };
             for file in &entry.files {
@@ -137,6 +114,40 @@ pub(super) fn write(
         }
     }
     Ok(())
+}
+
+/// Compress `plain` (reusing the chunks of the previous `.gz`), write both to
+/// `by_hash_dir` unsynced; their `Release` entries and the `.gz`'s chunks.
+fn store(
+    by_hash_dir: &Path,
+    key: &str,
+    plain: &[u8],
+    cached: Option<&IndexState>,
+    outcome: &mut PublishOutcome,
+) -> Result<(Vec<IndexFile>, Vec<crate::chunked::ChunkSpan>), PublishError> {
+    let previous_gz = cached.and_then(|cached| {
+        let file = cached.files.iter().find(|f| f.path.ends_with(".gz"))?;
+        let bytes = std::fs::read(by_hash_dir.join(&file.sha256)).ok()?;
+        (crate::sha256_hex(&bytes) == file.sha256).then_some(bytes)
+    });
+    let compressed = crate::chunked::compress_gz(
+        plain,
+        previous_gz.as_deref().zip(cached.map(|c| c.spans.as_slice())),
+    );
+    drop(previous_gz);
+    outcome.n_chunks_compressed += compressed.n_chunks_compressed;
+    std::fs::create_dir_all(by_hash_dir).map_err(io_err(by_hash_dir))?;
+    let files = vec![
+        IndexFile::of(key.to_owned(), plain),
+        IndexFile::of(format!("{key}.gz"), &compressed.gz),
+    ];
+    for (file, bytes) in files.iter().zip([plain, &compressed.gz]) {
+        let by_hash = by_hash_dir.join(&file.sha256);
+        if !by_hash.exists() {
+            super::write_unsynced(&by_hash, bytes)?;
+        }
+    }
+    Ok((files, compressed.spans))
 }
 
 /// The file list of `package`: stored, or read from its file in `objects`.
