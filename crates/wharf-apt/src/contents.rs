@@ -291,8 +291,9 @@ fn parse_record(sha256: &str, bytes: &[u8]) -> Option<Vec<String>> {
 }
 
 /// Append the record of the package `sha256` whose file is `deb` to `out` (as
-/// [`encode_record`] with its [`data_files`]), reading a `data.tar` or `data.tar.gz` with
-/// no allocation of its own ([`tar_list`]); `out` is unchanged on error.
+/// [`encode_record`] with its [`data_files`]), reading the `data.tar` without the `tar`
+/// crate's allocations, a `.gz` one without any ([`tar_list`]); `out` is unchanged on
+/// error.
 pub fn encode_deb_record(out: &mut Vec<u8>, sha256: &str, deb: &[u8]) -> Result<(), String> {
     let start = out.len();
     out.extend_from_slice(sha256.as_bytes());

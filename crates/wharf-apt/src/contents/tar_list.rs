@@ -1,6 +1,7 @@
 //! A `data.tar`'s file list without the `tar` crate's allocations: the headers are read
 //! into one block on the stack, file contents skipped through a stack buffer, and a
-//! `.gz` member is inflated by one decompressor per thread, reset for each package (a
+//! `.gz` member (the `.xz` and `.zst` decoders cannot be reused) is inflated by one
+//! decompressor per thread, reset for each package (a
 //! `GzDecoder` a package allocated and zeroed some 80 KiB of buffers and state, then
 //! checksummed what it inflated: most of what reading the lists cost a 20,000-package
 //! `repo add`). It reads what `dpkg-deb` writes — ustar and GNU headers, GNU long names,
@@ -18,7 +19,7 @@ thread_local! {
     static INFLATE: RefCell<Decompress> = RefCell::new(Decompress::new(false));
 }
 
-/// Append the files (not directories) of the `data.tar[.gz]` member `name` to `out`, one
+/// Append the files (not directories) of the `data.tar[.gz|.xz|.zst]` member `name` to `out`, one
 /// path a line, as [`super::data_files`] lists them; `None` when this reader does not
 /// handle the member (then `out` is as it was).
 pub(super) fn list_into(name: &str, member: &[u8], out: &mut Vec<u8>) -> Option<()> {
@@ -31,6 +32,9 @@ pub(super) fn list_into(name: &str, member: &[u8], out: &mut Vec<u8>) -> Option<
             let input = gzip_body(member)?;
             list_tar(&mut Inflate { input, inflate: &mut inflate, done: false }, out)
         }),
+        // Their decoders allocate their own state; still no `tar` crate buffers.
+        "data.tar.xz" => list_tar(&mut liblzma::read::XzDecoder::new(member), out),
+        "data.tar.zst" => list_tar(&mut ruzstd::decoding::StreamingDecoder::new(member).ok()?, out),
         _ => None,
     };
     if listed.is_none() {
@@ -330,6 +334,7 @@ mod tests {
                     ("data.tar", plain.clone()),
                     ("data.tar.gz", gzip(&plain, false)),
                     ("data.tar.gz", gzip(&plain, true)),
+                    ("data.tar.xz", crate::index::xz(&plain)),
                 ] {
                     let deb = deb(member, &bytes);
                     let (name, data) = data_member(&deb).unwrap();
