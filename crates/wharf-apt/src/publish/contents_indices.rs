@@ -252,12 +252,18 @@ mod tests {
         std::fs::read_to_string(tree.join("dists/bookworm/Release")).unwrap()
     }
 
-    #[test]
-    fn incremental_contents_equal_contents_from_scratch_and_go_when_turned_off() {
+    /// A directory with an object store, file lists and a signing key.
+    fn setup() -> (tempfile::TempDir, Objects, ContentsLists, SigningKey) {
         let dir = tempfile::tempdir().unwrap();
         let objects = Objects::new(dir.path().join("objects"));
         let lists = ContentsLists::new(dir.path().join("contents"));
         let key = SigningKey::generate("Test <test@example.invalid>").unwrap();
+        (dir, objects, lists, key)
+    }
+
+    #[test]
+    fn incremental_contents_equal_contents_from_scratch_and_go_when_turned_off() {
+        let (dir, objects, lists, key) = setup();
         let tree = dir.path().join("tree");
         let mut all = packages(&objects, 0..600);
         store_lists(&lists, &all);
@@ -474,10 +480,7 @@ mod tests {
 
     #[test]
     fn an_index_with_a_path_ending_in_a_blank_is_rendered_whole_next_time() {
-        let dir = tempfile::tempdir().unwrap();
-        let objects = Objects::new(dir.path().join("objects"));
-        let lists = ContentsLists::new(dir.path().join("lists"));
-        let key = SigningKey::generate("Test <test@example.invalid>").unwrap();
+        let (dir, objects, lists, key) = setup();
         let (tree, scratch) = (dir.path().join("tree"), dir.path().join("scratch"));
         let mut all = vec![package(&objects, "blank", "1", "amd64", "utils")];
         // 57 bytes and a blank: its line also reads as a 57-byte path and more padding.
@@ -501,10 +504,7 @@ mod tests {
 
     #[test]
     fn a_package_without_a_list_or_a_file_is_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let objects = Objects::new(dir.path().join("objects"));
-        let lists = ContentsLists::new(dir.path().join("contents"));
-        let key = SigningKey::generate("Test <test@example.invalid>").unwrap();
+        let (dir, objects, lists, key) = setup();
         let tree = dir.path().join("tree");
         // The objects are not .deb files: their lists cannot be read from them.
         let all = packages(&objects, 0..2);
