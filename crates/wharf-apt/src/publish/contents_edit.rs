@@ -25,7 +25,7 @@ pub(super) struct Previous {
     packages: Vec<ContentsPackage>,
 }
 
-/// Read back a by-hash file, checked against its name.
+/// Read back a by-hash file of `dir`, checked against its name.
 fn by_hash(dir: &Path, sha256: &str) -> Option<Vec<u8>> {
     let bytes = std::fs::read(dir.join("by-hash/SHA256").join(sha256)).ok()?;
     (crate::sha256_hex(&bytes) == sha256).then_some(bytes)
@@ -45,8 +45,12 @@ impl Previous {
         let plain_file = cached.files.iter().find(|file| file.path == key)?;
         let packages_key = format!("{component}/binary-{arch}/Packages");
         let packages_state = state.indices.get(&packages_key)?;
-        let packages_index =
-            by_hash(&dists.join(format!("{component}/binary-{arch}")), &packages_state.sha256)?;
+        // Not checked against its SHA-256: what is read from it is checked whole by the
+        // fingerprint.
+        let packages_path = dists
+            .join(format!("{component}/binary-{arch}/by-hash/SHA256"))
+            .join(&packages_state.sha256);
+        let packages_index = std::fs::read(packages_path).ok()?;
         let packages = contents::packages_of_index(&packages_index);
         drop(packages_index);
         if contents::fingerprint(&packages) != cached.sha256 {
