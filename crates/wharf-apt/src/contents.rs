@@ -10,6 +10,8 @@
 //! before Wharf kept lists gets its list on the first publish that needs it
 //! ([`ListIndex::get_or_extract`]).
 
+mod tar_list;
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Write as _};
@@ -155,6 +157,55 @@ impl ListIndex {
         self.entries.keys().map(String::as_str)
     }
 
+    /// The stored lists of `shas`, read with one `pread` per run of neighbouring records
+    /// rather than one per record (a whole index needs most of them); a missing or bad
+    /// record is `None` in [`Lists::files`].
+    #[must_use]
+    pub fn read_many(&self, shas: &[&str]) -> Lists {
+        /// Records this close together are read in one run…
+        const GAP: u64 = 256 << 10;
+        /// …of at most this many bytes.
+        const MAX_RUN: u64 = 64 << 20;
+        let mut lists = Lists { bytes: Vec::new(), records: vec![None; shas.len()] };
+        let Some(data) = &self.data else { return lists };
+        let mut wanted: Vec<(u64, u64, usize)> = shas
+            .iter()
+            .enumerate()
+            .filter_map(|(idx, sha)| self.entries.get(*sha).map(|&(at, len)| (at, len, idx)))
+            .collect();
+        wanted.sort_unstable();
+        let mut first = 0;
+        while first < wanted.len() {
+            let start = wanted[first].0;
+            let mut end = start.saturating_add(wanted[first].1);
+            let mut last = first + 1;
+            while let Some(&(at, len, _)) = wanted.get(last) {
+                let record_end = at.saturating_add(len);
+                if at > end.saturating_add(GAP) || record_end - start > MAX_RUN {
+                    break;
+                }
+                end = end.max(record_end);
+                last += 1;
+            }
+            let base = lists.bytes.len();
+            let Ok(run_len) = usize::try_from(end - start) else { break };
+            lists.bytes.resize(base + run_len, 0);
+            let n_read = read_at_most(data, &mut lists.bytes[base..], start);
+            lists.bytes.truncate(base + n_read);
+            for &(at, len, idx) in &wanted[first..last] {
+                let from = base + usize::try_from(at - start).unwrap_or(usize::MAX / 2);
+                let to = from.saturating_add(usize::try_from(len).unwrap_or(usize::MAX / 2));
+                lists.records[idx] = lists
+                    .bytes
+                    .get(from..to)
+                    .and_then(|record| record_body(shas[idx], record))
+                    .map(|(body_at, body_len)| (from + body_at, from + body_at + body_len));
+            }
+            first = last;
+        }
+        lists
+    }
+
     /// The stored list, or the one read from the package `read_deb` returns (kept by
     /// the next [`ListIndex::save`]). The error says what is wrong with the package.
     pub fn get_or_extract(
@@ -191,6 +242,49 @@ pub fn encode_record(out: &mut Vec<u8>, sha256: &str, files: &[String]) {
     out.push(b'\n');
 }
 
+/// Records read by [`ListIndex::read_many`], in one buffer.
+#[derive(Debug)]
+pub struct Lists {
+    bytes: Vec<u8>,
+    /// By position in the SHA-256s asked for: the byte range of the record's paths (one a
+    /// line, each with its newline).
+    records: Vec<Option<(usize, usize)>>,
+}
+
+impl Lists {
+    /// The paths of the `idx`-th package asked for, if its record was found whole.
+    #[must_use]
+    pub fn files(&self, idx: usize) -> Option<impl Iterator<Item = &str>> {
+        let (from, to) = (*self.records.get(idx)?)?;
+        // Checked by `record_body`.
+        let text = std::str::from_utf8(&self.bytes[from..to]).ok()?;
+        Some(text.lines())
+    }
+}
+
+/// Read into `buf` from `offset` until it is full or the file ends; how many bytes.
+fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> usize {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    done
+}
+
+/// Where the paths of a whole record of `sha256` are in it: (offset, length), the paths
+/// one a line with their newlines.
+fn record_body(sha256: &str, record: &[u8]) -> Option<(usize, usize)> {
+    let body = record.strip_prefix(sha256.as_bytes())?.strip_prefix(b"\n")?;
+    let paths = body.strip_suffix(b"\n")?;
+    std::str::from_utf8(paths).ok()?;
+    Some((sha256.len() + 1, paths.len()))
+}
+
 /// A record's paths, if it is whole and is the one of `sha256`.
 fn parse_record(sha256: &str, bytes: &[u8]) -> Option<Vec<String>> {
     let text = std::str::from_utf8(bytes).ok()?;
@@ -200,6 +294,51 @@ fn parse_record(sha256: &str, bytes: &[u8]) -> Option<Vec<String>> {
     }
     let body = body.strip_suffix('\n')?;
     Some(body.lines().map(str::to_owned).collect())
+}
+
+/// Append the record of the package `sha256` whose file is `deb` to `out` (as
+/// [`encode_record`] with its [`data_files`]), reading the `data.tar` without the `tar`
+/// crate's allocations, a `.gz` one without any ([`tar_list`]); `out` is unchanged on
+/// error.
+pub fn encode_deb_record(out: &mut Vec<u8>, sha256: &str, deb: &[u8]) -> Result<(), String> {
+    let start = out.len();
+    out.extend_from_slice(sha256.as_bytes());
+    out.push(b'\n');
+    let listed = data_member(deb).and_then(|(name, member)| tar_list::list_into(name, member, out));
+    if listed.is_none() {
+        match data_files(deb) {
+            Ok(files) => {
+                for file in files {
+                    out.extend_from_slice(file.as_bytes());
+                    out.push(b'\n');
+                }
+            }
+            Err(err) => {
+                out.truncate(start);
+                return Err(err);
+            }
+        }
+    }
+    out.push(b'\n');
+    Ok(())
+}
+
+/// The name and bytes of the `data.tar*` member of a `.deb` in the common ar format
+/// (names padded with blanks, maybe ended by `/`); `None` for anything else.
+fn data_member(deb: &[u8]) -> Option<(&str, &[u8])> {
+    let mut rest = deb.strip_prefix(b"!<arch>\n")?;
+    while !rest.is_empty() {
+        let header = rest.get(..60)?;
+        let size: usize = std::str::from_utf8(&header[48..58]).ok()?.trim_end().parse().ok()?;
+        let data = rest.get(60..60 + size)?;
+        let name = std::str::from_utf8(&header[..16]).ok()?.trim_end_matches(' ');
+        let name = name.strip_suffix('/').unwrap_or(name);
+        if name.starts_with("data.tar") {
+            return Some((name, data));
+        }
+        rest = rest.get((60 + size + size % 2).min(rest.len())..)?;
+    }
+    None
 }
 
 /// The files (not directories) a `.deb` ships, from its `data.tar[.gz|.xz|.zst]`: paths
@@ -294,26 +433,59 @@ pub fn contents_file<'a>(packages: impl IntoIterator<Item = (&'a str, &'a [Strin
     for (location, files) in packages {
         pairs.extend(files.iter().map(|file| (file.as_str(), location)));
     }
+    render_pairs(&mut pairs)
+}
+
+/// Render a `Contents` file from (path, location) pairs, in any order and with repeats.
+#[must_use]
+pub fn render_pairs(pairs: &mut Vec<(&str, &str)>) -> Vec<u8> {
     pairs.sort_unstable();
     pairs.dedup();
     let mut out = Vec::with_capacity(pairs.len() * 72);
     let mut idx = 0;
     while idx < pairs.len() {
         let path = pairs[idx].0;
-        out.extend_from_slice(path.as_bytes());
-        pad(&mut out, path.len());
-        let mut first = true;
-        while idx < pairs.len() && pairs[idx].0 == path {
-            if !first {
-                out.push(b',');
-            }
-            out.extend_from_slice(pairs[idx].1.as_bytes());
-            first = false;
-            idx += 1;
-        }
-        out.push(b'\n');
+        let n = pairs[idx..].iter().take_while(|(p, _)| *p == path).count();
+        push_line(&mut out, path.as_bytes(), pairs[idx..idx + n].iter().map(|(_, l)| l.as_bytes()));
+        idx += n;
     }
     out
+}
+
+/// Append one line: `path`, the padding, `locations` (sorted, without repeats) joined by
+/// commas.
+pub fn push_line<'a>(out: &mut Vec<u8>, path: &[u8], locations: impl Iterator<Item = &'a [u8]>) {
+    out.extend_from_slice(path);
+    pad(out, path.len());
+    for (n, location) in locations.enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(location);
+    }
+    out.push(b'\n');
+}
+
+/// A line of a `Contents` file (without its newline) → (path, locations joined by
+/// commas); `None` if it is not one [`push_line`] writes. Locations hold no blanks, paths
+/// may — but not at their end, which is where the padding starts: a line of a path
+/// ending in a blank can be read two ways, and the caller must know there is none.
+#[must_use]
+pub fn split_line(line: &[u8]) -> Option<(&[u8], &[u8])> {
+    let at = line.iter().rposition(|b| *b == b' ' || *b == b'\t')?;
+    let (head, locations) = (&line[..=at], &line[at + 1..]);
+    let path_len = head.iter().rposition(|b| *b != b' ' && *b != b'\t')? + 1;
+    let mut padding = Vec::with_capacity(16);
+    pad(&mut padding, path_len);
+    (!locations.is_empty() && head[path_len..] == padding[..])
+        .then_some((&head[..path_len], locations))
+}
+
+/// Whether the line of `path` at `location` reads back as written ([`split_line`]): the
+/// path does not end in a blank, the location holds no blank or comma.
+#[must_use]
+pub fn reads_back(path: &str, location: &str) -> bool {
+    !path.ends_with([' ', '\t']) && !location.contains([' ', '\t', ','])
 }
 
 /// The space between a path of `len` bytes and its locations, as `apt-ftparchive`

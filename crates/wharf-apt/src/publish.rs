@@ -33,6 +33,7 @@ use crate::index::{self, IndexFile, ReleaseParams};
 use crate::objects::{Location, Objects};
 use crate::sign::SigningKey;
 
+mod contents_edit;
 mod contents_indices;
 
 /// Name of the state file at the root of a published tree (not served).

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::json;
-use wharf_apt::contents::{data_files, encode_record};
+use wharf_apt::contents::encode_deb_record;
 use wharf_apt::deb::{DebPackage, FileDigest};
 use wharf_apt::dsc::{Dsc, SOURCE_ARCHITECTURE};
 use wharf_apt::keyring::Keyring;
@@ -310,6 +310,7 @@ pub(crate) fn read_debs(
             let (lists, keyring) = (lists.clone(), keyring.clone());
             std::thread::spawn(move || {
                 let mut writer = sink.writer();
+                let mut record = Vec::new();
                 let mut read_one = |file: &PathBuf| -> ReadDeb {
                     if is_dsc(file) {
                         let store = !failed.load(Ordering::Relaxed);
@@ -321,12 +322,14 @@ pub(crate) fn read_debs(
                     let row = package_row(&package);
                     if let Some(lists) = &lists {
                         // Read once here, so that no publish reads the package again for
-                        // its `Contents` indices.
-                        let files = data_files(&bytes).map_err(|err| {
+                        // its `Contents` indices; into this thread's buffer, so that the
+                        // lock is held for a copy only.
+                        record.clear();
+                        encode_deb_record(&mut record, &row.sha256, &bytes).map_err(|err| {
                             format!("{}: cannot list its files: {err}", file.display())
                         })?;
                         let mut lists = lists.lock().unwrap_or_else(PoisonError::into_inner);
-                        encode_record(&mut lists, &row.sha256, &files);
+                        lists.extend_from_slice(&record);
                     }
                     if !failed.load(Ordering::Relaxed) {
                         writer

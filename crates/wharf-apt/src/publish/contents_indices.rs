@@ -1,20 +1,24 @@
 //! Step 3b of a publish: `dists/DIST/COMP/Contents-ARCH.gz` for every component and
 //! architecture, from the `Packages` indices just written and the per-package file lists
 //! ([`crate::contents`]). An index whose packages (SHA-256 and location) are those of the
-//! previous publish is not rebuilt; otherwise it is rendered from the stored lists — no
-//! `.deb` is read unless its list is missing — and compressed chunk by chunk, copying the
-//! unchanged chunks' gzip members out of the previous `.gz` ([`crate::chunked`]). Like
-//! `Packages`, `Contents-ARCH` and `Contents-ARCH.gz` are written to `by-hash/SHA256/`
-//! first, and the plain names are hard links to them. `Release` lists both, as Debian's
-//! does: apt looks for the uncompressed name in `Release` before it fetches a compressed
-//! form, and skips a `Contents` index whose uncompressed name is not there.
+//! previous publish is not rebuilt; one whose packages changed is the previous one edited
+//! with the lists of the packages added and removed ([`super::contents_edit`]), or, when
+//! that cannot be done, rendered whole from the stored lists — no `.deb` is read unless
+//! its list is missing. Either is compressed chunk by chunk, copying the unchanged chunks'
+//! gzip members out of the previous `.gz` ([`crate::chunked`]). Like `Packages`,
+//! `Contents-ARCH` and `Contents-ARCH.gz` are written to `by-hash/SHA256/` first, and the
+//! plain names are hard links to them. `Release` lists both, as Debian's does: apt looks
+//! for the uncompressed name in `Release` before it fetches a compressed form, and skips a
+//! `Contents` index whose uncompressed name is not there.
 //!
 //! The state file keeps each one under `COMP/Contents-ARCH`, its SHA-256 being the
-//! fingerprint of its packages ([`contents::fingerprint`]).
+//! fingerprint of its packages ([`contents::fingerprint`]), followed by
+//! [`NOT_EDITABLE`] when the next change must render it whole.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use super::contents_edit::{NOT_EDITABLE, Previous};
 use super::{IndexState, Indices, PublishError, PublishOutcome, PublishRequest, State, io_err};
 use crate::contents::{self, ContentsLists, ListIndex};
 use crate::fsutil;
@@ -50,7 +54,8 @@ pub(super) fn write(
             let cached = state.indices.get(&key);
             let entry = match cached {
                 Some(cached)
-                    if cached.sha256 == fingerprint
+                    if cached.sha256.strip_suffix(NOT_EDITABLE).unwrap_or(&cached.sha256)
+                        == fingerprint
                         && cached.files.iter().all(|f| by_hash_dir.join(&f.sha256).exists()) =>
                 {
                     outcome.n_indices_unchanged += 1;
@@ -61,32 +66,19 @@ pub(super) fn write(
                         Some(index) => index,
                         None => index.insert(lists.load().map_err(io_err(lists.root()))?),
                     };
-                    let plain = render(&packages, index, objects)?;
-                    let previous_gz = cached.and_then(|cached| {
-                        let file = cached.files.iter().find(|f| f.path.ends_with(".gz"))?;
-                        let bytes = std::fs::read(by_hash_dir.join(&file.sha256)).ok()?;
-                        (crate::sha256_hex(&bytes) == file.sha256).then_some(bytes)
+                    let previous = cached
+                        .and_then(|cached| Previous::load(dists, component, arch, state, cached));
+                    let edited = previous.and_then(|previous| {
+                        previous.edit(&packages, |p| list_of(index, objects, p).ok())
                     });
-                    let compressed = crate::chunked::compress_gz(
-                        &plain,
-                        previous_gz.as_deref().zip(cached.map(|c| c.spans.as_slice())),
-                    );
-                    drop(previous_gz);
-                    outcome.n_chunks_compressed += compressed.n_chunks_compressed;
-                    std::fs::create_dir_all(&by_hash_dir).map_err(io_err(&by_hash_dir))?;
-                    let files = vec![
-                        IndexFile::of(key.clone(), &plain),
-                        IndexFile::of(format!("{key}.gz"), &compressed.gz),
-                    ];
-                    for (file, bytes) in files.iter().zip([&plain, &compressed.gz]) {
-                        let by_hash = by_hash_dir.join(&file.sha256);
-                        if !by_hash.exists() {
-                            super::write_unsynced(&by_hash, bytes)?;
-                        }
-                    }
+                    let (plain, editable) = match edited {
+                        Some(edited) => edited,
+                        None => render(&packages, index, objects)?,
+                    };
+                    let (files, spans) = store(&by_hash_dir, &key, &plain, cached, outcome)?;
                     dirs_to_sync.insert(by_hash_dir.clone());
-                    outcome.n_indices_rewritten += 1;
-                    IndexState { sha256: fingerprint, files, spans: compressed.spans }
+                    let sha256 = if editable { fingerprint } else { fingerprint + NOT_EDITABLE };
+                    IndexState { sha256, files, spans }
                 }
             };
             for file in &entry.files {
@@ -124,29 +116,93 @@ pub(super) fn write(
     Ok(())
 }
 
-/// The plain `Contents` of `packages`.
+/// Compress `plain` (reusing the chunks of the previous `.gz`), write both to
+/// `by_hash_dir` unsynced; their `Release` entries and the `.gz`'s chunks.
+fn store(
+    by_hash_dir: &Path,
+    key: &str,
+    plain: &[u8],
+    cached: Option<&IndexState>,
+    outcome: &mut PublishOutcome,
+) -> Result<(Vec<IndexFile>, Vec<crate::chunked::ChunkSpan>), PublishError> {
+    let previous_gz = cached.and_then(|cached| {
+        let file = cached.files.iter().find(|f| f.path.ends_with(".gz"))?;
+        let bytes = std::fs::read(by_hash_dir.join(&file.sha256)).ok()?;
+        (crate::sha256_hex(&bytes) == file.sha256).then_some(bytes)
+    });
+    let compressed = crate::chunked::compress_gz(
+        plain,
+        previous_gz.as_deref().zip(cached.map(|c| c.spans.as_slice())),
+    );
+    drop(previous_gz);
+    outcome.n_chunks_compressed += compressed.n_chunks_compressed;
+    std::fs::create_dir_all(by_hash_dir).map_err(io_err(by_hash_dir))?;
+    let files = vec![
+        IndexFile::of(key.to_owned(), plain),
+        IndexFile::of(format!("{key}.gz"), &compressed.gz),
+    ];
+    // Both at once: each write waits for its fsync, which a busy disk makes the longest
+    // part of a publish after a small change.
+    std::thread::scope(|scope| {
+        let writes: Vec<_> = files
+            .iter()
+            .zip([plain, &compressed.gz])
+            .map(|(file, bytes)| (by_hash_dir.join(&file.sha256), bytes))
+            .filter(|(by_hash, _)| !by_hash.exists())
+            .map(|(by_hash, bytes)| scope.spawn(move || super::write_unsynced(&by_hash, bytes)))
+            .collect();
+        writes.into_iter().try_for_each(|write| write.join().expect("a write does not panic"))
+    })?;
+    Ok((files, compressed.spans))
+}
+
+/// The file list of `package`: stored, or read from its file in `objects`.
+fn list_of(
+    index: &mut ListIndex,
+    objects: Option<&Objects>,
+    package: &contents::ContentsPackage,
+) -> Result<Vec<String>, PublishError> {
+    index
+        .get_or_extract(&package.sha256, || match objects {
+            Some(objects) => objects.get(&package.sha256),
+            None => Err(std::io::Error::other(
+                "its file list was never read, and the package file is not in a local object store",
+            )),
+        })
+        .map_err(|reason| PublishError::Contents {
+            package: package.location.clone(),
+            sha256: package.sha256.clone(),
+            reason,
+        })
+}
+
+/// The plain `Contents` of `packages`, rendered whole: the stored lists read in file
+/// order, a run of records at a time ([`ListIndex::read_many`]); and whether every line
+/// reads back as written ([`contents::reads_back`]).
 fn render(
     packages: &[contents::ContentsPackage],
     index: &mut ListIndex,
     objects: Option<&Objects>,
-) -> Result<Vec<u8>, PublishError> {
-    let mut files = Vec::with_capacity(packages.len());
-    for package in packages {
-        let list = index
-            .get_or_extract(&package.sha256, || match objects {
-                Some(objects) => objects.get(&package.sha256),
-                None => Err(std::io::Error::other("its file list was never read, and the package file is not in a local object store")),
-            })
-            .map_err(|reason| PublishError::Contents {
-                package: package.location.clone(),
-                sha256: package.sha256.clone(),
-                reason,
-            })?;
-        files.push(list);
+) -> Result<(Vec<u8>, bool), PublishError> {
+    let shas: Vec<&str> = packages.iter().map(|p| p.sha256.as_str()).collect();
+    let stored = index.read_many(&shas);
+    let mut extracted = Vec::new();
+    for (idx, package) in packages.iter().enumerate() {
+        if stored.files(idx).is_none() {
+            extracted.push((package.location.as_str(), list_of(index, objects, package)?));
+        }
     }
-    Ok(contents::contents_file(
-        packages.iter().zip(&files).map(|(p, list)| (p.location.as_str(), list.as_slice())),
-    ))
+    let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(packages.len());
+    for (idx, package) in packages.iter().enumerate() {
+        if let Some(files) = stored.files(idx) {
+            pairs.extend(files.map(|file| (file, package.location.as_str())));
+        }
+    }
+    for (location, files) in &extracted {
+        pairs.extend(files.iter().map(|file| (file.as_str(), *location)));
+    }
+    let editable = pairs.iter().all(|(path, location)| contents::reads_back(path, location));
+    Ok((contents::render_pairs(&mut pairs), editable))
 }
 
 /// Remove the plain names of `Contents` indices the previous publish had and this one
@@ -202,12 +258,18 @@ mod tests {
         std::fs::read_to_string(tree.join("dists/bookworm/Release")).unwrap()
     }
 
-    #[test]
-    fn incremental_contents_equal_contents_from_scratch_and_go_when_turned_off() {
+    /// A directory with an object store, file lists and a signing key.
+    fn setup() -> (tempfile::TempDir, Objects, ContentsLists, SigningKey) {
         let dir = tempfile::tempdir().unwrap();
         let objects = Objects::new(dir.path().join("objects"));
         let lists = ContentsLists::new(dir.path().join("contents"));
         let key = SigningKey::generate("Test <test@example.invalid>").unwrap();
+        (dir, objects, lists, key)
+    }
+
+    #[test]
+    fn incremental_contents_equal_contents_from_scratch_and_go_when_turned_off() {
+        let (dir, objects, lists, key) = setup();
         let tree = dir.path().join("tree");
         let mut all = packages(&objects, 0..600);
         store_lists(&lists, &all);
@@ -278,12 +340,177 @@ mod tests {
         assert!(!tree.join("dists/bookworm/main/Contents-amd64.gz").exists());
     }
 
+    /// A package `name` `version` of `arch` in `section`, stored with a file of its own.
+    fn package(
+        objects: &Objects,
+        name: &str,
+        version: &str,
+        arch: &str,
+        section: &str,
+    ) -> PublishPackage {
+        let bytes = format!("{name} {version} {arch}").into_bytes();
+        objects.put_batch(&[(&crate::sha256_hex(&bytes), &bytes)]).unwrap();
+        let control = format!(
+            "Package: {name}\nVersion: {version}\nArchitecture: {arch}\nSection: {section}\nDescription: {name}\n"
+        );
+        PublishPackage {
+            name: name.into(),
+            version: version.parse().unwrap(),
+            architecture: arch.into(),
+            component: "main".into(),
+            control: Some(crate::control::Control::parse(&control).unwrap().render_index()),
+            digest: crate::deb::FileDigest::of(&bytes),
+        }
+    }
+
+    /// Its files: some of its own (named after its version too), a file every package
+    /// ships, and one every version of the same name ships.
+    fn files_of(p: &PublishPackage) -> Vec<String> {
+        vec![
+            format!("usr/share/doc/{}/copyright", p.name),
+            format!("usr/lib/{}/{}/{}.so", p.name, p.architecture, p.version),
+            format!("usr/share/{}/a-long-enough-file-name-to-fill-the-chunks.txt", p.name),
+            "usr/bin/shared-by-all".to_owned(),
+        ]
+    }
+
+    fn store(lists: &ContentsLists, packages: &[&PublishPackage]) {
+        let entries: Vec<(String, Vec<String>)> =
+            packages.iter().map(|p| (p.digest.sha256.clone(), files_of(p))).collect();
+        lists.append(&entries).unwrap();
+    }
+
+    /// The plain and compressed `Contents` of both architectures.
+    fn both_contents(tree: &Path) -> Vec<Vec<u8>> {
+        let dists = tree.join("dists/bookworm/main");
+        ["Contents-amd64", "Contents-amd64.gz", "Contents-arm64", "Contents-arm64.gz"]
+            .iter()
+            .map(|name| std::fs::read(dists.join(name)).unwrap())
+            .collect()
+    }
+
     #[test]
-    fn a_package_without_a_list_or_a_file_is_named() {
+    fn edited_contents_equal_rendered_ones_through_adds_removals_and_replacements() {
         let dir = tempfile::tempdir().unwrap();
         let objects = Objects::new(dir.path().join("objects"));
-        let lists = ContentsLists::new(dir.path().join("contents"));
+        // Every list, for the publishes from scratch; and only those of the packages that
+        // change, for the edited tree: it publishes only by editing (a render would find
+        // lists missing, and the objects are not .deb files to read them from).
+        let all_lists = ContentsLists::new(dir.path().join("all-lists"));
+        let changed_lists = ContentsLists::new(dir.path().join("changed-lists"));
         let key = SigningKey::generate("Test <test@example.invalid>").unwrap();
+        let tree = dir.path().join("tree");
+        let architectures = ["amd64".to_owned(), "arm64".to_owned()];
+        let mut current: Vec<PublishPackage> = (0..900)
+            .map(|n| {
+                let arch = ["amd64", "arm64", "all"][n % 3];
+                let section = ["utils", "admin"][n % 2];
+                package(&objects, &format!("pkg{n:03}"), "1.0", arch, section)
+            })
+            .collect();
+        store(&all_lists, &current.iter().collect::<Vec<_>>());
+        let publish_to = |root: &Path,
+                          packages: &[PublishPackage],
+                          lists: &ContentsLists,
+                          previous: Option<&PreviousIndices>,
+                          now: i64| {
+            let req = PublishRequest {
+                architectures: &architectures,
+                contents: Some(lists),
+                ..request(root, packages, previous, PoolMode::Listed, now)
+            };
+            publish(&req, &objects, &key).unwrap()
+        };
+        publish_to(&tree, &current, &all_lists, None, 1_000);
+        assert!(both_contents(&tree)[0].len() > crate::chunked::MIN_CHUNKED_BYTES);
+
+        let v2 = |name: &str, arch: &str| package(&objects, name, "2.0", arch, "utils");
+        let bulk: Vec<PublishPackage> =
+            (0..40).map(|n| package(&objects, &format!("bulk{n}"), "1", "all", "misc")).collect();
+        let bulk_removed: Vec<String> = (10..60).map(|n| format!("pkg{n:03}")).collect();
+        let bulk_removed: Vec<(&str, &str)> =
+            bulk_removed.iter().map(|name| (name.as_str(), "1.0")).collect();
+        type Step<'a> = (&'a str, Vec<PublishPackage>, Vec<(&'a str, &'a str)>);
+        let steps: Vec<Step<'_>> = vec![
+            (
+                "one package of each architecture added",
+                vec![
+                    package(&objects, "new-amd64", "1", "amd64", "utils"),
+                    package(&objects, "new-all", "1", "all", "misc"),
+                    package(&objects, "new-arm64", "1", "arm64", "misc"),
+                ],
+                vec![],
+            ),
+            (
+                "an amd64 and an all package removed",
+                vec![],
+                vec![("pkg000", "1.0"), ("pkg002", "1.0")],
+            ),
+            (
+                "replaced by a new version (amd64, all)",
+                vec![v2("pkg003", "amd64"), v2("pkg005", "all")],
+                vec![("pkg003", "1.0"), ("pkg005", "1.0")],
+            ),
+            ("a second version beside the first", vec![v2("pkg006", "amd64")], vec![]),
+            ("the first version removed", vec![], vec![("pkg006", "1.0")]),
+            ("many at once", bulk, bulk_removed),
+        ];
+        for (step, (name, added, removed)) in steps.into_iter().enumerate() {
+            let now = 2_000 + i64::try_from(step).unwrap() * 1_000;
+            let removed: Vec<PublishPackage> = current
+                .iter()
+                .filter(|p| removed.contains(&(p.name.as_str(), p.version.to_string().as_str())))
+                .cloned()
+                .collect();
+            // The packages left that share a location with a removed one.
+            let same_location: Vec<&PublishPackage> =
+                current.iter().filter(|p| removed.iter().any(|r| r.name == p.name)).collect();
+            store(&changed_lists, &added.iter().chain(same_location).collect::<Vec<_>>());
+            store(&all_lists, &added.iter().collect::<Vec<_>>());
+            current.retain(|p| !removed.iter().any(|r| r.digest.sha256 == p.digest.sha256));
+            current.extend(added);
+            let previous = PreviousIndices::load(&tree, "bookworm");
+            publish_to(&tree, &current, &changed_lists, Some(&previous), now);
+            let scratch = dir.path().join(format!("scratch-{step}"));
+            publish_to(&scratch, &current, &all_lists, None, now);
+            let (edited, rendered) = (both_contents(&tree), both_contents(&scratch));
+            for (idx, (edited, rendered)) in edited.iter().zip(&rendered).enumerate() {
+                assert!(
+                    edited == rendered,
+                    "{name}: file {idx} differs:\n{}",
+                    String::from_utf8_lossy(edited)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_index_with_a_path_ending_in_a_blank_is_rendered_whole_next_time() {
+        let (dir, objects, lists, key) = setup();
+        let (tree, scratch) = (dir.path().join("tree"), dir.path().join("scratch"));
+        let mut all = vec![package(&objects, "blank", "1", "amd64", "utils")];
+        // 57 bytes and a blank: its line also reads as a 57-byte path and more padding.
+        let path = format!("usr/share/{} ", "x".repeat(47));
+        lists.append(&[(all[0].digest.sha256.clone(), vec![path, "usr/bin/x".into()])]).unwrap();
+        let publish_to = |root: &Path, all: &[PublishPackage], now| {
+            let previous = PreviousIndices::load(root, "bookworm");
+            let req = request(root, all, Some(&previous), PoolMode::Listed, now);
+            publish(&with_lists(req, &lists), &objects, &key).unwrap();
+        };
+        publish_to(&tree, &all, 1_000);
+        let state = std::fs::read_to_string(tree.join(crate::publish::STATE_FILE)).unwrap();
+        assert!(state.contains(NOT_EDITABLE), "{state}");
+        all.push(package(&objects, "other", "1", "amd64", "utils"));
+        store(&lists, &[&all[1]]);
+        publish_to(&tree, &all, 2_000);
+        publish_to(&scratch, &all, 2_000);
+        let read = |root: &Path| std::fs::read(root.join("dists/bookworm/main/Contents-amd64"));
+        assert_eq!(read(&tree).unwrap(), read(&scratch).unwrap());
+    }
+
+    #[test]
+    fn a_package_without_a_list_or_a_file_is_named() {
+        let (dir, objects, lists, key) = setup();
         let tree = dir.path().join("tree");
         // The objects are not .deb files: their lists cannot be read from them.
         let all = packages(&objects, 0..2);
