@@ -61,12 +61,14 @@ impl Previous {
     }
 
     /// The plain `Contents` of `packages`: this one edited with the lists of the packages
-    /// added and removed, which `list` gives (`None`: cannot be read); and whether every
-    /// line added reads back ([`contents::reads_back`]).
+    /// added and removed, which `list` gives (`None`: cannot be read; its second argument
+    /// says whether the package was removed — `repo cleanup` may have dropped that list
+    /// already, and reading it again from the package would only store it anew); and
+    /// whether every line added reads back ([`contents::reads_back`]).
     pub(super) fn edit(
         &self,
         packages: &[ContentsPackage],
-        mut list: impl FnMut(&ContentsPackage) -> Option<Vec<String>>,
+        mut list: impl FnMut(&ContentsPackage, bool) -> Option<Vec<String>>,
     ) -> Option<(Vec<u8>, bool)> {
         let old: HashSet<(&str, &str)> = self.packages.iter().map(key).collect();
         let new: HashSet<(&str, &str)> = packages.iter().map(key).collect();
@@ -78,11 +80,12 @@ impl Previous {
             removed.iter().map(|p| p.location.as_str()).collect();
         let still_there: Vec<&ContentsPackage> =
             dedup(packages, |p| removed_locations.contains(p.location.as_str()));
-        let mut lists = |packages: &[&ContentsPackage]| -> Option<Vec<(String, Vec<String>)>> {
-            packages.iter().map(|p| Some((p.location.clone(), list(p)?))).collect()
-        };
+        let mut lists =
+            |packages: &[&ContentsPackage], removed: bool| -> Option<Vec<(String, Vec<String>)>> {
+                packages.iter().map(|p| Some((p.location.clone(), list(p, removed)?))).collect()
+            };
         let (removed, added, still_there) =
-            (lists(&removed)?, lists(&added)?, lists(&still_there)?);
+            (lists(&removed, true)?, lists(&added, false)?, lists(&still_there, false)?);
         let kept: HashSet<(&str, &str)> = pairs(&still_there).collect();
         let mut remove: Vec<(&str, &str)> =
             pairs(&removed).filter(|pair| !kept.contains(pair)).collect();

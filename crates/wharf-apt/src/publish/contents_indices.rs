@@ -69,7 +69,11 @@ pub(super) fn write(
                     let previous = cached
                         .and_then(|cached| Previous::load(dists, component, arch, state, cached));
                     let edited = previous.and_then(|previous| {
-                        previous.edit(&packages, |p| list_of(index, objects, p).ok())
+                        previous.edit(&packages, |p, removed| match removed {
+                            // Stored, or a whole render instead: never stored anew.
+                            true => index.get(&p.sha256),
+                            false => list_of(index, objects, p).ok(),
+                        })
                     });
                     let (plain, editable) = match edited {
                         Some(edited) => edited,
