@@ -4,7 +4,7 @@
 //! its audit entry commit in one store transaction, after the tree is in place. A
 //! repository with a snapshot policy then gets its snapshot (`policy_snapshots`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
 
@@ -110,36 +110,19 @@ pub async fn publish(
         report.snapshots = policy_snapshots(ctx, kind, &row).await?;
         return Ok(report);
     }
-    // Source packages are few: listed whole (stanzas and all) by every publish.
-    let source_rows = ctx.store().apt_member_sources(kind, &source).await?;
-    let source_shas: HashSet<String> =
-        source_rows.iter().map(|m| m.package.sha256.clone()).collect();
-    let sources: Vec<PublishSource> = source_rows
-        .into_iter()
-        .map(|m| PublishSource {
-            name: m.package.name,
-            version: m.package.version,
-            component: m.component,
-            stanza: m.package.control,
-        })
-        .collect();
-    let (previous, delta, packages) = if root.join(wharf_apt::publish::STATE_FILE).exists() {
-        let tree = PublishTree {
-            root: &root,
-            to_dir: request.to_dir.is_some(),
-            source_shas: &source_shas,
+    let (previous, delta, Members { packages, sources }) =
+        if root.join(wharf_apt::publish::STATE_FILE).exists() {
+            let tree = PublishTree { root: &root, to_dir: request.to_dir.is_some() };
+            publish_sources(ctx, kind, &source, &tree, &repo_settings).await?
+        } else {
+            // A first publish: every member, control stanza and all, in one listing.
+            let listed = ctx.store().apt_member_packages(kind, &source).await?;
+            let mut members = Members::default();
+            for member in listed {
+                members.push(member.package, member.component)?;
+            }
+            (PreviousIndices::default(), None, members)
         };
-        publish_sources(ctx, kind, &source, &tree, &repo_settings).await?
-    } else {
-        // A first publish: every member, control stanza and all, in one listing.
-        let listed = ctx.store().apt_member_packages(kind, &source).await?;
-        let packages = listed
-            .into_iter()
-            .filter(|m| !source_shas.contains(&m.package.sha256))
-            .map(|m| publish_package(m.package, m.component))
-            .collect::<Result<_>>()?;
-        (PreviousIndices::default(), None, packages)
-    };
     progress.phase("writing indices", 0);
     let job = PublishJob {
         root,
@@ -265,45 +248,66 @@ async fn unchanged(
         && !wharf_apt::publish::expiry_due(root, now, seconds(apt.grace)))
 }
 
-/// The tree a publish rewrites, and the source packages its binary indices leave out.
+/// The tree a publish rewrites.
 struct PublishTree<'a> {
     root: &'a Path,
     to_dir: bool,
-    source_shas: &'a HashSet<String>,
+}
+
+/// The members a publish lists: binary packages, and source packages (architecture
+/// `source`, their `Sources` stanza as control).
+#[derive(Default)]
+struct Members {
+    packages: Vec<PublishPackage>,
+    sources: Vec<PublishSource>,
+}
+
+impl Members {
+    /// A stored package of `component`, as a publish takes it.
+    fn push(&mut self, row: AptPackageRow, component: String) -> Result<()> {
+        if row.architecture == wharf_apt::dsc::SOURCE_ARCHITECTURE {
+            self.sources.push(PublishSource {
+                name: row.name,
+                version: row.version,
+                component,
+                stanza: row.control,
+            });
+        } else {
+            self.packages.push(publish_package(row, component)?);
+        }
+        Ok(())
+    }
 }
 
 /// What a publish of a tree that was published before starts from: the previous
-/// indices, the [`Delta`] when the tree can be edited (then the packages are only the new
-/// ones), and the packages. Packages the previous publish listed come from its index
-/// (stanza, digests and all); only the others are read from the store. A tree with source
-/// packages is never edited: its pool list names their files too.
+/// indices, the [`Delta`] when the tree can be edited (then the members are only the new
+/// ones), and the members. Packages the previous publish listed come from its index
+/// (stanza, digests and all); only the others — and every source package when the tree
+/// is not edited — are read from the store.
 async fn publish_sources(
     ctx: &Context,
     kind: AptKind,
     source: &str,
     tree: &PublishTree<'_>,
     repo_settings: &RepoSettings,
-) -> Result<(PreviousIndices, Option<Delta>, Vec<PublishPackage>)> {
+) -> Result<(PreviousIndices, Option<Delta>, Members)> {
     let (root, to_dir) = (tree.root, tree.to_dir);
     // Reading the previous indices overlaps the store query.
     let loading = {
         let (root, distribution) = (root.to_owned(), repo_settings.distribution.clone());
         tokio::task::spawn_blocking(move || PreviousIndices::load(&root, &distribution))
     };
-    let mut members = ctx.store().apt_member_shas(kind, source).await?;
-    if !tree.source_shas.is_empty() {
-        members.retain(|(sha256, _)| !tree.source_shas.contains(sha256));
-    }
+    let members = ctx.store().apt_member_shas(kind, source).await?;
     let n_members = members.len();
     let previous =
         loading.await.or_internal(|| "reading the previous indices failed".to_owned())?;
     // A tree in DATA/public whose indices cover what is published now is edited: removed
     // stanzas left out, new ones merged in. Otherwise every package is listed, those the
     // previous index has taken from it.
-    let edit = !to_dir && ctx.storage().objects().is_some() && tree.source_shas.is_empty();
+    let edit = !to_dir && ctx.storage().objects().is_some();
     let (components, architectures) =
         (repo_settings.components.clone(), repo_settings.architectures.clone());
-    let (previous, delta, mut packages, missing) = tokio::task::spawn_blocking(move || {
+    let (previous, delta, packages, missing) = tokio::task::spawn_blocking(move || {
         let delta = edit.then(|| previous.delta(&members, &components, &architectures)).flatten();
         let (packages, missing) = match &delta {
             Some(delta) => (Vec::new(), delta.new.clone()),
@@ -322,16 +326,17 @@ async fn publish_sources(
         let wanted: Vec<String> = missing.keys().cloned().collect();
         ctx.store().apt_packages(&wanted).await?
     };
+    let mut members = Members { packages, sources: Vec::new() };
     for row in found {
         let component = missing.remove(&row.sha256).unwrap_or_default();
-        packages.push(publish_package(row, component)?);
+        members.push(row, component)?;
     }
     if let Some(sha256) = missing.keys().next() {
         return Err(AppError::internal(format!(
             "package {sha256} is in {source} but not stored: run `wharf repo verify`"
         )));
     }
-    Ok((previous, delta, packages))
+    Ok((previous, delta, members))
 }
 
 /// The members the previous index lists, as it lists them, and the (sha256, component) of

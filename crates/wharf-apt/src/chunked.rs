@@ -58,6 +58,18 @@ pub struct Compressed {
     pub n_chunks_compressed: usize,
 }
 
+/// The line of a stanza whose hash decides whether the stanza ends a chunk: its
+/// `Package:` line (the first of a `Packages` stanza; the second of a `Sources` stanza,
+/// whose first, `Format:`, is the same in nearly every stanza), else its first line.
+fn boundary_line(stanza: &[u8]) -> &[u8] {
+    let mut lines = stanza.split(|b| *b == b'\n');
+    let first = lines.next().unwrap_or_default();
+    if first.starts_with(b"Package: ") || !first.starts_with(b"Format: ") {
+        return first;
+    }
+    lines.find(|line| line.starts_with(b"Package: ")).unwrap_or(first)
+}
+
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
@@ -87,11 +99,8 @@ pub fn split(plain: &[u8]) -> Vec<&[u8]> {
             search = at + 1;
         };
         let Some(stanza_end) = stanza_end else { break };
-        let first_line_end = plain[stanza_start..stanza_end]
-            .iter()
-            .position(|b| *b == b'\n')
-            .map_or(stanza_end, |pos| stanza_start + pos);
-        let boundary = fnv1a(&plain[stanza_start..first_line_end]).is_multiple_of(CHUNK_EVERY)
+        let boundary = fnv1a(boundary_line(&plain[stanza_start..stanza_end]))
+            .is_multiple_of(CHUNK_EVERY)
             || stanza_end - chunk_start >= MAX_CHUNK_BYTES;
         if boundary {
             chunks.push(&plain[chunk_start..stanza_end]);
@@ -331,8 +340,9 @@ impl<'a> Builder<'a> {
             _ => self.small = None,
         }
         self.chunk.extend_from_slice(stanza);
-        let first_line = stanza.split(|b| *b == b'\n').next().unwrap_or_default();
-        if fnv1a(first_line).is_multiple_of(CHUNK_EVERY) || self.chunk.len() >= MAX_CHUNK_BYTES {
+        if fnv1a(boundary_line(stanza)).is_multiple_of(CHUNK_EVERY)
+            || self.chunk.len() >= MAX_CHUNK_BYTES
+        {
             self.close_chunk();
         }
     }

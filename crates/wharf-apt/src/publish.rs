@@ -35,6 +35,9 @@ use crate::sign::SigningKey;
 
 mod contents_edit;
 mod contents_indices;
+mod sources_indices;
+
+pub use sources_indices::PublishSource;
 
 /// Name of the state file at the root of a published tree (not served).
 pub const STATE_FILE: &str = ".wharf-state.json";
@@ -94,35 +97,6 @@ impl PublishPackage {
     }
 }
 
-/// One source package to publish: its `.dsc` and the files it lists, under
-/// `pool/COMP/<p>/<source>/`, listed in `COMP/source/Sources`.
-#[derive(Debug, Clone)]
-pub struct PublishSource {
-    pub name: String,
-    pub version: String,
-    pub component: String,
-    /// The `Sources` stanza without `Directory` ([`crate::dsc::Dsc::sources_stanza`]).
-    pub stanza: String,
-}
-
-impl PublishSource {
-    /// `pool/COMP/<p>/<source>`, the stanza's `Directory`.
-    #[must_use]
-    pub fn directory(&self) -> String {
-        format!("pool/{}/{}/{}", self.component, index::pool_prefix(&self.name), self.name)
-    }
-
-    /// (pool path, SHA-256) of the `.dsc` and every file it lists.
-    #[must_use]
-    pub fn pool_files(&self) -> Vec<(String, String)> {
-        let directory = self.directory();
-        crate::dsc::stanza_files(&self.stanza)
-            .into_iter()
-            .map(|(name, _, sha256)| (format!("{directory}/{name}"), sha256))
-            .collect()
-    }
-}
-
 /// What to publish where.
 #[derive(Debug)]
 pub struct PublishRequest<'a> {
@@ -136,7 +110,7 @@ pub struct PublishRequest<'a> {
     /// Architectures clients may ask for (without `all`).
     pub architectures: &'a [String],
     pub packages: &'a [PublishPackage],
-    /// Source packages; none: no `Sources` indices. Always every one (never a delta).
+    /// Source packages; none: no `Sources` indices. With a [`Delta`], only the new ones.
     pub sources: &'a [PublishSource],
     /// Unix seconds, UTC, for `Date:`.
     pub now: i64,
@@ -181,8 +155,9 @@ pub enum PoolMode {
     Listed,
 }
 
-/// The `Packages` indices of the previous publish of a tree, as written (checked against
-/// the SHA-256 the state file recorded), indexed by each stanza's `SHA256`. A publish after
+/// The `Packages` (and `Sources`) indices of the previous publish of a tree, as written
+/// (checked against the SHA-256 the state file recorded), indexed by each stanza's `SHA256`
+/// (a `Sources` stanza by its `.dsc`'s). A publish after
 /// a small change takes the unchanged stanzas from here instead of reading every control
 /// stanza from the store and rendering it again.
 #[derive(Debug, Default)]
@@ -191,6 +166,8 @@ pub struct PreviousIndices {
     /// The bytes are released ([`PreviousIndices::release`]) once the new indices are
     /// built: megabytes that a publish no longer needs while it compresses.
     indices: BTreeMap<String, (RwLock<Vec<u8>>, RwLock<StanzaRanges>)>,
+    /// Plain `Sources` path (`main/source/Sources`) → the index.
+    sources: BTreeMap<String, sources_indices::SourcesIndex>,
     /// Whether the tree's pool list has exactly one line per listed package and per
     /// entry the state keeps after removal — so it can be edited ([`Delta`]).
     pool_list_consistent: bool,
@@ -210,8 +187,10 @@ pub struct Delta {
     pub removed: BTreeMap<String, HashSet<String>>,
     /// (SHA-256, component) of the members the previous indices do not list.
     pub new: Vec<(String, String)>,
-    /// How many packages the tree publishes.
+    /// How many members the tree publishes, less the source packages of `n_sources_kept`.
     pub n_packages: usize,
+    /// How many source packages the previous `Sources` list and the tree still publishes.
+    pub n_sources_kept: usize,
 }
 
 impl PreviousIndices {
@@ -226,19 +205,26 @@ impl PreviousIndices {
             return PreviousIndices::default();
         };
         let dists = root.join("dists").join(distribution);
-        let mut indices = BTreeMap::new();
-        // Only `Packages`: `Sources` are rebuilt whole by every publish.
-        for (plain_rel, entry) in state.indices.iter().filter(|(rel, _)| rel.contains("/binary-")) {
+        let (mut indices, mut sources) = (BTreeMap::new(), BTreeMap::new());
+        let wanted = state
+            .indices
+            .iter()
+            .filter(|(rel, _)| rel.contains("/binary-") || rel.ends_with("/source/Sources"));
+        for (plain_rel, entry) in wanted {
             let dir = Path::new(plain_rel).parent().unwrap_or(Path::new(""));
             let path = dists.join(dir).join("by-hash/SHA256").join(&entry.sha256);
             let Ok(bytes) = std::fs::read(&path) else { return PreviousIndices::default() };
             if sha256_hex(&bytes) != entry.sha256 {
                 return PreviousIndices::default();
             }
+            if plain_rel.ends_with("/Sources") {
+                sources.insert(plain_rel.clone(), sources_indices::SourcesIndex::parse(bytes));
+                continue;
+            }
             let stanzas = index_stanzas(&bytes);
             indices.insert(plain_rel.clone(), (RwLock::new(bytes), RwLock::new(stanzas)));
         }
-        let mut previous = PreviousIndices { indices, pool_list_consistent: false };
+        let mut previous = PreviousIndices { indices, sources, pool_list_consistent: false };
         // Sorted by path, as written, with a line per package and per kept entry.
         let n_lines = std::fs::read_to_string(root.join(POOL_LIST)).ok().and_then(|list| {
             let mut paths = list.lines().map(|line| line.split_once(' ').map(|(_, path)| path));
@@ -253,8 +239,9 @@ impl PreviousIndices {
             }
             Some(n)
         });
-        previous.pool_list_consistent =
-            n_lines.is_some_and(|n| n == previous.n_listed() + state.stale_pool.len());
+        let n_source_paths: usize = previous.sources.values().map(|s| s.n_pool_paths).sum();
+        previous.pool_list_consistent = n_lines
+            .is_some_and(|n| n == previous.n_listed() + n_source_paths + state.stale_pool.len());
         previous
     }
 
@@ -364,9 +351,11 @@ impl PreviousIndices {
     }
 
     /// What changed between these indices and `members` ((SHA-256, component) of every
-    /// package to publish), when the new indices can be made by editing these: the tree
-    /// had indices for exactly `components` × `architectures`. `None` otherwise (no
-    /// previous publish, other architectures or components).
+    /// package to publish, source packages by their `.dsc`'s), when the new indices can be
+    /// made by editing these: the tree had indices for exactly `components` ×
+    /// `architectures`, and `Sources` for every component or none. `None` otherwise (no
+    /// previous publish, other architectures or components). A member neither index lists
+    /// is new, binary or source: the caller tells which.
     #[must_use]
     pub fn delta(
         &self,
@@ -378,16 +367,21 @@ impl PreviousIndices {
             .iter()
             .flat_map(|c| architectures.iter().map(move |a| format!("{c}/binary-{a}/Packages")))
             .collect();
+        let sources_everywhere = || {
+            let wanted = components.iter().map(|c| format!("{c}/source/Sources"));
+            self.sources.keys().cloned().eq(wanted)
+        };
         if self.indices.is_empty()
             || !self.indices.keys().eq(wanted.iter())
+            || !(self.sources.is_empty() || sources_everywhere())
             || !self.pool_list_consistent
         {
             return None;
         }
-        let mut delta = Delta { n_packages: members.len(), ..Delta::default() };
+        let mut delta = Delta::default();
         let mut kept: HashSet<(&str, &str)> = HashSet::with_capacity(members.len());
         // Each component's indices, read-locked once.
-        let by_component: Vec<(&str, Vec<_>)> = components
+        let by_component: Vec<(&str, Vec<_>, _)> = components
             .iter()
             .map(|component| {
                 let prefix = format!("{component}/binary-");
@@ -399,24 +393,40 @@ impl PreviousIndices {
                         stanzas.read().unwrap_or_else(std::sync::PoisonError::into_inner)
                     })
                     .collect();
-                (component.as_str(), stanzas)
+                let sources = self.sources.get(&format!("{component}/source/Sources"));
+                (component.as_str(), stanzas, sources)
             })
             .collect();
         for (sha256, component) in members {
-            let listed = by_component.iter().any(|(name, stanzas)| {
-                name == component && stanzas.iter().any(|stanzas| stanzas.contains_key(sha256))
-            });
-            if listed {
+            let Some((_, stanzas, sources)) =
+                by_component.iter().find(|(name, _, _)| name == component)
+            else {
+                delta.new.push((sha256.clone(), component.clone()));
+                continue;
+            };
+            if stanzas.iter().any(|stanzas| stanzas.contains_key(sha256)) {
                 kept.insert((sha256, component));
+            } else if sources.is_some_and(|sources| sources.contains(sha256)) {
+                kept.insert((sha256, component));
+                delta.n_sources_kept += 1;
             } else {
                 delta.new.push((sha256.clone(), component.clone()));
             }
         }
         drop(by_component);
+        delta.n_packages = members.len() - delta.n_sources_kept;
         for (plain_rel, (_, stanzas)) in &self.indices {
             let component = plain_rel.split('/').next().unwrap_or_default();
             let stanzas = stanzas.read().unwrap_or_else(std::sync::PoisonError::into_inner);
             for sha256 in stanzas.keys() {
+                if !kept.contains(&(sha256.as_str(), component)) {
+                    delta.removed.entry(component.to_owned()).or_default().insert(sha256.clone());
+                }
+            }
+        }
+        for (plain_rel, sources) in &self.sources {
+            let component = plain_rel.split('/').next().unwrap_or_default();
+            for sha256 in sources.shas() {
                 if !kept.contains(&(sha256.as_str(), component)) {
                     delta.removed.entry(component.to_owned()).or_default().insert(sha256.clone());
                 }
@@ -442,7 +452,7 @@ impl PreviousIndices {
     }
 
     /// The `Filename` of the package with this SHA-256 in the component's indices.
-    fn filename(&self, component: &str, sha256: &str) -> Option<String> {
+    pub(super) fn filename(&self, component: &str, sha256: &str) -> Option<String> {
         let prefix = format!("{component}/binary-");
         self.indices.iter().filter(|(plain_rel, _)| plain_rel.starts_with(&prefix)).find_map(
             |(_, (bytes, stanzas))| {
@@ -470,16 +480,7 @@ impl PreviousIndices {
         let Some((bytes, _)) = self.indices.get(plain_rel) else { return Ok(false) };
         let bytes = bytes.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut new = new.iter().peekable();
-        let mut stanza_start = 0;
-        while stanza_start < bytes.len() {
-            // A stanza ends at its blank line (or the end of the file).
-            let end =
-                find_blank_line(&bytes[stanza_start..]).map_or(bytes.len(), |at| stanza_start + at);
-            let stanza = &bytes[stanza_start..end];
-            stanza_start = end + 1;
-            if stanza.is_empty() {
-                continue;
-            }
+        for (_, stanza) in stanzas(&bytes) {
             if removed.is_some_and(|removed| {
                 field(stanza, "SHA256").is_some_and(|sha256| removed.contains(sha256))
             }) {
@@ -506,6 +507,9 @@ impl PreviousIndices {
             *bytes.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Vec::new();
             *stanzas.write().unwrap_or_else(std::sync::PoisonError::into_inner) =
                 StanzaRanges::new();
+        }
+        for sources in self.sources.values() {
+            sources.release();
         }
     }
 }
@@ -551,6 +555,23 @@ fn index_stanzas(bytes: &[u8]) -> StanzaRanges {
         line_start = line_end + 1;
     }
     out
+}
+
+/// Each stanza of an index, with its last newline, and the offset it starts at: a stanza
+/// ends at its blank line (or the end of the file).
+fn stanzas(bytes: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        while start < bytes.len() {
+            let end = find_blank_line(&bytes[start..]).map_or(bytes.len(), |at| start + at);
+            let (at, stanza) = (start, &bytes[start..end]);
+            start = end + 1;
+            if !stanza.is_empty() {
+                return Some((at, stanza));
+            }
+        }
+        None
+    })
 }
 
 /// Where the blank line that ends the stanza starting at `text[0]` is: the position of
@@ -682,13 +703,12 @@ fn publish_tree(
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .unwrap_or_default();
-    let n_packages = request.delta.map_or(request.packages.len(), |delta| delta.n_packages);
-    let mut outcome =
-        PublishOutcome { n_packages, n_sources: request.sources.len(), ..Default::default() };
-    debug_assert!(
-        request.delta.is_none() || request.sources.is_empty(),
-        "a tree with sources is never edited"
-    );
+    // With a delta, the new source packages were counted as members.
+    let n_packages = request.delta.map_or(request.packages.len(), |delta| {
+        delta.n_packages.saturating_sub(request.sources.len())
+    });
+    let n_sources = sources_indices::n_sources(request);
+    let mut outcome = PublishOutcome { n_packages, n_sources, ..Default::default() };
 
     // 1. Pool files (or the pool list), durable before any index names them.
     let mut pool_list_stale = BTreeMap::new();
@@ -763,6 +783,7 @@ fn publish_tree(
     // A Contents index no longer published loses its plain name once Release stops
     // listing it.
     contents_indices::remove_dropped(&dists, &state, &new_indices);
+    sources_indices::remove_dropped(&dists, &state, &new_indices);
 
     // 5. Superseded by-hash files: remember when they stopped being current; delete them
     //    once the grace period is over.
@@ -819,6 +840,18 @@ struct Indices {
     new_indices: BTreeMap<String, IndexState>,
 }
 
+impl Indices {
+    /// Records an index written (or kept) in `dists/DIST/REL_DIR`.
+    fn add(&mut self, distribution: &str, rel_dir: &str, plain_rel: String, entry: IndexState) {
+        for file in &entry.files {
+            self.current_by_hash
+                .insert(format!("dists/{distribution}/{rel_dir}/by-hash/SHA256/{}", file.sha256));
+        }
+        self.release_files.extend(entry.files.iter().cloned());
+        self.new_indices.insert(plain_rel, entry);
+    }
+}
+
 /// Steps 2 and 3: every index's by-hash files, then its plain names; an index whose
 /// content did not change is skipped.
 fn write_indices(
@@ -827,6 +860,14 @@ fn write_indices(
     state: &State,
     outcome: &mut PublishOutcome,
 ) -> Result<Indices, PublishError> {
+    let mut indices = Indices {
+        release_files: Vec::new(),
+        current_by_hash: BTreeSet::new(),
+        new_indices: BTreeMap::new(),
+    };
+    let mut dirs_to_sync = BTreeSet::new();
+    // First: the previous indices are let go once the last `Packages` is built.
+    sources_indices::write(request, dists, state, outcome, &mut indices, &mut dirs_to_sync)?;
     let mut sorted: Vec<&PublishPackage> = request.packages.iter().collect();
     sorted.sort_by(|a, b| {
         a.name
@@ -834,10 +875,6 @@ fn write_indices(
             .then_with(|| a.version.cmp(&b.version))
             .then_with(|| a.architecture.cmp(&b.architecture))
     });
-    let mut release_files: Vec<IndexFile> = Vec::new();
-    let mut current_by_hash: BTreeSet<String> = BTreeSet::new();
-    let mut new_indices = BTreeMap::new();
-    let mut dirs_to_sync = BTreeSet::new();
     // Each index is written to a file as it is built (hashed on the way) and compressed
     // chunk by chunk, so it is never held in memory whole; the previous indices are let go
     // before the last one is compressed.
@@ -848,26 +885,46 @@ fn write_indices(
             n_built += 1;
             let rel_dir = format!("{component}/binary-{arch}");
             let plain_rel = format!("{rel_dir}/Packages");
-            let dir = dists.join(&rel_dir);
-            let by_hash_dir = dir.join("by-hash/SHA256");
-            std::fs::create_dir_all(&by_hash_dir).map_err(io_err(&by_hash_dir))?;
-            let cached = state.indices.get(&plain_rel);
-            let previous_files = cached.and_then(|c| previous_compressed(c, &by_hash_dir));
-            let previous_chunks = match (cached, &previous_files) {
-                (Some(cached), Some((gz, xz))) => {
-                    Some(crate::chunked::Previous { gz, xz, spans: &cached.spans })
-                }
-                _ => None,
+            let here: Vec<&PublishPackage> = sorted
+                .iter()
+                .filter(|p| {
+                    p.component == *component
+                        && (p.architecture == *arch || p.architecture == "all")
+                })
+                .copied()
+                .collect();
+            let built = BuiltIndex {
+                dists,
+                rel_dir: &rel_dir,
+                name: "Packages",
+                cached: state.indices.get(&plain_rel),
             };
-            let mut builder = crate::chunked::Builder::new(previous_chunks);
-            let mut plain = PlainWriter::create(&by_hash_dir)?;
-            let mut stanza = Vec::new();
-            let here = sorted.iter().filter(|p| {
-                p.component == *component && (p.architecture == *arch || p.architecture == "all")
-            });
-            if let (Some(delta), Some(previous)) = (request.delta, request.previous) {
+            let last = n_built == n_indices;
+            let entry = packages_index(request, built, &here, last, outcome, &mut dirs_to_sync)?;
+            indices.add(request.distribution, &rel_dir, plain_rel, entry);
+        }
+    }
+    sync_dirs(&dirs_to_sync)?;
+    Ok(indices)
+}
+
+/// One `Packages` index of `here` (its packages, sorted): the previous one edited with a
+/// [`Delta`], else every stanza. `last`: the previous indices are let go once it is built.
+fn packages_index(
+    request: &PublishRequest<'_>,
+    built: BuiltIndex<'_>,
+    here: &[&PublishPackage],
+    last: bool,
+    outcome: &mut PublishOutcome,
+    dirs_to_sync: &mut BTreeSet<PathBuf>,
+) -> Result<IndexState, PublishError> {
+    let plain_rel = format!("{}/{}", built.rel_dir, built.name);
+    let component = built.rel_dir.split('/').next().unwrap_or_default().to_owned();
+    build_index(built, outcome, dirs_to_sync, |write| {
+        match (request.delta, request.previous) {
+            (Some(delta), Some(previous)) => {
                 let new: Vec<(&PublishPackage, Vec<u8>)> = here
-                    .clone()
+                    .iter()
                     .map(|package| {
                         let control = package.control.as_deref().unwrap_or_default();
                         let text =
@@ -875,203 +932,155 @@ fn write_indices(
                         (*package, text.into_bytes())
                     })
                     .collect();
-                let mut write = |text: &[u8]| {
-                    stanza.clear();
-                    stanza.extend_from_slice(text);
-                    stanza.push(b'\n');
-                    builder.push(&stanza);
-                    plain.write(&stanza)
-                };
-                if !previous.merge_into(
-                    &plain_rel,
-                    delta.removed.get(component),
-                    &new,
-                    &mut write,
-                )? {
+                let removed = delta.removed.get(&component);
+                if !previous.merge_into(&plain_rel, removed, &new, write)? {
                     return Err(PublishError::MissingStanza {
                         index: plain_rel.clone(),
                         package: "(previous index)".into(),
                     });
                 }
             }
-            for package in here.filter(|_| request.delta.is_none()) {
-                stanza.clear();
-                match &package.control {
-                    Some(control) => stanza.extend_from_slice(
-                        stanza_with_file_fields(control, &package.pool_path(), &package.digest)
-                            .as_bytes(),
-                    ),
-                    None => {
-                        let found = request.previous.is_some_and(|previous| {
-                            previous.stanza_into(&plain_rel, &package.digest.sha256, &mut stanza)
-                        });
-                        if !found {
-                            return Err(PublishError::MissingStanza {
-                                index: plain_rel.clone(),
-                                package: package.pool_path(),
-                            });
-                        }
-                    }
-                }
-                // Each stanza followed by a blank line, as `index::packages_file` writes them.
-                stanza.push(b'\n');
-                plain.write(&stanza)?;
-                builder.push(&stanza);
-            }
-            if n_built == n_indices
-                && let Some(previous) = request.previous
-            {
-                previous.release();
-            }
-            let plain = plain.finish()?;
-            let entry = match cached {
-                Some(cached)
-                    if cached.sha256 == plain.sha256
-                        && cached.files.iter().all(|f| by_hash_dir.join(&f.sha256).exists()) =>
-                {
-                    plain.discard();
-                    outcome.n_indices_unchanged += 1;
-                    cached.clone()
-                }
-                _ => {
-                    let compressed = match builder.finish() {
-                        Some(compressed) => compressed,
-                        // Not expected: compress the index whole, from its file.
-                        None => crate::chunked::compress(
-                            &std::fs::read(&plain.tmp).map_err(io_err(&plain.tmp))?,
-                            None,
-                        ),
-                    };
-                    drop(previous_files);
-                    outcome.n_chunks_compressed += compressed.n_chunks_compressed;
-                    let (gz, xz, spans) = (compressed.gz, compressed.xz, compressed.spans);
-                    let plain_file = IndexFile {
-                        path: format!("{rel_dir}/Packages"),
-                        size: plain.size,
-                        md5: plain.md5.clone(),
-                        sha256: plain.sha256.clone(),
-                    };
-                    plain.keep_as(&by_hash_dir.join(&plain_file.sha256))?;
-                    let mut files = vec![plain_file];
-                    for (name, bytes) in [("Packages.gz", &gz), ("Packages.xz", &xz)] {
-                        let file = IndexFile::of(format!("{rel_dir}/{name}"), bytes);
-                        let by_hash = by_hash_dir.join(&file.sha256);
-                        if !by_hash.exists() {
-                            write_unsynced(&by_hash, bytes)?;
-                        }
-                        files.push(file);
-                    }
-                    dirs_to_sync.insert(by_hash_dir.clone());
-                    // The plain names are hard links to the (immutable, already durable)
-                    // by-hash files: the bytes are written once.
-                    for (name, file) in
-                        ["Packages", "Packages.gz", "Packages.xz"].iter().zip(&files)
-                    {
-                        let path = dir.join(name);
-                        fsutil::link_atomic(&by_hash_dir.join(&file.sha256), &path)
-                            .map_err(io_err(&path))?;
-                    }
-                    outcome.n_indices_rewritten += 1;
-                    IndexState { sha256: plain.sha256, files, spans }
-                }
-            };
-            for file in &entry.files {
-                current_by_hash.insert(format!(
-                    "dists/{}/{rel_dir}/by-hash/SHA256/{}",
-                    request.distribution, file.sha256
-                ));
-            }
-            release_files.extend(entry.files.iter().cloned());
-            new_indices.insert(plain_rel, entry);
+            _ => write_packages(request, &plain_rel, here, write)?,
         }
-    }
-    if !request.sources.is_empty() {
-        for component in request.components {
-            let rel_dir = format!("{component}/source");
-            let bytes = sources_index(request.sources, component);
-            let (entry, rewritten) = write_whole_index(
-                dists,
-                &rel_dir,
-                "Sources",
-                &bytes,
-                state.indices.get(&format!("{rel_dir}/Sources")),
-            )?;
-            if rewritten {
-                outcome.n_indices_rewritten += 1;
-                dirs_to_sync.insert(dists.join(&rel_dir).join("by-hash/SHA256"));
-            } else {
-                outcome.n_indices_unchanged += 1;
-            }
-            for file in &entry.files {
-                current_by_hash.insert(format!(
-                    "dists/{}/{rel_dir}/by-hash/SHA256/{}",
-                    request.distribution, file.sha256
-                ));
-            }
-            release_files.extend(entry.files.iter().cloned());
-            new_indices.insert(format!("{rel_dir}/Sources"), entry);
+        if last && let Some(previous) = request.previous {
+            previous.release();
         }
-    }
-    sync_dirs(&dirs_to_sync)?;
-    Ok(Indices { release_files, current_by_hash, new_indices })
+        Ok(())
+    })
 }
 
-/// The `Sources` file of `component`: its source packages sorted as `dpkg-scansources`
-/// sorts them, each stanza with its `Directory` and a blank line after it.
-fn sources_index(sources: &[PublishSource], component: &str) -> Vec<u8> {
-    let mut here: Vec<&PublishSource> =
-        sources.iter().filter(|source| source.component == component).collect();
-    here.sort_by_cached_key(|source| crate::dsc::sort_key(&source.name, &source.version));
-    let mut out = Vec::new();
-    for source in here {
-        out.extend_from_slice(
-            crate::dsc::with_directory(&source.stanza, &source.directory()).as_bytes(),
-        );
-        out.push(b'\n');
-    }
-    out
+/// Writes one index: `stanzas` hands each stanza (with its last newline) to the writer it
+/// is given, which adds the blank line, hashes, writes and compresses it chunk by chunk —
+/// copying the unchanged chunks out of the previous `.gz` and `.xz` — then
+/// [`finish_index`].
+fn build_index(
+    built: BuiltIndex<'_>,
+    outcome: &mut PublishOutcome,
+    dirs_to_sync: &mut BTreeSet<PathBuf>,
+    stanzas: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<(), PublishError>) -> Result<(), PublishError>,
+) -> Result<IndexState, PublishError> {
+    let by_hash_dir = built.dists.join(built.rel_dir).join("by-hash/SHA256");
+    std::fs::create_dir_all(&by_hash_dir).map_err(io_err(&by_hash_dir))?;
+    let previous_files =
+        built.cached.and_then(|c| previous_compressed(c, &by_hash_dir, built.name));
+    let previous_chunks = match (built.cached, &previous_files) {
+        (Some(cached), Some((gz, xz))) => {
+            Some(crate::chunked::Previous { gz, xz, spans: &cached.spans })
+        }
+        _ => None,
+    };
+    let mut builder = crate::chunked::Builder::new(previous_chunks);
+    let mut plain = PlainWriter::create(&by_hash_dir)?;
+    let mut stanza = Vec::new();
+    stanzas(&mut |text: &[u8]| {
+        // Each stanza followed by a blank line, as `index::packages_file` writes them.
+        stanza.clear();
+        stanza.extend_from_slice(text);
+        stanza.push(b'\n');
+        builder.push(&stanza);
+        plain.write(&stanza)
+    })?;
+    finish_index(built, plain, builder, outcome, dirs_to_sync)
 }
 
-/// A small index (`Sources`) written whole: its `.gz` and `.xz`, by-hash copies, then the
-/// plain names; nothing is written when `cached` says it is unchanged. Returns its state
-/// and whether it was written.
-fn write_whole_index(
-    dists: &Path,
-    rel_dir: &str,
-    name: &str,
-    bytes: &[u8],
-    cached: Option<&IndexState>,
-) -> Result<(IndexState, bool), PublishError> {
+/// Every package of one `Packages` index, from its control stanza or the previous index's.
+fn write_packages(
+    request: &PublishRequest<'_>,
+    plain_rel: &str,
+    here: &[&PublishPackage],
+    write: &mut dyn FnMut(&[u8]) -> Result<(), PublishError>,
+) -> Result<(), PublishError> {
+    let mut stanza = Vec::new();
+    for package in here {
+        stanza.clear();
+        match &package.control {
+            Some(control) => stanza.extend_from_slice(
+                stanza_with_file_fields(control, &package.pool_path(), &package.digest).as_bytes(),
+            ),
+            None => {
+                let found = request.previous.is_some_and(|previous| {
+                    previous.stanza_into(plain_rel, &package.digest.sha256, &mut stanza)
+                });
+                if !found {
+                    return Err(PublishError::MissingStanza {
+                        index: plain_rel.to_owned(),
+                        package: package.pool_path(),
+                    });
+                }
+            }
+        }
+        write(&stanza)?;
+    }
+    Ok(())
+}
+
+/// An index whose text is written: where, and what the previous publish recorded for it.
+struct BuiltIndex<'a> {
+    dists: &'a Path,
+    /// `main/binary-amd64`, `main/source`.
+    rel_dir: &'a str,
+    /// `Packages`, `Sources`.
+    name: &'a str,
+    cached: Option<&'a IndexState>,
+}
+
+/// Steps 2 and 3 for one index whose text is in `plain` and `builder`: unchanged (the
+/// state's SHA-256 and by-hash files), it is kept; otherwise its compressed forms are
+/// finished, written to `by-hash/SHA256/`, and the plain names linked to them.
+fn finish_index(
+    index: BuiltIndex<'_>,
+    plain: PlainWriter,
+    builder: crate::chunked::Builder<'_>,
+    outcome: &mut PublishOutcome,
+    dirs_to_sync: &mut BTreeSet<PathBuf>,
+) -> Result<IndexState, PublishError> {
+    let BuiltIndex { dists, rel_dir, name, cached } = index;
     let dir = dists.join(rel_dir);
     let by_hash_dir = dir.join("by-hash/SHA256");
-    let sha256 = sha256_hex(bytes);
+    let plain = plain.finish()?;
     if let Some(cached) = cached
-        && cached.sha256 == sha256
+        && cached.sha256 == plain.sha256
         && cached.files.iter().all(|f| by_hash_dir.join(&f.sha256).exists())
     {
-        return Ok((cached.clone(), false));
+        plain.discard();
+        outcome.n_indices_unchanged += 1;
+        return Ok(cached.clone());
     }
-    std::fs::create_dir_all(&by_hash_dir).map_err(io_err(&by_hash_dir))?;
-    let (gz, xz) = (index::gzip(bytes), index::xz(bytes));
-    let mut files = Vec::new();
-    for (file_name, content) in
-        [(name.to_owned(), bytes), (format!("{name}.gz"), &gz), (format!("{name}.xz"), &xz)]
-    {
-        let file = IndexFile::of(format!("{rel_dir}/{file_name}"), content);
+    let compressed = match builder.finish() {
+        Some(compressed) => compressed,
+        // Not expected: compress the index whole, from its file.
+        None => {
+            crate::chunked::compress(&std::fs::read(&plain.tmp).map_err(io_err(&plain.tmp))?, None)
+        }
+    };
+    outcome.n_chunks_compressed += compressed.n_chunks_compressed;
+    let (gz, xz, spans) = (compressed.gz, compressed.xz, compressed.spans);
+    let plain_file = IndexFile {
+        path: format!("{rel_dir}/{name}"),
+        size: plain.size,
+        md5: plain.md5.clone(),
+        sha256: plain.sha256.clone(),
+    };
+    plain.keep_as(&by_hash_dir.join(&plain_file.sha256))?;
+    let names = [name.to_owned(), format!("{name}.gz"), format!("{name}.xz")];
+    let mut files = vec![plain_file];
+    for (name, bytes) in names[1..].iter().zip([&gz, &xz]) {
+        let file = IndexFile::of(format!("{rel_dir}/{name}"), bytes);
         let by_hash = by_hash_dir.join(&file.sha256);
         if !by_hash.exists() {
-            write_unsynced(&by_hash, content)?;
+            write_unsynced(&by_hash, bytes)?;
         }
-        files.push((file_name, file));
+        files.push(file);
     }
-    // The by-hash directory is synced with the others before the plain names are linked.
-    sync_dirs(&BTreeSet::from([by_hash_dir.clone()]))?;
-    for (file_name, file) in &files {
-        let path = dir.join(file_name);
+    dirs_to_sync.insert(by_hash_dir.clone());
+    // The plain names are hard links to the (immutable, already durable) by-hash files:
+    // the bytes are written once.
+    for (name, file) in names.iter().zip(&files) {
+        let path = dir.join(name);
         fsutil::link_atomic(&by_hash_dir.join(&file.sha256), &path).map_err(io_err(&path))?;
     }
-    let files = files.into_iter().map(|(_, file)| file).collect();
-    Ok((IndexState { sha256, files, spans: Vec::new() }, true))
+    outcome.n_indices_rewritten += 1;
+    Ok(IndexState { sha256: plain.sha256, files, spans })
 }
 
 /// [`PoolMode::Files`]: link (or copy) every pool file not in place yet, then sync their
@@ -1305,10 +1314,13 @@ fn edit_pool_list(
 ) -> Result<BTreeMap<String, i64>, PublishError> {
     let list_path = request.root.join(POOL_LIST);
     let previous_text = std::fs::read_to_string(&list_path).map_err(io_err(&list_path))?;
+    let source_files: Vec<(String, String)> =
+        request.sources.iter().flat_map(PublishSource::pool_files).collect();
     let new: BTreeMap<String, &str> = request
         .packages
         .iter()
         .map(|package| (package.pool_path(), package.digest.sha256.as_str()))
+        .chain(source_files.iter().map(|(path, sha256)| (path.clone(), sha256.as_str())))
         .collect();
     if let Some(objects) = objects {
         let shas: Vec<&str> = new.values().copied().collect();
@@ -1322,10 +1334,14 @@ fn edit_pool_list(
     }
     let mut stale = state.stale_pool.clone();
     for (component, shas) in &delta.removed {
+        let mut removed_paths = Vec::new();
         for sha256 in shas {
-            if let Some(path) = previous.filename(component, sha256) {
-                stale.entry(path).or_insert(request.now);
-            }
+            removed_paths.extend(previous.pool_paths(component, sha256));
+        }
+        // A file of a removed source package that another one lists stays.
+        let kept = previous.source_paths_kept(component, shas, &removed_paths);
+        for path in removed_paths.into_iter().filter(|path| !kept.contains(path)) {
+            stale.entry(path).or_insert(request.now);
         }
     }
     stale.retain(|path, _| !new.contains_key(path));
@@ -1366,13 +1382,17 @@ fn edit_pool_list(
 /// The `.gz` and `.xz` an index state names, read from `by-hash/` and checked against
 /// their SHA-256; `None` when either is missing or damaged (everything is compressed
 /// again then).
-fn previous_compressed(cached: &IndexState, by_hash_dir: &Path) -> Option<(Vec<u8>, Vec<u8>)> {
-    let read = |suffix: &str| {
-        let file = cached.files.iter().find(|f| f.path.ends_with(suffix))?;
+fn previous_compressed(
+    cached: &IndexState,
+    by_hash_dir: &Path,
+    name: &str,
+) -> Option<(Vec<u8>, Vec<u8>)> {
+    let read = |suffix: String| {
+        let file = cached.files.iter().find(|f| f.path.ends_with(&suffix))?;
         let bytes = std::fs::read(by_hash_dir.join(&file.sha256)).ok()?;
         (sha256_hex(&bytes) == file.sha256).then_some(bytes)
     };
-    Some((read("/Packages.gz")?, read("/Packages.xz")?))
+    Some((read(format!("/{name}.gz"))?, read(format!("/{name}.xz"))?))
 }
 
 /// A `Packages` file being written: to a temporary file in `by-hash/SHA256/`, hashed as
@@ -1586,7 +1606,12 @@ mod tests {
     }
 
     /// One package `name` `version` (`all`) whose file holds `content`, stored.
-    fn package(objects: &Objects, name: &str, version: &str, content: &str) -> PublishPackage {
+    pub(super) fn package(
+        objects: &Objects,
+        name: &str,
+        version: &str,
+        content: &str,
+    ) -> PublishPackage {
         let bytes = content.as_bytes();
         objects.put_batch(&[(&sha256_hex(bytes), bytes)]).unwrap();
         let control = format!(
