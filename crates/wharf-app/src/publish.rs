@@ -4,7 +4,7 @@
 //! its audit entry commit in one store transaction, after the tree is in place. A
 //! repository with a snapshot policy then gets its snapshot (`policy_snapshots`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
 
