@@ -4,6 +4,7 @@
 //! and publish go through the same paths as for repositories. Its settings carry the
 //! remote (URL, filter, the keyring its `Release` must be signed with).
 
+mod download;
 mod fetch;
 pub mod update;
 
@@ -130,6 +131,8 @@ pub async fn create(ctx: &Context, request: CreateRequest) -> Result<CollectionV
             ignore_signatures: request.ignore_signatures,
             release_date: None,
             updated_at: None,
+            indices: Vec::new(),
+            with_sources: false,
         }),
     };
     let _lock = ctx.layout().lock_writer().await?;
@@ -164,11 +167,18 @@ pub async fn show(ctx: &Context, name: &str, with_packages: bool) -> Result<Coll
 pub async fn drop(ctx: &Context, name: &str) -> Result<DropReport> {
     let report = repo::drop(ctx, AptKind::Mirror, name, false).await?;
     let downloads = ctx.layout().mirror_downloads(name);
+    let _ = std::fs::remove_file(update_lock_path(ctx, name));
     if downloads.exists() {
         std::fs::remove_dir_all(&downloads)
             .or_internal(|| format!("cannot remove {}", downloads.display()))?;
     }
     Ok(report)
+}
+
+/// The lock file an update holds (next to its downloads directory).
+fn update_lock_path(ctx: &Context, name: &str) -> PathBuf {
+    let downloads = ctx.layout().mirror_downloads(name);
+    downloads.with_file_name(format!(".{name}.lock"))
 }
 
 #[cfg(test)]

@@ -274,7 +274,7 @@ impl<'a> AddState<'a> {
     }
 }
 
-fn package_row(package: &DebPackage) -> AptPackageRow {
+pub(crate) fn package_row(package: &DebPackage) -> AptPackageRow {
     AptPackageRow {
         sha256: package.digest.sha256.clone(),
         name: package.name.clone(),

@@ -378,24 +378,10 @@ fn interrupted_download_resumes_with_range() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let downloads = scratch.path().join("wharf-data/mirror-downloads/up");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let partial = loop {
-        let found = std::fs::read_dir(&downloads).ok().and_then(|mut entries| {
-            let entry = entries.next()?.ok()?;
-            let len = entry.metadata().ok()?.len();
-            (len >= 512 * 1024).then_some(len)
-        });
-        if found.is_some() {
-            break found;
-        }
-        assert!(Instant::now() < deadline, "no partial download appeared");
-        assert!(child.try_wait().unwrap().is_none(), "the update ended before it was interrupted");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let partial = wait_for_partial_download(&scratch, &mut child);
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(partial.unwrap() < size);
+    assert!(partial < size);
     assert_eq!(json(&scratch, &["mirror", "show", "up", "--json"])["packages"], 0);
 
     let report = json(&scratch, &["mirror", "update", "up", "--json"]);
@@ -411,4 +397,62 @@ fn interrupted_download_resumes_with_range() {
     // The stored file is whole: Wharf's own check reads it back.
     let verified = ok(&scratch, &["repo", "verify", "--json"]);
     assert!(verified.contains("\"ok\":true") || verified.contains("\"ok\": true"), "{verified}");
+}
+
+/// Waits (bounded) until the update `child` has written at least 512 KiB of a package
+/// file to its downloads directory; returns how much.
+fn wait_for_partial_download(scratch: &Scratch, child: &mut std::process::Child) -> u64 {
+    let downloads = scratch.path().join("wharf-data/mirror-downloads/up");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let found = std::fs::read_dir(&downloads).ok().and_then(|mut entries| {
+            let entry = entries.next()?.ok()?;
+            let len = entry.metadata().ok()?.len();
+            (len >= 512 * 1024).then_some(len)
+        });
+        if let Some(len) = found {
+            return len;
+        }
+        assert!(Instant::now() < deadline, "no partial download appeared");
+        assert!(child.try_wait().unwrap().is_none(), "the update ended before it was interrupted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A slow download does not hold the writer lock: a `repo add` completes while the
+/// update is still downloading, a second update of the same mirror is refused, and the
+/// first one then completes.
+#[test]
+fn downloads_do_not_block_other_writers() {
+    let scratch = Scratch::new();
+    let debs = scratch.path().join("debs");
+    std::fs::create_dir_all(&debs).unwrap();
+    // nginx sends pool files at 1 MiB/s: 4 MiB take about four seconds.
+    let big = big_deb(&debs, "big", 4 << 20);
+    let mut upstream = Upstream::new(&scratch);
+    upstream.add_and_publish(&[&big]);
+    create_mirror(&scratch, &upstream, &[]);
+    let small = build_deb(&debs, "small", "1.0", "all", "gzip");
+    ok(&scratch, &["repo", "create", "tools", "--distribution", "bookworm"]);
+
+    let mut child = scratch
+        .wharf(&["mirror", "update", "up", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_partial_download(&scratch, &mut child);
+    let added = ok(&scratch, &["repo", "add", "tools", small.to_str().unwrap()]);
+    assert!(added.contains("added 1"), "{added}");
+    let (code, _, stderr) = outcome(&scratch.run(&["mirror", "update", "up"]));
+    assert_ne!(code, 0);
+    assert!(stderr.contains("is being updated already"), "{stderr}");
+    assert!(child.try_wait().unwrap().is_none(), "the add finished while the update downloaded");
+
+    let done = child.wait_with_output().unwrap();
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&done.stdout).unwrap();
+    assert_eq!(report["downloaded"], 1, "{report}");
+    assert_eq!(json(&scratch, &["mirror", "show", "up", "--json"])["packages"], 1);
+    assert_eq!(json(&scratch, &["repo", "show", "tools", "--json"])["packages"], 1);
 }
