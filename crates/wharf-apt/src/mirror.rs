@@ -13,6 +13,9 @@ use pgp::types::KeyDetails as _;
 
 use crate::control::Control;
 
+mod sources;
+pub use sources::parse_sources;
+
 /// OpenPGP public keys a remote repository's `Release` must be signed with.
 #[derive(Debug, Clone)]
 pub struct Keyring {
@@ -235,9 +238,22 @@ impl Release {
     /// `by-hash` name when the `Release` says `Acquire-By-Hash: yes`).
     #[must_use]
     pub fn packages_index(&self, component: &str, arch: &str) -> Option<IndexRef> {
-        let dir = format!("{component}/binary-{arch}");
-        ["Packages.xz", "Packages.gz", "Packages"].iter().find_map(|name| {
-            let path = format!("{dir}/{name}");
+        self.index(&format!("{component}/binary-{arch}"), "Packages")
+    }
+
+    /// The `Sources` file of `component`, chosen as [`Release::packages_index`] does.
+    #[must_use]
+    pub fn sources_index(&self, component: &str) -> Option<IndexRef> {
+        self.index(&format!("{component}/source"), "Sources")
+    }
+
+    fn index(&self, dir: &str, base: &str) -> Option<IndexRef> {
+        ["xz", "gz", ""].iter().find_map(|ext| {
+            let path = if ext.is_empty() {
+                format!("{dir}/{base}")
+            } else {
+                format!("{dir}/{base}.{ext}")
+            };
             let entry = self.sha256.get(&path)?;
             let fetch = if self.acquire_by_hash {
                 format!("{dir}/by-hash/SHA256/{}", entry.sha256)
@@ -286,6 +302,17 @@ pub struct RemotePackage {
     pub sha256: String,
     /// The stanza without the file fields, for queries and dependencies.
     pub control: String,
+    /// A source package's other files (`filename` is its `.dsc`); empty for a binary.
+    pub files: Vec<RemoteFile>,
+}
+
+/// A file of a source package, as the remote's `Sources` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteFile {
+    /// Path below the repository root.
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
 }
 
 /// Reads every stanza of a `Packages` file. A stanza without the fields a mirror needs,
@@ -350,10 +377,7 @@ fn checked_package(fields: [Option<String>; 6], control: String) -> Result<Remot
     }
     let [name, version, architecture, filename, size, sha256]: [String; 6] =
         values.try_into().map_err(|_| "Packages: a stanza lost a field".to_owned())?;
-    if filename.starts_with('/')
-        || filename.split('/').any(|part| part == ".." || part.is_empty())
-        || !filename.bytes().all(|b| b.is_ascii_graphic())
-    {
+    if !safe_path(&filename) {
         return Err(format!("Packages: {name} has an unsafe Filename {filename:?}"));
     }
     if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -368,7 +392,16 @@ fn checked_package(fields: [Option<String>; 6], control: String) -> Result<Remot
         size,
         sha256: sha256.to_ascii_lowercase(),
         control,
+        files: Vec::new(),
     })
+}
+
+/// A relative path that stays inside the repository (no `..`, not absolute, no empty
+/// part, printable ASCII).
+fn safe_path(path: &str) -> bool {
+    !path.starts_with('/')
+        && !path.split('/').any(|part| part == ".." || part.is_empty())
+        && path.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// Which packages an update downloads and which it already has.
@@ -541,6 +574,7 @@ mod tests {
             size: 1,
             sha256: sha.into(),
             control: String::new(),
+            files: Vec::new(),
         };
         let wanted =
             [package("a", "1"), package("b", "2"), package("b-again", "2"), package("c", "3")];

@@ -7,19 +7,21 @@
 //! continue with a `Range` request. Nothing is durable or visible until the caller
 //! finishes the sink (under the writer lock).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::StreamExt as _;
 use wharf_apt::deb::DebPackage;
+use wharf_apt::dsc::{SOURCE_ARCHITECTURE, SourceFile};
 use wharf_store::AptMemberRow;
 
 use super::fetch::{Downloaded, Remote};
 use super::update::Wanted;
 use crate::error::{AppError, Result};
 use crate::progress::Progress;
-use crate::repo::add::ReadDeb;
+use crate::repo::add::{ReadDeb, dsc_row};
 use crate::storage::{ObjectSink, SinkWriter};
 
 /// Package files downloaded at once (HTTP keep-alive: the connections are reused).
@@ -50,6 +52,31 @@ enum Body {
     Memory(Vec<u8>),
     /// On disk, size and SHA-256 checked by [`Remote::download`].
     File(PathBuf),
+    /// A source package's files by name, its `.dsc` first.
+    Source(Vec<(String, Body)>),
+}
+
+/// One file into memory, or onto disk when larger than [`IN_MEMORY_MAX`].
+async fn fetch_file(
+    remote: &Remote,
+    dir: &Path,
+    rel: &str,
+    size: u64,
+    sha256: &str,
+) -> Result<(Body, Downloaded)> {
+    if size > IN_MEMORY_MAX {
+        let dest = dir.join(sha256);
+        let done = remote.download(rel, &dest, size, sha256).await?;
+        Ok((Body::File(dest), done))
+    } else {
+        let bytes = remote.get_exact(rel, size).await?;
+        let done = Downloaded { received: bytes.len() as u64, resumed: false };
+        Ok((Body::Memory(bytes), done))
+    }
+}
+
+fn base_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
 }
 
 /// Downloads `files` and reads each into `sink` (see the module docs). A download that
@@ -66,7 +93,10 @@ pub(super) async fn download_and_read(
     if files.is_empty() {
         return Ok(Fetched { rows: Vec::new(), downloads: Vec::new(), sink });
     }
-    if files.iter().any(|w| w.package.size > IN_MEMORY_MAX) {
+    let large = |w: &Wanted| {
+        w.package.size > IN_MEMORY_MAX || w.package.files.iter().any(|f| f.size > IN_MEMORY_MAX)
+    };
+    if files.iter().any(large) {
         std::fs::create_dir_all(dir).map_err(|err| {
             AppError::internal(format!("cannot create {}", dir.display())).with_source(err)
         })?;
@@ -81,17 +111,21 @@ pub(super) async fn download_and_read(
     let mut stream = futures::stream::iter(files.iter().enumerate().map(|(idx, wanted)| {
         let package = &wanted.package;
         async move {
-            if package.size > IN_MEMORY_MAX {
-                let dest = dir.join(format!("{}.deb", package.sha256));
-                let done = remote
-                    .download(&package.filename, &dest, package.size, &package.sha256)
-                    .await?;
-                Ok::<_, AppError>((Job { idx, body: Body::File(dest) }, done))
-            } else {
-                let bytes = remote.get_exact(&package.filename, package.size).await?;
-                let done = Downloaded { received: bytes.len() as u64, resumed: false };
-                Ok((Job { idx, body: Body::Memory(bytes) }, done))
+            let (body, mut done) =
+                fetch_file(remote, dir, &package.filename, package.size, &package.sha256).await?;
+            if package.architecture != SOURCE_ARCHITECTURE {
+                return Ok::<_, AppError>((Job { idx, body }, done));
             }
+            // A source package: its .dsc first, then every other file it lists.
+            let mut parts = vec![(base_name(&package.filename).to_owned(), body)];
+            for file in &package.files {
+                let (body, more) =
+                    fetch_file(remote, dir, &file.path, file.size, &file.sha256).await?;
+                done.received += more.received;
+                done.resumed |= more.resumed;
+                parts.push((base_name(&file.path).to_owned(), body));
+            }
+            Ok((Job { idx, body: Body::Source(parts) }, done))
         }
     }))
     .buffer_unordered(CONNECTIONS);
@@ -199,27 +233,13 @@ fn spawn_readers(
         .collect()
 }
 
-/// Checks one downloaded file against the index and stores it (when `store`).
+/// Checks one downloaded package against the index and stores it (when `store`).
 fn read_one(wanted: &Wanted, body: Body, writer: &mut SinkWriter<'_>, store: bool) -> ReadDeb {
     let listed = &wanted.package;
-    let bytes = match body {
-        Body::Memory(bytes) => {
-            let actual = wharf_apt::sha256_hex(&bytes);
-            if bytes.len() as u64 != listed.size || actual != listed.sha256 {
-                return Err(format!(
-                    "{}: its SHA-256 is {actual} ({} bytes), the remote's Packages index says {} ({} bytes): the file is damaged or was tampered with",
-                    listed.filename,
-                    bytes.len(),
-                    listed.sha256,
-                    listed.size
-                ));
-            }
-            bytes
-        }
-        Body::File(path) => {
-            std::fs::read(&path).map_err(|err| format!("{}: cannot read: {err}", path.display()))?
-        }
-    };
+    if let Body::Source(parts) = body {
+        return read_source(wanted, parts, writer, store);
+    }
+    let bytes = checked(&listed.filename, listed.size, &listed.sha256, body)?;
     let package =
         DebPackage::parse(Path::new(&listed.filename), &bytes).map_err(|err| err.to_string())?;
     let row = crate::repo::add::package_row(&package);
@@ -243,4 +263,63 @@ fn read_one(wanted: &Wanted, body: Body, writer: &mut SinkWriter<'_>, store: boo
             .map_err(|err| format!("{}: cannot store: {err}", listed.filename))?;
     }
     Ok(row)
+}
+
+/// A source package: its `.dsc` and every file it lists, each checked against the
+/// remote's `Sources` and against the `.dsc`, read as `repo add` reads a `.dsc`.
+fn read_source(
+    wanted: &Wanted,
+    parts: Vec<(String, Body)>,
+    writer: &mut SinkWriter<'_>,
+    store: bool,
+) -> ReadDeb {
+    let listed = &wanted.package;
+    let mut parts = parts.into_iter();
+    let Some((dsc_name, dsc)) = parts.next() else {
+        return Err(format!("{}: nothing was downloaded", listed.filename));
+    };
+    let dsc = checked(&listed.filename, listed.size, &listed.sha256, dsc)?;
+    let mut others: HashMap<String, Body> = parts.collect();
+    let load = |file: &SourceFile| {
+        let body = others.remove(&file.name).ok_or_else(|| {
+            format!("{}: lists {}, which the remote's Sources does not", listed.filename, file.name)
+        })?;
+        let remote = listed.files.iter().find(|f| base_name(&f.path) == file.name);
+        match remote {
+            Some(remote) => checked(&remote.path, remote.size, &remote.sha256, body),
+            None => {
+                Err(format!("{}: {} is not in the remote's Sources", listed.filename, file.name))
+            }
+        }
+    };
+    let row = dsc_row((&listed.filename, &dsc_name), dsc, None, writer, store, load)?;
+    if (row.name.as_str(), row.version.as_str()) != (listed.name.as_str(), listed.version.as_str())
+    {
+        return Err(format!(
+            "{} is {} {}, the remote's Sources says {} {}",
+            listed.filename, row.name, row.version, listed.name, listed.version
+        ));
+    }
+    Ok(row)
+}
+
+/// The bytes of a downloaded file: one in memory checked against its listed size and
+/// SHA-256 here (one on disk was while it downloaded).
+fn checked(rel: &str, size: u64, sha256: &str, body: Body) -> std::result::Result<Vec<u8>, String> {
+    match body {
+        Body::Memory(bytes) => {
+            let actual = wharf_apt::sha256_hex(&bytes);
+            if bytes.len() as u64 != size || actual != sha256 {
+                return Err(format!(
+                    "{rel}: its SHA-256 is {actual} ({} bytes), the remote's index says {sha256} ({size} bytes): the file is damaged or was tampered with",
+                    bytes.len()
+                ));
+            }
+            Ok(bytes)
+        }
+        Body::File(path) => {
+            std::fs::read(&path).map_err(|err| format!("{}: cannot read: {err}", path.display()))
+        }
+        Body::Source(_) => Err(format!("{rel}: a source package where a file was expected")),
+    }
 }

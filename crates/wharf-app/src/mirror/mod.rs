@@ -36,6 +36,8 @@ pub struct CreateRequest {
     pub keyring: Option<PathBuf>,
     /// Accept unsigned or unverifiable remotes (unsafe).
     pub ignore_signatures: bool,
+    /// Mirror `Sources` and the source packages' files too.
+    pub with_sources: bool,
 }
 
 /// The wire view of a mirror's source.
@@ -52,6 +54,7 @@ pub(crate) fn view(source: MirrorSource) -> MirrorView {
         filter_with_deps: source.filter_with_deps,
         keys,
         ignore_signatures: source.ignore_signatures,
+        with_sources: source.with_sources,
         release_date: source.release_date,
         updated_at: source.updated_at,
     }
@@ -132,7 +135,7 @@ pub async fn create(ctx: &Context, request: CreateRequest) -> Result<CollectionV
             release_date: None,
             updated_at: None,
             indices: Vec::new(),
-            with_sources: false,
+            with_sources: request.with_sources,
         }),
     };
     let _lock = ctx.layout().lock_writer().await?;

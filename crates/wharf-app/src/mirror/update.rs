@@ -13,8 +13,10 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::json;
 use wharf_apt::depends::{DepPackage, follow};
+use wharf_apt::dsc::SOURCE_ARCHITECTURE;
 use wharf_apt::mirror::{
-    IndexRef, Keyring, Plan, Release, RemotePackage, decompress, parse_packages_with, plan,
+    IndexRef, Keyring, Plan, Release, RemotePackage, decompress, parse_packages_with,
+    parse_sources, plan,
 };
 use wharf_apt::query::{Candidate, Query};
 use wharf_store::{AptKind, AptMemberRow, MirrorSource, RepoSettings};
@@ -296,7 +298,8 @@ async fn fetch_release(
     Release::parse(&text).map_err(|err| refused(name, remote, settings, err.as_str()))
 }
 
-/// One index a mirror reads: a component's `Packages` for one architecture.
+/// One index a mirror reads: a component's `Packages` for one architecture, or its
+/// `Sources` (architecture `source`).
 pub(super) struct Index {
     component: String,
     arch: String,
@@ -308,7 +311,7 @@ pub(super) struct Index {
 fn index_refs(
     remote: &Remote,
     settings: &RepoSettings,
-    _source: &MirrorSource,
+    source: &MirrorSource,
     release: &Release,
 ) -> Result<Vec<Index>> {
     let dist = format!("dists/{}", settings.distribution);
@@ -324,6 +327,19 @@ fn index_refs(
                 ))
             })?;
             out.push(Index { component: component.clone(), arch: arch.clone(), index });
+        }
+        if source.with_sources {
+            let index = release.sources_index(component).ok_or_else(|| {
+                AppError::not_found(format!(
+                    "the remote {} lists no Sources for {component} (the mirror was created --with-sources): drop it and create it again without",
+                    remote.url(&dist)
+                ))
+            })?;
+            out.push(Index {
+                component: component.clone(),
+                arch: SOURCE_ARCHITECTURE.to_owned(),
+                index,
+            });
         }
     }
     Ok(out)
@@ -362,10 +378,11 @@ async fn fetch_indices(
             )));
         }
         let path = index.path.clone();
+        let sources = arch == SOURCE_ARCHITECTURE;
         let packages = tokio::task::spawn_blocking(move || {
             let text = decompress(&path, &bytes)?;
             drop(bytes);
-            parse_packages_with(&text, with_control)
+            if sources { parse_sources(&text) } else { parse_packages_with(&text, with_control) }
         })
         .await
         .or_internal(|| "the index reading task failed".to_owned())?

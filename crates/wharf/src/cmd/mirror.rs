@@ -24,6 +24,7 @@ pub(crate) fn run(settings: &Settings, command: MirrorCommand) -> anyhow::Result
                     filter_with_deps: args.filter_with_deps,
                     keyring: args.keyring,
                     ignore_signatures: args.ignore_signatures,
+                    with_sources: args.with_sources,
                 };
                 let created = wharf_app::mirror::create(&ctx, request).await?;
                 render(args.output.json, &created, || {
@@ -85,6 +86,9 @@ pub(crate) fn print_mirror(view: &CollectionView) {
         if !mirror.filter.is_empty() {
             let deps = if mirror.filter_with_deps { " (with dependencies)" } else { "" };
             output::line(format!("  filter:        {}{deps}", mirror.filter.join(" | ")));
+        }
+        if mirror.with_sources {
+            output::line("  sources:       mirrored too");
         }
         if mirror.ignore_signatures {
             output::line("  signatures:    NOT CHECKED (--ignore-signatures)");

@@ -30,7 +30,12 @@ fn run(dir: &Path, program: &str, args: &[&str]) -> String {
 /// A source package `NAME UPSTREAM[-REVISION]` built by `dpkg-source -b` in `parent`:
 /// `3.0 (quilt)` with an `.orig.tar.gz` when there is a revision, else `3.0 (native)`.
 /// Returns the `.dsc`; the package's directory stays in `parent/NAME-UPSTREAM`.
-fn build_source(parent: &Path, name: &str, upstream: &str, revision: Option<&str>) -> PathBuf {
+pub(crate) fn build_source(
+    parent: &Path,
+    name: &str,
+    upstream: &str,
+    revision: Option<&str>,
+) -> PathBuf {
     let dir_name = format!("{name}-{upstream}");
     let dir = parent.join(&dir_name);
     std::fs::create_dir_all(dir.join("debian/source")).unwrap();

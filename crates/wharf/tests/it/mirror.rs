@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::apt::{apt_client, apt_install, build_deb, build_deb_with, ok};
+use crate::apt::{AptRoot, apt_client, apt_install, build_deb, build_deb_with, ok};
+use crate::apt_source::build_source;
 use crate::support::{Scratch, ServerProcess, outcome, run_ok as run};
 
 /// A repository that aptly publishes, and nginx serving it.
@@ -17,6 +18,8 @@ struct Upstream {
     gnupg: PathBuf,
     fingerprint: String,
     published: bool,
+    /// What the first publish lists (`-architectures=`).
+    architectures: &'static str,
     nginx: Option<std::process::Child>,
     port: u16,
 }
@@ -55,8 +58,15 @@ impl Upstream {
             format!(r#"{{"rootDir": "{}", "gpgProvider": "gpg"}}"#, dir.join("aptly").display()),
         )
         .unwrap();
-        let mut upstream =
-            Upstream { dir, gnupg, fingerprint, published: false, nginx: None, port: 0 };
+        let mut upstream = Upstream {
+            dir,
+            gnupg,
+            fingerprint,
+            published: false,
+            architectures: "amd64",
+            nginx: None,
+            port: 0,
+        };
         upstream.aptly(&["repo", "create", "-distribution=bookworm", "up"]);
         upstream.serve();
         upstream
@@ -81,7 +91,7 @@ impl Upstream {
             self.aptly(&[
                 "publish",
                 "repo",
-                "-architectures=amd64",
+                &format!("-architectures={}", self.architectures),
                 "-acquire-by-hash",
                 &key,
                 "up",
@@ -455,4 +465,52 @@ fn downloads_do_not_block_other_writers() {
     assert_eq!(report["downloaded"], 1, "{report}");
     assert_eq!(json(&scratch, &["mirror", "show", "up", "--json"])["packages"], 1);
     assert_eq!(json(&scratch, &["repo", "show", "tools", "--json"])["packages"], 1);
+}
+
+/// `--with-sources`: the remote's `Sources`, each `.dsc` and its files are mirrored, and
+/// `apt-get source` works from a publish of a snapshot of the mirror.
+#[test]
+fn mirror_with_sources_serves_apt_get_source() {
+    let scratch = Scratch::new();
+    let debs = scratch.path().join("debs");
+    std::fs::create_dir_all(&debs).unwrap();
+    let hello = build_deb(&debs, "hello", "1.0-1", "all", "gzip");
+    let dsc = build_source(&debs, "hello", "1.0", Some("1"));
+    let mut upstream = Upstream::new(&scratch);
+    upstream.architectures = "amd64,source";
+    upstream.add_and_publish(&[&hello, &dsc]);
+    create_mirror(&scratch, &upstream, &["--with-sources"]);
+    assert_eq!(json(&scratch, &["mirror", "show", "up", "--json"])["mirror"]["with_sources"], true);
+
+    let report = json(&scratch, &["mirror", "update", "up", "--json"]);
+    assert_eq!((&report["packages"], &report["downloaded"]), (&2.into(), &2.into()), "{report}");
+    let log = upstream.access_log();
+    assert!(log.contains("/main/source/by-hash/SHA256/"), "Sources by hash:\n{log}");
+    for file in ["hello_1.0-1.dsc", "hello_1.0.orig.tar.gz", "hello_1.0-1.debian.tar"] {
+        assert!(pool_requests(&log).iter().any(|l| l.contains(file)), "{file}:\n{log}");
+    }
+    let again = json(&scratch, &["mirror", "update", "up", "--json"]);
+    assert_eq!((&again["downloaded"], &again["generation"]), (&0.into(), &serde_json::Value::Null));
+
+    ok(&scratch, &["snapshot", "create", "up-1", "--from", "up"]);
+    ok(&scratch, &["publish", "--snapshot", "up-1", "--prefix", "up"]);
+    let server = ServerProcess::start(&scratch, &[], true);
+    let key = scratch.path().join("wharf.asc");
+    std::fs::write(&key, ok(&scratch, &["key", "export"])).unwrap();
+    let base = format!("http://{}/apt/up", server.addr);
+    let apt = AptRoot::new(
+        scratch.path(),
+        &format!(
+            "deb [signed-by={k}] {base} bookworm main\ndeb-src [signed-by={k}] {base} bookworm main",
+            k = key.display()
+        ),
+    );
+    let (success, log) = apt.apt_get(&["update"]);
+    assert!(success && !log.contains("W:") && !log.contains("E:"), "{log}");
+    let get = scratch.path().join("get");
+    std::fs::create_dir_all(&get).unwrap();
+    let (success, log) = apt.apt_get_in(&get, &["source", "hello"]);
+    assert!(success && !log.lines().any(|l| l.starts_with("E:")), "{log}\n{}", server.log());
+    let readme = std::fs::read_to_string(get.join("hello-1.0/README")).unwrap();
+    assert!(readme.starts_with("hello"), "{readme}");
 }
