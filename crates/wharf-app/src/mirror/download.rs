@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use futures::StreamExt as _;
 use wharf_apt::deb::DebPackage;
 use wharf_apt::dsc::{SOURCE_ARCHITECTURE, SourceFile};
+use wharf_apt::mirror::RemotePackage;
 use wharf_store::AptMemberRow;
 
 use super::fetch::{Downloaded, Remote};
@@ -54,6 +55,29 @@ enum Body {
     File(PathBuf),
     /// A source package's files by name, its `.dsc` first.
     Source(Vec<(String, Body)>),
+}
+
+/// Every file of the package `idx` (a source package's `.dsc` first, then the files it
+/// lists) as one job for the reader threads.
+async fn fetch_package(
+    remote: &Remote,
+    dir: &Path,
+    idx: usize,
+    package: &RemotePackage,
+) -> Result<(Job, Downloaded)> {
+    let (body, mut done) =
+        fetch_file(remote, dir, &package.filename, package.size, &package.sha256).await?;
+    if package.architecture != SOURCE_ARCHITECTURE {
+        return Ok((Job { idx, body }, done));
+    }
+    let mut parts = vec![(base_name(&package.filename).to_owned(), body)];
+    for file in &package.files {
+        let (body, more) = fetch_file(remote, dir, &file.path, file.size, &file.sha256).await?;
+        done.received += more.received;
+        done.resumed |= more.resumed;
+        parts.push((base_name(&file.path).to_owned(), body));
+    }
+    Ok((Job { idx, body: Body::Source(parts) }, done))
 }
 
 /// One file into memory, or onto disk when larger than [`IN_MEMORY_MAX`].
@@ -108,27 +132,13 @@ pub(super) async fn download_and_read(
     let (jobs, receiver) = tokio::sync::mpsc::channel::<Job>(QUEUE);
     let readers = spawn_readers(&files, &sink, &failed, &results, receiver);
 
-    let mut stream = futures::stream::iter(files.iter().enumerate().map(|(idx, wanted)| {
-        let package = &wanted.package;
-        async move {
-            let (body, mut done) =
-                fetch_file(remote, dir, &package.filename, package.size, &package.sha256).await?;
-            if package.architecture != SOURCE_ARCHITECTURE {
-                return Ok::<_, AppError>((Job { idx, body }, done));
-            }
-            // A source package: its .dsc first, then every other file it lists.
-            let mut parts = vec![(base_name(&package.filename).to_owned(), body)];
-            for file in &package.files {
-                let (body, more) =
-                    fetch_file(remote, dir, &file.path, file.size, &file.sha256).await?;
-                done.received += more.received;
-                done.resumed |= more.resumed;
-                parts.push((base_name(&file.path).to_owned(), body));
-            }
-            Ok((Job { idx, body: Body::Source(parts) }, done))
-        }
-    }))
-    .buffer_unordered(CONNECTIONS);
+    // Each download owns what it uses: the future is `Send` for the server's handlers.
+    let mut stream = futures::stream::iter(0..files.len())
+        .map(|idx| {
+            let (remote, dir, files) = (remote.clone(), dir.to_owned(), files.clone());
+            async move { fetch_package(&remote, &dir, idx, &files[idx].package).await }
+        })
+        .buffer_unordered(CONNECTIONS);
     let mut downloads = Vec::with_capacity(files.len());
     let mut error = None;
     while let Some(done) = stream.next().await {

@@ -8,7 +8,7 @@ mod download;
 mod fetch;
 pub mod update;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use wharf_apt::mirror::Keyring;
 use wharf_store::{AptKind, MirrorSource, RepoSettings};
@@ -32,8 +32,9 @@ pub struct CreateRequest {
     /// aptly package queries; any matching selects a package. Empty: everything.
     pub filter: Vec<String>,
     pub filter_with_deps: bool,
-    /// The public keys (armored or binary) the remote `Release` must be signed with.
-    pub keyring: Option<PathBuf>,
+    /// The public keys the remote `Release` must be signed with, ASCII-armored (what
+    /// [`read_keyring`] returns for a file, or what an API client sends).
+    pub keyring: Option<String>,
     /// Accept unsigned or unverifiable remotes (unsafe).
     pub ignore_signatures: bool,
     /// Mirror `Sources` and the source packages' files too.
@@ -77,6 +78,20 @@ fn check_url(url: &str) -> Result<String> {
     Ok(url.trim_end_matches('/').to_owned())
 }
 
+/// The OpenPGP public keys in the file at `path` (armored or binary), armored.
+pub fn read_keyring(path: &Path) -> Result<String> {
+    let bytes =
+        std::fs::read(path).or_invalid(|| format!("cannot read keyring {}", path.display()))?;
+    armor(&format!("keyring {}", path.display()), &bytes)
+}
+
+/// `bytes` read as public keys and written back armored; `what` names them in errors.
+fn armor(what: &str, bytes: &[u8]) -> Result<String> {
+    let keyring =
+        Keyring::parse(bytes).map_err(|err| AppError::invalid(format!("{what}: {err}")))?;
+    keyring.to_armored().map_err(|err| AppError::internal(format!("cannot store {what}: {err}")))
+}
+
 /// Create a mirror (nothing is fetched until `mirror update`).
 pub async fn create(ctx: &Context, request: CreateRequest) -> Result<CollectionView> {
     check_name("mirror name", &request.name)?;
@@ -101,15 +116,7 @@ pub async fn create(ctx: &Context, request: CreateRequest) -> Result<CollectionV
         return Err(AppError::invalid("--filter-with-deps needs --filter"));
     }
     let keyring = match (&request.keyring, request.ignore_signatures) {
-        (Some(path), _) => {
-            let bytes = std::fs::read(path)
-                .or_invalid(|| format!("cannot read keyring {}", path.display()))?;
-            let keyring = Keyring::parse(&bytes)
-                .map_err(|err| AppError::invalid(format!("keyring {}: {err}", path.display())))?;
-            Some(keyring.to_armored().map_err(|err| {
-                AppError::internal(format!("cannot store keyring {}: {err}", path.display()))
-            })?)
-        }
+        (Some(armored), _) => Some(armor("the keyring", armored.as_bytes())?),
         (None, true) => None,
         (None, false) => {
             return Err(AppError::invalid(

@@ -514,3 +514,59 @@ fn mirror_with_sources_serves_apt_get_source() {
     let readme = std::fs::read_to_string(get.join("hello-1.0/README")).unwrap();
     assert!(readme.starts_with("hello"), "{readme}");
 }
+
+/// The mirror commands through a server (`--server`, the API's `/mirrors` routes): a
+/// viewer lists and shows but may not create or update; a publisher creates (the keyring
+/// file read on the client, sent armored), updates and drops.
+#[test]
+fn mirror_commands_through_the_server() {
+    let scratch = Scratch::new();
+    let debs = scratch.path().join("debs");
+    std::fs::create_dir_all(&debs).unwrap();
+    let hello = build_deb(&debs, "hello", "1.0-1", "all", "gzip");
+    let mut upstream = Upstream::new(&scratch);
+    upstream.add_and_publish(&[&hello]);
+    let publisher = crate::api::token(&scratch, "ci", "publisher", &[]);
+    let viewer = crate::api::token(&scratch, "dashboard", "viewer", &[]);
+    let server = ServerProcess::start(&scratch, &[], true);
+    let url = format!("http://{}", server.addr);
+    let remote = |token: &str, args: &[&str]| {
+        let mut all = vec!["--server", url.as_str()];
+        all.extend_from_slice(args);
+        outcome(&scratch.wharf(&all).env("WHARF_TOKEN", token).output().unwrap())
+    };
+    let key = scratch.path().join("upstream.asc");
+    export_key(&upstream.gnupg, &key);
+    let (upstream_url, key) = (upstream.url(), key.display().to_string());
+    let create =
+        ["mirror", "create", "up", &upstream_url, "bookworm", "--arch", "amd64", "--keyring", &key];
+
+    let (code, _, stderr) = remote(&viewer, &create);
+    assert_ne!(code, 0, "a viewer may not create a mirror");
+    assert!(stderr.contains("forbidden") || stderr.contains("role"), "{stderr}");
+    let (code, stdout, stderr) = remote(&publisher, &create);
+    assert_eq!(code, 0, "{stderr}\n{}", server.log());
+    assert!(stdout.contains("created mirror up"), "{stdout}");
+
+    let (code, _, _) = remote(&viewer, &["mirror", "update", "up"]);
+    assert_ne!(code, 0, "a viewer may not update a mirror");
+    let (code, stdout, stderr) = remote(&publisher, &["mirror", "update", "up", "--json"]);
+    assert_eq!(code, 0, "{stderr}\n{}", server.log());
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["downloaded"], 1, "{report}");
+
+    let (code, over_api, stderr) = remote(&viewer, &["mirror", "show", "up", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(over_api, ok(&scratch, &["mirror", "show", "up", "--json"]), "the same JSON");
+    let shown: serde_json::Value = serde_json::from_str(&over_api).unwrap();
+    assert_eq!(
+        (&shown["packages"], &shown["mirror"]["keys"][0]),
+        (&1.into(), &upstream.fingerprint.as_str().into())
+    );
+    let (code, listed, _) = remote(&viewer, &["mirror", "list", "--json"]);
+    assert_eq!((code, listed), (0, ok(&scratch, &["mirror", "list", "--json"])));
+
+    let (code, _, stderr) = remote(&publisher, &["mirror", "drop", "up"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(json(&scratch, &["mirror", "list", "--json"]), serde_json::json!([]));
+}
