@@ -57,21 +57,15 @@ pub async fn update(
     let indices = index_refs(&remote, &settings, &source, &release)?;
     let fingerprint: Vec<String> =
         indices.iter().map(|i| format!("{} {}", i.index.path, i.index.entry.sha256)).collect();
-    let current: Vec<String> = ctx
-        .store()
-        .apt_member_shas(AptKind::Mirror, name)
-        .await?
-        .into_iter()
-        .map(|(sha, _)| sha)
-        .collect();
+    let n_members = usize::try_from(row.n_packages).unwrap_or(0);
     let mut report = MirrorUpdateReport {
         mirror: name.to_owned(),
         release_date: release.date_text.clone(),
-        packages: current.len(),
+        packages: n_members,
         downloaded: 0,
         resumed: 0,
         bytes: 0,
-        reused: current.len(),
+        reused: n_members,
         removed: 0,
         generation: None,
         audit_id: None,
@@ -80,6 +74,13 @@ pub async fn update(
         // Every index is the one the last update read: nothing to parse or fetch.
         return Ok(report);
     }
+    let current: Vec<String> = ctx
+        .store()
+        .apt_member_shas(AptKind::Mirror, name)
+        .await?
+        .into_iter()
+        .map(|(sha, _)| sha)
+        .collect();
     progress.phase("reading the remote indices", 0);
     let listed = fetch_indices(&remote, &settings.distribution, &indices, &source).await?;
     let wanted = select(&source, listed)?;
