@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::apt::{AptRoot, apt_client, apt_install, build_deb, build_deb_with, ok};
-use crate::apt_source::build_source;
+use crate::apt::{apt_client, apt_install, build_deb, build_deb_with, ok};
+use crate::apt_source::{build_source, deb_src_client};
 use crate::support::{Scratch, ServerProcess, outcome, run_ok as run};
 
 /// A repository that aptly publishes, and nginx serving it.
@@ -495,18 +495,7 @@ fn mirror_with_sources_serves_apt_get_source() {
     ok(&scratch, &["snapshot", "create", "up-1", "--from", "up"]);
     ok(&scratch, &["publish", "--snapshot", "up-1", "--prefix", "up"]);
     let server = ServerProcess::start(&scratch, &[], true);
-    let key = scratch.path().join("wharf.asc");
-    std::fs::write(&key, ok(&scratch, &["key", "export"])).unwrap();
-    let base = format!("http://{}/apt/up", server.addr);
-    let apt = AptRoot::new(
-        scratch.path(),
-        &format!(
-            "deb [signed-by={k}] {base} bookworm main\ndeb-src [signed-by={k}] {base} bookworm main",
-            k = key.display()
-        ),
-    );
-    let (success, log) = apt.apt_get(&["update"]);
-    assert!(success && !log.contains("W:") && !log.contains("E:"), "{log}");
+    let apt = deb_src_client(&scratch, &server, "up");
     let get = scratch.path().join("get");
     std::fs::create_dir_all(&get).unwrap();
     let (success, log) = apt.apt_get_in(&get, &["source", "hello"]);
