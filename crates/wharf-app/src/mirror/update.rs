@@ -230,7 +230,10 @@ async fn record(
         .await?
         .ok_or_else(|| AppError::not_found(format!("mirror {name} was dropped meanwhile")))?;
     change.remove(remove).await?;
-    change.add(add).await?;
+    // In batches, as `repo add` inserts them: no statement over 20,000 rows at once.
+    for batch in add.chunks(256) {
+        change.add(batch).await?;
+    }
     change.set_settings(settings).await?;
     let (generation, audit) = change.commit_audited(entry).await?;
     Ok((generation, audit.id))
