@@ -13,6 +13,9 @@ use pgp::types::KeyDetails as _;
 
 use crate::control::Control;
 
+mod sources;
+pub use sources::parse_sources;
+
 /// OpenPGP public keys a remote repository's `Release` must be signed with.
 #[derive(Debug, Clone)]
 pub struct Keyring {
@@ -235,9 +238,22 @@ impl Release {
     /// `by-hash` name when the `Release` says `Acquire-By-Hash: yes`).
     #[must_use]
     pub fn packages_index(&self, component: &str, arch: &str) -> Option<IndexRef> {
-        let dir = format!("{component}/binary-{arch}");
-        ["Packages.xz", "Packages.gz", "Packages"].iter().find_map(|name| {
-            let path = format!("{dir}/{name}");
+        self.index(&format!("{component}/binary-{arch}"), "Packages")
+    }
+
+    /// The `Sources` file of `component`, chosen as [`Release::packages_index`] does.
+    #[must_use]
+    pub fn sources_index(&self, component: &str) -> Option<IndexRef> {
+        self.index(&format!("{component}/source"), "Sources")
+    }
+
+    fn index(&self, dir: &str, base: &str) -> Option<IndexRef> {
+        ["xz", "gz", ""].iter().find_map(|ext| {
+            let path = if ext.is_empty() {
+                format!("{dir}/{base}")
+            } else {
+                format!("{dir}/{base}.{ext}")
+            };
             let entry = self.sha256.get(&path)?;
             let fetch = if self.acquire_by_hash {
                 format!("{dir}/by-hash/SHA256/{}", entry.sha256)
@@ -286,49 +302,106 @@ pub struct RemotePackage {
     pub sha256: String,
     /// The stanza without the file fields, for queries and dependencies.
     pub control: String,
+    /// A source package's other files (`filename` is its `.dsc`); empty for a binary.
+    pub files: Vec<RemoteFile>,
+}
+
+/// A file of a source package, as the remote's `Sources` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteFile {
+    /// Path below the repository root.
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
 }
 
 /// Reads every stanza of a `Packages` file. A stanza without the fields a mirror needs,
 /// or whose `Filename` leaves the repository (`..`, absolute), is an error naming it.
 pub fn parse_packages(text: &str) -> Result<Vec<RemotePackage>, String> {
+    parse_packages_with(text, true)
+}
+
+/// [`parse_packages`], keeping each stanza's `control` only when `with_control` (a
+/// filter needs it; without one, only the file fields are read: no stanza is parsed
+/// whole or rendered again).
+pub fn parse_packages_with(text: &str, with_control: bool) -> Result<Vec<RemotePackage>, String> {
     let mut out = Vec::new();
     for stanza in text.split("\n\n") {
         if stanza.trim().is_empty() {
             continue;
         }
-        let mut control = Control::parse(stanza).map_err(|err| format!("Packages: {err}"))?;
-        let field = |name: &str| {
-            control.get(name).map(str::to_owned).ok_or_else(|| {
-                format!("Packages: the stanza of {:?} has no {name} field", control.get("Package"))
-            })
-        };
-        let (name, version, architecture) =
-            (field("Package")?, field("Version")?, field("Architecture")?);
-        let (filename, size, sha256) = (field("Filename")?, field("Size")?, field("SHA256")?);
-        if filename.starts_with('/')
-            || filename.split('/').any(|part| part == ".." || part.is_empty())
-            || !filename.bytes().all(|b| b.is_ascii_graphic())
-        {
-            return Err(format!("Packages: {name} has an unsafe Filename {filename:?}"));
-        }
-        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!("Packages: {name} has no valid SHA256 ({sha256:?})"));
-        }
-        let size = size.parse().map_err(|_| format!("Packages: {name} has Size {size:?}"))?;
-        for computed in crate::control::FILE_FIELDS {
-            control.remove(computed);
-        }
-        out.push(RemotePackage {
-            name,
-            version,
-            architecture,
-            filename,
-            size,
-            sha256: sha256.to_ascii_lowercase(),
-            control: control.render_index(),
-        });
+        out.push(if with_control { full_stanza(stanza)? } else { lean_stanza(stanza)? });
     }
     Ok(out)
+}
+
+/// The fields a mirror needs, in [`checked_package`]'s order.
+const NEEDED: [&str; 6] = ["Package", "Version", "Architecture", "Filename", "Size", "SHA256"];
+
+fn full_stanza(stanza: &str) -> Result<RemotePackage, String> {
+    let mut control = Control::parse(stanza).map_err(|err| format!("Packages: {err}"))?;
+    let fields = NEEDED.map(|name| control.get(name).map(str::to_owned));
+    for computed in crate::control::FILE_FIELDS {
+        control.remove(computed);
+    }
+    checked_package(fields, control.render_index())
+}
+
+/// Only the single-line fields a mirror needs, read line by line.
+fn lean_stanza(stanza: &str) -> Result<RemotePackage, String> {
+    let mut fields: [Option<String>; 6] = Default::default();
+    for line in stanza.lines() {
+        if line.starts_with([' ', '\t']) {
+            continue;
+        }
+        let Some((key, value)) = line.split_once(':') else {
+            return Err(format!("Packages: line {line:?} is not a field"));
+        };
+        if let Some(idx) = NEEDED.iter().position(|name| name.eq_ignore_ascii_case(key)) {
+            fields[idx] = Some(value.trim().to_owned());
+        }
+    }
+    checked_package(fields, String::new())
+}
+
+/// A package from its [`NEEDED`] fields, refusing missing ones, an unsafe `Filename`,
+/// a bad `Size` or `SHA256`.
+fn checked_package(fields: [Option<String>; 6], control: String) -> Result<RemotePackage, String> {
+    let named = fields[0].clone();
+    let mut values = Vec::with_capacity(NEEDED.len());
+    for (field, value) in NEEDED.iter().zip(fields) {
+        values
+            .push(value.ok_or_else(|| {
+                format!("Packages: the stanza of {named:?} has no {field} field")
+            })?);
+    }
+    let [name, version, architecture, filename, size, sha256]: [String; 6] =
+        values.try_into().map_err(|_| "Packages: a stanza lost a field".to_owned())?;
+    if !safe_path(&filename) {
+        return Err(format!("Packages: {name} has an unsafe Filename {filename:?}"));
+    }
+    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("Packages: {name} has no valid SHA256 ({sha256:?})"));
+    }
+    let size = size.parse().map_err(|_| format!("Packages: {name} has Size {size:?}"))?;
+    Ok(RemotePackage {
+        name,
+        version,
+        architecture,
+        filename,
+        size,
+        sha256: sha256.to_ascii_lowercase(),
+        control,
+        files: Vec::new(),
+    })
+}
+
+/// A relative path that stays inside the repository (no `..`, not absolute, no empty
+/// part, printable ASCII).
+fn safe_path(path: &str) -> bool {
+    !path.starts_with('/')
+        && !path.split('/').any(|part| part == ".." || part.is_empty())
+        && path.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// Which packages an update downloads and which it already has.
@@ -345,14 +418,18 @@ pub struct Plan {
 /// Decides an update: `wanted` are the packages selected from the remote, `stored` the
 /// SHA-256s whose files and records Wharf has, `current` the mirror's members now.
 #[must_use]
-pub fn plan(wanted: &[RemotePackage], stored: &HashSet<String>, current: &[String]) -> Plan {
+pub fn plan<'a>(
+    wanted: impl IntoIterator<Item = &'a str>,
+    stored: &HashSet<String>,
+    current: &[String],
+) -> Plan {
     let mut plan = Plan::default();
     let mut seen = HashSet::new();
-    for (idx, package) in wanted.iter().enumerate() {
-        if !seen.insert(package.sha256.as_str()) {
+    for (idx, sha256) in wanted.into_iter().enumerate() {
+        if !seen.insert(sha256) {
             continue;
         }
-        if stored.contains(&package.sha256) {
+        if stored.contains(sha256) {
             plan.reuse.push(idx);
         } else {
             plan.download.push(idx);
@@ -446,6 +523,12 @@ mod tests {
         );
         let packages = parse_packages(&text).unwrap();
         assert_eq!(packages.len(), 2);
+        let lean = parse_packages_with(&text, false).unwrap();
+        let without_control: Vec<RemotePackage> = packages
+            .iter()
+            .map(|p| RemotePackage { control: String::new(), ..p.clone() })
+            .collect();
+        assert_eq!(lean, without_control);
         assert_eq!((packages[1].name.as_str(), packages[1].size), ("bb", 10));
         assert_eq!(
             packages[0].control,
@@ -458,8 +541,10 @@ mod tests {
             (stanza("aa", "nope", "pool/a.deb"), "no valid SHA256"),
             (stanza("aa", SHA_A, "pool/a.deb").replace("Size: 10\n", ""), "no Size field"),
         ] {
-            let err = parse_packages(&bad).unwrap_err();
-            assert!(err.contains(needle), "{needle}: {err}");
+            for with_control in [true, false] {
+                let err = parse_packages_with(&bad, with_control).unwrap_err();
+                assert!(err.contains(needle), "{needle}: {err}");
+            }
         }
     }
 
@@ -489,16 +574,17 @@ mod tests {
             size: 1,
             sha256: sha.into(),
             control: String::new(),
+            files: Vec::new(),
         };
         let wanted =
             [package("a", "1"), package("b", "2"), package("b-again", "2"), package("c", "3")];
         let stored: HashSet<String> = ["2".to_owned(), "9".to_owned()].into();
         let current = ["2".to_owned(), "9".to_owned()];
-        let planned = plan(&wanted, &stored, &current);
+        let planned = plan(wanted.iter().map(|p| p.sha256.as_str()), &stored, &current);
         assert_eq!(
             planned,
             Plan { download: vec![0, 3], reuse: vec![1], removed: vec!["9".into()] }
         );
-        assert_eq!(plan(&[], &stored, &[]), Plan::default());
+        assert_eq!(plan([], &stored, &[]), Plan::default());
     }
 }

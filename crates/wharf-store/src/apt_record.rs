@@ -74,6 +74,13 @@ pub struct MirrorSource {
     /// When the last update committed (RFC 3339).
     #[serde(default)]
     pub updated_at: Option<String>,
+    /// `PATH SHA256` of every index the last committed update read (as its `Release`
+    /// listed them): the same list again means nothing changed upstream.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indices: Vec<String>,
+    /// Mirror source packages too (`Sources`, `.dsc` and the files it lists).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub with_sources: bool,
 }
 
 /// What the store remembers about a publish.

@@ -34,6 +34,8 @@ impl Remote {
     pub(crate) fn new(base: &str) -> Result<Remote> {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
+            .pool_max_idle_per_host(32)
+            .tcp_nodelay(true)
             .read_timeout(Duration::from_secs(60))
             .user_agent(concat!("wharf/", env!("CARGO_PKG_VERSION"), " (mirror)"))
             .build()
@@ -63,7 +65,8 @@ impl Remote {
                 return Err(AppError::unavailable(format!("cannot fetch {url}: HTTP {status}")));
             }
         }
-        let mut body = Vec::new();
+        let expected = response.content_length().unwrap_or(0).min(limit);
+        let mut body = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
         while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
             body.extend_from_slice(&chunk);
             if body.len() as u64 > limit {
@@ -73,6 +76,24 @@ impl Remote {
             }
         }
         Ok(Some(body))
+    }
+
+    /// A package file of exactly `size` bytes, into memory; a missing one is an error.
+    pub(crate) async fn get_exact(&self, rel: &str, size: u64) -> Result<Vec<u8>> {
+        let bytes = self.get(rel, Some(size)).await?.ok_or_else(|| {
+            AppError::unavailable(format!(
+                "{} is listed in the remote's Packages index but missing (HTTP 404)",
+                self.url(rel)
+            ))
+        })?;
+        if (bytes.len() as u64) < size {
+            return Err(AppError::unavailable(format!(
+                "{} ended after {} of {size} bytes",
+                self.url(rel),
+                bytes.len()
+            )));
+        }
+        Ok(bytes)
     }
 
     /// Downloads `rel` into `dest`, which must end up `size` bytes with SHA-256 `sha256`.

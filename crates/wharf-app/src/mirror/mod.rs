@@ -4,10 +4,11 @@
 //! and publish go through the same paths as for repositories. Its settings carry the
 //! remote (URL, filter, the keyring its `Release` must be signed with).
 
+mod download;
 mod fetch;
 pub mod update;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use wharf_apt::mirror::Keyring;
 use wharf_store::{AptKind, MirrorSource, RepoSettings};
@@ -31,10 +32,13 @@ pub struct CreateRequest {
     /// aptly package queries; any matching selects a package. Empty: everything.
     pub filter: Vec<String>,
     pub filter_with_deps: bool,
-    /// The public keys (armored or binary) the remote `Release` must be signed with.
-    pub keyring: Option<PathBuf>,
+    /// The public keys the remote `Release` must be signed with, ASCII-armored (what
+    /// [`read_keyring`] returns for a file, or what an API client sends).
+    pub keyring: Option<String>,
     /// Accept unsigned or unverifiable remotes (unsafe).
     pub ignore_signatures: bool,
+    /// Mirror `Sources` and the source packages' files too.
+    pub with_sources: bool,
 }
 
 /// The wire view of a mirror's source.
@@ -51,6 +55,7 @@ pub(crate) fn view(source: MirrorSource) -> MirrorView {
         filter_with_deps: source.filter_with_deps,
         keys,
         ignore_signatures: source.ignore_signatures,
+        with_sources: source.with_sources,
         release_date: source.release_date,
         updated_at: source.updated_at,
     }
@@ -71,6 +76,20 @@ fn check_url(url: &str) -> Result<String> {
         )));
     }
     Ok(url.trim_end_matches('/').to_owned())
+}
+
+/// The OpenPGP public keys in the file at `path` (armored or binary), armored.
+pub fn read_keyring(path: &Path) -> Result<String> {
+    let bytes =
+        std::fs::read(path).or_invalid(|| format!("cannot read keyring {}", path.display()))?;
+    armor(&format!("keyring {}", path.display()), &bytes)
+}
+
+/// `bytes` read as public keys and written back armored; `what` names them in errors.
+fn armor(what: &str, bytes: &[u8]) -> Result<String> {
+    let keyring =
+        Keyring::parse(bytes).map_err(|err| AppError::invalid(format!("{what}: {err}")))?;
+    keyring.to_armored().map_err(|err| AppError::internal(format!("cannot store {what}: {err}")))
 }
 
 /// Create a mirror (nothing is fetched until `mirror update`).
@@ -97,15 +116,7 @@ pub async fn create(ctx: &Context, request: CreateRequest) -> Result<CollectionV
         return Err(AppError::invalid("--filter-with-deps needs --filter"));
     }
     let keyring = match (&request.keyring, request.ignore_signatures) {
-        (Some(path), _) => {
-            let bytes = std::fs::read(path)
-                .or_invalid(|| format!("cannot read keyring {}", path.display()))?;
-            let keyring = Keyring::parse(&bytes)
-                .map_err(|err| AppError::invalid(format!("keyring {}: {err}", path.display())))?;
-            Some(keyring.to_armored().map_err(|err| {
-                AppError::internal(format!("cannot store keyring {}: {err}", path.display()))
-            })?)
-        }
+        (Some(armored), _) => Some(armor("the keyring", armored.as_bytes())?),
         (None, true) => None,
         (None, false) => {
             return Err(AppError::invalid(
@@ -130,6 +141,8 @@ pub async fn create(ctx: &Context, request: CreateRequest) -> Result<CollectionV
             ignore_signatures: request.ignore_signatures,
             release_date: None,
             updated_at: None,
+            indices: Vec::new(),
+            with_sources: request.with_sources,
         }),
         snapshot: None,
     };
@@ -165,11 +178,18 @@ pub async fn show(ctx: &Context, name: &str, with_packages: bool) -> Result<Coll
 pub async fn drop(ctx: &Context, name: &str) -> Result<DropReport> {
     let report = repo::drop(ctx, AptKind::Mirror, name, false).await?;
     let downloads = ctx.layout().mirror_downloads(name);
+    let _ = std::fs::remove_file(update_lock_path(ctx, name));
     if downloads.exists() {
         std::fs::remove_dir_all(&downloads)
             .or_internal(|| format!("cannot remove {}", downloads.display()))?;
     }
     Ok(report)
+}
+
+/// The lock file an update holds (next to its downloads directory).
+fn update_lock_path(ctx: &Context, name: &str) -> PathBuf {
+    let downloads = ctx.layout().mirror_downloads(name);
+    downloads.with_file_name(format!(".{name}.lock"))
 }
 
 #[cfg(test)]

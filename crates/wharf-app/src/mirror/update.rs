@@ -1,33 +1,33 @@
 //! `mirror update`: fetch the remote's `InRelease` (or `Release` and `Release.gpg`) and
-//! check its signature against the mirror's keyring and its dates; fetch each
-//! `Packages` index (by hash when the remote offers it) and check it against the
-//! `Release`; select packages with the filter; download — 8 at a time, resuming partial
-//! files — only those whose file Wharf does not store, each checked against the index's
-//! size and SHA-256; read and store them like `repo add`; and only once every file is
-//! durable, commit the mirror's new package list with its audit entry in one
-//! transaction. Any refusal or crash leaves the mirror as it was.
+//! check its signature against the mirror's keyring and its dates; when every index it
+//! lists is the one the last update read, stop there. Otherwise fetch each `Packages`
+//! index (by hash when the remote offers it) and check it against the `Release`; select
+//! packages with the filter; download only those whose file Wharf does not store, each
+//! checked against the index's size and SHA-256 and streamed into the object store's
+//! pack writer ([`super::download`]); and only then take the writer lock, make the files
+//! durable and commit the mirror's new package list with its audit entry in one
+//! transaction. Any refusal or crash leaves the mirror as it was; a `repo add` or a
+//! publish is not held up by the downloads.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
-use futures::StreamExt as _;
 use serde_json::json;
 use wharf_apt::depends::{DepPackage, follow};
-use wharf_apt::mirror::{Keyring, Plan, Release, RemotePackage, decompress, parse_packages, plan};
+use wharf_apt::dsc::SOURCE_ARCHITECTURE;
+use wharf_apt::mirror::{
+    IndexRef, Keyring, Plan, Release, RemotePackage, decompress, parse_packages_with,
+    parse_sources, plan,
+};
 use wharf_apt::query::{Candidate, Query};
 use wharf_store::{AptKind, AptMemberRow, MirrorSource, RepoSettings};
 
-use super::fetch::{Downloaded, Remote};
+use super::download::download_and_read;
+use super::fetch::Remote;
 use crate::context::Context;
 use crate::error::{AppError, Context as _, Result};
 use crate::progress::Progress;
 use crate::repo::collection;
 use crate::wire::MirrorUpdateReport;
-
-/// Package files downloaded at once.
-const CONNECTIONS: usize = 8;
 
 /// How far ahead of this machine's clock a remote `Release` may be dated.
 const CLOCK_SKEW_SECS: i64 = 300;
@@ -38,7 +38,7 @@ pub async fn update(
     name: &str,
     progress: &dyn Progress,
 ) -> Result<MirrorUpdateReport> {
-    let _lock = ctx.layout().lock_writer().await?;
+    let _updating = lock_mirror(ctx, name)?;
     let row = collection(ctx, AptKind::Mirror, name).await?;
     let settings = row.settings;
     let source = settings.mirror.clone().ok_or_else(|| {
@@ -54,9 +54,26 @@ pub async fn update(
     release
         .check_dates(now, CLOCK_SKEW_SECS, previous)
         .map_err(|err| refused(name, &remote, &settings, err.as_str()))?;
-    let listed = fetch_indices(&remote, &settings, &release).await?;
-    let wanted = select(&source, listed)?;
-
+    let indices = index_refs(&remote, &settings, &source, &release)?;
+    let fingerprint: Vec<String> =
+        indices.iter().map(|i| format!("{} {}", i.index.path, i.index.entry.sha256)).collect();
+    let n_members = usize::try_from(row.n_packages).unwrap_or(0);
+    let mut report = MirrorUpdateReport {
+        mirror: name.to_owned(),
+        release_date: release.date_text.clone(),
+        packages: n_members,
+        downloaded: 0,
+        resumed: 0,
+        bytes: 0,
+        reused: n_members,
+        removed: 0,
+        generation: None,
+        audit_id: None,
+    };
+    if source.updated_at.is_some() && source.indices == fingerprint {
+        // Every index is the one the last update read: nothing to parse or fetch.
+        return Ok(report);
+    }
     let current: Vec<String> = ctx
         .store()
         .apt_member_shas(AptKind::Mirror, name)
@@ -64,28 +81,28 @@ pub async fn update(
         .into_iter()
         .map(|(sha, _)| sha)
         .collect();
-    let stored = stored_shas(ctx, &wanted).await?;
-    let planned =
-        plan(&wanted.iter().map(|w| w.package.clone()).collect::<Vec<_>>(), &stored, &current);
+    progress.phase("reading the remote indices", 0);
+    let listed = fetch_indices(&remote, &settings.distribution, &indices, &source).await?;
+    let wanted = select(&source, listed)?;
+    let current_set: HashSet<String> = current.iter().cloned().collect();
+    let stored = stored_shas(ctx, &wanted, &current_set).await?;
+    let planned = plan(wanted.iter().map(|w| w.package.sha256.as_str()), &stored, &current);
+    let reused = reused_rows(ctx, &wanted, &planned, &current_set).await?;
+    let to_fetch: Vec<Wanted> = planned.download.iter().map(|&idx| wanted[idx].clone()).collect();
+    drop(wanted);
+    progress.phase("downloading packages", u64::try_from(to_fetch.len()).unwrap_or(u64::MAX));
     let downloads = ctx.layout().mirror_downloads(name);
-    let current: HashSet<String> = current.into_iter().collect();
-    let (mut rows, fetched) =
-        fetch_and_store(ctx, name, &remote, &downloads, (&wanted, &current), &planned, progress)
-            .await?;
+    let sink = ctx.storage().sink();
+    let fetched = download_and_read(name, &remote, &downloads, to_fetch, sink, progress).await?;
+    let mut rows = fetched.rows;
+    rows.extend(reused);
     rows.sort_unstable_by(|a, b| a.package.sha256.cmp(&b.package.sha256));
-
-    let mut report = MirrorUpdateReport {
-        mirror: name.to_owned(),
-        release_date: release.date_text.clone(),
-        packages: planned.download.len() + planned.reuse.len(),
-        downloaded: planned.download.len(),
-        resumed: fetched.iter().filter(|d| d.resumed).count(),
-        bytes: fetched.iter().map(|d| d.received).sum(),
-        reused: planned.reuse.len(),
-        removed: planned.removed.len(),
-        generation: None,
-        audit_id: None,
-    };
+    report.packages = planned.download.len() + planned.reuse.len();
+    report.downloaded = planned.download.len();
+    report.resumed = fetched.downloads.iter().filter(|d| d.resumed).count();
+    report.bytes = fetched.downloads.iter().map(|d| d.received).sum();
+    report.reused = planned.reuse.len();
+    report.removed = planned.removed.len();
     if rows.is_empty() && planned.removed.is_empty() {
         return Ok(report);
     }
@@ -93,6 +110,7 @@ pub async fn update(
         mirror: Some(MirrorSource {
             release_date: release.date_text.clone(),
             updated_at: Some(now_rfc3339()),
+            indices: fingerprint,
             ..source
         }),
         ..settings
@@ -106,6 +124,12 @@ pub async fn update(
         "bytes": report.bytes,
     });
     let entry = ctx.entry("mirror.update", name, details);
+    // Only now, with every file downloaded and checked: the writer lock, for as long as
+    // it takes to make the files durable and record the mirror's new list.
+    let _lock = ctx.layout().lock_writer().await?;
+    progress.phase("storing packages", 0);
+    fetched.sink.finish().await?;
+    check_stored(ctx, name, &rows).await?;
     let (generation, audit) = record(ctx, name, &rows, &planned.removed, &updated, &entry).await?;
     report.generation = Some(generation);
     report.audit_id = Some(audit);
@@ -114,38 +138,38 @@ pub async fn update(
     Ok(report)
 }
 
-/// Downloads what `planned` says is missing and stores it (durable on return), then
-/// adds the records of stored packages the mirror does not list yet (`current`): the
-/// rows to add to the mirror, and what each download cost.
-async fn fetch_and_store(
+/// Held while `mirror update` runs, so two updates of one mirror do not interleave
+/// (the writer lock is taken only to record the result).
+fn lock_mirror(ctx: &Context, name: &str) -> Result<std::fs::File> {
+    let path = super::update_lock_path(ctx, name);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).or_internal(|| format!("cannot create {}", dir.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .or_internal(|| format!("cannot open lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(AppError::conflict(format!(
+            "mirror {name} is being updated already: wait for that update to finish"
+        ))),
+        Err(std::fs::TryLockError::Error(err)) => {
+            Err(AppError::internal(format!("cannot lock {}", path.display())).with_source(err))
+        }
+    }
+}
+
+/// Records of stored packages the mirror does not list yet (in another mirror, a
+/// repository, or dropped), with the component each comes from.
+async fn reused_rows(
     ctx: &Context,
-    name: &str,
-    remote: &Remote,
-    downloads: &std::path::Path,
-    (wanted, current): (&[Wanted], &HashSet<String>),
+    wanted: &[Wanted],
     planned: &Plan,
-    progress: &dyn Progress,
-) -> Result<(Vec<AptMemberRow>, Vec<Downloaded>)> {
-    std::fs::create_dir_all(downloads)
-        .or_internal(|| format!("cannot create {}", downloads.display()))?;
-    let to_fetch: Vec<&Wanted> = planned.download.iter().map(|&idx| &wanted[idx]).collect();
-    progress.phase("downloading packages", u64::try_from(to_fetch.len()).unwrap_or(u64::MAX));
-    let fetched = download_all(remote, downloads, &to_fetch, progress).await.map_err(|err| {
-        AppError::new(
-            err.kind(),
-            format!(
-                "mirror {name}: {}; nothing was changed (complete downloads are kept for the next update)",
-                err.message()
-            ),
-        )
-    })?;
-    progress.phase("storing packages", 0);
-    let mut rows = store_downloads(ctx, downloads, &to_fetch).await.inspect_err(|_| {
-        // A file that is not the package the index names is not kept either.
-        let _ = std::fs::remove_dir_all(downloads);
-    })?;
-    rows.retain(|row| !current.contains(&row.package.sha256));
-    // Stored already, new to this mirror (in another mirror, a repository, or dropped).
+    current: &HashSet<String>,
+) -> Result<Vec<AptMemberRow>> {
     let component_of: HashMap<&str, &str> = planned
         .reuse
         .iter()
@@ -153,12 +177,42 @@ async fn fetch_and_store(
         .filter(|w| !current.contains(&w.package.sha256))
         .map(|w| (w.package.sha256.as_str(), w.component.as_str()))
         .collect();
+    if component_of.is_empty() {
+        return Ok(Vec::new());
+    }
     let reused: Vec<String> = component_of.keys().map(|sha| (*sha).to_owned()).collect();
-    rows.extend(ctx.store().apt_packages(&reused).await?.into_iter().map(|package| {
-        let component = component_of.get(package.sha256.as_str()).copied().unwrap_or_default();
-        AptMemberRow { package, component: component.to_owned() }
-    }));
-    Ok((rows, fetched))
+    Ok(ctx
+        .store()
+        .apt_packages(&reused)
+        .await?
+        .into_iter()
+        .map(|package| {
+            let component = component_of.get(package.sha256.as_str()).copied().unwrap_or_default();
+            AptMemberRow { package, component: component.to_owned() }
+        })
+        .collect())
+}
+
+/// Refuses to record packages whose files are gone: a `repo cleanup` that ran while the
+/// update downloaded (without the writer lock) may have removed a file it reuses.
+async fn check_stored(ctx: &Context, name: &str, rows: &[AptMemberRow]) -> Result<()> {
+    let Some(objects) = ctx.storage().objects().cloned() else {
+        return Ok(());
+    };
+    let shas: Vec<String> = rows.iter().map(|row| row.package.sha256.clone()).collect();
+    let missing = tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = shas.iter().map(String::as_str).collect();
+        objects.missing(&refs).map(|missing| missing.len())
+    })
+    .await
+    .or_internal(|| "the object listing failed".to_owned())?
+    .or_internal(|| "cannot list the stored objects".to_owned())?;
+    if missing > 0 {
+        return Err(AppError::conflict(format!(
+            "mirror {name}: {missing} package files were removed (by a `repo cleanup`?) while the update downloaded; nothing was changed: run `wharf mirror update {name}` again"
+        )));
+    }
+    Ok(())
 }
 
 /// The mirror's new members, its settings and the audit entry, in one transaction.
@@ -176,7 +230,10 @@ async fn record(
         .await?
         .ok_or_else(|| AppError::not_found(format!("mirror {name} was dropped meanwhile")))?;
     change.remove(remove).await?;
-    change.add(add).await?;
+    // In batches, as `repo add` inserts them: no statement over 20,000 rows at once.
+    for batch in add.chunks(256) {
+        change.add(batch).await?;
+    }
     change.set_settings(settings).await?;
     let (generation, audit) = change.commit_audited(entry).await?;
     Ok((generation, audit.id))
@@ -245,13 +302,22 @@ async fn fetch_release(
     Release::parse(&text).map_err(|err| refused(name, remote, settings, err.as_str()))
 }
 
-/// Every package the mirror's components and architectures list, each `Packages`
-/// checked against the `Release`, with the component it came from.
-async fn fetch_indices(
+/// One index a mirror reads: a component's `Packages` for one architecture, or its
+/// `Sources` (architecture `source`).
+pub(super) struct Index {
+    component: String,
+    arch: String,
+    index: IndexRef,
+}
+
+/// The index of every component and architecture the mirror follows, as the `Release`
+/// lists them; one it does not list is an error naming what the remote has.
+fn index_refs(
     remote: &Remote,
     settings: &RepoSettings,
+    source: &MirrorSource,
     release: &Release,
-) -> Result<Vec<(RemotePackage, String)>> {
+) -> Result<Vec<Index>> {
     let dist = format!("dists/{}", settings.distribution);
     let mut out = Vec::new();
     for component in &settings.components {
@@ -264,47 +330,82 @@ async fn fetch_indices(
                     release.architectures.join(" ")
                 ))
             })?;
-            let limit = Some(index.entry.size);
-            let mut bytes = remote.get(&format!("{dist}/{}", index.fetch), limit).await?;
-            if bytes.is_none() && index.fetch != index.path {
-                // A remote that stopped offering by-hash files: apt falls back too.
-                bytes = remote.get(&format!("{dist}/{}", index.path), limit).await?;
-            }
-            let url = remote.url(&format!("{dist}/{}", index.path));
-            let bytes = bytes.ok_or_else(|| {
-                AppError::unavailable(format!("{url} is listed in Release but missing"))
+            out.push(Index { component: component.clone(), arch: arch.clone(), index });
+        }
+        if source.with_sources {
+            let index = release.sources_index(component).ok_or_else(|| {
+                AppError::not_found(format!(
+                    "the remote {} lists no Sources for {component} (the mirror was created --with-sources): drop it and create it again without",
+                    remote.url(&dist)
+                ))
             })?;
-            let sha = wharf_apt::sha256_hex(&bytes);
-            if sha != index.entry.sha256 || bytes.len() as u64 != index.entry.size {
-                return Err(AppError::refused(format!(
-                    "{url}: its SHA-256 is {sha} ({} bytes), the signed Release says {} ({} bytes): the index is damaged or was tampered with; nothing was changed",
-                    bytes.len(),
-                    index.entry.sha256,
-                    index.entry.size
-                )));
-            }
-            let path = index.path.clone();
-            let text = tokio::task::spawn_blocking(move || decompress(&path, &bytes))
-                .await
-                .or_internal(|| "the decompression task failed".to_owned())?
-                .map_err(|err| AppError::invalid(format!("{url}: {err}")))?;
-            let packages =
-                parse_packages(&text).map_err(|err| AppError::invalid(format!("{url}: {err}")))?;
-            out.extend(
-                packages
-                    .into_iter()
-                    .filter(|p| p.architecture == *arch || p.architecture == "all")
-                    .map(|p| (p, component.clone())),
-            );
+            out.push(Index {
+                component: component.clone(),
+                arch: SOURCE_ARCHITECTURE.to_owned(),
+                index,
+            });
         }
     }
     Ok(out)
 }
 
+/// Every package the indices list, each index checked against the `Release`, with the
+/// component it came from.
+async fn fetch_indices(
+    remote: &Remote,
+    distribution: &str,
+    indices: &[Index],
+    source: &MirrorSource,
+) -> Result<Vec<(RemotePackage, String)>> {
+    let dist = format!("dists/{distribution}");
+    // The whole stanza is kept only for the filter to read.
+    let with_control = !source.filter.is_empty();
+    let mut out = Vec::new();
+    for Index { component, arch, index } in indices {
+        let limit = Some(index.entry.size);
+        let mut bytes = remote.get(&format!("{dist}/{}", index.fetch), limit).await?;
+        if bytes.is_none() && index.fetch != index.path {
+            // A remote that stopped offering by-hash files: apt falls back too.
+            bytes = remote.get(&format!("{dist}/{}", index.path), limit).await?;
+        }
+        let url = remote.url(&format!("{dist}/{}", index.path));
+        let bytes = bytes.ok_or_else(|| {
+            AppError::unavailable(format!("{url} is listed in Release but missing"))
+        })?;
+        let sha = wharf_apt::sha256_hex(&bytes);
+        if sha != index.entry.sha256 || bytes.len() as u64 != index.entry.size {
+            return Err(AppError::refused(format!(
+                "{url}: its SHA-256 is {sha} ({} bytes), the signed Release says {} ({} bytes): the index is damaged or was tampered with; nothing was changed",
+                bytes.len(),
+                index.entry.sha256,
+                index.entry.size
+            )));
+        }
+        let path = index.path.clone();
+        let sources = arch == SOURCE_ARCHITECTURE;
+        let packages = tokio::task::spawn_blocking(move || {
+            let text = decompress(&path, &bytes)?;
+            drop(bytes);
+            if sources { parse_sources(&text) } else { parse_packages_with(&text, with_control) }
+        })
+        .await
+        .or_internal(|| "the index reading task failed".to_owned())?
+        .map_err(|err| AppError::invalid(format!("{url}: {err}")))?;
+        out.extend(
+            packages
+                .into_iter()
+                .filter(|p| p.architecture == *arch || p.architecture == "all")
+                .map(|p| (p, component.clone())),
+        );
+    }
+    Ok(out)
+}
+
 /// A package the mirror will list, with its component.
-struct Wanted {
-    package: RemotePackage,
-    component: String,
+#[derive(Debug, Clone)]
+pub(super) struct Wanted {
+    pub package: RemotePackage,
+    pub component: String,
 }
 
 /// The listed packages the filter selects (all without one), and what they depend on
@@ -358,119 +459,40 @@ fn select(source: &MirrorSource, listed: Vec<(RemotePackage, String)>) -> Result
         .collect())
 }
 
-/// SHA-256s of `wanted` whose record is in the store and whose file is stored.
-async fn stored_shas(ctx: &Context, wanted: &[Wanted]) -> Result<HashSet<String>> {
-    let shas: Vec<String> = wanted.iter().map(|w| w.package.sha256.clone()).collect();
-    let known: Vec<String> =
-        ctx.store().apt_packages(&shas).await?.into_iter().map(|p| p.sha256).collect();
+/// SHA-256s of `wanted` whose record is in the store and whose file is stored; the
+/// mirror's members (`current`) are, without asking.
+async fn stored_shas(
+    ctx: &Context,
+    wanted: &[Wanted],
+    current: &HashSet<String>,
+) -> Result<HashSet<String>> {
+    let shas: Vec<String> = wanted
+        .iter()
+        .map(|w| &w.package.sha256)
+        .filter(|sha| !current.contains(*sha))
+        .cloned()
+        .collect();
+    let known: Vec<String> = if shas.is_empty() {
+        Vec::new()
+    } else {
+        ctx.store().apt_packages(&shas).await?.into_iter().map(|p| p.sha256).collect()
+    };
+    let mut stored: HashSet<String> = current.clone();
     let Some(objects) = ctx.storage().objects().cloned() else {
         // A bucket: records are committed only after their objects were PUT.
-        return Ok(known.into_iter().collect());
+        stored.extend(known);
+        return Ok(stored);
     };
-    tokio::task::spawn_blocking(move || {
+    let present = tokio::task::spawn_blocking(move || {
         let refs: Vec<&str> = known.iter().map(String::as_str).collect();
         let missing: HashSet<&str> = objects.missing(&refs)?.into_iter().collect();
         Ok::<_, std::io::Error>(
-            known.iter().filter(|sha| !missing.contains(sha.as_str())).cloned().collect(),
+            known.iter().filter(|sha| !missing.contains(sha.as_str())).cloned().collect::<Vec<_>>(),
         )
     })
     .await
     .or_internal(|| "the object listing failed".to_owned())?
-    .or_internal(|| "cannot list the stored objects".to_owned())
-}
-
-/// Downloads every file, [`CONNECTIONS`] at a time; the first failure ends the update
-/// (files already complete stay for the next one).
-async fn download_all(
-    remote: &Remote,
-    dir: &std::path::Path,
-    files: &[&Wanted],
-    progress: &dyn Progress,
-) -> Result<Vec<Downloaded>> {
-    let mut downloads =
-        futures::stream::iter(
-            files.iter().map(|wanted| {
-                let package = &wanted.package;
-                let dest = dir.join(format!("{}.deb", package.sha256));
-                async move {
-                    remote.download(&package.filename, &dest, package.size, &package.sha256).await
-                }
-            }),
-        )
-        .buffer_unordered(CONNECTIONS);
-    let mut out = Vec::with_capacity(files.len());
-    while let Some(done) = downloads.next().await {
-        out.push(done?);
-        progress.advance(1);
-    }
-    Ok(out)
-}
-
-/// Reads every downloaded file as `repo add` does (a `.deb` that does not read, or
-/// whose control disagrees with the index, refuses the update) and stores it; durable
-/// when this returns.
-async fn store_downloads(
-    ctx: &Context,
-    dir: &std::path::Path,
-    files: &[&Wanted],
-) -> Result<Vec<AptMemberRow>> {
-    if files.is_empty() {
-        return Ok(Vec::new());
-    }
-    let paths: Vec<PathBuf> =
-        files.iter().map(|w| dir.join(format!("{}.deb", w.package.sha256))).collect();
-    let by_sha: HashMap<&str, &Wanted> =
-        files.iter().map(|w| (w.package.sha256.as_str(), *w)).collect();
-    let sink = Arc::new(ctx.storage().sink());
-    let failed = Arc::new(AtomicBool::new(false));
-    let (mut batches, readers) =
-        crate::repo::add::read_debs(paths, sink.clone(), None, failed.clone(), None);
-    let mut rows = Vec::with_capacity(files.len());
-    let mut errors = Vec::new();
-    while let Some((_, batch)) = batches.recv().await {
-        for read in batch {
-            match read {
-                Ok(package) => {
-                    let listed = &by_sha[package.sha256.as_str()].package;
-                    if (listed.name.as_str(), listed.version.as_str(), listed.architecture.as_str())
-                        != (
-                            package.name.as_str(),
-                            package.version.as_str(),
-                            package.architecture.as_str(),
-                        )
-                    {
-                        errors.push(format!(
-                            "{} is {} {} {}, the index says {} {} {}",
-                            listed.filename,
-                            package.name,
-                            package.version,
-                            package.architecture,
-                            listed.name,
-                            listed.version,
-                            listed.architecture
-                        ));
-                        continue;
-                    }
-                    let component = by_sha[package.sha256.as_str()].component.clone();
-                    rows.push(AptMemberRow { package, component });
-                }
-                Err(err) => errors.push(err),
-            }
-        }
-        if !errors.is_empty() {
-            failed.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-    crate::repo::add::join(readers).await;
-    if !errors.is_empty() {
-        return Err(AppError::invalid(format!(
-            "nothing changed: {} downloaded files refused:\n  {}",
-            errors.len(),
-            errors.join("\n  ")
-        )));
-    }
-    let sink = Arc::try_unwrap(sink)
-        .map_err(|_| AppError::internal("a reader thread outlived the update"))?;
-    sink.finish().await?;
-    Ok(rows)
+    .or_internal(|| "cannot list the stored objects".to_owned())?;
+    stored.extend(present);
+    Ok(stored)
 }

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use serde_json::json;
 use wharf_apt::contents::encode_deb_record;
 use wharf_apt::deb::{DebPackage, FileDigest};
-use wharf_apt::dsc::{Dsc, SOURCE_ARCHITECTURE};
+use wharf_apt::dsc::{Dsc, SOURCE_ARCHITECTURE, SourceFile};
 use wharf_apt::keyring::Keyring;
 use wharf_store::{AptChange, AptKind, AptMemberRow, AptPackageRow};
 
@@ -274,7 +274,7 @@ impl<'a> AddState<'a> {
     }
 }
 
-fn package_row(package: &DebPackage) -> AptPackageRow {
+pub(crate) fn package_row(package: &DebPackage) -> AptPackageRow {
     AptPackageRow {
         sha256: package.digest.sha256.clone(),
         name: package.name.clone(),
@@ -372,31 +372,46 @@ pub(crate) fn read_dsc(
 ) -> ReadDeb {
     let name = file.display().to_string();
     let bytes = std::fs::read(file).map_err(|err| format!("{name}: cannot read: {err}"))?;
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| format!("{name}: not a .dsc (the file is not UTF-8 text)"))?;
-    let dsc = Dsc::parse(&name, text, keyring).map_err(|err| err.to_string())?;
     let dsc_name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    wharf_apt::dsc::check_file_name(&dsc_name).map_err(|why| format!("{name}: {why}"))?;
     let dir = file.parent().unwrap_or(Path::new("."));
-    let mut digests = Vec::with_capacity(dsc.files.len());
-    for listed in &dsc.files {
-        let path = dir.join(&listed.name);
-        let data = std::fs::read(&path).map_err(|err| {
+    let load = |listed: &SourceFile| {
+        std::fs::read(dir.join(&listed.name)).map_err(|err| {
             format!(
                 "{name}: lists {}, which cannot be read ({err}): put it next to the .dsc",
                 listed.name
             )
-        })?;
-        let digest = Dsc::check_file(&name, listed, &data).map_err(|err| err.to_string())?;
+        })
+    };
+    dsc_row((&name, &dsc_name), bytes, keyring, writer, store, load)
+}
+
+/// The row of the `.dsc` `bytes` (named `name` in errors, `dsc_name` in the pool), every
+/// file it lists fetched with `load` and checked against it, and stored when `store`.
+pub(crate) fn dsc_row(
+    (name, dsc_name): (&str, &str),
+    bytes: Vec<u8>,
+    keyring: Option<&Keyring>,
+    writer: &mut SinkWriter<'_>,
+    store: bool,
+    mut load: impl FnMut(&SourceFile) -> std::result::Result<Vec<u8>, String>,
+) -> ReadDeb {
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| format!("{name}: not a .dsc (the file is not UTF-8 text)"))?;
+    let dsc = Dsc::parse(name, text, keyring).map_err(|err| err.to_string())?;
+    wharf_apt::dsc::check_file_name(dsc_name).map_err(|why| format!("{name}: {why}"))?;
+    let mut digests = Vec::with_capacity(dsc.files.len());
+    for listed in &dsc.files {
+        let data = load(listed)?;
+        let digest = Dsc::check_file(name, listed, &data).map_err(|err| err.to_string())?;
         if store {
             writer
                 .put(&digest.sha256, data)
-                .map_err(|err| format!("{}: cannot store: {err}", path.display()))?;
+                .map_err(|err| format!("{name}: {}: cannot store: {err}", listed.name))?;
         }
         digests.push(digest);
     }
     let own = FileDigest::of(&bytes);
-    let control = dsc.sources_stanza(&dsc_name, &own, &digests);
+    let control = dsc.sources_stanza(dsc_name, &own, &digests);
     if store {
         writer.put(&own.sha256, bytes).map_err(|err| format!("{name}: cannot store: {err}"))?;
     }

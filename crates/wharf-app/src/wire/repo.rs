@@ -65,6 +65,9 @@ pub struct MirrorView {
     pub keys: Vec<String>,
     /// Signatures are not checked (chosen at create time; unsafe).
     pub ignore_signatures: bool,
+    /// Source packages are mirrored too (`Sources`, `.dsc` and their files).
+    #[serde(default)]
+    pub with_sources: bool,
     /// `Date` of the remote `Release` the last update used.
     pub release_date: Option<String>,
     /// When the last update that changed something committed.

@@ -12,7 +12,7 @@
 //! `deploys` (start, dry-run, show, history, approve, resume, cancel, rollback),
 //! `events` (a deploy's events as server-sent events), `guards` (locks, holds, windows,
 //! maintenance), `repos` (repositories, snapshots, upload,
-//! publish), `reads` (status, audit, nodes, node sets, tokens, health, schedules, the
+//! publish), `mirrors` (mirrors of remote repositories), `reads` (status, audit, nodes, node sets, tokens, health, schedules, the
 //! loaded configuration), `openapi`.
 
 mod apply;
@@ -21,6 +21,7 @@ pub(crate) mod cache;
 pub(crate) mod deploys;
 pub(crate) mod events;
 pub(crate) mod guards;
+mod mirrors;
 mod openapi;
 mod reads;
 mod repos;
@@ -117,6 +118,11 @@ table! {
     post "/snapshots" Publisher repos::create_snapshot => "SnapshotReport", "Freeze a repository (`{name, from}`) (`wharf snapshot create`).";
     get "/snapshots/{name}" Viewer repos::show_snapshot => "CollectionView", "One snapshot, its packages included (`?query=`: only those it matches) (`wharf snapshot show`).";
     delete "/snapshots/{name}" Publisher repos::drop_snapshot => "DropReport", "Delete a snapshot; `?force=true` even while published (`wharf snapshot drop`).";
+    get "/mirrors" Viewer mirrors::list => "CollectionView[]", "Mirrors of remote repositories (`wharf mirror list`).";
+    post "/mirrors" Publisher mirrors::create => "CollectionView", "Create a mirror (`{name, url, distribution, components, architectures, filter, filter_with_deps, keyring (armored), ignore_signatures, with_sources}`); nothing is fetched yet (`wharf mirror create`).";
+    get "/mirrors/{name}" Viewer mirrors::show => "CollectionView", "One mirror (`?packages=true` lists its packages) (`wharf mirror show`).";
+    post "/mirrors/{name}/update" Publisher mirrors::update => "MirrorUpdateReport", "Fetch what changed on the remote, checked, all or nothing; answers when done (`wharf mirror update`).";
+    delete "/mirrors/{name}" Publisher mirrors::drop_mirror => "DropReport", "Delete a mirror; its packages stay stored (`wharf mirror drop`).";
     get "/publish" Viewer repos::published => "PublishView[]", "Published prefixes (`wharf publish list`).";
     post "/publish/{name}" Publisher repos::publish => "PublishReport", "Publish a repository (`?snapshot=true&prefix=`) (`wharf publish`).";
     delete "/publish/{name}" Publisher repos::unpublish => "DropReport", "Remove the tree published at a prefix (`wharf publish drop`).";

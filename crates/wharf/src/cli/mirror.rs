@@ -23,7 +23,9 @@ pub(crate) enum MirrorCommand {
             "  wharf mirror create tools http://deb.internal/tools bookworm --keyring t.asc --arch amd64\n",
             "  # Only postgresql-16 (add --filter-with-deps for what it depends on)\n",
             "  wharf mirror create pg http://pg.internal/apt bookworm --arch amd64 --keyring k.gpg --filter pg16\n",
-            "  wharf mirror create c http://deb.internal/d bookworm --component contrib --arch arm64 --keyring k",
+            "  wharf mirror create c http://deb.internal/d bookworm --component contrib --arch arm64 --keyring k\n",
+            "  # Binaries and sources (apt-get source works from a publish of it)\n",
+            "  wharf mirror create src http://deb.internal/d bookworm --arch amd64 --keyring k --with-sources",
         )
     )]
     Create(MirrorCreateArgs),
@@ -91,6 +93,10 @@ pub(crate) struct MirrorCreateArgs {
     /// UNSAFE: accept an unsigned remote, or one signed by any key.
     #[arg(long, conflicts_with = "keyring")]
     pub(crate) ignore_signatures: bool,
+    /// Mirror source packages too (the remote's Sources, each .dsc and its files), so
+    /// that a publish of the mirror serves `apt-get source`.
+    #[arg(long)]
+    pub(crate) with_sources: bool,
     #[command(flatten)]
     pub(crate) output: JsonArgs,
 }

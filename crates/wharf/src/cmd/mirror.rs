@@ -22,19 +22,16 @@ pub(crate) fn run(settings: &Settings, command: MirrorCommand) -> anyhow::Result
                     architectures: args.architecture,
                     filter: args.filter,
                     filter_with_deps: args.filter_with_deps,
-                    keyring: args.keyring,
+                    keyring: args
+                        .keyring
+                        .as_deref()
+                        .map(wharf_app::mirror::read_keyring)
+                        .transpose()?,
                     ignore_signatures: args.ignore_signatures,
+                    with_sources: args.with_sources,
                 };
                 let created = wharf_app::mirror::create(&ctx, request).await?;
-                render(args.output.json, &created, || {
-                    output::line(format!("created mirror {}", created.name));
-                    if created.mirror.as_ref().is_some_and(|m| m.ignore_signatures) {
-                        output::warn(
-                            "signatures are not checked: anyone on the network path can feed this mirror",
-                        );
-                    }
-                    output::line(format!("fetch it with: wharf mirror update {}", created.name));
-                })
+                render_created(args.output.json, &created)
             }
             MirrorCommand::List(args) => {
                 let views = wharf_app::mirror::list(&ctx).await?;
@@ -54,6 +51,19 @@ pub(crate) fn run(settings: &Settings, command: MirrorCommand) -> anyhow::Result
                 render_drop(args.output.json, &wharf_app::mirror::drop(&ctx, &args.name).await?)
             }
         }
+    })
+}
+
+/// `wharf mirror create`'s output.
+pub(crate) fn render_created(json: bool, created: &CollectionView) -> anyhow::Result<u8> {
+    render(json, created, || {
+        output::line(format!("created mirror {}", created.name));
+        if created.mirror.as_ref().is_some_and(|m| m.ignore_signatures) {
+            output::warn(
+                "signatures are not checked: anyone on the network path can feed this mirror",
+            );
+        }
+        output::line(format!("fetch it with: wharf mirror update {}", created.name));
     })
 }
 
@@ -85,6 +95,9 @@ pub(crate) fn print_mirror(view: &CollectionView) {
         if !mirror.filter.is_empty() {
             let deps = if mirror.filter_with_deps { " (with dependencies)" } else { "" };
             output::line(format!("  filter:        {}{deps}", mirror.filter.join(" | ")));
+        }
+        if mirror.with_sources {
+            output::line("  sources:       mirrored too");
         }
         if mirror.ignore_signatures {
             output::line("  signatures:    NOT CHECKED (--ignore-signatures)");

@@ -68,6 +68,24 @@ pub(crate) fn build_source(
     parent.join(format!("{name}_{version}.dsc"))
 }
 
+/// An apt root with `deb` and `deb-src` lines for the server's tree at `prefix`
+/// (`bookworm main`, signed by Wharf's key), after a clean `apt-get update`.
+pub(crate) fn deb_src_client(scratch: &Scratch, server: &ServerProcess, prefix: &str) -> AptRoot {
+    let key = scratch.path().join("wharf.asc");
+    std::fs::write(&key, ok(scratch, &["key", "export"])).unwrap();
+    let base = format!("http://{}/apt/{prefix}", server.addr);
+    let apt = AptRoot::new(
+        scratch.path(),
+        &format!(
+            "deb [signed-by={k}] {base} bookworm main\ndeb-src [signed-by={k}] {base} bookworm main",
+            k = key.display()
+        ),
+    );
+    let (success, log) = apt.apt_get(&["update"]);
+    assert!(success && !log.contains("W:") && !log.contains("E:"), "{log}");
+    apt
+}
+
 /// The files a `.dsc` lists, from its `Files` field.
 fn dsc_files(dsc: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(dsc).unwrap();
@@ -190,18 +208,7 @@ fn sources_are_listed_as_dpkg_scansources_lists_them_and_apt_get_source_works() 
 
     // A real client: deb-src, apt-get update, apt-get source (dpkg-source checks every file).
     let server = ServerProcess::start(&scratch, &[], true);
-    let key = scratch.path().join("wharf.asc");
-    std::fs::write(&key, ok(&scratch, &["key", "export"])).unwrap();
-    let base = format!("http://{}/apt/tools", server.addr);
-    let apt = AptRoot::new(
-        scratch.path(),
-        &format!(
-            "deb [signed-by={k}] {base} bookworm main\ndeb-src [signed-by={k}] {base} bookworm main",
-            k = key.display()
-        ),
-    );
-    let (success, log) = apt.apt_get(&["update"]);
-    assert!(success && !log.contains("W:") && !log.contains("E:"), "{log}");
+    let apt = deb_src_client(&scratch, &server, "tools");
     let get = scratch.path().join("get");
     std::fs::create_dir_all(&get).unwrap();
     for (package, unpacked) in [("hello", "hello-1.0"), ("libfoo", "libfoo-2.0")] {

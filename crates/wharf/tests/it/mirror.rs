@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::apt::{apt_client, apt_install, build_deb, build_deb_with, ok};
+use crate::apt_source::{build_source, deb_src_client};
 use crate::support::{Scratch, ServerProcess, outcome, run_ok as run};
 
 /// A repository that aptly publishes, and nginx serving it.
@@ -17,6 +18,8 @@ struct Upstream {
     gnupg: PathBuf,
     fingerprint: String,
     published: bool,
+    /// What the first publish lists (`-architectures=`).
+    architectures: &'static str,
     nginx: Option<std::process::Child>,
     port: u16,
 }
@@ -55,8 +58,15 @@ impl Upstream {
             format!(r#"{{"rootDir": "{}", "gpgProvider": "gpg"}}"#, dir.join("aptly").display()),
         )
         .unwrap();
-        let mut upstream =
-            Upstream { dir, gnupg, fingerprint, published: false, nginx: None, port: 0 };
+        let mut upstream = Upstream {
+            dir,
+            gnupg,
+            fingerprint,
+            published: false,
+            architectures: "amd64",
+            nginx: None,
+            port: 0,
+        };
         upstream.aptly(&["repo", "create", "-distribution=bookworm", "up"]);
         upstream.serve();
         upstream
@@ -81,7 +91,7 @@ impl Upstream {
             self.aptly(&[
                 "publish",
                 "repo",
-                "-architectures=amd64",
+                &format!("-architectures={}", self.architectures),
                 "-acquire-by-hash",
                 &key,
                 "up",
@@ -378,24 +388,10 @@ fn interrupted_download_resumes_with_range() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let downloads = scratch.path().join("wharf-data/mirror-downloads/up");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let partial = loop {
-        let found = std::fs::read_dir(&downloads).ok().and_then(|mut entries| {
-            let entry = entries.next()?.ok()?;
-            let len = entry.metadata().ok()?.len();
-            (len >= 512 * 1024).then_some(len)
-        });
-        if found.is_some() {
-            break found;
-        }
-        assert!(Instant::now() < deadline, "no partial download appeared");
-        assert!(child.try_wait().unwrap().is_none(), "the update ended before it was interrupted");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let partial = wait_for_partial_download(&scratch, &mut child);
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(partial.unwrap() < size);
+    assert!(partial < size);
     assert_eq!(json(&scratch, &["mirror", "show", "up", "--json"])["packages"], 0);
 
     let report = json(&scratch, &["mirror", "update", "up", "--json"]);
@@ -411,4 +407,155 @@ fn interrupted_download_resumes_with_range() {
     // The stored file is whole: Wharf's own check reads it back.
     let verified = ok(&scratch, &["repo", "verify", "--json"]);
     assert!(verified.contains("\"ok\":true") || verified.contains("\"ok\": true"), "{verified}");
+}
+
+/// Waits (bounded) until the update `child` has written at least 512 KiB of a package
+/// file to its downloads directory; returns how much.
+fn wait_for_partial_download(scratch: &Scratch, child: &mut std::process::Child) -> u64 {
+    let downloads = scratch.path().join("wharf-data/mirror-downloads/up");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let found = std::fs::read_dir(&downloads).ok().and_then(|mut entries| {
+            let entry = entries.next()?.ok()?;
+            let len = entry.metadata().ok()?.len();
+            (len >= 512 * 1024).then_some(len)
+        });
+        if let Some(len) = found {
+            return len;
+        }
+        assert!(Instant::now() < deadline, "no partial download appeared");
+        assert!(child.try_wait().unwrap().is_none(), "the update ended before it was interrupted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A slow download does not hold the writer lock: a `repo add` completes while the
+/// update is still downloading, a second update of the same mirror is refused, and the
+/// first one then completes.
+#[test]
+fn downloads_do_not_block_other_writers() {
+    let scratch = Scratch::new();
+    let debs = scratch.path().join("debs");
+    std::fs::create_dir_all(&debs).unwrap();
+    // nginx sends pool files at 1 MiB/s: 4 MiB take about four seconds.
+    let big = big_deb(&debs, "big", 4 << 20);
+    let mut upstream = Upstream::new(&scratch);
+    upstream.add_and_publish(&[&big]);
+    create_mirror(&scratch, &upstream, &[]);
+    let small = build_deb(&debs, "small", "1.0", "all", "gzip");
+    ok(&scratch, &["repo", "create", "tools", "--distribution", "bookworm"]);
+
+    let mut child = scratch
+        .wharf(&["mirror", "update", "up", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_partial_download(&scratch, &mut child);
+    let added = ok(&scratch, &["repo", "add", "tools", small.to_str().unwrap()]);
+    assert!(added.contains("added 1"), "{added}");
+    let (code, _, stderr) = outcome(&scratch.run(&["mirror", "update", "up"]));
+    assert_ne!(code, 0);
+    assert!(stderr.contains("is being updated already"), "{stderr}");
+    assert!(child.try_wait().unwrap().is_none(), "the add finished while the update downloaded");
+
+    let done = child.wait_with_output().unwrap();
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&done.stdout).unwrap();
+    assert_eq!(report["downloaded"], 1, "{report}");
+    assert_eq!(json(&scratch, &["mirror", "show", "up", "--json"])["packages"], 1);
+    assert_eq!(json(&scratch, &["repo", "show", "tools", "--json"])["packages"], 1);
+}
+
+/// `--with-sources`: the remote's `Sources`, each `.dsc` and its files are mirrored, and
+/// `apt-get source` works from a publish of a snapshot of the mirror.
+#[test]
+fn mirror_with_sources_serves_apt_get_source() {
+    let scratch = Scratch::new();
+    let debs = scratch.path().join("debs");
+    std::fs::create_dir_all(&debs).unwrap();
+    let hello = build_deb(&debs, "hello", "1.0-1", "all", "gzip");
+    let dsc = build_source(&debs, "hello", "1.0", Some("1"));
+    let mut upstream = Upstream::new(&scratch);
+    upstream.architectures = "amd64,source";
+    upstream.add_and_publish(&[&hello, &dsc]);
+    create_mirror(&scratch, &upstream, &["--with-sources"]);
+    assert_eq!(json(&scratch, &["mirror", "show", "up", "--json"])["mirror"]["with_sources"], true);
+
+    let report = json(&scratch, &["mirror", "update", "up", "--json"]);
+    assert_eq!((&report["packages"], &report["downloaded"]), (&2.into(), &2.into()), "{report}");
+    let log = upstream.access_log();
+    assert!(log.contains("/main/source/by-hash/SHA256/"), "Sources by hash:\n{log}");
+    for file in ["hello_1.0-1.dsc", "hello_1.0.orig.tar.gz", "hello_1.0-1.debian.tar"] {
+        assert!(pool_requests(&log).iter().any(|l| l.contains(file)), "{file}:\n{log}");
+    }
+    let again = json(&scratch, &["mirror", "update", "up", "--json"]);
+    assert_eq!((&again["downloaded"], &again["generation"]), (&0.into(), &serde_json::Value::Null));
+
+    ok(&scratch, &["snapshot", "create", "up-1", "--from", "up"]);
+    ok(&scratch, &["publish", "--snapshot", "up-1", "--prefix", "up"]);
+    let server = ServerProcess::start(&scratch, &[], true);
+    let apt = deb_src_client(&scratch, &server, "up");
+    let get = scratch.path().join("get");
+    std::fs::create_dir_all(&get).unwrap();
+    let (success, log) = apt.apt_get_in(&get, &["source", "hello"]);
+    assert!(success && !log.lines().any(|l| l.starts_with("E:")), "{log}\n{}", server.log());
+    let readme = std::fs::read_to_string(get.join("hello-1.0/README")).unwrap();
+    assert!(readme.starts_with("hello"), "{readme}");
+}
+
+/// The mirror commands through a server (`--server`, the API's `/mirrors` routes): a
+/// viewer lists and shows but may not create or update; a publisher creates (the keyring
+/// file read on the client, sent armored), updates and drops.
+#[test]
+fn mirror_commands_through_the_server() {
+    let scratch = Scratch::new();
+    let debs = scratch.path().join("debs");
+    std::fs::create_dir_all(&debs).unwrap();
+    let hello = build_deb(&debs, "hello", "1.0-1", "all", "gzip");
+    let mut upstream = Upstream::new(&scratch);
+    upstream.add_and_publish(&[&hello]);
+    let publisher = crate::api::token(&scratch, "ci", "publisher", &[]);
+    let viewer = crate::api::token(&scratch, "dashboard", "viewer", &[]);
+    let server = ServerProcess::start(&scratch, &[], true);
+    let url = format!("http://{}", server.addr);
+    let remote = |token: &str, args: &[&str]| {
+        let mut all = vec!["--server", url.as_str()];
+        all.extend_from_slice(args);
+        outcome(&scratch.wharf(&all).env("WHARF_TOKEN", token).output().unwrap())
+    };
+    let key = scratch.path().join("upstream.asc");
+    export_key(&upstream.gnupg, &key);
+    let (upstream_url, key) = (upstream.url(), key.display().to_string());
+    let create =
+        ["mirror", "create", "up", &upstream_url, "bookworm", "--arch", "amd64", "--keyring", &key];
+
+    let (code, _, stderr) = remote(&viewer, &create);
+    assert_ne!(code, 0, "a viewer may not create a mirror");
+    assert!(stderr.contains("forbidden") || stderr.contains("role"), "{stderr}");
+    let (code, stdout, stderr) = remote(&publisher, &create);
+    assert_eq!(code, 0, "{stderr}\n{}", server.log());
+    assert!(stdout.contains("created mirror up"), "{stdout}");
+
+    let (code, _, _) = remote(&viewer, &["mirror", "update", "up"]);
+    assert_ne!(code, 0, "a viewer may not update a mirror");
+    let (code, stdout, stderr) = remote(&publisher, &["mirror", "update", "up", "--json"]);
+    assert_eq!(code, 0, "{stderr}\n{}", server.log());
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["downloaded"], 1, "{report}");
+
+    let (code, over_api, stderr) = remote(&viewer, &["mirror", "show", "up", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(over_api, ok(&scratch, &["mirror", "show", "up", "--json"]), "the same JSON");
+    let shown: serde_json::Value = serde_json::from_str(&over_api).unwrap();
+    assert_eq!(
+        (&shown["packages"], &shown["mirror"]["keys"][0]),
+        (&1.into(), &upstream.fingerprint.as_str().into())
+    );
+    let (code, listed, _) = remote(&viewer, &["mirror", "list", "--json"]);
+    assert_eq!((code, listed), (0, ok(&scratch, &["mirror", "list", "--json"])));
+
+    let (code, _, stderr) = remote(&publisher, &["mirror", "drop", "up"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(json(&scratch, &["mirror", "list", "--json"]), serde_json::json!([]));
 }

@@ -7,7 +7,8 @@
 //! routing. `deploys.rs`: `deploy` (and `--dry-run`), `rollback`, `resume`, `approve`,
 //! `cancel`, `status`, `history`, `show`. `guards.rs`: windows, locks, holds, maintenance.
 //! `repo.rs`: `repo` (`add` is one multipart upload: all or nothing), `snapshot`,
-//! `publish`. `ops.rs`: `nodes`, `nodeset`, `health`, `schedules`, `audit` (and
+//! `publish`. `mirror.rs`: `mirror` (the keyring file is read here and sent armored).
+//! `ops.rs`: `nodes`, `nodeset`, `health`, `schedules`, `audit` (and
 //! `--verify`), `log`, `token`, `config check`. Commands that only make sense where they run (`run`, `copy`, `demo`,
 //! `server`, `key export`, `publish --to-dir`, `backup`, `restore`) are refused saying
 //! why; `version`, `completions` and `man` never reach this module.
@@ -24,6 +25,7 @@ use crate::exit::UsageError;
 
 mod deploys;
 mod guards;
+mod mirror;
 mod ops;
 mod repo;
 
@@ -215,9 +217,7 @@ pub(crate) fn dispatch(server: &str, command: Command) -> anyhow::Result<u8> {
             Command::Import(_) => Err(local_only(
                 "import reads an aptly root on this machine: run it where the data directory is",
             )),
-            Command::Mirror(_) => Err(local_only(
-                "the API has no mirror routes yet: run `wharf mirror` on the server's machine",
-            )),
+            Command::Mirror(command) => mirror::mirror(remote, command).await,
             Command::Server(_) => Err(local_only(
                 "server serves a data directory itself; --server names one to talk to",
             )),
