@@ -20,7 +20,6 @@
 //! Incremental: the state file remembers the SHA-256 of each plain index; an index whose
 //! content is unchanged is neither recompressed nor rewritten.
 
-use crate::sha256_hex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -34,10 +33,15 @@ use crate::sign::SigningKey;
 
 mod contents_edit;
 mod contents_indices;
+mod index_files;
+mod packages_indices;
 mod pool;
 mod previous;
 mod sources_indices;
 
+use index_files::{BuiltIndex, sync_dirs};
+use packages_indices::packages_index;
+pub use packages_indices::stanza_with_file_fields;
 use pool::{edit_pool_list, expire_pool_files, write_pool_files, write_pool_list};
 pub use pool::{expiry_due, read_pool_list};
 pub use previous::{Delta, PreviousIndices};
@@ -200,18 +204,6 @@ struct IndexState {
     /// Where its chunks are in its `.gz` and `.xz`, for the next compression.
     #[serde(default)]
     spans: Vec<crate::chunked::ChunkSpan>,
-}
-
-/// Insert the file fields into a stanza rendered without them, where dpkg puts them:
-/// before the first field that sorts after `Filename` (`Section`, `Description`, unknown
-/// fields…). Equal to [`index::packages_stanza`] on the same control, much cheaper.
-#[must_use]
-pub fn stanza_with_file_fields(control: &str, filename: &str, digest: &FileDigest) -> String {
-    let fields = format!(
-        "Filename: {filename}\nSize: {}\nMD5sum: {}\nSHA1: {}\nSHA256: {}\n",
-        digest.size, digest.md5, digest.sha1, digest.sha256
-    );
-    crate::control::insert_fields(control, crate::control::fields_before_filename(), &fields)
 }
 
 /// Publish `request` into its tree, signing with `key`.
@@ -452,334 +444,11 @@ fn write_indices(
     Ok(indices)
 }
 
-/// One `Packages` index of `here` (its packages, sorted): the previous one edited with a
-/// [`Delta`], else every stanza. `last`: the previous indices are let go once it is built.
-fn packages_index(
-    request: &PublishRequest<'_>,
-    built: BuiltIndex<'_>,
-    here: &[&PublishPackage],
-    last: bool,
-    outcome: &mut PublishOutcome,
-    dirs_to_sync: &mut BTreeSet<PathBuf>,
-) -> Result<IndexState, PublishError> {
-    let plain_rel = format!("{}/{}", built.rel_dir, built.name);
-    let component = built.rel_dir.split('/').next().unwrap_or_default().to_owned();
-    build_index(built, outcome, dirs_to_sync, |write| {
-        match (request.delta, request.previous) {
-            (Some(delta), Some(previous)) => {
-                let new: Vec<(&PublishPackage, Vec<u8>)> = here
-                    .iter()
-                    .map(|package| {
-                        let control = package.control.as_deref().unwrap_or_default();
-                        let text =
-                            stanza_with_file_fields(control, &package.pool_path(), &package.digest);
-                        (*package, text.into_bytes())
-                    })
-                    .collect();
-                let removed = delta.removed.get(&component);
-                if !previous.merge_into(&plain_rel, removed, &new, write)? {
-                    return Err(PublishError::MissingStanza {
-                        index: plain_rel.clone(),
-                        package: "(previous index)".into(),
-                    });
-                }
-            }
-            _ => write_packages(request, &plain_rel, here, write)?,
-        }
-        if last && let Some(previous) = request.previous {
-            previous.release();
-        }
-        Ok(())
-    })
-}
-
-/// Writes one index: `stanzas` hands each stanza (with its last newline) to the writer it
-/// is given, which adds the blank line, hashes, writes and compresses it chunk by chunk —
-/// copying the unchanged chunks out of the previous `.gz` and `.xz` — then
-/// [`finish_index`].
-fn build_index(
-    built: BuiltIndex<'_>,
-    outcome: &mut PublishOutcome,
-    dirs_to_sync: &mut BTreeSet<PathBuf>,
-    stanzas: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<(), PublishError>) -> Result<(), PublishError>,
-) -> Result<IndexState, PublishError> {
-    let by_hash_dir = built.dists.join(built.rel_dir).join("by-hash/SHA256");
-    std::fs::create_dir_all(&by_hash_dir).map_err(io_err(&by_hash_dir))?;
-    let previous_files =
-        built.cached.and_then(|c| previous_compressed(c, &by_hash_dir, built.name));
-    let previous_chunks = match (built.cached, &previous_files) {
-        (Some(cached), Some((gz, xz))) => {
-            Some(crate::chunked::Previous { gz, xz, spans: &cached.spans })
-        }
-        _ => None,
-    };
-    let mut builder = crate::chunked::Builder::new(previous_chunks);
-    let mut plain = PlainWriter::create(&by_hash_dir)?;
-    let mut stanza = Vec::new();
-    stanzas(&mut |text: &[u8]| {
-        // Each stanza followed by a blank line, as `index::packages_file` writes them.
-        stanza.clear();
-        stanza.extend_from_slice(text);
-        stanza.push(b'\n');
-        builder.push(&stanza);
-        plain.write(&stanza)
-    })?;
-    finish_index(built, plain, builder, outcome, dirs_to_sync)
-}
-
-/// Every package of one `Packages` index, from its control stanza or the previous index's.
-fn write_packages(
-    request: &PublishRequest<'_>,
-    plain_rel: &str,
-    here: &[&PublishPackage],
-    write: &mut dyn FnMut(&[u8]) -> Result<(), PublishError>,
-) -> Result<(), PublishError> {
-    let mut stanza = Vec::new();
-    for package in here {
-        stanza.clear();
-        match &package.control {
-            Some(control) => stanza.extend_from_slice(
-                stanza_with_file_fields(control, &package.pool_path(), &package.digest).as_bytes(),
-            ),
-            None => {
-                let found = request.previous.is_some_and(|previous| {
-                    previous.stanza_into(plain_rel, &package.digest.sha256, &mut stanza)
-                });
-                if !found {
-                    return Err(PublishError::MissingStanza {
-                        index: plain_rel.to_owned(),
-                        package: package.pool_path(),
-                    });
-                }
-            }
-        }
-        write(&stanza)?;
-    }
-    Ok(())
-}
-
-/// An index whose text is written: where, and what the previous publish recorded for it.
-struct BuiltIndex<'a> {
-    dists: &'a Path,
-    /// `main/binary-amd64`, `main/source`.
-    rel_dir: &'a str,
-    /// `Packages`, `Sources`.
-    name: &'a str,
-    cached: Option<&'a IndexState>,
-}
-
-/// Steps 2 and 3 for one index whose text is in `plain` and `builder`: unchanged (the
-/// state's SHA-256 and by-hash files), it is kept; otherwise its compressed forms are
-/// finished, written to `by-hash/SHA256/`, and the plain names linked to them.
-fn finish_index(
-    index: BuiltIndex<'_>,
-    plain: PlainWriter,
-    builder: crate::chunked::Builder<'_>,
-    outcome: &mut PublishOutcome,
-    dirs_to_sync: &mut BTreeSet<PathBuf>,
-) -> Result<IndexState, PublishError> {
-    let BuiltIndex { dists, rel_dir, name, cached } = index;
-    let dir = dists.join(rel_dir);
-    let by_hash_dir = dir.join("by-hash/SHA256");
-    let plain = plain.finish()?;
-    if let Some(cached) = cached
-        && cached.sha256 == plain.sha256
-        && cached.files.iter().all(|f| by_hash_dir.join(&f.sha256).exists())
-    {
-        plain.discard();
-        outcome.n_indices_unchanged += 1;
-        return Ok(cached.clone());
-    }
-    let compressed = match builder.finish() {
-        Some(compressed) => compressed,
-        // Not expected: compress the index whole, from its file.
-        None => {
-            crate::chunked::compress(&std::fs::read(&plain.tmp).map_err(io_err(&plain.tmp))?, None)
-        }
-    };
-    outcome.n_chunks_compressed += compressed.n_chunks_compressed;
-    let (gz, xz, spans) = (compressed.gz, compressed.xz, compressed.spans);
-    let plain_file = IndexFile {
-        path: format!("{rel_dir}/{name}"),
-        size: plain.size,
-        md5: plain.md5.clone(),
-        sha256: plain.sha256.clone(),
-    };
-    plain.keep_as(&by_hash_dir.join(&plain_file.sha256))?;
-    let names = [name.to_owned(), format!("{name}.gz"), format!("{name}.xz")];
-    let mut files = vec![plain_file];
-    for (name, bytes) in names[1..].iter().zip([&gz, &xz]) {
-        let file = IndexFile::of(format!("{rel_dir}/{name}"), bytes);
-        let by_hash = by_hash_dir.join(&file.sha256);
-        if !by_hash.exists() {
-            write_unsynced(&by_hash, bytes)?;
-        }
-        files.push(file);
-    }
-    dirs_to_sync.insert(by_hash_dir.clone());
-    // The plain names are hard links to the (immutable, already durable) by-hash files:
-    // the bytes are written once.
-    for (name, file) in names.iter().zip(&files) {
-        let path = dir.join(name);
-        fsutil::link_atomic(&by_hash_dir.join(&file.sha256), &path).map_err(io_err(&path))?;
-    }
-    outcome.n_indices_rewritten += 1;
-    Ok(IndexState { sha256: plain.sha256, files, spans })
-}
-
-/// The `.gz` and `.xz` an index state names, read from `by-hash/` and checked against
-/// their SHA-256; `None` when either is missing or damaged (everything is compressed
-/// again then).
-fn previous_compressed(
-    cached: &IndexState,
-    by_hash_dir: &Path,
-    name: &str,
-) -> Option<(Vec<u8>, Vec<u8>)> {
-    let read = |suffix: String| {
-        let file = cached.files.iter().find(|f| f.path.ends_with(&suffix))?;
-        let bytes = std::fs::read(by_hash_dir.join(&file.sha256)).ok()?;
-        (sha256_hex(&bytes) == file.sha256).then_some(bytes)
-    };
-    Some((read(format!("/{name}.gz"))?, read(format!("/{name}.xz"))?))
-}
-
-/// A `Packages` file being written: to a temporary file in `by-hash/SHA256/`, hashed as
-/// it goes (MD5 on a thread of its own: it costs twice SHA-256), named by its SHA-256 once
-/// complete.
-struct PlainWriter {
-    tmp: PathBuf,
-    file: std::fs::File,
-    buffer: Vec<u8>,
-    sha256: sha2::Sha256,
-    md5: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
-    md5_thread: std::thread::JoinHandle<md5::Md5>,
-    size: u64,
-}
-
-/// A complete `Packages` file, still under its temporary name.
-struct Plain {
-    tmp: PathBuf,
-    sha256: String,
-    md5: String,
-    size: u64,
-}
-
-const PLAIN_BUFFER: usize = 1 << 20;
-
-impl PlainWriter {
-    fn create(by_hash_dir: &Path) -> Result<PlainWriter, PublishError> {
-        use sha2::Digest as _;
-        let tmp = by_hash_dir.join(format!(".Packages.{}.tmp", std::process::id()));
-        let file = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
-        let (md5, parts) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
-        let md5_thread = std::thread::spawn(move || {
-            let mut md5 = md5::Md5::new();
-            for part in parts {
-                md5.update(&part);
-            }
-            md5
-        });
-        Ok(PlainWriter {
-            file,
-            buffer: Vec::with_capacity(PLAIN_BUFFER),
-            tmp,
-            sha256: sha2::Sha256::new(),
-            md5: Some(md5),
-            md5_thread,
-            size: 0,
-        })
-    }
-
-    fn write(&mut self, bytes: &[u8]) -> Result<(), PublishError> {
-        self.buffer.extend_from_slice(bytes);
-        self.size += bytes.len() as u64;
-        if self.buffer.len() >= PLAIN_BUFFER {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<(), PublishError> {
-        use sha2::Digest as _;
-        use std::io::Write as _;
-        self.file.write_all(&self.buffer).map_err(io_err(&self.tmp))?;
-        self.sha256.update(&self.buffer);
-        let full = std::mem::replace(&mut self.buffer, Vec::with_capacity(PLAIN_BUFFER));
-        if let Some(md5) = &self.md5 {
-            // The thread only ends when the sender is dropped.
-            let _ = md5.send(full);
-        }
-        Ok(())
-    }
-
-    /// Flushed and durable.
-    fn finish(mut self) -> Result<Plain, PublishError> {
-        use sha2::Digest as _;
-        self.flush()?;
-        self.md5 = None;
-        let md5 = self.md5_thread.join().expect("hashing does not panic");
-        self.file.sync_all().map_err(io_err(&self.tmp))?;
-        Ok(Plain {
-            sha256: hex::encode(self.sha256.finalize()),
-            md5: hex::encode(md5.finalize()),
-            size: self.size,
-            tmp: self.tmp,
-        })
-    }
-}
-
-impl Plain {
-    /// Renamed to `path`, unless a file is there already (same name, same content).
-    fn keep_as(&self, path: &Path) -> Result<(), PublishError> {
-        if path.exists() {
-            self.discard();
-            return Ok(());
-        }
-        std::fs::rename(&self.tmp, path).map_err(io_err(path))
-    }
-
-    fn discard(&self) {
-        let _ = std::fs::remove_file(&self.tmp);
-    }
-}
-
-fn write_unsynced(path: &Path, bytes: &[u8]) -> Result<(), PublishError> {
-    use std::io::Write as _;
-    let tmp = path.with_extension("tmp");
-    let mut file = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
-    file.write_all(bytes).map_err(io_err(&tmp))?;
-    file.sync_all().map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_err(path))
-}
-
-fn sync_dirs(dirs: &BTreeSet<PathBuf>) -> Result<(), PublishError> {
-    let first = dirs.first().cloned().unwrap_or_default();
-    fsutil::sync_dirs(dirs.iter().map(PathBuf::as_path))
-        .map_err(|source| PublishError::Io { path: first, source })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::control::Control;
-
-    #[test]
-    fn inserted_file_fields_match_full_rendering() {
-        let digest = FileDigest::of(b"x");
-        for text in [
-            "Package: a\nVersion: 1\nArchitecture: all\nDescription: d\n more\n",
-            "Package: a\nVersion: 1\nDepends: b\nSection: s\nX-Foo: 1\n",
-            "Package: a\nVersion: 1\nX-Foo: 1\n",
-            "Package: a\nVersion: 1\n",
-        ] {
-            let control = Control::parse(text).unwrap();
-            assert_eq!(
-                stanza_with_file_fields(&control.render_index(), "pool/a.deb", &digest),
-                index::packages_stanza(&control, "pool/a.deb", &digest),
-                "{text}"
-            );
-        }
-    }
+    use crate::sha256_hex;
 
     /// `n` packages with made-up content, stored in `objects`.
     pub(super) fn packages(
@@ -843,7 +512,8 @@ mod tests {
     }
 
     /// 600 packages published into `DIR/tree` (pool listed) at time 1,000.
-    fn published_600() -> (tempfile::TempDir, Objects, SigningKey, PathBuf, Vec<PublishPackage>) {
+    pub(super) fn published_600()
+    -> (tempfile::TempDir, Objects, SigningKey, PathBuf, Vec<PublishPackage>) {
         let dir = tempfile::tempdir().unwrap();
         let objects = Objects::new(dir.path().join("objects"));
         let key = SigningKey::generate("Test <test@example.invalid>").unwrap();
@@ -875,136 +545,10 @@ mod tests {
         }
     }
 
-    /// A publish that edits the previous indices (new packages at the start, in the
-    /// middle next to another version of the same name, and at the end; one removed; one
-    /// replaced by other content) writes the very bytes a publish from scratch writes,
-    /// and keeps the pool list as the full path would.
-    #[test]
-    fn delta_publish_equals_publish_from_scratch() {
-        let (dir, objects, key, tree, mut all) = published_600();
-
-        let removed = all.remove(10);
-        let replaced = all[19].clone();
-        let new = vec![
-            package(&objects, "aaa", "1", "first"),
-            package(&objects, "pkg00300", "1.300~rc1", "an older version"),
-            package(&objects, &replaced.name, replaced.version.as_str(), "other content"),
-            package(&objects, "zzz", "2", "last"),
-        ];
-        all[19] = new[2].clone();
-        all.extend([new[0].clone(), new[1].clone(), new[3].clone()]);
-        let members: Vec<(String, String)> =
-            all.iter().map(|p| (p.digest.sha256.clone(), p.component.clone())).collect();
-        let previous = PreviousIndices::load(&tree, "bookworm");
-        let delta = previous.delta(&members, &COMPONENTS_MAIN, &ARCHITECTURES_AMD64).unwrap();
-        let mut new_shas: Vec<&str> = delta.new.iter().map(|(sha, _)| sha.as_str()).collect();
-        new_shas.sort_unstable();
-        let mut expected: Vec<&str> = new.iter().map(|p| p.digest.sha256.as_str()).collect();
-        expected.sort_unstable();
-        assert_eq!(new_shas, expected);
-        let removed_shas: BTreeSet<&str> =
-            delta.removed["main"].iter().map(String::as_str).collect();
-        assert_eq!(
-            removed_shas,
-            BTreeSet::from([removed.digest.sha256.as_str(), replaced.digest.sha256.as_str()])
-        );
-        let mut edit = request(&tree, &new, Some(&previous), PoolMode::Listed, 2_000);
-        edit.delta = Some(&delta);
-        let outcome = publish(&edit, &objects, &key).unwrap();
-        assert_eq!((outcome.n_packages, outcome.n_pool_files_added), (602, 4), "{outcome:?}");
-        assert!(outcome.n_chunks_compressed <= 8, "{outcome:?}");
-
-        let scratch_tree = dir.path().join("scratch");
-        publish(&request(&scratch_tree, &all, None, PoolMode::Listed, 2_000), &objects, &key)
-            .unwrap();
-        for name in ["Packages", "Packages.gz", "Packages.xz", "../../Release"] {
-            let rel = format!("dists/bookworm/main/binary-amd64/{name}");
-            let edited = std::fs::read(tree.join(&rel)).unwrap();
-            assert!(edited == std::fs::read(scratch_tree.join(&rel)).unwrap(), "{name} differs");
-        }
-        let list = read_pool_list(&tree).unwrap();
-        let mut scratch_list = read_pool_list(&scratch_tree).unwrap();
-        assert_eq!(list.len(), 603, "602 published and the removed one, in its grace period");
-        scratch_list.insert(removed.pool_path(), removed.digest.sha256.clone());
-        assert_eq!(list, scratch_list);
-
-        // Nothing changed, the grace period over: the removed package leaves the list, and
-        // the tree is still what a publish from scratch writes.
-        let previous = PreviousIndices::load(&tree, "bookworm");
-        let delta = previous.delta(&members, &COMPONENTS_MAIN, &ARCHITECTURES_AMD64).unwrap();
-        assert!(delta.new.is_empty() && delta.removed.is_empty(), "{delta:?}");
-        let mut edit = request(&tree, &[], Some(&previous), PoolMode::Listed, 5_600);
-        edit.delta = Some(&delta);
-        let outcome = publish(&edit, &objects, &key).unwrap();
-        assert_eq!((outcome.n_pool_files_removed, outcome.n_indices_unchanged), (1, 1));
-        assert_eq!(read_pool_list(&tree).unwrap().len(), 602);
-
-        // Another architecture set: no delta, the full path is needed.
-        let previous = PreviousIndices::load(&tree, "bookworm");
-        let two = ["amd64".to_owned(), "arm64".to_owned()];
-        assert!(previous.delta(&members, &COMPONENTS_MAIN, &two).is_none());
-    }
-
-    static COMPONENTS_MAIN: std::sync::LazyLock<Vec<String>> =
+    pub(super) static COMPONENTS_MAIN: std::sync::LazyLock<Vec<String>> =
         std::sync::LazyLock::new(|| vec!["main".to_owned()]);
-    static ARCHITECTURES_AMD64: std::sync::LazyLock<Vec<String>> =
+    pub(super) static ARCHITECTURES_AMD64: std::sync::LazyLock<Vec<String>> =
         std::sync::LazyLock::new(|| vec!["amd64".to_owned()]);
-
-    /// Publishing after a change reuses stanzas and compressed chunks of the previous
-    /// publish, and writes exactly the bytes a publish from scratch writes; the pool list
-    /// keeps a removed package for the grace period, then drops it.
-    #[test]
-    fn incremental_publish_equals_publish_from_scratch() {
-        let (dir, objects, key, tree, mut all) = published_600();
-
-        // One package added, one removed; unchanged stanzas come from the previous index.
-        let previous = PreviousIndices::load(&tree, "bookworm");
-        let removed = all.remove(10);
-        all.extend(packages(&objects, 600..601));
-        for package in &mut all[..500] {
-            package.control = None;
-        }
-        let outcome = publish(
-            &request(&tree, &all, Some(&previous), PoolMode::Listed, 2_000),
-            &objects,
-            &key,
-        )
-        .unwrap();
-        assert!(outcome.n_chunks_compressed <= 4, "{outcome:?}");
-
-        let scratch_tree = dir.path().join("scratch");
-        let fresh = {
-            let mut all = packages(&objects, 0..601);
-            all.remove(10);
-            all
-        };
-        publish(&request(&scratch_tree, &fresh, None, PoolMode::Files, 2_000), &objects, &key)
-            .unwrap();
-        for name in ["Packages", "Packages.gz", "Packages.xz"] {
-            let rel = format!("dists/bookworm/main/binary-amd64/{name}");
-            let incremental = std::fs::read(tree.join(&rel)).unwrap();
-            assert!(
-                incremental == std::fs::read(scratch_tree.join(&rel)).unwrap(),
-                "{name} differs"
-            );
-        }
-        // A Files tree has the pool files; a Listed tree names them.
-        let pool_file = scratch_tree.join(fresh[0].pool_path());
-        assert_eq!(std::fs::read(pool_file).unwrap(), b"package 0");
-        let list = read_pool_list(&tree).unwrap();
-        assert_eq!(list.len(), 601, "600 published and the removed one, in its grace period");
-        assert_eq!(list.get(&removed.pool_path()), Some(&removed.digest.sha256));
-        // After the grace period the removed package leaves the list.
-        let previous = PreviousIndices::load(&tree, "bookworm");
-        let outcome = publish(
-            &request(&tree, &all, Some(&previous), PoolMode::Listed, 5_600),
-            &objects,
-            &key,
-        )
-        .unwrap();
-        assert_eq!(outcome.n_pool_files_removed, 1);
-        assert_eq!(read_pool_list(&tree).unwrap().len(), 600);
-    }
 
     /// An unchanged tree keeps its `Release`, unless the `Release` would say something
     /// else (Origin, Label…), another key signs, or it carries a `Valid-Until` to renew.

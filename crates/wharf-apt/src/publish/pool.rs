@@ -5,9 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 
+use super::index_files::sync_dirs;
 use super::{
     Delta, POOL_LIST, PreviousIndices, PublishError, PublishOutcome, PublishPackage,
-    PublishRequest, PublishSource, STATE_FILE, State, io_err, sync_dirs,
+    PublishRequest, PublishSource, STATE_FILE, State, io_err,
 };
 use crate::fsutil;
 use crate::objects::{Location, Objects};

@@ -455,3 +455,137 @@ fn sorts_before(package: &PublishPackage, stanza: &[u8]) -> bool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{
+        ARCHITECTURES_AMD64, COMPONENTS_MAIN, package, packages, published_600, request,
+    };
+    use super::super::*;
+
+    /// A publish that edits the previous indices (new packages at the start, in the
+    /// middle next to another version of the same name, and at the end; one removed; one
+    /// replaced by other content) writes the very bytes a publish from scratch writes,
+    /// and keeps the pool list as the full path would.
+    #[test]
+    fn delta_publish_equals_publish_from_scratch() {
+        let (dir, objects, key, tree, mut all) = published_600();
+
+        let removed = all.remove(10);
+        let replaced = all[19].clone();
+        let new = vec![
+            package(&objects, "aaa", "1", "first"),
+            package(&objects, "pkg00300", "1.300~rc1", "an older version"),
+            package(&objects, &replaced.name, replaced.version.as_str(), "other content"),
+            package(&objects, "zzz", "2", "last"),
+        ];
+        all[19] = new[2].clone();
+        all.extend([new[0].clone(), new[1].clone(), new[3].clone()]);
+        let members: Vec<(String, String)> =
+            all.iter().map(|p| (p.digest.sha256.clone(), p.component.clone())).collect();
+        let previous = PreviousIndices::load(&tree, "bookworm");
+        let delta = previous.delta(&members, &COMPONENTS_MAIN, &ARCHITECTURES_AMD64).unwrap();
+        let mut new_shas: Vec<&str> = delta.new.iter().map(|(sha, _)| sha.as_str()).collect();
+        new_shas.sort_unstable();
+        let mut expected: Vec<&str> = new.iter().map(|p| p.digest.sha256.as_str()).collect();
+        expected.sort_unstable();
+        assert_eq!(new_shas, expected);
+        let removed_shas: BTreeSet<&str> =
+            delta.removed["main"].iter().map(String::as_str).collect();
+        assert_eq!(
+            removed_shas,
+            BTreeSet::from([removed.digest.sha256.as_str(), replaced.digest.sha256.as_str()])
+        );
+        let mut edit = request(&tree, &new, Some(&previous), PoolMode::Listed, 2_000);
+        edit.delta = Some(&delta);
+        let outcome = publish(&edit, &objects, &key).unwrap();
+        assert_eq!((outcome.n_packages, outcome.n_pool_files_added), (602, 4), "{outcome:?}");
+        assert!(outcome.n_chunks_compressed <= 8, "{outcome:?}");
+
+        let scratch_tree = dir.path().join("scratch");
+        publish(&request(&scratch_tree, &all, None, PoolMode::Listed, 2_000), &objects, &key)
+            .unwrap();
+        for name in ["Packages", "Packages.gz", "Packages.xz", "../../Release"] {
+            let rel = format!("dists/bookworm/main/binary-amd64/{name}");
+            let edited = std::fs::read(tree.join(&rel)).unwrap();
+            assert!(edited == std::fs::read(scratch_tree.join(&rel)).unwrap(), "{name} differs");
+        }
+        let list = read_pool_list(&tree).unwrap();
+        let mut scratch_list = read_pool_list(&scratch_tree).unwrap();
+        assert_eq!(list.len(), 603, "602 published and the removed one, in its grace period");
+        scratch_list.insert(removed.pool_path(), removed.digest.sha256.clone());
+        assert_eq!(list, scratch_list);
+
+        // Nothing changed, the grace period over: the removed package leaves the list, and
+        // the tree is still what a publish from scratch writes.
+        let previous = PreviousIndices::load(&tree, "bookworm");
+        let delta = previous.delta(&members, &COMPONENTS_MAIN, &ARCHITECTURES_AMD64).unwrap();
+        assert!(delta.new.is_empty() && delta.removed.is_empty(), "{delta:?}");
+        let mut edit = request(&tree, &[], Some(&previous), PoolMode::Listed, 5_600);
+        edit.delta = Some(&delta);
+        let outcome = publish(&edit, &objects, &key).unwrap();
+        assert_eq!((outcome.n_pool_files_removed, outcome.n_indices_unchanged), (1, 1));
+        assert_eq!(read_pool_list(&tree).unwrap().len(), 602);
+
+        // Another architecture set: no delta, the full path is needed.
+        let previous = PreviousIndices::load(&tree, "bookworm");
+        let two = ["amd64".to_owned(), "arm64".to_owned()];
+        assert!(previous.delta(&members, &COMPONENTS_MAIN, &two).is_none());
+    }
+
+    /// Publishing after a change reuses stanzas and compressed chunks of the previous
+    /// publish, and writes exactly the bytes a publish from scratch writes; the pool list
+    /// keeps a removed package for the grace period, then drops it.
+    #[test]
+    fn incremental_publish_equals_publish_from_scratch() {
+        let (dir, objects, key, tree, mut all) = published_600();
+
+        // One package added, one removed; unchanged stanzas come from the previous index.
+        let previous = PreviousIndices::load(&tree, "bookworm");
+        let removed = all.remove(10);
+        all.extend(packages(&objects, 600..601));
+        for package in &mut all[..500] {
+            package.control = None;
+        }
+        let outcome = publish(
+            &request(&tree, &all, Some(&previous), PoolMode::Listed, 2_000),
+            &objects,
+            &key,
+        )
+        .unwrap();
+        assert!(outcome.n_chunks_compressed <= 4, "{outcome:?}");
+
+        let scratch_tree = dir.path().join("scratch");
+        let fresh = {
+            let mut all = packages(&objects, 0..601);
+            all.remove(10);
+            all
+        };
+        publish(&request(&scratch_tree, &fresh, None, PoolMode::Files, 2_000), &objects, &key)
+            .unwrap();
+        for name in ["Packages", "Packages.gz", "Packages.xz"] {
+            let rel = format!("dists/bookworm/main/binary-amd64/{name}");
+            let incremental = std::fs::read(tree.join(&rel)).unwrap();
+            assert!(
+                incremental == std::fs::read(scratch_tree.join(&rel)).unwrap(),
+                "{name} differs"
+            );
+        }
+        // A Files tree has the pool files; a Listed tree names them.
+        let pool_file = scratch_tree.join(fresh[0].pool_path());
+        assert_eq!(std::fs::read(pool_file).unwrap(), b"package 0");
+        let list = read_pool_list(&tree).unwrap();
+        assert_eq!(list.len(), 601, "600 published and the removed one, in its grace period");
+        assert_eq!(list.get(&removed.pool_path()), Some(&removed.digest.sha256));
+        // After the grace period the removed package leaves the list.
+        let previous = PreviousIndices::load(&tree, "bookworm");
+        let outcome = publish(
+            &request(&tree, &all, Some(&previous), PoolMode::Listed, 5_600),
+            &objects,
+            &key,
+        )
+        .unwrap();
+        assert_eq!(outcome.n_pool_files_removed, 1);
+        assert_eq!(read_pool_list(&tree).unwrap().len(), 600);
+    }
+}

@@ -12,10 +12,9 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 
+use super::index_files::{BuiltIndex, build_index};
 use super::previous::{field, stanzas};
-use super::{
-    BuiltIndex, Indices, PublishError, PublishOutcome, PublishRequest, State, build_index,
-};
+use super::{Indices, PublishError, PublishOutcome, PublishRequest, State};
 use crate::index;
 
 /// One source package to publish: its `.dsc` and the files it lists, under
