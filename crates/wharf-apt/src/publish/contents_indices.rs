@@ -101,7 +101,7 @@ pub(super) fn write(
             tracing::warn!("cannot keep the file lists extracted for Contents: {err}");
         }
     }
-    super::sync_dirs(&dirs_to_sync)?;
+    super::index_files::sync_dirs(&dirs_to_sync)?;
     // The plain names last, once every by-hash file is durable.
     for component in request.components {
         let by_hash_dir = dists.join(component).join("by-hash/SHA256");
@@ -153,7 +153,9 @@ fn store(
             .zip([plain, &compressed.gz])
             .map(|(file, bytes)| (by_hash_dir.join(&file.sha256), bytes))
             .filter(|(by_hash, _)| !by_hash.exists())
-            .map(|(by_hash, bytes)| scope.spawn(move || super::write_unsynced(&by_hash, bytes)))
+            .map(|(by_hash, bytes)| {
+                scope.spawn(move || super::index_files::write_unsynced(&by_hash, bytes))
+            })
             .collect();
         writes.into_iter().try_for_each(|write| write.join().expect("a write does not panic"))
     })?;

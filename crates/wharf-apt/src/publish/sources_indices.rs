@@ -12,9 +12,9 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 
-use super::{
-    BuiltIndex, Indices, PublishError, PublishOutcome, PublishRequest, State, build_index, stanzas,
-};
+use super::index_files::{BuiltIndex, build_index};
+use super::previous::{field, stanzas};
+use super::{Indices, PublishError, PublishOutcome, PublishRequest, State};
 use crate::index;
 
 /// One source package to publish: its `.dsc` and the files it lists, under
@@ -55,9 +55,7 @@ impl PublishSource {
 /// Whether `source` goes before the stanza in a `Sources` index (see
 /// [`PublishSource::sort_key`]).
 fn sorts_before(source: &PublishSource, stanza: &[u8]) -> bool {
-    let (Some(name), Some(version)) =
-        (super::field(stanza, "Package"), super::field(stanza, "Version"))
-    else {
+    let (Some(name), Some(version)) = (field(stanza, "Package"), field(stanza, "Version")) else {
         return true;
     };
     source.sort_key() < (crate::dsc::sort_key(name, version), name, version)
@@ -313,6 +311,7 @@ pub(super) fn remove_dropped(
 mod tests {
     use super::super::tests::{package, request};
     use super::super::*;
+    use std::collections::HashSet;
 
     /// A source package `name` `version` in `component`, its `.dsc` and one tarball stored.
     fn source(objects: &Objects, component: &str, name: &str, version: &str) -> PublishSource {
