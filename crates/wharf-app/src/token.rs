@@ -247,7 +247,11 @@ impl TokenCache {
             None => {
                 // Read at or after `counter`: a copy tagged `counter` is never older than it.
                 let records = std::sync::Arc::new(ctx.store().tokens().await?);
-                *self.lock() = Some((counter, records.clone()));
+                let mut copy = self.lock();
+                // A slower request that read an older counter keeps its copy to itself.
+                if copy.as_ref().is_none_or(|(at, _)| *at <= counter) {
+                    *copy = Some((counter, records.clone()));
+                }
                 records
             }
         };
@@ -282,6 +286,46 @@ mod tests {
         assert_eq!(allowed(Admin), Role::ALL);
         assert_eq!("deployer".parse::<Role>().unwrap(), Deployer);
         assert!("root".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn presented_tokens_are_told_apart() {
+        let record =
+            |name: &str, secret: &str, expires: Option<&str>, revoked: Option<&str>| TokenRecord {
+                name: name.into(),
+                role: "deployer".into(),
+                automated: false,
+                hash: sha256_hex(secret),
+                created_at: "2026-01-01T00:00:00.000Z".into(),
+                created_by: "alice".into(),
+                expires_at: expires.map(Into::into),
+                revoked_at: revoked.map(Into::into),
+            };
+        let records = [
+            record("ops", "wharf_ops", None, None),
+            record("old", "wharf_old", Some("2026-06-01T00:00:00.000Z"), None),
+            record("gone", "wharf_gone", None, Some("2026-03-01T00:00:00.000Z")),
+        ];
+        let now: Timestamp = "2026-07-01T00:00:00Z".parse().unwrap();
+        let before_expiry: Timestamp = "2026-05-01T00:00:00Z".parse().unwrap();
+        let valid = |name: &str| {
+            TokenCheck::Valid(TokenIdentity {
+                name: name.into(),
+                role: Role::Deployer,
+                automated: false,
+            })
+        };
+        for (presented, at, want) in [
+            ("wharf_ops", now, valid("ops")),
+            ("wharf_old", before_expiry, valid("old")),
+            ("wharf_old", now, TokenCheck::Expired { name: "old".into() }),
+            ("wharf_gone", before_expiry, TokenCheck::Revoked { name: "gone".into() }),
+            ("wharf_nobody", now, TokenCheck::Unknown),
+            ("", now, TokenCheck::Unknown),
+        ] {
+            assert_eq!(check_among(&records, presented, at).unwrap(), want, "{presented} at {at}");
+        }
+        assert_eq!(check_among(&[], "wharf_ops", now).unwrap(), TokenCheck::Unknown);
     }
 
     #[test]
