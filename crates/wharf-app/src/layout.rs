@@ -94,18 +94,23 @@ impl DataLayout {
     pub async fn lock_writer(&self) -> Result<WriterLock> {
         self.create()?;
         let path = self.root.join("apt.lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .or_internal(|| format!("cannot open lock file {}", path.display()))?;
+        let file = open_lock_file(&path)?;
         let locked = tokio::task::spawn_blocking(move || file.lock().map(|()| file))
             .await
             .or_internal(|| "the lock task failed".to_owned())?;
         let file = locked.or_internal(|| format!("cannot lock {}", path.display()))?;
         Ok(WriterLock { _file: file })
     }
+}
+
+/// Open (creating, never truncating) the file at `path` that a lock is taken on.
+pub(crate) fn open_lock_file(path: &Path) -> Result<File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .or_internal(|| format!("cannot open lock file {}", path.display()))
 }
 
 /// The held writer lock (see [`DataLayout::lock_writer`]).

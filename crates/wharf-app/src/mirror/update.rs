@@ -145,12 +145,7 @@ fn lock_mirror(ctx: &Context, name: &str) -> Result<std::fs::File> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).or_internal(|| format!("cannot create {}", dir.display()))?;
     }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .or_internal(|| format!("cannot open lock file {}", path.display()))?;
+    let file = crate::layout::open_lock_file(&path)?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(AppError::conflict(format!(
